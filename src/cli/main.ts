@@ -1,0 +1,88 @@
+import { ExitStatus, SideloadError, oneLine } from "../errors.js";
+import { redact } from "../credentials/redact.js";
+import { createTerminal, type Terminal } from "./terminal.js";
+
+/** A command module: parses its own argv and returns the exit status. */
+export interface Command {
+  run(argv: string[], terminal: Terminal): Promise<number>;
+}
+
+/**
+ * The command table. Each entry is loaded only when used, so that `inspect` never loads the
+ * SSH, Docker or prompt libraries and starts as fast as a bare Node process allows.
+ */
+const commands: Record<string, () => Promise<Command>> = {
+  inspect: () => import("./commands/inspect.js"),
+};
+
+const usage = `Usage: mp-sideload <command> [options]
+
+Commands:
+  inspect <pak> [--json] [--default-registry HOST]   show the adapter image references of a pak
+  pull <pak> (--proxy HOST | --inventory FILE) ...   pull each adapter image onto cloud proxies
+  verify <pak> (--proxy HOST | --inventory FILE) ... check that every proxy has the exact images
+
+Run 'mp-sideload <command> --help' for a command's options.
+Exit status: 0 ok, 1 a proxy failed or lacks the image, 2 usage or input error, 130 interrupted.`;
+
+/** Run the command line; returns the exit status. The one place that turns errors into output. */
+export async function main(argv: string[], terminal: Terminal = createTerminal()): Promise<number> {
+  const debug = argv.includes("--debug");
+  const [name, ...rest] = argv;
+  try {
+    if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+      terminal.out(`${usage}\n`);
+      return name === undefined ? ExitStatus.usage : ExitStatus.ok;
+    }
+    if (name === "--version" || name === "-V") {
+      terminal.out(`${await version()}\n`);
+      return ExitStatus.ok;
+    }
+    const load = commands[name];
+    if (!load) {
+      throw new SideloadError("USAGE", `unknown command ${JSON.stringify(name)}`, {
+        hint: "run 'mp-sideload --help' for the list of commands",
+      });
+    }
+    const command = await load();
+    return await command.run(rest, terminal);
+  } catch (error) {
+    return reportFatal(error, terminal, debug);
+  }
+}
+
+/** Print an error that ended the whole run: one line, a hint, a stack only with --debug. */
+export function reportFatal(error: unknown, terminal: Terminal, debug: boolean): number {
+  if (error instanceof SideloadError) {
+    terminal.err(`mp-sideload: ${error.code}: ${redact(oneLine(error.message, 1000))}\n`);
+    if (error.hint) terminal.err(`  hint: ${redact(error.hint)}\n`);
+    if (debug && error.stack) terminal.err(`${redact(stackOf(error))}\n`);
+    return error.exitStatus;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  terminal.err(`mp-sideload: INTERNAL: ${redact(oneLine(message, 1000))}\n`);
+  terminal.err(
+    debug && error instanceof Error && error.stack
+      ? `${redact(stackOf(error))}\n`
+      : "  hint: this is a bug in mp-sideload; run again with --debug and report the output\n",
+  );
+  return ExitStatus.usage;
+}
+
+function stackOf(error: Error): string {
+  let text = error.stack ?? "";
+  let cause: unknown = error.cause;
+  while (cause instanceof Error) {
+    text += `\ncaused by: ${cause.stack ?? cause.message}`;
+    cause = cause.cause;
+  }
+  return text;
+}
+
+async function version(): Promise<string> {
+  const { readFile } = await import("node:fs/promises");
+  const pkg = JSON.parse(await readFile(new URL("../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  };
+  return pkg.version;
+}

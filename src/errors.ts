@@ -1,0 +1,113 @@
+/**
+ * The one error type of mp-sideload. Every failure the user can meet carries a stable `code`
+ * (documented in the README, safe to match on in scripts), a one-line `message` naming the
+ * thing it is about, and a `hint` saying what to try next.
+ */
+
+/** Exit statuses of the command-line contract. */
+export const ExitStatus = {
+  ok: 0,
+  proxyFailed: 1,
+  usage: 2,
+  interrupted: 130,
+} as const;
+
+/** Stable error codes, grouped by where they arise. */
+export type ErrorCode =
+  // command line and local input
+  | "USAGE"
+  | "FILE_NOT_FOUND"
+  | "FILE_UNREADABLE"
+  | "PAK_NOT_ZIP"
+  | "PAK_TOO_MANY_ENTRIES"
+  | "PAK_MANIFEST_INVALID"
+  | "PAK_NO_ADAPTER"
+  | "ADAPTER_NOT_ZIP"
+  | "ADAPTER_TOO_LARGE"
+  | "CONF_NOT_FOUND"
+  | "CONF_INVALID"
+  | "CONF_NO_DIGEST"
+  | "CONF_NO_REPOSITORY"
+  | "REFERENCE_INVALID"
+  | "NO_DEFAULT_REGISTRY"
+  | "INVENTORY_INVALID"
+  | "NO_PROXIES"
+  | "CREDENTIALS_MISSING"
+  | "REPORT_INVALID"
+  // SSH
+  | "SSH_UNREACHABLE"
+  | "SSH_AUTH_FAILED"
+  | "HOSTKEY_UNKNOWN"
+  | "HOSTKEY_MISMATCH"
+  | "HOSTKEY_REVOKED"
+  | "SSH_DISCONNECTED"
+  // engine and registry, as seen from the proxy
+  | "ENGINE_UNREACHABLE"
+  | "ENGINE_PERMISSION"
+  | "REGISTRY_UNAUTHORIZED"
+  | "REGISTRY_UNTRUSTED_CA"
+  | "REGISTRY_UNREACHABLE"
+  | "REGISTRY_RATE_LIMITED"
+  | "MANIFEST_UNKNOWN"
+  | "PULL_FAILED"
+  | "VERIFY_FAILED"
+  | "TIMEOUT"
+  | "INTERRUPTED"
+  | "INTERNAL";
+
+export interface SideloadErrorOptions {
+  hint?: string | undefined;
+  cause?: unknown;
+  exitStatus?: number;
+}
+
+/** An expected failure: reported as one line (plus hint), never as a stack trace. */
+export class SideloadError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string | undefined;
+  readonly exitStatus: number;
+
+  constructor(code: ErrorCode, message: string, options: SideloadErrorOptions = {}) {
+    // Messages often quote untrusted text (a pak's values, an engine's reply): always one line.
+    super(oneLine(message, 1000), options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "SideloadError";
+    this.code = code;
+    this.hint = options.hint === undefined ? undefined : oneLine(options.hint, 1000);
+    this.exitStatus = options.exitStatus ?? ExitStatus.usage;
+  }
+}
+
+/** The JSON shape of an error in reports. */
+export interface ErrorInfo {
+  code: ErrorCode;
+  message: string;
+  hint?: string;
+}
+
+/** Turn anything thrown into the report shape; unknown errors become INTERNAL. */
+export function toErrorInfo(error: unknown): ErrorInfo {
+  if (error instanceof SideloadError) {
+    return error.hint === undefined
+      ? { code: error.code, message: error.message }
+      : { code: error.code, message: error.message, hint: error.hint };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return {
+    code: "INTERNAL",
+    message: oneLine(message),
+    hint: "this is a bug in mp-sideload: run again with --debug and report the output",
+  };
+}
+
+/** Collapse a message onto one line, so that untrusted text cannot forge extra output lines. */
+export function oneLine(text: string, max = 300): string {
+  // eslint-disable-next-line no-control-regex
+  const flat = text.replace(/[\u0000-\u001f\u007f]+/g, " ").trim();
+  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+}
+
+/** Quote untrusted text for a message: JSON-style, control characters escaped, length capped. */
+export function quote(text: string, max = 80): string {
+  const cut = text.length > max ? `${text.slice(0, max)}…` : text;
+  return JSON.stringify(cut);
+}
