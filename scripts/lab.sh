@@ -1,0 +1,430 @@
+#!/usr/bin/env bash
+# The mp-sideload lab: a private registry (TLS + basic auth) and N cloud proxies (sshd + Docker
+# Engine each) on 127.0.0.1, all real software from Debian packages. Used by the end-to-end
+# tests, the benchmarks and `npm run demo`.
+#
+#   scripts/lab.sh deps              install the Debian packages the lab needs (apt-get)
+#   scripts/lab.sh up [N]            start (or complete) the lab with N proxies (default 3)
+#   scripts/lab.sh down              stop what `up` started (by pid files) and remove its state
+#   scripts/lab.sh status            show what is running
+#   scripts/lab.sh env               print the lab's variables (for `eval`)
+#   scripts/lab.sh stop-engine I | start-engine I    fault switches for proxy I (1-based)
+#   scripts/lab.sh stop-sshd I   | start-sshd I
+#   scripts/lab.sh stop-registry | start-registry
+#   scripts/lab.sh rekey I           give proxy I a new host key (known_hosts keeps the old one)
+#   scripts/lab.sh logs [PART]       print the logs (registry, proxy-I-sshd, proxy-I-engine, builder)
+#
+# Environment: MP_LAB_DIR (default <repo>/.lab), MP_LAB_PORT (first port, default 42200:
+# the registry; proxy I's sshd listens on MP_LAB_PORT+I).
+# Stops only processes it started, by their pid files; never by name.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+LAB=${MP_LAB_DIR:-$ROOT/.lab}
+mkdir -p "$LAB"
+LAB=$(cd "$LAB" && pwd)
+BASE_PORT=${MP_LAB_PORT:-42200}
+REG_PORT=$BASE_PORT
+REGISTRY="127.0.0.1:$REG_PORT"
+# Unix socket paths are limited to 108 bytes and containerd nests its socket under the engine's
+# exec-root, so sockets and exec-roots live in a short runtime folder named after the lab.
+RUN=/run/mpsl-$(printf '%s' "$LAB" | md5sum | cut -c1-8)
+CERTS_D=/etc/docker/certs.d/$REGISTRY
+LAB_USER=mplab
+
+log() { printf 'lab: %s\n' "$*" >&2; }
+die() {
+  printf 'lab: error: %s\n' "$*" >&2
+  exit 1
+}
+
+need_root() { [ "$(id -u)" = 0 ] || die "the lab starts sshd and dockerd: run it as root"; }
+
+# Install the Debian packages the lab needs, once.
+install_packages() {
+  local missing=()
+  command -v dockerd >/dev/null || missing+=(docker.io)
+  command -v docker-registry >/dev/null || missing+=(docker-registry)
+  [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+  command -v htpasswd >/dev/null || missing+=(apache2-utils)
+  command -v openssl >/dev/null || missing+=(openssl)
+  command -v curl >/dev/null || missing+=(curl)
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]} (apt-get)"
+    # policy-rc.d keeps the packages' own services from starting: the lab runs its own.
+    [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d; }
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# stop_pid FILE: stop the process whose pid FILE holds, wait for it, remove FILE.
+stop_pid() {
+  local file=$1 pid i
+  [ -f "$file" ] || return 0
+  pid=$(cat "$file")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    for i in $(seq 1 100); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$file"
+}
+
+# wait_for WHAT SECONDS COMMAND...: poll until COMMAND succeeds.
+wait_for() {
+  local what=$1 seconds=$2 i
+  shift 2
+  for i in $(seq 1 $((seconds * 10))); do
+    "$@" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+proxy_dir() { echo "$LAB/proxies/proxy-$1"; }
+proxy_port() { echo $((BASE_PORT + $1)); }
+engine_sock() { echo "$RUN/p$1/docker.sock"; }
+proxy_count() { ls -d "$LAB"/proxies/proxy-* 2>/dev/null | wc -l; }
+
+make_ca() {
+  [ -f "$LAB/ca/ca.crt" ] && return 0
+  mkdir -p "$LAB/ca" "$LAB/registry"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=mp-sideload lab CA" \
+    -keyout "$LAB/ca/ca.key" -out "$LAB/ca/ca.crt" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+    -keyout "$LAB/registry/server.key" -out "$LAB/registry/server.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$LAB/registry/ext.cnf"
+  openssl x509 -req -in "$LAB/registry/server.csr" -CA "$LAB/ca/ca.crt" -CAkey "$LAB/ca/ca.key" \
+    -CAcreateserial -days 3650 -extfile "$LAB/registry/ext.cnf" -out "$LAB/registry/server.crt" 2>/dev/null
+  chmod 600 "$LAB/ca/ca.key" "$LAB/registry/server.key"
+}
+
+make_secrets() {
+  mkdir -p "$LAB/secrets" "$LAB/client"
+  chmod 700 "$LAB/secrets"
+  [ -f "$LAB/secrets/registry-user" ] || echo "mpuser" >"$LAB/secrets/registry-user"
+  [ -f "$LAB/secrets/registry-password" ] || openssl rand -hex 16 >"$LAB/secrets/registry-password"
+  [ -f "$LAB/secrets/ssh-password" ] || openssl rand -hex 16 >"$LAB/secrets/ssh-password"
+  chmod 600 "$LAB/secrets"/*
+  [ -f "$LAB/client/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C mp-sideload-lab -f "$LAB/client/id_ed25519"
+  cp "$LAB/client/id_ed25519.pub" "$LAB/client/authorized_keys"
+  # A non-root account with a password, for password and keyboard-interactive logins: the lab
+  # never changes root's password on the machine it runs on. Its group may use the engines.
+  if ! id "$LAB_USER" >/dev/null 2>&1; then
+    useradd --system --create-home --shell /bin/bash "$LAB_USER"
+  fi
+  echo "$LAB_USER:$(cat "$LAB/secrets/ssh-password")" | chpasswd
+}
+
+start_registry() {
+  pid_alive "$LAB/registry/registry.pid" && return 0
+  mkdir -p "$LAB/registry/data"
+  # -i: the password comes on stdin, never in a command line.
+  [ -f "$LAB/registry/htpasswd" ] ||
+    htpasswd -iBn "$(cat "$LAB/secrets/registry-user")" <"$LAB/secrets/registry-password" >"$LAB/registry/htpasswd" 2>/dev/null
+  cat >"$LAB/registry/config.yml" <<EOF
+version: 0.1
+log:
+  level: info
+  accesslog:
+    disabled: false
+storage:
+  filesystem:
+    rootdirectory: $LAB/registry/data
+  delete:
+    enabled: true
+http:
+  addr: $REGISTRY
+  tls:
+    certificate: $LAB/registry/server.crt
+    key: $LAB/registry/server.key
+auth:
+  htpasswd:
+    realm: mp-sideload-lab
+    path: $LAB/registry/htpasswd
+EOF
+  setsid docker-registry serve "$LAB/registry/config.yml" >>"$LAB/registry/registry.log" 2>&1 </dev/null &
+  echo $! >"$LAB/registry/registry.pid"
+  wait_for registry 15 registry_ready ||
+    { tail -20 "$LAB/registry/registry.log" >&2; die "the registry did not start on $REGISTRY"; }
+}
+
+# Up means: TLS with the lab's CA, and anonymous requests refused (401).
+registry_ready() {
+  [ "$(curl -s --cacert "$LAB/ca/ca.crt" -o /dev/null -w '%{http_code}' "https://$REGISTRY/v2/")" = 401 ]
+}
+
+# registry_get PATH [CURL ARGS...]: an authenticated GET; the credentials go through curl's
+# config on stdin, never on a command line.
+registry_get() {
+  local path=$1
+  shift
+  printf 'user = "%s:%s"\n' "$(cat "$LAB/secrets/registry-user")" "$(cat "$LAB/secrets/registry-password")" |
+    curl -sf -K - --cacert "$LAB/ca/ca.crt" "$@" "https://$REGISTRY$path"
+}
+
+trust_ca() {
+  mkdir -p "$CERTS_D"
+  cp "$LAB/ca/ca.crt" "$CERTS_D/ca.crt"
+}
+
+# start_engine DIR SOCK_DIR: a Docker Engine with its own everything, vfs storage, no networking.
+start_engine() {
+  local dir=$1 run=$2
+  pid_alive "$run/docker.pid" && return 0
+  mkdir -p "$dir/data" "$run/exec"
+  setsid dockerd --storage-driver vfs --iptables=false --ip6tables=false --bridge=none \
+    --data-root "$dir/data" --exec-root "$run/exec" --host "unix://$run/docker.sock" \
+    --pidfile "$run/docker.pid" --group "$LAB_USER" >>"$dir/docker.log" 2>&1 </dev/null &
+}
+
+wait_engine() {
+  local dir=$1 run=$2
+  wait_for engine 30 docker -H "unix://$run/docker.sock" version ||
+    { tail -20 "$dir/docker.log" >&2; die "the Docker Engine in $dir did not start"; }
+}
+
+write_sshd_config() {
+  local i=$1 dir port
+  dir=$(proxy_dir "$i")
+  port=$(proxy_port "$i")
+  cat >"$dir/sshd_config" <<EOF
+Port $port
+ListenAddress 127.0.0.1
+HostKey $dir/ssh_host_ed25519_key
+PidFile $dir/sshd.pid
+PermitRootLogin yes
+PubkeyAuthentication yes
+AuthorizedKeysFile $LAB/client/authorized_keys
+PasswordAuthentication yes
+KbdInteractiveAuthentication yes
+UsePAM yes
+StrictModes no
+AllowStreamLocalForwarding yes
+AllowTcpForwarding no
+X11Forwarding no
+PrintMotd no
+MaxSessions 64
+MaxStartups 64:30:128
+LogLevel VERBOSE
+SetEnv DOCKER_HOST=unix://$(engine_sock "$i")
+EOF
+}
+
+start_sshd() {
+  local i=$1 dir
+  dir=$(proxy_dir "$i")
+  pid_alive "$dir/sshd.pid" && return 0
+  mkdir -p /run/sshd
+  /usr/sbin/sshd -f "$dir/sshd_config" -E "$dir/sshd.log" ||
+    { tail -20 "$dir/sshd.log" >&2; die "sshd of proxy-$i did not start"; }
+  wait_for sshd 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$(proxy_port "$i")" ||
+    { tail -20 "$dir/sshd.log" >&2; die "sshd of proxy-$i does not listen on $(proxy_port "$i")"; }
+}
+
+setup_proxy() {
+  local i=$1 dir
+  dir=$(proxy_dir "$i")
+  mkdir -p "$dir" "$RUN/p$i"
+  [ -f "$dir/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C "proxy-$i" -f "$dir/ssh_host_ed25519_key"
+  write_sshd_config "$i"
+}
+
+write_client_files() {
+  local n=$1 i port
+  : >"$LAB/client/known_hosts"
+  for i in $(seq 1 "$n"); do
+    port=$(proxy_port "$i")
+    echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$(proxy_dir "$i")/ssh_host_ed25519_key.pub")" >>"$LAB/client/known_hosts"
+  done
+  {
+    echo "# mp-sideload inventory of the lab's cloud proxies"
+    echo "defaults:"
+    echo "  user: root"
+    echo "  identity: $LAB/client/id_ed25519"
+    echo "proxies:"
+    for i in $(seq 1 "$n"); do
+      echo "  - name: proxy-$i"
+      echo "    host: 127.0.0.1"
+      echo "    port: $(proxy_port "$i")"
+      echo "    groups: [lab, $([ $((i % 2)) = 1 ] && echo odd || echo even)]"
+    done
+  } >"$LAB/client/inventory.yaml"
+  {
+    echo "[cloud_proxies]"
+    for i in $(seq 1 "$n"); do
+      echo "proxy-$i ansible_host=127.0.0.1 ansible_port=$(proxy_port "$i")"
+    done
+    echo
+    echo "[cloud_proxies:vars]"
+    echo "ansible_user=root"
+    echo "ansible_ssh_private_key_file=$LAB/client/id_ed25519"
+  } >"$LAB/client/inventory.ini"
+}
+
+# Build and push the test images with a builder engine that is not one of the proxies, then
+# write the paks. Skipped when the registry already holds them.
+push_images() {
+  if [ -f "$LAB/images.env" ] && registry_get \
+    "/v2/mp/test-adapter/manifests/$(. "$LAB/images.env" && echo "$SAMPLE_DIGEST")" \
+    -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' -o /dev/null; then
+    return 0
+  fi
+  local dir=$LAB/builder run=$RUN/builder
+  mkdir -p "$dir/cli" "$run"
+  start_engine "$dir" "$run"
+  wait_engine "$dir" "$run"
+  local d="docker -H unix://$run/docker.sock --config $dir/cli"
+  $d login --username "$(cat "$LAB/secrets/registry-user")" --password-stdin "$REGISTRY" \
+    <"$LAB/secrets/registry-password" >/dev/null 2>&1
+  local name size
+  for name in test-adapter second-adapter; do
+    size=${MP_LAB_IMAGE_MB:-4}
+    rm -rf "$dir/rootfs" && mkdir -p "$dir/rootfs/adapter"
+    echo "mp-sideload lab image $name" >"$dir/rootfs/adapter/README"
+    head -c $((size * 1024 * 1024)) /dev/urandom >"$dir/rootfs/adapter/payload.bin"
+    tar -C "$dir/rootfs" -cf - . | $d import --change 'CMD ["/adapter/README"]' - "$REGISTRY/mp/$name:1.0" >/dev/null
+    $d push "$REGISTRY/mp/$name:1.0" >/dev/null
+  done
+  {
+    echo "SAMPLE_DIGEST=$($d inspect --format '{{index .RepoDigests 0}}' "$REGISTRY/mp/test-adapter:1.0" | cut -d@ -f2)"
+    echo "SECOND_DIGEST=$($d inspect --format '{{index .RepoDigests 0}}' "$REGISTRY/mp/second-adapter:1.0" | cut -d@ -f2)"
+    echo "MISSING_DIGEST=sha256:$(head -c 64 /dev/urandom | sha256sum | cut -d' ' -f1)"
+  } >"$LAB/images.env"
+  stop_pid "$run/docker.pid"
+  rm -rf "$dir/rootfs" "$dir/data"
+}
+
+make_paks() {
+  # shellcheck disable=SC1091
+  . "$LAB/images.env"
+  mkdir -p "$LAB/paks"
+  (cd "$ROOT" && node --import tsx scripts/make-pak.ts \
+    --out "$LAB/paks/sample.pak" --kind LabAdapter --registry "$REGISTRY" --repository /mp/test-adapter --digest "$SAMPLE_DIGEST" \
+    --out "$LAB/paks/second.pak" --kind SecondAdapter --registry "$REGISTRY" --repository /mp/second-adapter --digest "$SECOND_DIGEST" \
+    --out "$LAB/paks/missing.pak" --kind LabAdapter --registry "$REGISTRY" --repository /mp/test-adapter --digest "$MISSING_DIGEST" \
+    --out "$LAB/paks/untrusted.pak" --kind LabAdapter --registry "localhost:$REG_PORT" --repository /mp/test-adapter --digest "$SAMPLE_DIGEST")
+}
+
+write_env() {
+  local n=$1
+  # shellcheck disable=SC1091
+  . "$LAB/images.env"
+  {
+    echo "MP_LAB_DIR=$LAB"
+    echo "MP_LAB_RUN=$RUN"
+    echo "MP_LAB_REGISTRY=$REGISTRY"
+    echo "MP_LAB_PROXIES=$n"
+    echo "MP_LAB_FIRST_SSH_PORT=$((BASE_PORT + 1))"
+    echo "MP_LAB_SSH_USER_PASSWORD_LOGIN=$LAB_USER"
+    echo "MP_LAB_SAMPLE_DIGEST=$SAMPLE_DIGEST"
+    echo "MP_LAB_SECOND_DIGEST=$SECOND_DIGEST"
+    echo "MP_LAB_MISSING_DIGEST=$MISSING_DIGEST"
+  } >"$LAB/lab.env"
+}
+
+cmd_up() {
+  local n=${1:-3} start i
+  [[ $n =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] && [ "$n" -le 32 ] || die "up takes a proxy count from 1 to 32"
+  need_root
+  install_packages
+  [ -d "$ROOT/node_modules/tsx" ] || die "run 'npm ci' first: the lab writes its paks with the project's fixture script"
+  start=$(date +%s%N)
+  mkdir -p "$RUN"
+  make_ca
+  make_secrets
+  trust_ca
+  start_registry
+  for i in $(seq 1 "$n"); do setup_proxy "$i"; done
+  # Engines start in parallel; the images are pushed meanwhile by the builder engine.
+  for i in $(seq 1 "$n"); do start_engine "$(proxy_dir "$i")" "$RUN/p$i"; done
+  push_images
+  make_paks
+  for i in $(seq 1 "$n"); do wait_engine "$(proxy_dir "$i")" "$RUN/p$i"; done
+  for i in $(seq 1 "$n"); do start_sshd "$i"; done
+  write_client_files "$n"
+  write_env "$n"
+  log "up: registry $REGISTRY, $n proxies on ports $((BASE_PORT + 1))-$((BASE_PORT + n)) in $((($(date +%s%N) - start) / 1000000)) ms"
+  log "files: $LAB/client (known_hosts, id_ed25519, inventory.yaml, inventory.ini), paks: $LAB/paks"
+}
+
+cmd_down() {
+  local i
+  for dir in "$LAB"/proxies/proxy-*; do
+    [ -d "$dir" ] || continue
+    i=${dir##*-}
+    stop_pid "$dir/sshd.pid"
+    stop_pid "$RUN/p$i/docker.pid"
+  done
+  stop_pid "$RUN/builder/docker.pid"
+  stop_pid "$LAB/registry/registry.pid"
+  # Our engines' leftover mounts (vfs makes none, but an interrupted engine may leave netns files).
+  rm -rf "$CERTS_D" "$RUN"
+  rm -rf "$LAB"
+  log "down"
+}
+
+cmd_status() {
+  local dir i state=0
+  if pid_alive "$LAB/registry/registry.pid"; then echo "registry  $REGISTRY  up"; else
+    echo "registry  $REGISTRY  down"
+    state=1
+  fi
+  for dir in "$LAB"/proxies/proxy-*; do
+    [ -d "$dir" ] || continue
+    i=${dir##*-}
+    printf 'proxy-%s   127.0.0.1:%s  sshd %s  engine %s\n' "$i" "$(proxy_port "$i")" \
+      "$(pid_alive "$dir/sshd.pid" && echo up || echo down)" "$(pid_alive "$RUN/p$i/docker.pid" && echo up || echo down)"
+  done
+  return $state
+}
+
+cmd_logs() {
+  local part=${1:-}
+  case $part in
+    "" | registry) tail -n 40 "$LAB/registry/registry.log" 2>/dev/null || true ;;&
+    "" | builder) tail -n 40 "$LAB/builder/docker.log" 2>/dev/null || true ;;&
+    "") for dir in "$LAB"/proxies/proxy-*; do
+      echo "== $dir"
+      tail -n 20 "$dir/sshd.log" "$dir/docker.log" 2>/dev/null || true
+    done ;;
+    proxy-*-sshd) tail -n 60 "$LAB/proxies/${part%-sshd}/sshd.log" ;;
+    proxy-*-engine) tail -n 60 "$LAB/proxies/${part%-engine}/docker.log" ;;
+  esac
+}
+
+proxy_arg() {
+  [[ ${1:-} =~ ^[0-9]+$ ]] && [ -d "$(proxy_dir "$1")" ] || die "no proxy ${1:-?} in the lab"
+}
+
+case ${1:-} in
+  deps) need_root && install_packages ;;
+  up) cmd_up "${2:-3}" ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  env) cat "$LAB/lab.env" ;;
+  logs) cmd_logs "${2:-}" ;;
+  stop-engine) proxy_arg "${2:-}" && stop_pid "$RUN/p$2/docker.pid" ;;
+  start-engine) proxy_arg "${2:-}" && start_engine "$(proxy_dir "$2")" "$RUN/p$2" && wait_engine "$(proxy_dir "$2")" "$RUN/p$2" ;;
+  stop-sshd) proxy_arg "${2:-}" && stop_pid "$(proxy_dir "$2")/sshd.pid" ;;
+  start-sshd) proxy_arg "${2:-}" && start_sshd "$2" ;;
+  stop-registry) stop_pid "$LAB/registry/registry.pid" ;;
+  start-registry) start_registry ;;
+  rekey)
+    proxy_arg "${2:-}"
+    rm -f "$(proxy_dir "$2")/ssh_host_ed25519_key"*
+    ssh-keygen -q -t ed25519 -N '' -C "proxy-$2-rekeyed" -f "$(proxy_dir "$2")/ssh_host_ed25519_key"
+    stop_pid "$(proxy_dir "$2")/sshd.pid"
+    start_sshd "$2"
+    ;;
+  *)
+    sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+    ;;
+esac

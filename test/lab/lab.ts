@@ -1,0 +1,102 @@
+/**
+ * The lab as the end-to-end tests see it: its variables, its files, its fault switches, and each
+ * proxy's Docker Engine reached directly on its unix socket (to set up and inspect real state).
+ */
+import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import Docker from "dockerode";
+
+export const root = join(import.meta.dirname, "../..");
+export const labScript = join(root, "scripts/lab.sh");
+export const bin = join(root, "bin/mp-sideload");
+export const labDir = process.env.MP_LAB_DIR ?? join(root, ".lab");
+
+export interface Lab {
+  dir: string;
+  run: string;
+  registry: string;
+  proxies: number;
+  firstSshPort: number;
+  passwordUser: string;
+  sampleDigest: string;
+  secondDigest: string;
+  missingDigest: string;
+  registryUser: string;
+  registryPassword: string;
+  sshPassword: string;
+  knownHosts: string;
+  identity: string;
+  inventory: string;
+  ansibleInventory: string;
+  paks: { sample: string; second: string; missing: string; untrusted: string };
+  sampleReference: string;
+  secondReference: string;
+}
+
+export function loadLab(): Lab {
+  const env = Object.fromEntries(
+    readFileSync(join(labDir, "lab.env"), "utf8")
+      .trim()
+      .split("\n")
+      .map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]),
+  ) as Record<string, string>;
+  const dir = env.MP_LAB_DIR ?? labDir;
+  const secret = (name: string) => readFileSync(join(dir, "secrets", name), "utf8").trim();
+  const registry = env.MP_LAB_REGISTRY ?? "";
+  return {
+    dir,
+    run: env.MP_LAB_RUN ?? "",
+    registry,
+    proxies: Number(env.MP_LAB_PROXIES),
+    firstSshPort: Number(env.MP_LAB_FIRST_SSH_PORT),
+    passwordUser: env.MP_LAB_SSH_USER_PASSWORD_LOGIN ?? "",
+    sampleDigest: env.MP_LAB_SAMPLE_DIGEST ?? "",
+    secondDigest: env.MP_LAB_SECOND_DIGEST ?? "",
+    missingDigest: env.MP_LAB_MISSING_DIGEST ?? "",
+    registryUser: secret("registry-user"),
+    registryPassword: secret("registry-password"),
+    sshPassword: secret("ssh-password"),
+    knownHosts: join(dir, "client/known_hosts"),
+    identity: join(dir, "client/id_ed25519"),
+    inventory: join(dir, "client/inventory.yaml"),
+    ansibleInventory: join(dir, "client/inventory.ini"),
+    paks: {
+      sample: join(dir, "paks/sample.pak"),
+      second: join(dir, "paks/second.pak"),
+      missing: join(dir, "paks/missing.pak"),
+      untrusted: join(dir, "paks/untrusted.pak"),
+    },
+    sampleReference: `${registry}/mp/test-adapter@${env.MP_LAB_SAMPLE_DIGEST}`,
+    secondReference: `${registry}/mp/second-adapter@${env.MP_LAB_SECOND_DIGEST}`,
+  };
+}
+
+/** Run a lab switch: `labCtl("stop-engine", "2")`. */
+export async function labCtl(...args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)("bash", [labScript, ...args], { env: process.env });
+  return stdout;
+}
+
+/** Proxy I's own engine, on its unix socket (for setting up and checking state, not the tool). */
+export function engineOf(lab: Lab, proxy: number): Docker {
+  return new Docker({ socketPath: join(lab.run, `p${proxy}`, "docker.sock") });
+}
+
+/** The RepoDigests of every image on proxy I's engine. */
+export async function repoDigests(lab: Lab, proxy: number): Promise<string[]> {
+  const images = await engineOf(lab, proxy).listImages();
+  return images.flatMap((image) => image.RepoDigests ?? []);
+}
+
+/** Remove every image from proxy I's engine. */
+export async function clearImages(lab: Lab, proxy: number): Promise<void> {
+  const engine = engineOf(lab, proxy);
+  for (const image of await engine.listImages()) await engine.getImage(image.Id).remove({ force: true });
+}
+
+/** `host:port` of proxy I's sshd. */
+export function proxyAddress(lab: Lab, proxy: number): string {
+  return `127.0.0.1:${lab.firstSshPort + proxy - 1}`;
+}
