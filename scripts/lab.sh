@@ -11,6 +11,7 @@
 #   scripts/lab.sh stop-engine I | start-engine I    fault switches for proxy I (1-based)
 #   scripts/lab.sh stop-sshd I   | start-sshd I
 #   scripts/lab.sh stop-registry | start-registry
+#   scripts/lab.sh forwarding I on|off  allow or forbid stream-local forwarding on proxy I
 #   scripts/lab.sh rekey I           give proxy I a new host key (known_hosts keeps the old one)
 #   scripts/lab.sh logs [PART]       print the logs (registry, proxy-I-sshd, proxy-I-engine, builder)
 #
@@ -191,9 +192,10 @@ wait_engine() {
 }
 
 write_sshd_config() {
-  local i=$1 dir port
+  local i=$1 dir port FORWARDING=yes TCP_FORWARDING=local
   dir=$(proxy_dir "$i")
   port=$(proxy_port "$i")
+  if [ -f "$dir/no-forwarding" ]; then FORWARDING=no TCP_FORWARDING=no; fi
   cat >"$dir/sshd_config" <<EOF
 Port $port
 ListenAddress 127.0.0.1
@@ -206,8 +208,9 @@ PasswordAuthentication yes
 KbdInteractiveAuthentication yes
 UsePAM yes
 StrictModes no
-AllowStreamLocalForwarding yes
-AllowTcpForwarding no
+# sshd permits stream-local opens only where local TCP forwarding is allowed too.
+AllowStreamLocalForwarding $FORWARDING
+AllowTcpForwarding $TCP_FORWARDING
 X11Forwarding no
 PrintMotd no
 MaxSessions 64
@@ -416,6 +419,17 @@ case ${1:-} in
   start-sshd) proxy_arg "${2:-}" && start_sshd "$2" ;;
   stop-registry) stop_pid "$LAB/registry/registry.pid" ;;
   start-registry) start_registry ;;
+  forwarding)
+    proxy_arg "${2:-}"
+    case ${3:-} in
+      on) rm -f "$(proxy_dir "$2")/no-forwarding" ;;
+      off) touch "$(proxy_dir "$2")/no-forwarding" ;;
+      *) die "forwarding takes on or off" ;;
+    esac
+    write_sshd_config "$2"
+    stop_pid "$(proxy_dir "$2")/sshd.pid"
+    start_sshd "$2"
+    ;;
   rekey)
     proxy_arg "${2:-}"
     rm -f "$(proxy_dir "$2")/ssh_host_ed25519_key"*

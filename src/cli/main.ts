@@ -13,6 +13,8 @@ export interface Command {
  */
 const commands: Record<string, () => Promise<Command>> = {
   inspect: () => import("./commands/inspect.js"),
+  pull: () => import("./commands/pull.js"),
+  verify: () => import("./commands/verify.js"),
 };
 
 const usage = `Usage: mp-sideload <command> [options]

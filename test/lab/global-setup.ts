@@ -8,7 +8,9 @@ import { labScript } from "./lab.js";
 
 export default function setup(): () => void {
   const started = Date.now();
-  const up = spawnSync("bash", [labScript, "up", process.env.MP_LAB_SIZE ?? "3"], { stdio: ["ignore", "inherit", "inherit"] });
+  const up = spawnSync("bash", [labScript, "up", process.env.MP_LAB_SIZE ?? "3"], {
+    stdio: ["ignore", "inherit", "inherit"],
+  });
   if (up.status !== 0) {
     spawnSync("bash", [labScript, "logs"], { stdio: ["ignore", "inherit", "inherit"] });
     throw new Error(`the lab did not start (scripts/lab.sh up exited ${up.status}); see its logs above`);

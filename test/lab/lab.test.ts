@@ -7,12 +7,20 @@ import type Docker from "dockerode";
 import { readPak } from "../../src/pak/read-pak.js";
 import { clearImages, engineOf, loadLab, repoDigests, type Lab } from "./lab.js";
 
-function pull(engine: Docker, reference: string, auth?: { username: string; password: string; serveraddress: string }) {
+function pull(
+  engine: Docker,
+  reference: string,
+  auth?: { username: string; password: string; serveraddress: string },
+) {
   return new Promise<void>((resolve, reject) => {
-    engine.pull(reference, auth ? { authconfig: auth } : {}, (error: Error | null, stream?: NodeJS.ReadableStream) => {
-      if (error || !stream) return reject(error ?? new Error("no stream"));
-      engine.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve()));
-    });
+    engine.pull(
+      reference,
+      auth ? { authconfig: auth } : {},
+      (error: Error | null, stream?: NodeJS.ReadableStream) => {
+        if (error || !stream) return reject(error ?? new Error("no stream"));
+        engine.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve()));
+      },
+    );
   });
 }
 
@@ -41,13 +49,19 @@ describe("the lab", () => {
   });
 
   it("refuses an anonymous pull", async () => {
-    await expect(pull(engineOf(lab, 1), lab.sampleReference)).rejects.toThrow(/no basic auth credentials|unauthorized/);
+    await expect(pull(engineOf(lab, 1), lab.sampleReference)).rejects.toThrow(
+      /no basic auth credentials|unauthorized/,
+    );
     expect(await repoDigests(lab, 1)).not.toContain(lab.sampleReference);
   });
 
   it("refuses a wrong password", async () => {
     await expect(
-      pull(engineOf(lab, 1), lab.sampleReference, { username: lab.registryUser, password: "wrong", serveraddress: lab.registry }),
+      pull(engineOf(lab, 1), lab.sampleReference, {
+        username: lab.registryUser,
+        password: "wrong",
+        serveraddress: lab.registry,
+      }),
     ).rejects.toThrow(/unauthorized|authentication required/);
   });
 });

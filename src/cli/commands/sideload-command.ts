@@ -1,0 +1,291 @@
+/**
+ * `pull` and `verify`: the same options, the same pipeline; verify stops after "present?".
+ */
+import { readFile, writeFile } from "node:fs/promises";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { ExitStatus, SideloadError, quote } from "../../errors.js";
+import { registerSecret } from "../../credentials/redact.js";
+import { resolveRegistryCredentials, type RegistryCredentials } from "../../credentials/resolve.js";
+import { loadInventory, selectProxies } from "../../inventory/load-inventory.js";
+import { parseProxyArg, type Proxy } from "../../inventory/proxy.js";
+import { readPak } from "../../pak/read-pak.js";
+import { checkRegistry } from "../../reference.js";
+import { defaultIdentities, loadKnownHosts } from "../../ssh/connect.js";
+import { runBatch } from "../../sideload/run-batch.js";
+import { planSideload } from "../../sideload/plan.js";
+import type { BatchReport, SideloadJob, Target } from "../../sideload/types.js";
+import { intOption, onePositional, parseCommandArgs } from "../args.js";
+import { renderPlan, renderReportHuman, renderReportJson, createLiveRenderer } from "../render/batch.js";
+import type { Terminal } from "../terminal.js";
+
+const options = {
+  inventory: { type: "string" },
+  proxy: { type: "string", multiple: true },
+  limit: { type: "string", multiple: true },
+  "known-hosts": { type: "string" },
+  "accept-new-host-keys": { type: "boolean" },
+  identity: { type: "string", multiple: true },
+  "ssh-user": { type: "string" },
+  "default-registry": { type: "string" },
+  "registry-user": { type: "string" },
+  "registry-password-stdin": { type: "boolean" },
+  "registry-ca": { type: "string" },
+  concurrency: { type: "string" },
+  timeout: { type: "string" },
+  retries: { type: "string" },
+  json: { type: "boolean" },
+  report: { type: "string" },
+  "only-failed": { type: "string" },
+  yes: { type: "boolean", short: "y" },
+  "dry-run": { type: "boolean" },
+  debug: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+function help(mode: "pull" | "verify"): string {
+  const what =
+    mode === "pull"
+      ? "Pull each adapter image of a pak onto cloud proxies, by its exact digest, over SSH."
+      : "Check that every cloud proxy holds each adapter image of a pak, by its exact digest. Changes nothing.";
+  return `Usage: mp-sideload ${mode} <pak> (--proxy [user@]host[:port] ... | --inventory FILE) [options]
+
+${what}
+
+Targets:
+  --inventory FILE            native YAML, or an Ansible INI/YAML inventory
+  --proxy [user@]host[:port]  a proxy (repeatable)
+  --limit PATTERN             only proxies whose name, host or group matches (repeatable, * and ?)
+  --known-hosts FILE          default ~/.ssh/known_hosts
+  --accept-new-host-keys      record unknown host keys (never changed ones)
+  --identity FILE             private key (repeatable); ssh-agent is used when SSH_AUTH_SOCK is set
+  --ssh-user USER             default root
+  --default-registry HOST     the proxies' default registry, for a pak that names none
+${
+  mode === "pull"
+    ? `Registry credentials (never as arguments):
+  --registry-user USER        or MP_SIDELOAD_REGISTRY_USER
+  --registry-password-stdin   read the password from stdin; or MP_SIDELOAD_REGISTRY_PASSWORD
+  --registry-ca FILE          install this CA on each proxy as /etc/docker/certs.d/<REGISTRY>/ca.crt
+`
+    : ""
+}Run:
+  --concurrency N             proxies at once (default 8)
+  --timeout SECONDS           per proxy (default 900)
+  --retries N                 re-issues of a pull whose connection dropped (default 3)
+  --json                      one JSON document on stdout
+  --report FILE               also write the JSON document to FILE
+  --only-failed REPORT        only the proxies that failed in an earlier --report
+  --yes, -y                   do not ask for confirmation
+  --dry-run                   print the plan; connect to nothing
+  --debug                     every event and stack traces on stderr
+SSH password: MP_SIDELOAD_SSH_PASSWORD, or asked in a terminal.
+Exit status: 0 every proxy ok, 1 a proxy failed${mode === "verify" ? " or lacks an image" : ""}, 2 usage or input error, 130 interrupted.
+`;
+}
+
+export async function runSideloadCommand(
+  mode: "pull" | "verify",
+  argv: string[],
+  terminal: Terminal,
+): Promise<number> {
+  const { values, positionals } = parseCommandArgs(mode, argv, options);
+  if (values.help) {
+    terminal.out(help(mode));
+    return ExitStatus.ok;
+  }
+  const pakFile = onePositional(mode, positionals, "pak file");
+  const concurrency = intOption("concurrency", values.concurrency, 8, 1, 256);
+  const timeoutS = intOption("timeout", values.timeout, 900, 1, 86_400);
+  const retries = intOption("retries", values.retries, 3, 0, 20);
+  const sshUser = values["ssh-user"] ?? "root";
+  if (values["default-registry"] !== undefined) {
+    const check = checkRegistry(values["default-registry"]);
+    if (!check.ok) {
+      throw new SideloadError(
+        "USAGE",
+        `--default-registry ${quote(values["default-registry"])} ${check.problem}`,
+        {
+          hint: `e.g. --default-registry ${check.example}`,
+        },
+      );
+    }
+  }
+
+  // Read and check every input before anything connects anywhere.
+  const pak = await readPak(pakFile, { defaultRegistry: values["default-registry"] });
+  const targets: Target[] = pak.adapters.map((a) => ({
+    kind: a.kind,
+    registry: a.registry,
+    repository: a.repository,
+    digest: a.digest,
+    reference: a.reference,
+  }));
+  const proxies = await selectTargets(values, sshUser);
+  const knownHostsFile = values["known-hosts"] ?? join(homedir(), ".ssh", "known_hosts");
+  const registryCa =
+    mode === "pull" && values["registry-ca"] !== undefined ? await readCa(values["registry-ca"]) : undefined;
+
+  const job: SideloadJob = { mode, targets, retries, timeoutMs: timeoutS * 1000, registryCa };
+
+  if (values["dry-run"]) {
+    const plan = planSideload(proxies, job, knownHostsFile);
+    terminal.out(
+      values.json
+        ? `${JSON.stringify({ command: mode, dryRun: true, references: targets.map((t) => t.reference), plan: plan.map((p) => ({ name: p.proxy.name, host: p.proxy.host, port: p.proxy.port, user: p.proxy.user, steps: p.steps })) }, null, 2)}\n`
+        : renderPlan(mode, plan),
+    );
+    return ExitStatus.ok;
+  }
+
+  const ask = terminal.interactive ? (await import("../prompts.js")).prompts : undefined;
+  if (mode === "pull") {
+    const registries = [...new Set(targets.map((t) => t.registry))];
+    const credentials: RegistryCredentials = await resolveRegistryCredentials(
+      {
+        user: values["registry-user"],
+        passwordStdin: values["registry-password-stdin"] ?? false,
+        env: terminal.env,
+        readStdin: () => terminal.readStdin(),
+        ask: ask && {
+          user: () => ask.registryUser(registries.join(", ")),
+          password: (user) => ask.registryPassword(registries.join(", "), user),
+        },
+      },
+      registries.join(", "),
+    );
+    job.auth = (registry) => ({ ...credentials, serveraddress: registry });
+    if (ask && !values.yes) {
+      const go = await ask.confirmRun(
+        `Pull ${targets.length === 1 ? targets[0]?.reference : `${targets.length} images`} onto ${proxies.length} prox${proxies.length === 1 ? "y" : "ies"}?`,
+      );
+      if (!go) {
+        terminal.err("nothing done\n");
+        return ExitStatus.ok;
+      }
+    }
+  }
+
+  const sshPasswordEnv = terminal.env.MP_SIDELOAD_SSH_PASSWORD || undefined;
+  registerSecret(sshPasswordEnv);
+  const knownHosts = await loadKnownHosts(knownHostsFile);
+  const live = createLiveRenderer(terminal, { debug: values.debug ?? false, json: values.json ?? false });
+  const report: BatchReport = await runBatch(proxies, job, {
+    concurrency,
+    knownHosts,
+    signal: terminal.signal,
+    onEvent: live,
+    connect: {
+      hostKeys: {
+        knownHostsFile,
+        acceptNew: values["accept-new-host-keys"] ?? false,
+        confirm: ask && ((proxy, fp, type) => ask.trustHostKey(proxy.name, type, fp)),
+      },
+      auth: {
+        agent: terminal.env.SSH_AUTH_SOCK || undefined,
+        identities: [...(values.identity ?? []), ...defaultIdentities()],
+        password:
+          sshPasswordEnv !== undefined
+            ? () => Promise.resolve(sshPasswordEnv)
+            : ask &&
+              (async () => {
+                const pw = await ask.sshPassword(`${sshUser}@proxies`);
+                registerSecret(pw);
+                return pw;
+              }),
+        passphrase: ask && ((file) => ask.keyPassphrase(file)),
+      },
+    },
+  });
+
+  const document = renderReportJson(report);
+  if (values.report !== undefined) await writeFile(values.report, document, { mode: 0o644 });
+  terminal.out(values.json ? document : renderReportHuman(report));
+  if (terminal.signal.aborted) return ExitStatus.interrupted;
+  return report.summary.failed === 0 ? ExitStatus.ok : ExitStatus.proxyFailed;
+}
+
+type Values = {
+  [K in keyof typeof options]?: (typeof options)[K] extends { multiple: true }
+    ? string[]
+    : (typeof options)[K] extends { type: "boolean" }
+      ? boolean
+      : string;
+};
+
+async function selectTargets(values: Values, sshUser: string): Promise<Proxy[]> {
+  let proxies: Proxy[] = [];
+  if (values.inventory !== undefined) proxies.push(...(await loadInventory(values.inventory, sshUser)));
+  proxies.push(...(values.proxy ?? []).map((p) => parseProxyArg(p, sshUser)));
+  if (values["only-failed"] !== undefined) {
+    const failed = await failedInReport(values["only-failed"]);
+    if (proxies.length === 0) proxies = failed.map((f) => ({ ...f, user: sshUser, groups: [] }));
+    else proxies = proxies.filter((p) => failed.some((f) => f.name === p.name));
+  }
+  if (proxies.length === 0 && values["only-failed"] === undefined) {
+    throw new SideloadError("NO_PROXIES", "no proxies given", {
+      hint: "pass --proxy HOST (repeatable) or --inventory FILE",
+    });
+  }
+  const selected = selectProxies(proxies, values.limit ?? []);
+  if (selected.length === 0 && values["only-failed"] === undefined) {
+    throw new SideloadError("NO_PROXIES", `no proxy matches --limit ${(values.limit ?? []).join(",")}`, {
+      hint: "--limit takes a group or proxy name, with * and ? wildcards",
+    });
+  }
+  return selected;
+}
+
+async function failedInReport(file: string): Promise<{ name: string; host: string; port: number }[]> {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(await readFile(file, "utf8"));
+  } catch (error) {
+    throw new SideloadError(
+      "REPORT_INVALID",
+      `${file}: not a readable mp-sideload report (${(error as Error).message})`,
+      {
+        hint: "give the file an earlier run wrote with --report",
+      },
+    );
+  }
+  const rows = (doc as { proxies?: unknown }).proxies;
+  if (!Array.isArray(rows)) {
+    throw new SideloadError("REPORT_INVALID", `${file}: has no "proxies" list`, {
+      hint: "give the file an earlier run wrote with --report",
+    });
+  }
+  const failed = new Map<string, { name: string; host: string; port: number }>();
+  for (const row of rows as { name?: unknown; host?: unknown; port?: unknown; status?: unknown }[]) {
+    if (
+      (row.status === "failed" || row.status === "skipped" || row.status === "missing") &&
+      typeof row.name === "string" &&
+      typeof row.host === "string" &&
+      typeof row.port === "number"
+    ) {
+      failed.set(row.name, { name: row.name, host: row.host, port: row.port });
+    }
+  }
+  return [...failed.values()];
+}
+
+async function readCa(file: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    throw new SideloadError(
+      "FILE_NOT_FOUND",
+      `--registry-ca ${file}: cannot read (${(error as NodeJS.ErrnoException).code ?? "error"})`,
+      {
+        hint: "give the PEM file of the CA that signed the registry's certificate",
+      },
+    );
+  }
+  if (!/^-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----\s*$/.test(text.trim())) {
+    throw new SideloadError("USAGE", `--registry-ca ${file}: not a PEM certificate`, {
+      hint: "the file must hold -----BEGIN CERTIFICATE----- … -----END CERTIFICATE-----",
+    });
+  }
+  return text;
+}

@@ -1,0 +1,99 @@
+import { oneLine } from "../../errors.js";
+import type { PlannedProxy } from "../../sideload/plan.js";
+import type { BatchReport, ProxyResult, SideloadEvent } from "../../sideload/types.js";
+import type { Terminal } from "../terminal.js";
+
+/** The `pull`/`verify --json` document of the design. */
+export function reportDocument(report: BatchReport) {
+  return {
+    command: report.command,
+    references: report.references,
+    proxies: report.proxies.map((r) => ({
+      name: r.name,
+      host: r.host,
+      port: r.port,
+      status: r.status,
+      reference: r.reference,
+      durationMs: r.durationMs,
+      ...(r.transport ? { transport: r.transport } : {}),
+      ...(r.failedStep ? { failedStep: r.failedStep } : {}),
+      ...(r.attempts ? { attempts: r.attempts } : {}),
+      steps: r.steps,
+      ...(r.error ? { error: r.error } : {}),
+    })),
+    summary: report.summary,
+  };
+}
+
+export function renderReportJson(report: BatchReport): string {
+  return `${JSON.stringify(reportDocument(report), null, 2)}\n`;
+}
+
+const marks: Record<ProxyResult["status"], string> = {
+  pulled: "ok",
+  present: "ok",
+  missing: "MISSING",
+  failed: "FAILED",
+  skipped: "skipped",
+};
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)}s`;
+}
+
+/** One line per proxy and reference, then the error lines, then a summary. */
+export function renderReportHuman(report: BatchReport): string {
+  const width = Math.max(...report.proxies.map((r) => r.name.length), 5);
+  const multi = report.references.length > 1;
+  const lines = report.proxies.map((r) => {
+    const head = `${marks[r.status].padEnd(7)} ${r.name.padEnd(width)}  ${r.status.padEnd(7)} ${seconds(r.durationMs).padStart(6)}`;
+    const ref = multi ? `  ${r.reference}` : "";
+    const err = r.error
+      ? `\n        ${r.error.code}: ${oneLine(r.error.message)}${r.error.hint ? `\n        hint: ${oneLine(r.error.hint)}` : ""}`
+      : "";
+    return head + ref + err;
+  });
+  const { ok, failed, total } = report.summary;
+  const what = report.references.length === 1 ? report.references[0] : `${report.references.length} images`;
+  return `${report.command} ${what}\n${lines.join("\n")}\n${ok} ok, ${failed} ${report.command === "verify" ? "not ok" : "failed"}, ${total} in all\n`;
+}
+
+export function renderPlan(mode: "pull" | "verify", plan: PlannedProxy[]): string {
+  const out = [`dry run: ${mode} would do this, and nothing has been done:`];
+  for (const { proxy, steps } of plan) {
+    out.push(`${proxy.name}:`);
+    steps.forEach((step, i) => out.push(`  ${i + 1}. ${step}`));
+  }
+  return `${out.join("\n")}\n`;
+}
+
+/**
+ * Live progress on stderr: a line as each proxy finishes (always), pull progress now and then
+ * (interactive only), and every event with --debug. Nothing on stdout: that is for the result.
+ */
+export function createLiveRenderer(terminal: Terminal, options: { debug: boolean; json: boolean }) {
+  const lastProgress = new Map<string, number>();
+  return (event: SideloadEvent): void => {
+    if (options.debug) {
+      const { proxy, type, ...rest } = event;
+      terminal.err(
+        `debug: ${proxy.name} ${type} ${JSON.stringify(rest, (k, v: unknown) => (k === "results" ? undefined : v))}\n`,
+      );
+    }
+    if (event.type === "retry") {
+      terminal.err(
+        `${event.proxy.name}: ${event.error.code}; re-issuing the pull in ${seconds(event.delayMs)} (attempt ${event.attempt + 1})\n`,
+      );
+    } else if (event.type === "pull-progress" && terminal.interactive && !options.json) {
+      const now = Date.now();
+      if (now - (lastProgress.get(event.proxy.name) ?? 0) < 1000) return;
+      lastProgress.set(event.proxy.name, now);
+      const p = event.progress;
+      const pct = p.bytesTotal > 0 ? ` ${Math.floor((100 * p.bytesDone) / p.bytesTotal)}%` : "";
+      terminal.err(`${event.proxy.name}: pulling${pct} (${p.layersDone}/${p.layers} layers)\n`);
+    } else if (event.type === "proxy-finished" && !options.json && terminal.interactive) {
+      for (const r of event.results)
+        terminal.err(`${event.proxy.name}: ${r.status} in ${seconds(r.durationMs)}\n`);
+    }
+  };
+}

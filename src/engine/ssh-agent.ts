@@ -1,0 +1,80 @@
+import http from "node:http";
+import type { Duplex } from "node:stream";
+import type { SshConnection } from "../ssh/connect.js";
+
+/** How the engine is reached through the proxy's SSH connection. */
+export type EngineTransport = "stream-local" | "dial-stdio";
+
+/**
+ * An HTTP agent whose sockets are channels of one SSH connection, so that every Docker Engine
+ * API call rides the proxy's single authenticated connection: one handshake per proxy, not one
+ * per request (dockerode's own `ssh` protocol opens a new connection per request).
+ *
+ * Channels are stream-local forwards to the engine's unix socket when sshd allows it, else
+ * channels running `docker system dial-stdio`, which costs a docker CLI start per channel.
+ */
+export class SshEngineAgent extends http.Agent {
+  private transport: EngineTransport | undefined;
+  /** What the last dial-stdio channel wrote on stderr: explains a refused engine. */
+  lastStderr = "";
+
+  constructor(
+    private readonly connection: SshConnection,
+    private readonly socketPath: string,
+    preferred?: EngineTransport,
+  ) {
+    super({ keepAlive: true, maxSockets: 4 });
+    this.transport = preferred;
+  }
+
+  /** The transport in use (known after the first channel). */
+  get via(): EngineTransport | undefined {
+    return this.transport;
+  }
+
+  /**
+   * Node's `Agent#createSocket` takes a truthy return value as the socket itself; the channel
+   * arrives later through the callback, so this must return nothing.
+   */
+  override createConnection(
+    _options: unknown,
+    callback: (error: Error | null, socket?: Duplex) => void,
+  ): undefined {
+    this.openChannel().then(
+      (channel) => callback(null, asSocket(channel)),
+      (error: Error) => callback(error),
+    );
+    return undefined;
+  }
+
+  private async openChannel(): Promise<Duplex> {
+    if (this.transport !== "dial-stdio") {
+      try {
+        const channel = await this.connection.forwardToSocket(this.socketPath);
+        this.transport = "stream-local";
+        return channel;
+      } catch (error) {
+        // sshd may forbid forwarding (AllowStreamLocalForwarding no), or the socket may be
+        // another path than we guessed: the docker CLI on the proxy knows its own engine.
+        if (this.transport === "stream-local" || this.connection.closed) throw error;
+      }
+    }
+    this.transport = "dial-stdio";
+    const channel = await this.connection.execStream("docker system dial-stdio");
+    const stderr = (channel as Duplex & { stderr?: NodeJS.ReadableStream }).stderr;
+    stderr?.on("data", (data: Buffer) => {
+      this.lastStderr = (this.lastStderr + data.toString("utf8")).slice(-2000);
+    });
+    return channel;
+  }
+}
+
+/** The parts of `net.Socket` that Node's HTTP client and agent call on a socket. */
+function asSocket(channel: Duplex): Duplex {
+  const socket = channel as Duplex & Record<string, unknown>;
+  for (const method of ["setKeepAlive", "setNoDelay", "ref", "unref"]) {
+    if (typeof socket[method] !== "function") socket[method] = () => socket;
+  }
+  if (typeof socket.setTimeout !== "function") socket.setTimeout = () => socket;
+  return channel;
+}

@@ -1,0 +1,324 @@
+import { readFile } from "node:fs/promises";
+import { homedir } from "node:os";
+import { basename, dirname, resolve } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { SideloadError, quote } from "../errors.js";
+import { checkHost, checkPort, checkUser, type Proxy } from "./proxy.js";
+
+type Vars = Record<string, unknown>;
+
+/**
+ * Read an inventory file: mp-sideload's native YAML (a `proxies` list or map), an Ansible INI
+ * inventory, or an Ansible YAML inventory (`all:` / groups with `hosts` and `children`).
+ */
+export async function loadInventory(file: string, defaultUser: string): Promise<Proxy[]> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new SideloadError(
+      code === "ENOENT" ? "FILE_NOT_FOUND" : "FILE_UNREADABLE",
+      `${file}: ${code === "ENOENT" ? "no such inventory file" : `cannot read (${code ?? "error"})`}`,
+      { hint: "check the path given to --inventory" },
+    );
+  }
+  return parseInventory(text, file, defaultUser);
+}
+
+/** Parse inventory text; `file` names it in messages and anchors relative key paths. */
+export function parseInventory(text: string, file: string, defaultUser: string): Proxy[] {
+  const label = basename(file);
+  const trimmed = text.replace(/^\uFEFF/, "").trimStart();
+  const proxies =
+    /\.ini$/i.test(file) || trimmed.startsWith("[")
+      ? parseAnsibleIni(text, label)
+      : parseYamlInventory(text, label);
+  const base = dirname(resolve(file));
+  const seen = new Set<string>();
+  return proxies.map((p) => {
+    if (seen.has(p.name)) {
+      throw new SideloadError("INVENTORY_INVALID", `${label}: proxy ${quote(p.name)} is listed twice`, {
+        hint: "give each proxy a unique name",
+      });
+    }
+    seen.add(p.name);
+    return {
+      ...p,
+      user: p.user || defaultUser,
+      identity: p.identity === undefined ? undefined : expandPath(p.identity, base),
+    };
+  });
+}
+
+function expandPath(path: string, base: string): string {
+  if (path === "~" || path.startsWith("~/")) return resolve(homedir(), path.slice(2));
+  return resolve(base, path);
+}
+
+function str(value: unknown, where: string, key: string): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === "string") return value;
+  if (typeof value === "number") return String(value);
+  throw new SideloadError("INVENTORY_INVALID", `${where}: ${key} must be a string`, {
+    hint: "check the inventory",
+  });
+}
+
+/** Build a proxy from a name and merged variables (native keys or Ansible's). */
+function proxyFrom(name: string, vars: Vars, groups: string[], where: string): Proxy {
+  const host = str(vars.host ?? vars.ansible_host ?? vars.ansible_ssh_host, where, "host") ?? name;
+  const port = vars.port ?? vars.ansible_port ?? vars.ansible_ssh_port ?? 22;
+  const user = str(vars.user ?? vars.ansible_user ?? vars.ansible_ssh_user, where, "user");
+  const identity = str(vars.identity ?? vars.ansible_ssh_private_key_file, where, "identity");
+  const dockerSocket = str(
+    vars.dockerSocket ?? vars.docker_socket ?? vars.mp_sideload_docker_socket,
+    where,
+    "dockerSocket",
+  );
+  if (dockerSocket !== undefined && !dockerSocket.startsWith("/")) {
+    throw new SideloadError(
+      "INVENTORY_INVALID",
+      `${where}: dockerSocket ${quote(dockerSocket)} is not an absolute path`,
+      {
+        hint: "e.g. dockerSocket: /var/run/docker.sock",
+      },
+    );
+  }
+  return {
+    name,
+    host: checkHost(host, where),
+    port: checkPort(port, where),
+    user: user === undefined ? "" : checkUser(user, where),
+    identity,
+    dockerSocket,
+    groups,
+  };
+}
+
+function parseYamlInventory(text: string, label: string): Proxy[] {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { maxAliasCount: 100 });
+  } catch (error) {
+    throw new SideloadError("INVENTORY_INVALID", `${label}: not valid YAML (${(error as Error).message})`, {
+      hint: "see the README for the inventory format",
+    });
+  }
+  if (!isObject(doc)) {
+    throw new SideloadError(
+      "INVENTORY_INVALID",
+      `${label}: expected a mapping with "proxies" (or an Ansible inventory)`,
+      {
+        hint: "see the README for the inventory format",
+      },
+    );
+  }
+  return "proxies" in doc ? parseNative(doc, label) : parseAnsibleYaml(doc, label);
+}
+
+function parseNative(doc: Vars, label: string): Proxy[] {
+  const defaults = doc.defaults ?? {};
+  if (!isObject(defaults)) {
+    throw new SideloadError("INVENTORY_INVALID", `${label}: "defaults" must be a mapping`, {
+      hint: "e.g. defaults: {user: root}",
+    });
+  }
+  const list = doc.proxies;
+  const entries: [string | undefined, unknown][] = Array.isArray(list)
+    ? list.map((item) => [undefined, item])
+    : isObject(list)
+      ? Object.entries(list)
+      : [];
+  if (entries.length === 0) {
+    throw new SideloadError("INVENTORY_INVALID", `${label}: "proxies" lists no proxies`, {
+      hint: "proxies:\n  - {name: cp-01, host: 10.0.0.5}",
+    });
+  }
+  return entries.map(([key, item], index) => {
+    const where = `${label}: proxies[${key ?? index}]`;
+    if (!isObject(item))
+      throw new SideloadError("INVENTORY_INVALID", `${where} must be a mapping`, {
+        hint: "e.g. {host: 10.0.0.5}",
+      });
+    const name = key ?? str(item.name, where, "name") ?? str(item.host, where, "host");
+    if (!name)
+      throw new SideloadError("INVENTORY_INVALID", `${where} has neither name nor host`, {
+        hint: "e.g. {host: 10.0.0.5}",
+      });
+    const groups = item.groups ?? [];
+    if (!Array.isArray(groups) || !groups.every((g) => typeof g === "string")) {
+      throw new SideloadError("INVENTORY_INVALID", `${where}: groups must be a list of names`, {
+        hint: "e.g. groups: [east]",
+      });
+    }
+    return proxyFrom(name, { ...defaults, ...item }, groups, where);
+  });
+}
+
+/** Ansible YAML: every group has optional `hosts` (map), `vars` and `children`. */
+function parseAnsibleYaml(doc: Vars, label: string): Proxy[] {
+  const hosts = new Map<string, { vars: Vars; groups: Set<string> }>();
+  const visit = (group: string, node: unknown, inherited: Vars, path: string[]) => {
+    if (node === null || node === undefined) return;
+    if (!isObject(node)) {
+      throw new SideloadError("INVENTORY_INVALID", `${label}: group ${quote(group)} must be a mapping`, {
+        hint: "Ansible YAML: all: {hosts: {...}, children: {...}}",
+      });
+    }
+    if (path.includes(group)) return; // a cycle of children
+    const vars = { ...inherited, ...(isObject(node.vars) ? node.vars : {}) };
+    if (isObject(node.hosts)) {
+      for (const [name, hostVars] of Object.entries(node.hosts)) {
+        const entry = hosts.get(name) ?? { vars: {}, groups: new Set<string>() };
+        entry.vars = { ...vars, ...entry.vars, ...(isObject(hostVars) ? hostVars : {}) };
+        for (const g of [...path, group]) if (g !== "all") entry.groups.add(g);
+        hosts.set(name, entry);
+      }
+    }
+    if (isObject(node.children)) {
+      for (const [child, childNode] of Object.entries(node.children))
+        visit(child, childNode, vars, [...path, group]);
+    }
+  };
+  for (const [group, node] of Object.entries(doc)) visit(group, node, {}, []);
+  if (hosts.size === 0) {
+    throw new SideloadError(
+      "INVENTORY_INVALID",
+      `${label}: no hosts found (neither "proxies" nor Ansible groups with hosts)`,
+      {
+        hint: "see the README for the inventory format",
+      },
+    );
+  }
+  return [...hosts].map(([name, { vars, groups }]) =>
+    proxyFrom(name, vars, [...groups], `${label}: ${name}`),
+  );
+}
+
+/** Ansible INI: `[group]` host lines, `[group:vars]`, `[group:children]`. */
+function parseAnsibleIni(text: string, label: string): Proxy[] {
+  const groupHosts = new Map<string, Map<string, Vars>>();
+  const groupVars = new Map<string, Vars>();
+  const groupChildren = new Map<string, string[]>();
+  let section = "ungrouped";
+  let kind: "hosts" | "vars" | "children" = "hosts";
+  const lines = text.replace(/^\uFEFF/, "").split(/\r?\n/);
+  lines.forEach((raw, index) => {
+    const where = `${label} line ${index + 1}`;
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#") || line.startsWith(";")) return;
+    const header = /^\[([^\]:]+)(?::(vars|children))?\]$/.exec(line);
+    if (header) {
+      section = header[1] ?? "";
+      kind = (header[2] as "vars" | "children" | undefined) ?? "hosts";
+      return;
+    }
+    if (kind === "vars") {
+      const [key, value] = splitAssignment(line, where);
+      groupVars.set(section, { ...groupVars.get(section), [key]: value });
+    } else if (kind === "children") {
+      groupChildren.set(section, [...(groupChildren.get(section) ?? []), line]);
+    } else {
+      const [name, ...assignments] = splitWords(line, where);
+      if (name === undefined) return;
+      if (/\[[^\]]*:[^\]]*\]/.test(name)) {
+        throw new SideloadError(
+          "INVENTORY_INVALID",
+          `${where}: host ranges like ${quote(name)} are not supported`,
+          {
+            hint: "list each proxy on its own line",
+          },
+        );
+      }
+      const vars: Vars = {};
+      for (const assignment of assignments) {
+        const [key, value] = splitAssignment(assignment, where);
+        vars[key] = value;
+      }
+      const hosts = groupHosts.get(section) ?? new Map<string, Vars>();
+      hosts.set(name, { ...hosts.get(name), ...vars });
+      groupHosts.set(section, hosts);
+    }
+  });
+  // Resolve each host's groups (its own and every ancestor through :children) and variables
+  // (group vars from the outermost ancestor inwards, then host vars).
+  const parents = new Map<string, string[]>();
+  for (const [parent, children] of groupChildren) {
+    for (const child of children) parents.set(child, [...(parents.get(child) ?? []), parent]);
+  }
+  const ancestors = (group: string, seen = new Set<string>()): string[] => {
+    if (seen.has(group)) return [];
+    seen.add(group);
+    return [...(parents.get(group) ?? []).flatMap((p) => ancestors(p, seen)), group];
+  };
+  const merged = new Map<string, { vars: Vars; groups: Set<string>; hostVars: Vars }>();
+  for (const [group, hosts] of groupHosts) {
+    const chain = ["all", ...ancestors(group)];
+    for (const [name, hostVars] of hosts) {
+      const entry = merged.get(name) ?? { vars: {}, groups: new Set<string>(), hostVars: {} };
+      for (const g of chain) {
+        entry.vars = { ...entry.vars, ...groupVars.get(g) };
+        if (g !== "all" && g !== "ungrouped") entry.groups.add(g);
+      }
+      entry.hostVars = { ...entry.hostVars, ...hostVars };
+      merged.set(name, entry);
+    }
+  }
+  if (merged.size === 0) {
+    throw new SideloadError("INVENTORY_INVALID", `${label}: no hosts found`, {
+      hint: "[cloud_proxies]\ncp-01 ansible_host=10.0.0.5",
+    });
+  }
+  return [...merged].map(([name, e]) =>
+    proxyFrom(name, { ...e.vars, ...e.hostVars }, [...e.groups], `${label}: ${name}`),
+  );
+}
+
+function splitWords(line: string, where: string): string[] {
+  const words: string[] = [];
+  const re = /\s*((?:[^\s"']+|"[^"]*"|'[^']*')+)/g;
+  let match: RegExpExecArray | null;
+  while ((match = re.exec(line)) !== null) words.push(match[1] ?? "");
+  if (words.join("").length === 0)
+    throw new SideloadError("INVENTORY_INVALID", `${where}: empty line`, { hint: "" });
+  return words;
+}
+
+function splitAssignment(text: string, where: string): [string, string] {
+  const eq = text.indexOf("=");
+  if (eq <= 0) {
+    throw new SideloadError("INVENTORY_INVALID", `${where}: ${quote(text)} is not key=value`, {
+      hint: "e.g. ansible_host=10.0.0.5",
+    });
+  }
+  const value = text.slice(eq + 1).trim();
+  return [text.slice(0, eq).trim(), value.replace(/^(["'])(.*)\1$/, "$2")];
+}
+
+function isObject(value: unknown): value is Vars {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Keep the proxies that match any `--limit` pattern: a group name or a proxy name, with `*`
+ * and `?` wildcards. No patterns: all of them.
+ */
+export function selectProxies(proxies: Proxy[], patterns: string[]): Proxy[] {
+  if (patterns.length === 0) return proxies;
+  const regexes = patterns
+    .flatMap((p) => p.split(/[,:]/))
+    .filter((p) => p !== "")
+    .map(
+      (p) =>
+        new RegExp(
+          `^${p
+            .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+            .replace(/\*/g, ".*")
+            .replace(/\?/g, ".")}$`,
+        ),
+    );
+  return proxies.filter((proxy) =>
+    regexes.some((re) => re.test(proxy.name) || re.test(proxy.host) || proxy.groups.some((g) => re.test(g))),
+  );
+}

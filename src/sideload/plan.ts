@@ -1,0 +1,36 @@
+import type { Proxy } from "../inventory/proxy.js";
+import type { SideloadJob } from "./types.js";
+
+export interface PlannedProxy {
+  proxy: Proxy;
+  steps: string[];
+}
+
+/**
+ * What `pull` (or `verify`) would do on each proxy, without connecting to anything: the plan
+ * `--dry-run` prints. Pure: the same inputs always give the same plan.
+ */
+export function planSideload(proxies: Proxy[], job: SideloadJob, knownHostsFile: string): PlannedProxy[] {
+  return proxies.map((proxy) => {
+    const steps = [
+      `connect ${proxy.user}@${proxy.host}:${proxy.port} over SSH; host key checked against ${knownHostsFile} before any credential is sent`,
+      `reach the Docker Engine through that connection (${proxy.dockerSocket ?? "the proxy's DOCKER_HOST, else /var/run/docker.sock"})`,
+    ];
+    const registries = new Set<string>();
+    for (const target of job.targets) {
+      steps.push(`check whether the engine already holds ${target.reference}`);
+      if (job.mode === "verify") continue;
+      if (!registries.has(target.registry)) {
+        registries.add(target.registry);
+        if (job.registryCa !== undefined)
+          steps.push(`  if not: install the registry CA as /etc/docker/certs.d/${target.registry}/ca.crt`);
+        steps.push(
+          `  if not: check the registry credentials for ${target.registry} from the proxy (engine POST /auth)`,
+        );
+      }
+      steps.push(`  then pull ${target.reference} (credentials only in the X-Registry-Auth header)`);
+      steps.push(`  then verify that the image's RepoDigests holds exactly ${target.reference}`);
+    }
+    return { proxy, steps };
+  });
+}

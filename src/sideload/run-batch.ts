@@ -1,0 +1,67 @@
+import type { Proxy } from "../inventory/proxy.js";
+import { sideloadProxy, type ProxyDeps } from "./sideload-proxy.js";
+import type { BatchReport, ProxyResult, SideloadJob } from "./types.js";
+
+export interface BatchOptions extends ProxyDeps {
+  concurrency: number;
+}
+
+/**
+ * Run the job on every proxy, at most `concurrency` at once. One proxy failing never stops the
+ * others; proxies not started when the run is interrupted are reported as skipped.
+ */
+export async function runBatch(
+  proxies: Proxy[],
+  job: SideloadJob,
+  options: BatchOptions,
+): Promise<BatchReport> {
+  const results: ProxyResult[][] = new Array<ProxyResult[]>(proxies.length);
+  let next = 0;
+  const worker = async () => {
+    for (;;) {
+      const index = next++;
+      const proxy = proxies[index];
+      if (proxy === undefined) return;
+      if (options.signal?.aborted) {
+        results[index] = job.targets.map((t) => skipped(proxy, t.reference));
+        continue;
+      }
+      results[index] = await sideloadProxy(proxy, job, options);
+    }
+  };
+  await Promise.all(
+    Array.from({ length: Math.max(1, Math.min(options.concurrency, proxies.length)) }, worker),
+  );
+  return buildReport(
+    job.mode,
+    job.targets.map((t) => t.reference),
+    results.flat(),
+  );
+}
+
+function skipped(proxy: Proxy, reference: string): ProxyResult {
+  return {
+    name: proxy.name,
+    host: proxy.host,
+    port: proxy.port,
+    status: "skipped",
+    reference,
+    durationMs: 0,
+    steps: [],
+    error: { code: "INTERRUPTED", message: `${proxy.name}: not started: the run was interrupted` },
+  };
+}
+
+export function buildReport(
+  command: "pull" | "verify",
+  references: string[],
+  rows: ProxyResult[],
+): BatchReport {
+  const ok = rows.filter((r) => r.status === "pulled" || r.status === "present").length;
+  return {
+    command,
+    references,
+    proxies: rows,
+    summary: { ok, failed: rows.length - ok, total: rows.length },
+  };
+}

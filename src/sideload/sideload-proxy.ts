@@ -1,0 +1,315 @@
+import { SideloadError, toErrorInfo } from "../errors.js";
+import { Engine } from "../engine/engine.js";
+import type { EngineTransport } from "../engine/ssh-agent.js";
+import type { Proxy } from "../inventory/proxy.js";
+import { connectProxy, type ConnectOptions, type SshConnection } from "../ssh/connect.js";
+import type { KnownHostLine } from "../ssh/known-hosts.js";
+import type { ProxyResult, SideloadEvent, SideloadJob, StepName, StepTiming } from "./types.js";
+
+export interface ProxyDeps {
+  knownHosts: KnownHostLine[];
+  connect: Omit<ConnectOptions, "signal">;
+  onEvent: (event: SideloadEvent) => void;
+  signal?: AbortSignal | undefined;
+  /** Backoff before re-issuing a dropped pull; tests shorten it. */
+  backoffMs?: (attempt: number) => number;
+}
+
+const defaultBackoff = (attempt: number) => Math.min(500 * 2 ** (attempt - 1), 8_000);
+
+/** One proxy's open session: its SSH connection and its engine. Closed by its owner, `sideloadProxy`. */
+interface Session {
+  connection: SshConnection;
+  engine: Engine;
+}
+
+/**
+ * Prepare one proxy: connect → engine → for each target: present? → login → pull → verify.
+ * Never throws: every failure becomes a `failed` result naming the step and the error.
+ */
+export async function sideloadProxy(proxy: Proxy, job: SideloadJob, deps: ProxyDeps): Promise<ProxyResult[]> {
+  const started = Date.now();
+  const timeout = AbortSignal.timeout(job.timeoutMs);
+  const signal = deps.signal ? AbortSignal.any([deps.signal, timeout]) : timeout;
+  const where = `${proxy.name} (${proxy.host}:${proxy.port})`;
+  const common: StepTiming[] = [];
+  let session: Session | undefined;
+  let transport: EngineTransport | undefined;
+
+  const step = async <T>(
+    name: StepName,
+    timings: StepTiming[],
+    run: () => Promise<T>,
+    reference?: string,
+  ): Promise<T> => {
+    deps.onEvent({ type: "step-started", proxy, step: name, ...(reference ? { reference } : {}) });
+    const t0 = Date.now();
+    try {
+      return await run();
+    } finally {
+      const durationMs = Date.now() - t0;
+      timings.push({ step: name, durationMs });
+      deps.onEvent({
+        type: "step-finished",
+        proxy,
+        step: name,
+        durationMs,
+        ...(reference ? { reference } : {}),
+      });
+    }
+  };
+
+  const open = async (timings: StepTiming[]): Promise<Session> => {
+    const connection = await step("connect", timings, () =>
+      connectProxy(proxy, deps.knownHosts, { ...deps.connect, signal }),
+    );
+    try {
+      const engine = await step("engine", timings, async () => {
+        const { socketPath, preferred } = await engineEndpoint(connection, proxy, transport);
+        const engine = new Engine(connection, socketPath, where, preferred);
+        await engine.version();
+        return engine;
+      });
+      transport = engine.transport;
+      return { connection, engine };
+    } catch (error) {
+      connection.close();
+      throw error;
+    }
+  };
+
+  const close = () => {
+    session?.engine.close();
+    session?.connection.close();
+    session = undefined;
+  };
+
+  const failAll = (error: unknown, failedStep: StepName | undefined): ProxyResult[] =>
+    job.targets.map((target) => ({
+      name: proxy.name,
+      host: proxy.host,
+      port: proxy.port,
+      status: "failed",
+      reference: target.reference,
+      durationMs: Date.now() - started,
+      transport,
+      failedStep,
+      steps: [...common],
+      error: toErrorInfo(abortReason(error, signal, timeout, where, job.timeoutMs)),
+    }));
+
+  deps.onEvent({ type: "proxy-started", proxy });
+  const results: ProxyResult[] = [];
+  try {
+    try {
+      session = await open(common);
+    } catch (error) {
+      const failed = failAll(error, common.at(-1)?.step);
+      deps.onEvent({ type: "proxy-finished", proxy, results: failed });
+      return failed;
+    }
+    const loggedIn = new Set<string>();
+    for (const target of job.targets) {
+      const timings: StepTiming[] = [...common];
+      let attempts = 0;
+      let current: StepName = "present";
+      const result = (status: ProxyResult["status"], error?: unknown): ProxyResult => ({
+        name: proxy.name,
+        host: proxy.host,
+        port: proxy.port,
+        status,
+        reference: target.reference,
+        durationMs: Date.now() - started,
+        transport,
+        ...(error === undefined
+          ? {}
+          : {
+              failedStep: current,
+              error: toErrorInfo(abortReason(error, signal, timeout, where, job.timeoutMs)),
+            }),
+        steps: timings,
+        ...(attempts > 1 ? { attempts } : {}),
+      });
+      try {
+        const s = () => {
+          if (!session)
+            throw new SideloadError("SSH_DISCONNECTED", `${where}: the connection is closed`, {
+              exitStatus: 1,
+            });
+          return session;
+        };
+        const present = await step(
+          "present",
+          timings,
+          () => s().engine.hasReference(target.reference),
+          target.reference,
+        );
+        if (present) {
+          results.push(result("present"));
+          continue;
+        }
+        if (job.mode === "verify") {
+          results.push(result("missing"));
+          continue;
+        }
+        const auth = job.auth?.(target.registry);
+        if (!loggedIn.has(target.registry)) {
+          current = "login";
+          await step(
+            "login",
+            timings,
+            async () => {
+              if (job.registryCa !== undefined)
+                await installRegistryCa(s().connection, target.registry, job.registryCa, where);
+              if (auth) await s().engine.login(auth);
+            },
+            target.reference,
+          );
+          loggedIn.add(target.registry);
+        }
+        current = "pull";
+        await step(
+          "pull",
+          timings,
+          async () => {
+            for (;;) {
+              attempts++;
+              try {
+                await s().engine.pull(
+                  target,
+                  auth,
+                  (progress) =>
+                    deps.onEvent({ type: "pull-progress", proxy, reference: target.reference, progress }),
+                  signal,
+                );
+                return;
+              } catch (error) {
+                const dropped = error instanceof SideloadError && error.code === "SSH_DISCONNECTED";
+                if (!dropped || attempts > job.retries || signal.aborted) throw error;
+                const delayMs = (deps.backoffMs ?? defaultBackoff)(attempts);
+                deps.onEvent({
+                  type: "retry",
+                  proxy,
+                  reference: target.reference,
+                  attempt: attempts,
+                  error: toErrorInfo(error),
+                  delayMs,
+                });
+                close();
+                await sleep(delayMs, signal);
+                // Layers the engine already fetched are kept: the re-issued pull resumes from them.
+                session = await open(timings);
+              }
+            }
+          },
+          target.reference,
+        );
+        current = "verify";
+        const digests = await step(
+          "verify",
+          timings,
+          () => s().engine.repoDigests(target.reference),
+          target.reference,
+        );
+        if (!digests?.includes(target.reference)) {
+          throw new SideloadError(
+            "VERIFY_FAILED",
+            `${where}: after the pull, the engine does not list ${target.reference} (RepoDigests: ${JSON.stringify(digests ?? [])})`,
+            {
+              hint: "the registry served another manifest than the digest names; check the registry and the pak",
+              exitStatus: 1,
+            },
+          );
+        }
+        results.push(result("pulled"));
+      } catch (error) {
+        results.push(result("failed", error));
+        if (signal.aborted) break;
+      }
+    }
+    // Targets never reached (aborted): report them as skipped rather than leave them out.
+    for (const target of job.targets.slice(results.length)) {
+      results.push({
+        ...failAll(signal.reason, undefined)[0]!,
+        reference: target.reference,
+        status: "skipped",
+      });
+    }
+    deps.onEvent({ type: "proxy-finished", proxy, results });
+    return results;
+  } finally {
+    close();
+  }
+}
+
+/** Where the proxy's engine listens: inventory setting, else the proxy's DOCKER_HOST, else the default. */
+async function engineEndpoint(
+  connection: SshConnection,
+  proxy: Proxy,
+  known: EngineTransport | undefined,
+): Promise<{ socketPath: string; preferred: EngineTransport | undefined }> {
+  if (proxy.dockerSocket) return { socketPath: proxy.dockerSocket, preferred: known };
+  const { stdout } = await connection.exec("printenv DOCKER_HOST");
+  const dockerHost = stdout.trim();
+  if (dockerHost.startsWith("unix://"))
+    return { socketPath: dockerHost.slice("unix://".length), preferred: known };
+  // A TCP or SSH DOCKER_HOST: only the docker CLI on the proxy can follow it.
+  if (dockerHost !== "") return { socketPath: dockerHost, preferred: "dial-stdio" };
+  return { socketPath: "/var/run/docker.sock", preferred: known };
+}
+
+/** Install a registry CA as /etc/docker/certs.d/<REGISTRY>/ca.crt; the engine reads it per pull. */
+async function installRegistryCa(
+  connection: SshConnection,
+  registry: string,
+  pem: string,
+  where: string,
+): Promise<void> {
+  // `registry` passed the reference grammar (host[:port] characters only): safe inside quotes.
+  const dir = `/etc/docker/certs.d/${registry}`;
+  const { code, stderr } = await connection.exec(
+    `umask 022 && mkdir -p '${dir}' && cat > '${dir}/ca.crt.mp-sideload' && mv -f '${dir}/ca.crt.mp-sideload' '${dir}/ca.crt'`,
+    pem,
+  );
+  if (code !== 0) {
+    throw new SideloadError(
+      "ENGINE_PERMISSION",
+      `${where}: cannot write ${dir}/ca.crt (${stderr.trim() || `exit ${code}`})`,
+      {
+        hint: "installing a registry CA needs root on the proxy (--ssh-user root)",
+        exitStatus: 1,
+      },
+    );
+  }
+}
+
+function abortReason(
+  error: unknown,
+  signal: AbortSignal,
+  timeout: AbortSignal,
+  where: string,
+  timeoutMs: number,
+): unknown {
+  if (!signal.aborted) return error;
+  if (timeout.aborted) {
+    return new SideloadError("TIMEOUT", `${where}: did not finish within ${Math.round(timeoutMs / 1000)} s`, {
+      hint: "raise --timeout, or check what the proxy is waiting for with --debug",
+      exitStatus: 1,
+    });
+  }
+  return new SideloadError("INTERRUPTED", `${where}: interrupted`, { exitStatus: 130 });
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}

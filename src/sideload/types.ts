@@ -1,0 +1,73 @@
+import type { ErrorInfo } from "../errors.js";
+import type { PullProgress, RegistryAuth } from "../engine/engine.js";
+import type { EngineTransport } from "../engine/ssh-agent.js";
+import type { Proxy } from "../inventory/proxy.js";
+import type { ImageReference } from "../reference.js";
+
+export type StepName = "connect" | "engine" | "present" | "login" | "pull" | "verify";
+
+/** What happened to one reference on one proxy. */
+export type ProxyStatus = "pulled" | "present" | "missing" | "failed" | "skipped";
+
+/** An image to put on (or look for on) every proxy. */
+export interface Target extends ImageReference {
+  reference: string;
+  kind: string;
+}
+
+export interface StepTiming {
+  step: StepName;
+  durationMs: number;
+}
+
+/** The result for one proxy and one reference: one row of the report. */
+export interface ProxyResult {
+  name: string;
+  host: string;
+  port: number;
+  status: ProxyStatus;
+  reference: string;
+  durationMs: number;
+  transport?: EngineTransport | undefined;
+  /** The step that failed, when status is failed. */
+  failedStep?: StepName | undefined;
+  steps: StepTiming[];
+  attempts?: number;
+  error?: ErrorInfo | undefined;
+}
+
+export interface BatchReport {
+  command: "pull" | "verify";
+  references: string[];
+  proxies: ProxyResult[];
+  summary: { ok: number; failed: number; total: number };
+}
+
+/** Progress as data: the human renderer draws it, the JSON renderer ignores it, tests read it. */
+export type SideloadEvent =
+  | { type: "proxy-started"; proxy: Proxy }
+  | { type: "step-started"; proxy: Proxy; step: StepName; reference?: string }
+  | {
+      type: "step-finished";
+      proxy: Proxy;
+      step: StepName;
+      reference?: string;
+      durationMs: number;
+      detail?: string;
+    }
+  | { type: "pull-progress"; proxy: Proxy; reference: string; progress: PullProgress }
+  | { type: "retry"; proxy: Proxy; reference: string; attempt: number; error: ErrorInfo; delayMs: number }
+  | { type: "proxy-finished"; proxy: Proxy; results: ProxyResult[] };
+
+export interface SideloadJob {
+  mode: "pull" | "verify";
+  targets: Target[];
+  /** Registry credentials by registry host[:port]; absent for verify. */
+  auth?: (registry: string) => RegistryAuth | undefined;
+  /** Re-issues of a pull whose connection dropped. */
+  retries: number;
+  /** Per-proxy time limit. */
+  timeoutMs: number;
+  /** PEM of a registry CA to install as /etc/docker/certs.d/<REGISTRY>/ca.crt before login. */
+  registryCa?: string | undefined;
+}
