@@ -13,6 +13,7 @@
 #   scripts/lab.sh stop-registry | start-registry
 #   scripts/lab.sh forwarding I on|off  allow or forbid stream-local forwarding on proxy I
 #   scripts/lab.sh rekey I           give proxy I a new host key (known_hosts keeps the old one)
+#   scripts/lab.sh client-files      rewrite known_hosts and inventories from the proxies' current keys
 #   scripts/lab.sh logs [PART]       print the logs (registry, proxy-I-sshd, proxy-I-engine, builder)
 #
 # Environment: MP_LAB_DIR (default <repo>/.lab), MP_LAB_PORT (first port, default 42200:
@@ -26,7 +27,14 @@ mkdir -p "$LAB"
 LAB=$(cd "$LAB" && pwd)
 BASE_PORT=${MP_LAB_PORT:-42200}
 REG_PORT=$BASE_PORT
-REGISTRY="127.0.0.1:$REG_PORT"
+# Docker Engine treats 127.0.0.0/8 as an insecure registry range and skips TLS verification
+# there, so the registry listens on IPv6 loopback under names that resolve only to ::1: the
+# engines then verify its certificate for real. The first name is trusted (certs.d), the
+# second is the same registry under a name no engine trusts, for the untrusted-CA case.
+REG_HOST=registry.mp-sideload.test
+UNTRUSTED_HOST=untrusted.mp-sideload.test
+REGISTRY="$REG_HOST:$REG_PORT"
+HOSTS_MARK="# mp-sideload lab $LAB"
 # Unix socket paths are limited to 108 bytes and containerd nests its socket under the engine's
 # exec-root, so sockets and exec-roots live in a short runtime folder named after the lab.
 RUN=/run/mpsl-$(printf '%s' "$LAB" | md5sum | cut -c1-8)
@@ -98,9 +106,9 @@ make_ca() {
   mkdir -p "$LAB/ca" "$LAB/registry"
   openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=mp-sideload lab CA" \
     -keyout "$LAB/ca/ca.key" -out "$LAB/ca/ca.crt" 2>/dev/null
-  openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=$REG_HOST" \
     -keyout "$LAB/registry/server.key" -out "$LAB/registry/server.csr" 2>/dev/null
-  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$LAB/registry/ext.cnf"
+  printf 'subjectAltName=DNS:%s,DNS:%s,IP:::1\nextendedKeyUsage=serverAuth\n' "$REG_HOST" "$UNTRUSTED_HOST" >"$LAB/registry/ext.cnf"
   openssl x509 -req -in "$LAB/registry/server.csr" -CA "$LAB/ca/ca.crt" -CAkey "$LAB/ca/ca.key" \
     -CAcreateserial -days 3650 -extfile "$LAB/registry/ext.cnf" -out "$LAB/registry/server.crt" 2>/dev/null
   chmod 600 "$LAB/ca/ca.key" "$LAB/registry/server.key"
@@ -141,7 +149,7 @@ storage:
   delete:
     enabled: true
 http:
-  addr: $REGISTRY
+  addr: "[::1]:$REG_PORT"
   tls:
     certificate: $LAB/registry/server.crt
     key: $LAB/registry/server.key
@@ -154,6 +162,19 @@ EOF
   echo $! >"$LAB/registry/registry.pid"
   wait_for registry 15 registry_ready ||
     { tail -20 "$LAB/registry/registry.log" >&2; die "the registry did not start on $REGISTRY"; }
+}
+
+hosts_add() {
+  grep -qF "$HOSTS_MARK" /etc/hosts 2>/dev/null && return 0
+  printf '::1 %s %s %s\n' "$REG_HOST" "$UNTRUSTED_HOST" "$HOSTS_MARK" >>/etc/hosts
+}
+
+hosts_remove() {
+  grep -qF "$HOSTS_MARK" /etc/hosts 2>/dev/null || return 0
+  local kept
+  kept=$(grep -vF "$HOSTS_MARK" /etc/hosts)
+  # Rewrite in place (same inode): /etc/hosts is often a bind mount that cannot be renamed over.
+  printf '%s\n' "$kept" >/etc/hosts
 }
 
 # Up means: TLS with the lab's CA, and anonymous requests refused (401).
@@ -312,7 +333,7 @@ make_paks() {
     --out "$LAB/paks/sample.pak" --kind LabAdapter --registry "$REGISTRY" --repository /mp/test-adapter --digest "$SAMPLE_DIGEST" \
     --out "$LAB/paks/second.pak" --kind SecondAdapter --registry "$REGISTRY" --repository /mp/second-adapter --digest "$SECOND_DIGEST" \
     --out "$LAB/paks/missing.pak" --kind LabAdapter --registry "$REGISTRY" --repository /mp/test-adapter --digest "$MISSING_DIGEST" \
-    --out "$LAB/paks/untrusted.pak" --kind LabAdapter --registry "localhost:$REG_PORT" --repository /mp/test-adapter --digest "$SAMPLE_DIGEST")
+    --out "$LAB/paks/untrusted.pak" --kind LabAdapter --registry "$UNTRUSTED_HOST:$REG_PORT" --repository /mp/test-adapter --digest "$SAMPLE_DIGEST")
 }
 
 write_env() {
@@ -323,6 +344,7 @@ write_env() {
     echo "MP_LAB_DIR=$LAB"
     echo "MP_LAB_RUN=$RUN"
     echo "MP_LAB_REGISTRY=$REGISTRY"
+    echo "MP_LAB_UNTRUSTED_REGISTRY=$UNTRUSTED_HOST:$REG_PORT"
     echo "MP_LAB_PROXIES=$n"
     echo "MP_LAB_FIRST_SSH_PORT=$((BASE_PORT + 1))"
     echo "MP_LAB_SSH_USER_PASSWORD_LOGIN=$LAB_USER"
@@ -342,6 +364,7 @@ cmd_up() {
   mkdir -p "$RUN"
   make_ca
   make_secrets
+  hosts_add
   trust_ca
   start_registry
   for i in $(seq 1 "$n"); do setup_proxy "$i"; done
@@ -368,7 +391,9 @@ cmd_down() {
   stop_pid "$RUN/builder/docker.pid"
   stop_pid "$LAB/registry/registry.pid"
   # Our engines' leftover mounts (vfs makes none, but an interrupted engine may leave netns files).
-  rm -rf "$CERTS_D" "$RUN"
+  # Also the CA that `pull --registry-ca` tests install for the registry's other name.
+  rm -rf "$CERTS_D" "/etc/docker/certs.d/$UNTRUSTED_HOST:$REG_PORT" "$RUN"
+  hosts_remove
   rm -rf "$LAB"
   log "down"
 }
@@ -419,6 +444,7 @@ case ${1:-} in
   start-sshd) proxy_arg "${2:-}" && start_sshd "$2" ;;
   stop-registry) stop_pid "$LAB/registry/registry.pid" ;;
   start-registry) start_registry ;;
+  client-files) write_client_files "$(proxy_count)" ;;
   forwarding)
     proxy_arg "${2:-}"
     case ${3:-} in

@@ -96,11 +96,11 @@ export class Engine {
   ): Promise<void> {
     let stream: NodeJS.ReadableStream;
     try {
-      stream = (await this.docker.createImage(auth ? { ...auth } : {}, {
+      stream = await this.docker.createImage(auth ? { ...auth } : {}, {
         fromImage: repositoryName(ref),
         tag: ref.digest,
         abortSignal: signal,
-      }));
+      });
     } catch (error) {
       throw classifyRegistryError(messageOf(error), ref.registry, this.where, "pull");
     }

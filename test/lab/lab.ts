@@ -17,6 +17,8 @@ export interface Lab {
   dir: string;
   run: string;
   registry: string;
+  /** The same registry under a name whose CA no engine trusts. */
+  untrustedRegistry: string;
   proxies: number;
   firstSshPort: number;
   passwordUser: string;
@@ -49,6 +51,7 @@ export function loadLab(): Lab {
     dir,
     run: env.MP_LAB_RUN ?? "",
     registry,
+    untrustedRegistry: env.MP_LAB_UNTRUSTED_REGISTRY ?? "",
     proxies: Number(env.MP_LAB_PROXIES),
     firstSshPort: Number(env.MP_LAB_FIRST_SSH_PORT),
     passwordUser: env.MP_LAB_SSH_USER_PASSWORD_LOGIN ?? "",

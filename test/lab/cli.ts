@@ -1,0 +1,65 @@
+import { spawn } from "node:child_process";
+import { bin } from "./lab.js";
+
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Run the built `mp-sideload` binary with a clean environment (only PATH, HOME and what the
+ * test passes): what a pipeline would do. CI is set, so it never prompts.
+ */
+export function runCli(
+  args: string[],
+  options: { env?: Record<string, string>; stdin?: string } = {},
+): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, args, {
+      env: {
+        PATH: process.env.PATH ?? "/usr/bin:/bin",
+        HOME: process.env.HOME ?? "/root",
+        CI: "true",
+        ...options.env,
+      },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(options.stdin ?? "");
+  });
+}
+
+export interface JsonReport {
+  command: string;
+  references: string[];
+  proxies: {
+    name: string;
+    host: string;
+    port: number;
+    status: string;
+    reference: string;
+    durationMs: number;
+    transport?: string;
+    failedStep?: string;
+    attempts?: number;
+    steps: { step: string; durationMs: number }[];
+    error?: { code: string; message: string; hint?: string };
+  }[];
+  summary: { ok: number; failed: number; total: number };
+}
+
+export function parseReport(run: CliRun): JsonReport {
+  try {
+    return JSON.parse(run.stdout) as JsonReport;
+  } catch {
+    throw new Error(
+      `stdout is not one JSON document (exit ${run.code}):\n${run.stdout}\nstderr:\n${run.stderr}`,
+    );
+  }
+}
