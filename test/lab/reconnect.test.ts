@@ -1,0 +1,175 @@
+/**
+ * A connection that drops during the pull: a TCP relay on loopback stands between mp-sideload
+ * and a lab proxy's real sshd, and cuts every connection once the engine is pulling. The
+ * engine cancels the pull when its client goes; mp-sideload must reconnect and re-issue it.
+ */
+import net from "node:net";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { sideloadProxy } from "../../src/sideload/sideload-proxy.js";
+import { parseKnownHosts } from "../../src/ssh/known-hosts.js";
+import type { SideloadEvent, SideloadJob } from "../../src/sideload/types.js";
+import { readPak } from "../../src/pak/read-pak.js";
+import { clearImages, loadLab, repoDigests, type Lab } from "./lab.js";
+
+interface Relay {
+  port: number;
+  connections: number;
+  cutAll(): void;
+  close(): Promise<void>;
+}
+
+function startRelay(targetPort: number): Promise<Relay> {
+  const sockets = new Set<net.Socket>();
+  let connections = 0;
+  const server = net.createServer((client) => {
+    connections++;
+    const upstream = net.connect(targetPort, "127.0.0.1");
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on("close", () => sockets.delete(s));
+      s.on("error", () => undefined);
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  return new Promise((resolve) => {
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as net.AddressInfo).port;
+      resolve({
+        port,
+        get connections() {
+          return connections;
+        },
+        cutAll: () => {
+          for (const s of sockets) s.destroy();
+        },
+        close: () =>
+          new Promise((done) => {
+            for (const s of sockets) s.destroy();
+            server.close(() => done());
+          }),
+      });
+    });
+  });
+}
+
+let lab: Lab;
+let relay: Relay | undefined;
+
+beforeAll(() => {
+  lab = loadLab();
+});
+
+afterEach(async () => {
+  await relay?.close();
+  relay = undefined;
+});
+
+describe("a connection dropped mid-pull", () => {
+  it("is re-established and the pull re-issued, ending with the exact reference on the proxy", async () => {
+    await clearImages(lab, 1);
+    relay = await startRelay(lab.firstSshPort);
+    const hostKey = (await readFile(join(lab.dir, "proxies/proxy-1/ssh_host_ed25519_key.pub"), "utf8"))
+      .split(" ")
+      .slice(0, 2)
+      .join(" ");
+    const knownHosts = parseKnownHosts(`[127.0.0.1]:${relay.port} ${hostKey}\n`);
+    const pak = await readPak(lab.paks.sample);
+    const job: SideloadJob = {
+      mode: "pull",
+      targets: pak.adapters,
+      retries: 3,
+      timeoutMs: 120_000,
+      auth: (registry) => ({
+        username: lab.registryUser,
+        password: lab.registryPassword,
+        serveraddress: registry,
+      }),
+    };
+    const events: SideloadEvent[] = [];
+    let cut = false;
+    const proxy = {
+      name: "proxy-1-via-relay",
+      host: "127.0.0.1",
+      port: relay.port,
+      user: "root",
+      groups: [],
+    };
+    const results = await sideloadProxy(proxy, job, {
+      knownHosts,
+      connect: {
+        hostKeys: { knownHostsFile: "/nonexistent/known_hosts", acceptNew: false },
+        auth: { identities: [lab.identity] },
+      },
+      backoffMs: () => 200,
+      onEvent: (event) => {
+        events.push(event);
+        // The engine is streaming pull progress: it is pulling now. Cut the line under it.
+        if (event.type === "pull-progress" && !cut) {
+          cut = true;
+          relay?.cutAll();
+        }
+      },
+    });
+    expect(cut).toBe(true);
+    const retries = events.filter((e) => e.type === "retry");
+    expect(retries).toHaveLength(1);
+    expect(retries[0]?.type === "retry" && retries[0].error.code).toBe("SSH_DISCONNECTED");
+    expect(relay.connections).toBe(2);
+    expect(results).toHaveLength(1);
+    expect(results[0]).toMatchObject({ status: "pulled", attempts: 2, reference: lab.sampleReference });
+    expect(await repoDigests(lab, 1)).toContain(lab.sampleReference);
+  });
+
+  it("gives up after --retries and reports SSH_DISCONNECTED", async () => {
+    await clearImages(lab, 1);
+    relay = await startRelay(lab.firstSshPort);
+    const hostKey = (await readFile(join(lab.dir, "proxies/proxy-1/ssh_host_ed25519_key.pub"), "utf8"))
+      .split(" ")
+      .slice(0, 2)
+      .join(" ");
+    const pak = await readPak(lab.paks.sample);
+    const proxy = {
+      name: "proxy-1-via-relay",
+      host: "127.0.0.1",
+      port: relay.port,
+      user: "root",
+      groups: [],
+    };
+    let pending = false;
+    const results = await sideloadProxy(
+      proxy,
+      {
+        mode: "pull",
+        targets: pak.adapters,
+        retries: 1,
+        timeoutMs: 120_000,
+        auth: (registry) => ({
+          username: lab.registryUser,
+          password: lab.registryPassword,
+          serveraddress: registry,
+        }),
+      },
+      {
+        knownHosts: parseKnownHosts(`[127.0.0.1]:${relay.port} ${hostKey}\n`),
+        connect: {
+          hostKeys: { knownHostsFile: "/nonexistent/known_hosts", acceptNew: false },
+          auth: { identities: [lab.identity] },
+        },
+        backoffMs: () => 100,
+        // Cut at every pull's first progress event: no attempt can finish.
+        onEvent: (event) => {
+          if (event.type === "step-started" && event.step === "pull") pending = true;
+          if (event.type === "pull-progress" && pending) {
+            pending = false;
+            relay?.cutAll();
+          }
+          if (event.type === "retry") pending = true;
+        },
+      },
+    );
+    expect(results[0]).toMatchObject({ status: "failed", failedStep: "pull", attempts: 2 });
+    expect(results[0]?.error?.code).toBe("SSH_DISCONNECTED");
+  });
+});
