@@ -1,0 +1,32 @@
+import { describe, expect, it } from "vitest";
+import { classifyRegistryError } from "../../src/engine/engine.js";
+
+describe("classifyRegistryError", () => {
+  // Messages as Docker Engine 20.10 and registries word them.
+  it.each([
+    ['Get "https://r:5000/v2/": x509: certificate signed by unknown authority', "REGISTRY_UNTRUSTED_CA"],
+    [
+      "Get https://r/v2/: tls: failed to verify certificate: x509: certificate is not valid for any names",
+      "REGISTRY_UNTRUSTED_CA",
+    ],
+    ["login attempt to https://r/v2/ failed with status: 401 Unauthorized", "REGISTRY_UNAUTHORIZED"],
+    ["Head https://r/v2/mp/a/manifests/sha256:x: no basic auth credentials", "REGISTRY_UNAUTHORIZED"],
+    ["unauthorized: incorrect username or password", "REGISTRY_UNAUTHORIZED"],
+    ["toomanyrequests: You have reached your pull rate limit.", "REGISTRY_RATE_LIMITED"],
+    ["manifest unknown: manifest unknown", "MANIFEST_UNKNOWN"],
+    ["manifest for r/mp/a@sha256:abc not found: manifest unknown: manifest unknown", "MANIFEST_UNKNOWN"],
+    ['Get "https://r:5000/v2/": dial tcp [::1]:5000: connect: connection refused', "REGISTRY_UNREACHABLE"],
+    [
+      'Get "https://harbor.example.com/v2/": dial tcp: lookup harbor.example.com: no such host',
+      "REGISTRY_UNREACHABLE",
+    ],
+    ["net/http: TLS handshake timeout", "REGISTRY_UNREACHABLE"],
+    ["something nobody expected", "PULL_FAILED"],
+  ])("%s → %s", (message, code) => {
+    const error = classifyRegistryError(message, "r:5000", "proxy-1 (h:22)", "pull");
+    expect(error.code).toBe(code);
+    expect(error.message).toContain("proxy-1 (h:22)");
+    expect(error.hint).toBeTruthy();
+    expect(error.exitStatus).toBe(1);
+  });
+});

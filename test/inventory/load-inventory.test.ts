@@ -1,0 +1,163 @@
+import { describe, expect, it } from "vitest";
+import { parseInventory, selectProxies } from "../../src/inventory/load-inventory.js";
+import { parseProxyArg } from "../../src/inventory/proxy.js";
+import { SideloadError } from "../../src/errors.js";
+
+const native = `
+defaults:
+  user: admin
+  identity: keys/id_ed25519
+proxies:
+  - name: cp-east-1
+    host: 10.0.0.5
+    groups: [east]
+  - name: cp-west-1
+    host: cp-west-1.example.com
+    port: 2222
+    user: root
+    dockerSocket: /run/docker.sock
+    groups: [west]
+`;
+
+const ini = `
+# cloud proxies
+[east]
+cp-east-1 ansible_host=10.0.0.5
+cp-east-2 ansible_host=10.0.0.6 ansible_port=2222 ansible_user="ops"
+
+[west]
+cp-west-1.example.com
+
+[proxies:children]
+east
+west
+
+[proxies:vars]
+ansible_user=root
+ansible_ssh_private_key_file=~/.ssh/cp_key
+`;
+
+const ansibleYaml = `
+all:
+  vars:
+    ansible_user: root
+  children:
+    east:
+      hosts:
+        cp-east-1: {ansible_host: 10.0.0.5}
+        cp-east-2: {ansible_host: 10.0.0.6, ansible_port: 2222}
+    west:
+      hosts:
+        cp-west-1:
+      vars:
+        ansible_user: ops
+`;
+
+describe("parseInventory", () => {
+  it("reads the native YAML format with defaults and per-proxy settings", () => {
+    const proxies = parseInventory(native, "/etc/mp/inventory.yaml", "root");
+    expect(proxies).toEqual([
+      {
+        name: "cp-east-1",
+        host: "10.0.0.5",
+        port: 22,
+        user: "admin",
+        identity: "/etc/mp/keys/id_ed25519",
+        dockerSocket: undefined,
+        groups: ["east"],
+      },
+      {
+        name: "cp-west-1",
+        host: "cp-west-1.example.com",
+        port: 2222,
+        user: "root",
+        identity: "/etc/mp/keys/id_ed25519",
+        dockerSocket: "/run/docker.sock",
+        groups: ["west"],
+      },
+    ]);
+  });
+
+  it("reads an Ansible INI inventory with :children and :vars", () => {
+    const proxies = parseInventory(ini, "/x/hosts.ini", "nobody");
+    expect(proxies.map((p) => [p.name, p.host, p.port, p.user, p.groups.sort().join(",")])).toEqual([
+      ["cp-east-1", "10.0.0.5", 22, "root", "east,proxies"],
+      ["cp-east-2", "10.0.0.6", 2222, "ops", "east,proxies"],
+      ["cp-west-1.example.com", "cp-west-1.example.com", 22, "root", "proxies,west"],
+    ]);
+    expect(proxies[0]?.identity).toMatch(/\/\.ssh\/cp_key$/);
+  });
+
+  it("reads an Ansible YAML inventory; inner group vars win", () => {
+    const proxies = parseInventory(ansibleYaml, "/x/hosts.yaml", "nobody");
+    expect(proxies.map((p) => [p.name, p.host, p.port, p.user])).toEqual([
+      ["cp-east-1", "10.0.0.5", 22, "root"],
+      ["cp-east-2", "10.0.0.6", 2222, "root"],
+      ["cp-west-1", "cp-west-1", 22, "ops"],
+    ]);
+  });
+
+  it("uses the default user when the inventory names none", () => {
+    expect(parseInventory("proxies:\n  - host: 10.0.0.9\n", "i.yaml", "root")[0]?.user).toBe("root");
+  });
+
+  it.each([
+    ["not YAML", "proxies: [\n", "not valid YAML"],
+    ["no proxies", "proxies: []\n", "lists no proxies"],
+    ["a hostile host", "proxies:\n  - host: 'cp1;reboot'\n", "is not a host name or address"],
+    ["a bad port", "proxies:\n  - {host: cp1, port: 70000}\n", "is not from 1 to 65535"],
+    ["a bad user", "proxies:\n  - {host: cp1, user: 'root -oProxyCommand=x'}\n", "is not a user name"],
+    [
+      "a relative docker socket",
+      "proxies:\n  - {host: cp1, dockerSocket: docker.sock}\n",
+      "not an absolute path",
+    ],
+    ["a duplicate name", "proxies:\n  - {host: cp1}\n  - {host: cp1}\n", "listed twice"],
+    ["an INI host range", "[p]\ncp[01:10]\n", "host ranges"],
+    ["an INI line that is not key=value", "[p:vars]\nnonsense\n", "is not key=value"],
+    ["an empty Ansible inventory", "all:\n  children: {}\n", "no hosts found"],
+  ])("rejects %s with INVENTORY_INVALID", (_name, text, message) => {
+    let error: unknown;
+    try {
+      parseInventory(text, "inv.yaml", "root");
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(SideloadError);
+    expect((error as SideloadError).code).toBe("INVENTORY_INVALID");
+    expect((error as SideloadError).message).toContain(message);
+    expect((error as SideloadError).message).toContain("inv.yaml");
+  });
+});
+
+describe("selectProxies", () => {
+  const proxies = parseInventory(ini, "/x/hosts.ini", "root");
+  it.each([
+    [[], ["cp-east-1", "cp-east-2", "cp-west-1.example.com"]],
+    [["east"], ["cp-east-1", "cp-east-2"]],
+    [["cp-west-*"], ["cp-west-1.example.com"]],
+    [
+      ["cp-east-2", "west"],
+      ["cp-east-2", "cp-west-1.example.com"],
+    ],
+    [["east:west"], ["cp-east-1", "cp-east-2", "cp-west-1.example.com"]],
+    [["10.0.0.6"], ["cp-east-2"]],
+    [["nothing"], []],
+  ])("--limit %j", (patterns, names) => {
+    expect(selectProxies(proxies, patterns).map((p) => p.name)).toEqual(names);
+  });
+});
+
+describe("parseProxyArg", () => {
+  it.each([
+    ["cp1", { name: "cp1", host: "cp1", port: 22, user: "root" }],
+    ["ops@cp1:2222", { name: "cp1:2222", host: "cp1", port: 2222, user: "ops" }],
+    ["10.0.0.5", { name: "10.0.0.5", host: "10.0.0.5", port: 22, user: "root" }],
+    ["[fd00::5]:2222", { name: "fd00::5:2222", host: "fd00::5", port: 2222, user: "root" }],
+  ])("parses %s", (arg, expected) => {
+    expect(parseProxyArg(arg, "root")).toMatchObject(expected);
+  });
+  it.each(["cp1:0", "cp1:x", "bad host", "-oProxyCommand=x", "a b@cp1"])("rejects %j", (arg) => {
+    expect(() => parseProxyArg(arg, "root")).toThrow(SideloadError);
+  });
+});
