@@ -72,6 +72,21 @@ describe("mp-sideload inspect", () => {
     expect(t.stderr()).toContain(message);
   });
 
+  it("inspect loads neither the SSH nor the Docker library (start-up stays lean)", async () => {
+    const run = promisify(execFile);
+    const script = `
+      import { createRequire } from "node:module";
+      const { main } = await import(${JSON.stringify(join(import.meta.dirname, "../../dist/cli/main.js"))});
+      const code = await main(["inspect", ${JSON.stringify(join(fixtures, "sample.pak"))}, "--json"], { out() {}, err() {}, interactive: false, color: false, env: {}, readStdin: async () => "", signal: new AbortController().signal });
+      const loaded = Object.keys(createRequire(import.meta.url).cache);
+      console.log(JSON.stringify({ code, loaded }));`;
+    const { stdout } = await run("node", ["--input-type=module", "-e", script]);
+    const { code, loaded } = JSON.parse(stdout) as { code: number; loaded: string[] };
+    expect(code).toBe(0);
+    expect(loaded.some((f) => f.includes("/yauzl/"))).toBe(true); // the check sees CommonJS modules
+    expect(loaded.filter((f) => /\/(ssh2|dockerode|docker-modem|@inquirer)\//.test(f))).toEqual([]);
+  });
+
   it("the built binary runs inspect and sets the exit status", async () => {
     const run = promisify(execFile);
     const ok = await run(bin, ["inspect", join(fixtures, "sample.pak"), "--json"]);

@@ -18,7 +18,12 @@ function pull(
       auth ? { authconfig: auth } : {},
       (error: Error | null, stream?: NodeJS.ReadableStream) => {
         if (error || !stream) return reject(error ?? new Error("no stream"));
-        engine.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve()));
+        // followProgress does not fail on an error the engine reports inside the stream: check.
+        engine.modem.followProgress(stream, (err: Error | null, output: { error?: string }[]) => {
+          const streamed = output.find((event) => event.error)?.error;
+          if (err || streamed) reject(err ?? new Error(streamed));
+          else resolve();
+        });
       },
     );
   });

@@ -1,0 +1,115 @@
+/**
+ * `inspect` on a 100 KiB pak and on a 1 GiB pak, against the floor of a Node CLI (`node -e 0`)
+ * and, for reference, `unzip -p` and Python's zipfile doing the same extraction (the adapter
+ * zip out of the pak, then the .conf out of it). Wall time (median) and peak RSS (max) per tool.
+ *
+ *   npm run bench:inspect [-- --runs 15 --gib 1]
+ *
+ * Targets (issue 2): 1 GiB within 10% of 100 KiB; under 2x the bare Node start; peak RSS
+ * under 100 MB whatever the pak size.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtemp, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { sampleDigest } from "../scripts/fixture-catalogue.js";
+import { writePak } from "../scripts/pak-writer.js";
+
+const { values } = parseArgs({ options: { runs: { type: "string" }, gib: { type: "string" } } });
+const runs = Number(values.runs ?? 15);
+const gib = Number(values.gib ?? 1);
+const root = join(import.meta.dirname, "..");
+const bin = join(root, "bin/mp-sideload");
+
+interface Measure {
+  medianMs: number;
+  minMs: number;
+  peakRssMb: number;
+}
+
+/**
+ * Run a command `runs` times (after one warm-up run) under GNU time for its peak RSS; the wall
+ * time is taken here with hrtime, since GNU time's %e has only 10 ms resolution.
+ */
+function run(argv: string[]): Measure {
+  const times: number[] = [];
+  let rss = 0;
+  for (let i = 0; i < runs + 1; i++) {
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync("/usr/bin/time", ["-f", "%M", ...argv], { encoding: "utf8" });
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    if (r.status !== 0) throw new Error(`${argv.join(" ")} failed: ${r.stderr}`);
+    if (i === 0) continue;
+    rss = Math.max(rss, Number(r.stderr.trim().split("\n").at(-1)) / 1024);
+    times.push(ms);
+  }
+  times.sort((a, b) => a - b);
+  return { medianMs: times[Math.floor(times.length / 2)] ?? 0, minMs: times[0] ?? 0, peakRssMb: rss };
+}
+
+const dir = await mkdtemp(join(tmpdir(), "mp-sideload-bench-"));
+try {
+  const adapter = {
+    kind: "SampleAdapter",
+    registry: "harbor.example.com:8443",
+    repository: "/mp/sample-adapter",
+    digest: sampleDigest,
+  };
+  const small = join(dir, "small.pak");
+  const large = join(dir, "large.pak");
+  await writePak(small, { adapters: [adapter], contentBytes: 96 * 1024 });
+  await writePak(large, { adapters: [adapter], contentBytes: gib * 1024 * 1024 * 1024 });
+  const sizes = { small: (await stat(small)).size, large: (await stat(large)).size };
+
+  const unzipShell = (pak: string) => [
+    "sh",
+    "-c",
+    `unzip -p '${pak}' adapter.zip > '${dir}/a.zip' && unzip -p '${dir}/a.zip' SampleAdapter.conf >/dev/null`,
+  ];
+  const python = (pak: string) => [
+    "python3",
+    "-c",
+    `import zipfile,io,sys\nz=zipfile.ZipFile(sys.argv[1])\na=zipfile.ZipFile(io.BytesIO(z.read('adapter.zip')))\na.read('SampleAdapter.conf')`,
+    pak,
+  ];
+  const rows: [string, Measure][] = [
+    ["node -e 0 (floor)", run(["node", "-e", "0"])],
+    ["mp-sideload inspect, 100 KiB pak", run([bin, "inspect", small, "--json"])],
+    [`mp-sideload inspect, ${gib} GiB pak`, run([bin, "inspect", large, "--json"])],
+    ["unzip -p, 100 KiB pak", run(unzipShell(small))],
+    [`unzip -p, ${gib} GiB pak`, run(unzipShell(large))],
+    ["python3 zipfile, 100 KiB pak", run(python(small))],
+    [`python3 zipfile, ${gib} GiB pak`, run(python(large))],
+  ];
+
+  console.log(
+    `inspect benchmark: ${runs} runs each after a warm-up; paks of ${sizes.small} and ${sizes.large} bytes`,
+  );
+  console.log(
+    `${"".padEnd(36)} ${"median ms".padStart(10)} ${"min ms".padStart(8)} ${"peak RSS MB".padStart(12)}`,
+  );
+  for (const [name, m] of rows) {
+    console.log(
+      `${name.padEnd(36)} ${m.medianMs.toFixed(1).padStart(10)} ${m.minMs.toFixed(1).padStart(8)} ${m.peakRssMb.toFixed(1).padStart(12)}`,
+    );
+  }
+  const floor = rows[0]![1];
+  const smallM = rows[1]![1];
+  const largeM = rows[2]![1];
+  const largeVsSmall = largeM.medianMs / smallM.medianMs;
+  const vsFloor = Math.max(smallM.medianMs, largeM.medianMs) / floor.medianMs;
+  const rss = Math.max(smallM.peakRssMb, largeM.peakRssMb);
+  console.log("");
+  console.log(
+    `${gib} GiB / 100 KiB:        ${largeVsSmall.toFixed(3)}x  (target ≤ 1.10x) ${largeVsSmall <= 1.1 ? "met" : "MISSED"}`,
+  );
+  console.log(
+    `inspect / node -e 0:    ${vsFloor.toFixed(2)}x  (target < 2x)    ${vsFloor < 2 ? "met" : "MISSED"}`,
+  );
+  console.log(
+    `peak RSS:               ${rss.toFixed(1)} MB (target < 100 MB) ${rss < 100 ? "met" : "MISSED"}`,
+  );
+} finally {
+  await rm(dir, { recursive: true, force: true });
+}
