@@ -7,10 +7,9 @@
  *   npm run bench:pull [-- --proxies 8 --image-mb 32 --runs 3]
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import Docker from "dockerode";
+import { clearImages, engineOf, loadLab, pullDirect, repoDigests } from "../test/lab/lab.js";
 
 const { values } = parseArgs({
   options: {
@@ -40,32 +39,16 @@ const lab = (...args: string[]) =>
 const t0 = Date.now();
 lab("up", String(proxies));
 console.log(`lab of ${proxies} proxies up in ${Date.now() - t0} ms (image ${env.MP_LAB_IMAGE_MB} MiB)`);
-const labEnv = Object.fromEntries(
-  readFileSync(join(labDir, "lab.env"), "utf8")
-    .trim()
-    .split("\n")
-    .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
-) as Record<string, string>;
-const registry = labEnv.MP_LAB_REGISTRY ?? "";
-const reference = `${registry}/mp/test-adapter@${labEnv.MP_LAB_SAMPLE_DIGEST}`;
-const user = readFileSync(join(labDir, "secrets/registry-user"), "utf8").trim();
-const password = readFileSync(join(labDir, "secrets/registry-password"), "utf8").trim();
-const firstPort = Number(labEnv.MP_LAB_FIRST_SSH_PORT);
-const engines = Array.from(
-  { length: proxies },
-  (_, i) => new Docker({ socketPath: join(labEnv.MP_LAB_RUN ?? "", `p${i + 1}`, "docker.sock") }),
-);
+const bench = loadLab(labDir);
+const { registry, sampleReference: reference, registryUser: user, registryPassword: password } = bench;
+const proxyNumbers = Array.from({ length: proxies }, (_, i) => i + 1);
 
 async function clearAll(): Promise<void> {
-  for (const engine of engines)
-    for (const image of await engine.listImages()) await engine.getImage(image.Id).remove({ force: true });
+  for (const p of proxyNumbers) await clearImages(bench, p);
 }
 
 async function hasImageEverywhere(): Promise<boolean> {
-  for (const engine of engines) {
-    const images = await engine.listImages();
-    if (!images.some((i) => (i.RepoDigests ?? []).includes(reference))) return false;
-  }
+  for (const p of proxyNumbers) if (!(await repoDigests(bench, p)).includes(reference)) return false;
   return true;
 }
 
@@ -94,7 +77,7 @@ function baselineOne(index: number): Promise<void> {
       "-i",
       join(labDir, "client/id_ed25519"),
       "-p",
-      String(firstPort + index),
+      String(bench.firstSshPort + index),
       "root@127.0.0.1",
       remote,
     ],
@@ -103,22 +86,10 @@ function baselineOne(index: number): Promise<void> {
 }
 
 function floorOne(index: number): Promise<void> {
-  const engine = engines[index];
-  if (!engine) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    engine.pull(
-      reference,
-      { authconfig: { username: user, password, serveraddress: registry } },
-      (error: Error | null, stream?: NodeJS.ReadableStream) => {
-        if (error || !stream) return reject(error ?? new Error("no stream"));
-        // followProgress does not fail on an error the engine reports inside the stream: check.
-        engine.modem.followProgress(stream, (e: Error | null, output: { error?: string }[]) => {
-          const streamed = output.find((event) => event.error)?.error;
-          if (e || streamed) reject(e ?? new Error(streamed));
-          else resolve();
-        });
-      },
-    );
+  return pullDirect(engineOf(bench, index + 1), reference, {
+    username: user,
+    password,
+    serveraddress: registry,
   });
 }
 

@@ -60,10 +60,15 @@ install_packages() {
   command -v curl >/dev/null || missing+=(curl)
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]} (apt-get)"
-    # policy-rc.d keeps the packages' own services from starting: the lab runs its own.
-    [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d; }
+    # A policy-rc.d keeps the packages' own services (a system dockerd, sshd) from starting
+    # during the install: the lab runs its own. Removed again if this script put it there.
+    local ours=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && ours=1
+    fi
     DEBIAN_FRONTEND=noninteractive apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    [ -z "$ours" ] || rm -f /usr/sbin/policy-rc.d
   fi
 }
 

@@ -3,31 +3,8 @@
  * reference with the lab credentials, and an anonymous pull is refused.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import type Docker from "dockerode";
 import { readPak } from "../../src/pak/read-pak.js";
-import { clearImages, engineOf, loadLab, repoDigests, type Lab } from "./lab.js";
-
-function pull(
-  engine: Docker,
-  reference: string,
-  auth?: { username: string; password: string; serveraddress: string },
-) {
-  return new Promise<void>((resolve, reject) => {
-    engine.pull(
-      reference,
-      auth ? { authconfig: auth } : {},
-      (error: Error | null, stream?: NodeJS.ReadableStream) => {
-        if (error || !stream) return reject(error ?? new Error("no stream"));
-        // followProgress does not fail on an error the engine reports inside the stream: check.
-        engine.modem.followProgress(stream, (err: Error | null, output: { error?: string }[]) => {
-          const streamed = output.find((event) => event.error)?.error;
-          if (err || streamed) reject(err ?? new Error(streamed));
-          else resolve();
-        });
-      },
-    );
-  });
-}
+import { clearImages, engineOf, loadLab, pullDirect as pull, repoDigests, type Lab } from "./lab.js";
 
 describe("the lab", () => {
   let lab: Lab;

@@ -37,14 +37,14 @@ export interface Lab {
   secondReference: string;
 }
 
-export function loadLab(): Lab {
+/** Read a lab's variables and secrets; `dir` is the lab folder (default: the test lab). */
+export function loadLab(dir: string = labDir): Lab {
   const env = Object.fromEntries(
-    readFileSync(join(labDir, "lab.env"), "utf8")
+    readFileSync(join(dir, "lab.env"), "utf8")
       .trim()
       .split("\n")
       .map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]),
   ) as Record<string, string>;
-  const dir = env.MP_LAB_DIR ?? labDir;
   const secret = (name: string) => readFileSync(join(dir, "secrets", name), "utf8").trim();
   const registry = env.MP_LAB_REGISTRY ?? "";
   return {
@@ -85,6 +85,32 @@ export async function labCtl(...args: string[]): Promise<string> {
 /** Proxy I's own engine, on its unix socket (for setting up and checking state, not the tool). */
 export function engineOf(lab: Lab, proxy: number): Docker {
   return new Docker({ socketPath: join(lab.run, `p${proxy}`, "docker.sock") });
+}
+
+/**
+ * Pull on an engine directly (no SSH, no mp-sideload): how the tests set up state and how the
+ * pull benchmark measures its floor. Fails on errors the engine reports inside the progress
+ * stream too, which docker-modem's followProgress passes over.
+ */
+export function pullDirect(
+  engine: Docker,
+  reference: string,
+  auth?: { username: string; password: string; serveraddress: string },
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    engine.pull(
+      reference,
+      auth ? { authconfig: auth } : {},
+      (error: Error | null, stream?: NodeJS.ReadableStream) => {
+        if (error || !stream) return reject(error ?? new Error("no stream"));
+        engine.modem.followProgress(stream, (err: Error | null, output: { error?: string }[]) => {
+          const streamed = output.find((event) => event.error)?.error;
+          if (err || streamed) reject(err ?? new Error(streamed));
+          else resolve();
+        });
+      },
+    );
+  });
 }
 
 /** The RepoDigests of every image on proxy I's engine. */

@@ -16,6 +16,19 @@ function target(extra: string[] = []): string[] {
   return ["--inventory", lab.inventory, "--known-hosts", lab.knownHosts, ...extra];
 }
 
+/** Args for a run as the lab's password user against proxy I, with no key and no inventory. */
+function asPasswordUser(command: "pull" | "verify", proxy: number): string[] {
+  return [
+    command,
+    lab.paks.sample,
+    "--proxy",
+    `${lab.passwordUser}@${proxyAddress(lab, proxy)}`,
+    "--known-hosts",
+    lab.knownHosts,
+    "--json",
+  ];
+}
+
 function creds(password = lab.registryPassword): Record<string, string> {
   return { MP_SIDELOAD_REGISTRY_USER: lab.registryUser, MP_SIDELOAD_REGISTRY_PASSWORD: password };
 }
@@ -230,18 +243,9 @@ describe("proxy failures", () => {
   });
 
   it("logs in by password (MP_SIDELOAD_SSH_PASSWORD) as a non-root user of the docker group", async () => {
-    const run = await runCli(
-      [
-        "pull",
-        lab.paks.sample,
-        "--proxy",
-        `${lab.passwordUser}@${proxyAddress(lab, 1)}`,
-        "--known-hosts",
-        lab.knownHosts,
-        "--json",
-      ],
-      { env: { ...creds(), MP_SIDELOAD_SSH_PASSWORD: lab.sshPassword } },
-    );
+    const run = await runCli(asPasswordUser("pull", 1), {
+      env: { ...creds(), MP_SIDELOAD_SSH_PASSWORD: lab.sshPassword },
+    });
     expect(run.code, run.stderr).toBe(0);
     expect(parseReport(run).proxies[0]?.status).toBe("pulled");
     expect(await sshdLog(1)).toMatch(
@@ -250,18 +254,9 @@ describe("proxy failures", () => {
   });
 
   it("a wrong SSH password gives SSH_AUTH_FAILED", async () => {
-    const run = await runCli(
-      [
-        "verify",
-        lab.paks.sample,
-        "--proxy",
-        `${lab.passwordUser}@${proxyAddress(lab, 1)}`,
-        "--known-hosts",
-        lab.knownHosts,
-        "--json",
-      ],
-      { env: { MP_SIDELOAD_SSH_PASSWORD: "wrong-password" } },
-    );
+    const run = await runCli(asPasswordUser("verify", 1), {
+      env: { MP_SIDELOAD_SSH_PASSWORD: "wrong-password" },
+    });
     expect(run.code).toBe(1);
     expect(parseReport(run).proxies[0]?.error?.code).toBe("SSH_AUTH_FAILED");
   });
@@ -303,18 +298,9 @@ describe("host keys", () => {
     await labCtl("rekey", "2");
     try {
       const before = (await sshdLog(2)).length;
-      const run = await runCli(
-        [
-          "pull",
-          lab.paks.sample,
-          "--proxy",
-          `${lab.passwordUser}@${proxyAddress(lab, 2)}`,
-          "--known-hosts",
-          lab.knownHosts,
-          "--json",
-        ],
-        { env: { ...creds(), MP_SIDELOAD_SSH_PASSWORD: lab.sshPassword } },
-      );
+      const run = await runCli(asPasswordUser("pull", 2), {
+        env: { ...creds(), MP_SIDELOAD_SSH_PASSWORD: lab.sshPassword },
+      });
       expect(run.code).toBe(1);
       const row = parseReport(run).proxies[0];
       expect(row?.error?.code).toBe("HOSTKEY_MISMATCH");

@@ -57,6 +57,36 @@ function startRelay(targetPort: number): Promise<Relay> {
 let lab: Lab;
 let relay: Relay | undefined;
 
+/** A relay in front of proxy-1's sshd, and what sideloadProxy needs to go through it. */
+async function throughRelay(retries: number) {
+  await clearImages(lab, 1);
+  relay = await startRelay(lab.firstSshPort);
+  const hostKey = (await readFile(join(lab.dir, "proxies/proxy-1/ssh_host_ed25519_key.pub"), "utf8"))
+    .split(" ")
+    .slice(0, 2)
+    .join(" ");
+  const job: SideloadJob = {
+    mode: "pull",
+    targets: (await readPak(lab.paks.sample)).adapters,
+    retries,
+    timeoutMs: 120_000,
+    auth: (registry) => ({
+      username: lab.registryUser,
+      password: lab.registryPassword,
+      serveraddress: registry,
+    }),
+  };
+  const proxy = { name: "proxy-1-via-relay", host: "127.0.0.1", port: relay.port, user: "root", groups: [] };
+  const deps = {
+    knownHosts: parseKnownHosts(`[127.0.0.1]:${relay.port} ${hostKey}\n`),
+    connect: {
+      hostKeys: { knownHostsFile: "/nonexistent/known_hosts", acceptNew: false },
+      auth: { identities: [lab.identity] },
+    },
+  };
+  return { relay, job, proxy, deps };
+}
+
 beforeAll(() => {
   lab = loadLab();
 });
@@ -68,47 +98,18 @@ afterEach(async () => {
 
 describe("a connection dropped mid-pull", () => {
   it("is re-established and the pull re-issued, ending with the exact reference on the proxy", async () => {
-    await clearImages(lab, 1);
-    relay = await startRelay(lab.firstSshPort);
-    const hostKey = (await readFile(join(lab.dir, "proxies/proxy-1/ssh_host_ed25519_key.pub"), "utf8"))
-      .split(" ")
-      .slice(0, 2)
-      .join(" ");
-    const knownHosts = parseKnownHosts(`[127.0.0.1]:${relay.port} ${hostKey}\n`);
-    const pak = await readPak(lab.paks.sample);
-    const job: SideloadJob = {
-      mode: "pull",
-      targets: pak.adapters,
-      retries: 3,
-      timeoutMs: 120_000,
-      auth: (registry) => ({
-        username: lab.registryUser,
-        password: lab.registryPassword,
-        serveraddress: registry,
-      }),
-    };
+    const { relay, job, proxy, deps } = await throughRelay(3);
     const events: SideloadEvent[] = [];
     let cut = false;
-    const proxy = {
-      name: "proxy-1-via-relay",
-      host: "127.0.0.1",
-      port: relay.port,
-      user: "root",
-      groups: [],
-    };
     const results = await sideloadProxy(proxy, job, {
-      knownHosts,
-      connect: {
-        hostKeys: { knownHostsFile: "/nonexistent/known_hosts", acceptNew: false },
-        auth: { identities: [lab.identity] },
-      },
+      ...deps,
       backoffMs: () => 200,
       onEvent: (event) => {
         events.push(event);
         // The engine is streaming pull progress: it is pulling now. Cut the line under it.
         if (event.type === "pull-progress" && !cut) {
           cut = true;
-          relay?.cutAll();
+          relay.cutAll();
         }
       },
     });
@@ -123,52 +124,21 @@ describe("a connection dropped mid-pull", () => {
   });
 
   it("gives up after --retries and reports SSH_DISCONNECTED", async () => {
-    await clearImages(lab, 1);
-    relay = await startRelay(lab.firstSshPort);
-    const hostKey = (await readFile(join(lab.dir, "proxies/proxy-1/ssh_host_ed25519_key.pub"), "utf8"))
-      .split(" ")
-      .slice(0, 2)
-      .join(" ");
-    const pak = await readPak(lab.paks.sample);
-    const proxy = {
-      name: "proxy-1-via-relay",
-      host: "127.0.0.1",
-      port: relay.port,
-      user: "root",
-      groups: [],
-    };
+    const { relay, job, proxy, deps } = await throughRelay(1);
     let pending = false;
-    const results = await sideloadProxy(
-      proxy,
-      {
-        mode: "pull",
-        targets: pak.adapters,
-        retries: 1,
-        timeoutMs: 120_000,
-        auth: (registry) => ({
-          username: lab.registryUser,
-          password: lab.registryPassword,
-          serveraddress: registry,
-        }),
+    const results = await sideloadProxy(proxy, job, {
+      ...deps,
+      backoffMs: () => 100,
+      // Cut at every pull's first progress event: no attempt can finish.
+      onEvent: (event) => {
+        if (event.type === "step-started" && event.step === "pull") pending = true;
+        if (event.type === "pull-progress" && pending) {
+          pending = false;
+          relay.cutAll();
+        }
+        if (event.type === "retry") pending = true;
       },
-      {
-        knownHosts: parseKnownHosts(`[127.0.0.1]:${relay.port} ${hostKey}\n`),
-        connect: {
-          hostKeys: { knownHostsFile: "/nonexistent/known_hosts", acceptNew: false },
-          auth: { identities: [lab.identity] },
-        },
-        backoffMs: () => 100,
-        // Cut at every pull's first progress event: no attempt can finish.
-        onEvent: (event) => {
-          if (event.type === "step-started" && event.step === "pull") pending = true;
-          if (event.type === "pull-progress" && pending) {
-            pending = false;
-            relay?.cutAll();
-          }
-          if (event.type === "retry") pending = true;
-        },
-      },
-    );
+    });
     expect(results[0]).toMatchObject({ status: "failed", failedStep: "pull", attempts: 2 });
     expect(results[0]?.error?.code).toBe("SSH_DISCONNECTED");
   });
