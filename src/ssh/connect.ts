@@ -244,7 +244,6 @@ export function connectProxy(
   return new Promise((resolve, reject) => {
     let settled = false;
     const onAbort = () => {
-      client.end();
       fail(
         new SideloadError("INTERRUPTED", `${where}: connection aborted`, {
           exitStatus: 1,
@@ -256,7 +255,9 @@ export function connectProxy(
       if (settled) return;
       settled = true;
       options.signal?.removeEventListener("abort", onAbort);
-      client.end();
+      // destroy, not end: before the handshake completes, end() leaves the socket open (and
+      // the process alive) when the peer never answers.
+      client.destroy();
       reject(error);
     };
     if (options.signal?.aborted) return onAbort();
@@ -432,6 +433,10 @@ function wrapConnection(client: InstanceType<typeof Client>, where: string): Ssh
     get closed() {
       return closed;
     },
-    close: () => client.end(),
+    close: () => {
+      client.end();
+      // A peer that is gone never answers the disconnect: do not let its socket hold the process.
+      setTimeout(() => client.destroy(), 1000).unref();
+    },
   };
 }
