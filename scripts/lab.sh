@@ -58,6 +58,8 @@ install_packages() {
   command -v htpasswd >/dev/null || missing+=(apache2-utils)
   command -v openssl >/dev/null || missing+=(openssl)
   command -v curl >/dev/null || missing+=(curl)
+  command -v tmux >/dev/null || missing+=(tmux) # the interactive tests drive a real terminal
+  [ -x /usr/bin/time ] || missing+=(time)        # peak RSS in bench/inspect.ts
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]} (apt-get)"
     # A policy-rc.d keeps the packages' own services (a system dockerd, sshd) from starting

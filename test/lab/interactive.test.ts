@@ -1,0 +1,103 @@
+/**
+ * A developer at a terminal: the built binary in a real pseudo-terminal (tmux), answering
+ * inquirer's prompts by keystrokes: the registry password (masked), the "go?" question and an
+ * unknown host key, which is then recorded in known_hosts.
+ */
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bin, clearImages, loadLab, repoDigests, type Lab } from "./lab.js";
+
+const run = promisify(execFile);
+const socket = `mpsl-test-${process.pid}`;
+const tmux = (...args: string[]) => run("tmux", ["-L", socket, ...args]);
+const screen = async () => (await tmux("capture-pane", "-p", "-t", "t")).stdout;
+
+async function waitForScreen(pattern: RegExp, timeoutMs = 30_000): Promise<string> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const text = await screen();
+    if (pattern.test(text)) return text;
+    if (Date.now() > until) throw new Error(`the screen never showed ${pattern}:\n${text}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+let lab: Lab;
+let scratch: string;
+
+beforeAll(async () => {
+  lab = loadLab();
+  scratch = await mkdtemp(join(tmpdir(), "mp-sideload-tty-"));
+});
+
+afterAll(async () => {
+  await tmux("kill-server").catch(() => undefined);
+  await rm(scratch, { recursive: true, force: true });
+});
+
+describe("in a terminal", () => {
+  it("asks for the password (masked), for confirmation and about an unknown host key, then pulls", async () => {
+    await clearImages(lab, 1);
+    const knownHosts = join(scratch, "known_hosts");
+    await writeFile(knownHosts, "");
+    const script = join(scratch, "run.sh");
+    // CI is unset inside: the tool must see a terminal and no CI, as on a developer's machine.
+    await writeFile(
+      script,
+      `#!/bin/sh\nunset CI\nexport MP_SIDELOAD_REGISTRY_USER='${lab.registryUser}'\n` +
+        `'${bin}' pull '${lab.paks.sample}' --inventory '${lab.inventory}' --limit proxy-1 --known-hosts '${knownHosts}'\n` +
+        `echo "EXIT=$?"\nsleep 600\n`,
+      { mode: 0o755 },
+    );
+    await tmux("new-session", "-d", "-s", "t", "-x", "200", "-y", "50", script);
+
+    await waitForScreen(/Password of mpuser at/);
+    // Typed from a paste buffer loaded from the secrets file: the password is on no command line.
+    await tmux("load-buffer", "-b", "pw", join(lab.dir, "secrets/registry-password"));
+    await tmux("paste-buffer", "-d", "-b", "pw", "-t", "t");
+    await tmux("send-keys", "-t", "t", "Enter");
+
+    await waitForScreen(/Pull .* onto 1 proxy\?/);
+    await tmux("send-keys", "-t", "t", "y", "Enter");
+
+    const question = await waitForScreen(
+      /proxy-1 is not in known_hosts\. Its ssh-ed25519 key fingerprint is SHA256:\S+/,
+    );
+    expect(question).toMatch(/Trust it and remember it\?/);
+    await tmux("send-keys", "-t", "t", "y", "Enter");
+
+    const end = await waitForScreen(/EXIT=\d+/, 60_000);
+    expect(end).toMatch(/EXIT=0/);
+    expect(end).toMatch(/ok\s+proxy-1\s+pulled/);
+    expect(end).not.toContain(lab.registryPassword);
+    expect(end).toMatch(/Password of mpuser at .*\*{8,}/); // masked as it was typed
+    expect(await repoDigests(lab, 1)).toContain(lab.sampleReference);
+    expect(await readFile(knownHosts, "utf8")).toMatch(
+      new RegExp(`^\\[127\\.0\\.0\\.1\\]:${lab.firstSshPort} ssh-ed25519 `),
+    );
+    await tmux("kill-session", "-t", "t");
+  });
+
+  it("answering no to an unknown host key sends nothing and fails HOSTKEY_UNKNOWN", async () => {
+    const knownHosts = join(scratch, "known_hosts_2");
+    await writeFile(knownHosts, "");
+    const script = join(scratch, "run2.sh");
+    await writeFile(
+      script,
+      `#!/bin/sh\nunset CI\n'${bin}' verify '${lab.paks.sample}' --inventory '${lab.inventory}' --limit proxy-2 --known-hosts '${knownHosts}'\necho "EXIT=$?"\nsleep 600\n`,
+      { mode: 0o755 },
+    );
+    await tmux("new-session", "-d", "-s", "t", "-x", "200", "-y", "50", script);
+    await waitForScreen(/proxy-2 is not in known_hosts/);
+    await tmux("send-keys", "-t", "t", "n", "Enter");
+    const end = await waitForScreen(/EXIT=\d+/);
+    expect(end).toMatch(/EXIT=1/);
+    expect(end).toMatch(/HOSTKEY_UNKNOWN/);
+    expect(await readFile(knownHosts, "utf8")).toBe("");
+    await tmux("kill-session", "-t", "t");
+  });
+});
