@@ -340,7 +340,9 @@ make_paks() {
     --out "$LAB/paks/sample.pak" --kind LabAdapter --registry "$REGISTRY" --repository /mp/test-adapter --digest "$SAMPLE_DIGEST" \
     --out "$LAB/paks/second.pak" --kind SecondAdapter --registry "$REGISTRY" --repository /mp/second-adapter --digest "$SECOND_DIGEST" \
     --out "$LAB/paks/missing.pak" --kind LabAdapter --registry "$REGISTRY" --repository /mp/test-adapter --digest "$MISSING_DIGEST" \
-    --out "$LAB/paks/untrusted.pak" --kind LabAdapter --registry "$UNTRUSTED_HOST:$REG_PORT" --repository /mp/test-adapter --digest "$SAMPLE_DIGEST")
+    --out "$LAB/paks/untrusted.pak" --kind LabAdapter --registry "$UNTRUSTED_HOST:$REG_PORT" --repository /mp/test-adapter --digest "$SAMPLE_DIGEST" \
+    --out "$LAB/paks/two-adapters.pak" --kind LabAdapter --registry "$REGISTRY" --repository /mp/test-adapter --digest "$SAMPLE_DIGEST" \
+    --and --kind SecondAdapter --registry "$REGISTRY" --repository /mp/second-adapter --digest "$SECOND_DIGEST")
 }
 
 write_env() {

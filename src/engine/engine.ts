@@ -31,8 +31,9 @@ export class Engine {
     readonly socketPath: string,
     private readonly where: string,
     transport?: EngineTransport,
+    dialStdioHost?: string,
   ) {
-    this.agent = new SshEngineAgent(connection, socketPath, transport);
+    this.agent = new SshEngineAgent(connection, socketPath, transport, dialStdioHost);
     this.docker = new Docker({
       protocol: "http",
       host: "docker",

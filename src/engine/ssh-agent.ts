@@ -18,10 +18,16 @@ export class SshEngineAgent extends http.Agent {
   /** What the last dial-stdio channel wrote on stderr: explains a refused engine. */
   lastStderr = "";
 
+  /**
+   * @param socketPath the engine's unix socket on the proxy, for stream-local forwarding
+   * @param dialStdioHost `-H` for `docker system dial-stdio` when the socket was set explicitly
+   *   (else the CLI on the proxy follows its own DOCKER_HOST); a checked plain path
+   */
   constructor(
     private readonly connection: SshConnection,
     private readonly socketPath: string,
     preferred?: EngineTransport,
+    private readonly dialStdioHost?: string,
   ) {
     super({ keepAlive: true, maxSockets: 4 });
     this.transport = preferred;
@@ -60,7 +66,11 @@ export class SshEngineAgent extends http.Agent {
       }
     }
     this.transport = "dial-stdio";
-    const channel = await this.connection.execStream("docker system dial-stdio");
+    const channel = await this.connection.execStream(
+      this.dialStdioHost === undefined
+        ? "docker system dial-stdio"
+        : `docker -H '${this.dialStdioHost}' system dial-stdio`,
+    );
     const stderr = (channel as Duplex & { stderr?: NodeJS.ReadableStream }).stderr;
     stderr?.on("data", (data: Buffer) => {
       this.lastStderr = (this.lastStderr + data.toString("utf8")).slice(-2000);

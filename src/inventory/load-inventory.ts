@@ -76,10 +76,12 @@ function proxyFrom(name: string, vars: Vars, groups: string[], where: string): P
     where,
     "dockerSocket",
   );
-  if (dockerSocket !== undefined && !dockerSocket.startsWith("/")) {
+  // The path may reach a shell on the proxy (`docker -H unix://PATH system dial-stdio`): only
+  // plain path characters are accepted.
+  if (dockerSocket !== undefined && !/^\/[A-Za-z0-9_./-]+$/.test(dockerSocket)) {
     throw new SideloadError(
       "INVENTORY_INVALID",
-      `${where}: dockerSocket ${quote(dockerSocket)} is not an absolute path`,
+      `${where}: dockerSocket ${quote(dockerSocket)} is not an absolute path of letters, digits and ._-/`,
       {
         hint: "e.g. dockerSocket: /var/run/docker.sock",
       },

@@ -65,8 +65,8 @@ export async function sideloadProxy(proxy: Proxy, job: SideloadJob, deps: ProxyD
     );
     try {
       const engine = await step("engine", timings, async () => {
-        const { socketPath, preferred } = await engineEndpoint(connection, proxy, transport);
-        const engine = new Engine(connection, socketPath, where, preferred);
+        const { socketPath, preferred, dialStdioHost } = await engineEndpoint(connection, proxy, transport);
+        const engine = new Engine(connection, socketPath, where, preferred, dialStdioHost);
         await engine.version();
         return engine;
       });
@@ -247,8 +247,14 @@ async function engineEndpoint(
   connection: SshConnection,
   proxy: Proxy,
   known: EngineTransport | undefined,
-): Promise<{ socketPath: string; preferred: EngineTransport | undefined }> {
-  if (proxy.dockerSocket) return { socketPath: proxy.dockerSocket, preferred: known };
+): Promise<{ socketPath: string; preferred: EngineTransport | undefined; dialStdioHost?: string }> {
+  if (proxy.dockerSocket) {
+    return {
+      socketPath: proxy.dockerSocket,
+      preferred: known,
+      dialStdioHost: `unix://${proxy.dockerSocket}`,
+    };
+  }
   const { stdout } = await connection.exec("printenv DOCKER_HOST");
   const dockerHost = stdout.trim();
   if (dockerHost.startsWith("unix://"))

@@ -112,6 +112,11 @@ describe("parseInventory", () => {
       "proxies:\n  - {host: cp1, dockerSocket: docker.sock}\n",
       "not an absolute path",
     ],
+    [
+      "a docker socket with shell characters",
+      "proxies:\n  - {host: cp1, dockerSocket: \"/run/d.sock'; reboot; '\"}\n",
+      "not an absolute path",
+    ],
     ["a duplicate name", "proxies:\n  - {host: cp1}\n  - {host: cp1}\n", "listed twice"],
     ["an INI host range", "[p]\ncp[01:10]\n", "host ranges"],
     ["an INI line that is not key=value", "[p:vars]\nnonsense\n", "is not key=value"],

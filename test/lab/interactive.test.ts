@@ -8,7 +8,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { bin, clearImages, loadLab, repoDigests, type Lab } from "./lab.js";
 
 const run = promisify(execFile);
@@ -32,6 +32,11 @@ let scratch: string;
 beforeAll(async () => {
   lab = loadLab();
   scratch = await mkdtemp(join(tmpdir(), "mp-sideload-tty-"));
+});
+
+// A failed assertion must not leave its session behind for the next test.
+afterEach(async () => {
+  await tmux("kill-session", "-t", "t").catch(() => undefined);
 });
 
 afterAll(async () => {
@@ -79,7 +84,36 @@ describe("in a terminal", () => {
     expect(await readFile(knownHosts, "utf8")).toMatch(
       new RegExp(`^\\[127\\.0\\.0\\.1\\]:${lab.firstSshPort} ssh-ed25519 `),
     );
-    await tmux("kill-session", "-t", "t");
+  });
+
+  it("asks for the passphrase of an encrypted --identity, and skips that key without a terminal", async () => {
+    const key = join(scratch, "id_encrypted");
+    const passphraseFile = join(scratch, "passphrase");
+    await writeFile(passphraseFile, "correct horse battery staple", { mode: 0o600 });
+    await writeFile(key, await readFile(lab.identity), { mode: 0o600 });
+    await run("ssh-keygen", ["-q", "-p", "-P", "", "-N", "correct horse battery staple", "-f", key]);
+    const args = `verify '${lab.paks.sample}' --proxy 'root@127.0.0.1:${lab.firstSshPort}' --identity '${key}' --known-hosts '${lab.knownHosts}'`;
+
+    const script = join(scratch, "run3.sh");
+    await writeFile(
+      script,
+      `#!/bin/sh\nunset CI\nHOME='${scratch}' '${bin}' ${args}\necho "EXIT=$?"\nsleep 600\n`,
+      { mode: 0o755 },
+    );
+    await tmux("new-session", "-d", "-s", "t", "-x", "200", "-y", "50", script);
+    await waitForScreen(new RegExp(`Passphrase for ${key.replace(/[/.]/g, "\\$&")}`));
+    await tmux("load-buffer", "-b", "pp", passphraseFile);
+    await tmux("paste-buffer", "-d", "-b", "pp", "-t", "t");
+    await tmux("send-keys", "-t", "t", "Enter");
+    const end = await waitForScreen(/EXIT=\d+/);
+    expect(end).toMatch(
+      new RegExp(`(ok|MISSING)\\s+127\\.0\\.0\\.1:${lab.firstSshPort}\\s+(present|missing)`),
+    );
+    expect(end).not.toContain("correct horse");
+
+    // No terminal: the key cannot be unlocked, so it is skipped and nothing else works.
+    const { stdout } = await run("sh", ["-c", `CI=true HOME='${scratch}' '${bin}' ${args} --json; true`]);
+    expect(stdout).toContain('"code": "SSH_AUTH_FAILED"');
   });
 
   it("answering no to an unknown host key sends nothing and fails HOSTKEY_UNKNOWN", async () => {
@@ -98,6 +132,5 @@ describe("in a terminal", () => {
     expect(end).toMatch(/EXIT=1/);
     expect(end).toMatch(/HOSTKEY_UNKNOWN/);
     expect(await readFile(knownHosts, "utf8")).toBe("");
-    await tmux("kill-session", "-t", "t");
   });
 });

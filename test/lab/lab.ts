@@ -32,7 +32,7 @@ export interface Lab {
   identity: string;
   inventory: string;
   ansibleInventory: string;
-  paks: { sample: string; second: string; missing: string; untrusted: string };
+  paks: { sample: string; second: string; missing: string; untrusted: string; twoAdapters: string };
   sampleReference: string;
   secondReference: string;
 }
@@ -70,6 +70,7 @@ export function loadLab(dir: string = labDir): Lab {
       second: join(dir, "paks/second.pak"),
       missing: join(dir, "paks/missing.pak"),
       untrusted: join(dir, "paks/untrusted.pak"),
+      twoAdapters: join(dir, "paks/two-adapters.pak"),
     },
     sampleReference: `${registry}/mp/test-adapter@${env.MP_LAB_SAMPLE_DIGEST}`,
     secondReference: `${registry}/mp/second-adapter@${env.MP_LAB_SECOND_DIGEST}`,

@@ -1,0 +1,172 @@
+/**
+ * SSH auth through ssh-agent, the per-proxy engine socket (both transports), a socket the SSH
+ * user may not use, and a pak with two adapters: against the lab's real sshd and engines.
+ */
+import { execFile } from "node:child_process";
+import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseReport, runCli } from "./cli.js";
+import { clearImages, labCtl, loadLab, proxyAddress, repoDigests, type Lab } from "./lab.js";
+
+const run = promisify(execFile);
+let lab: Lab;
+let scratch: string;
+
+beforeAll(async () => {
+  lab = loadLab();
+  scratch = await mkdtemp(join(tmpdir(), "mp-sideload-auth-"));
+});
+
+afterAll(async () => {
+  await rm(scratch, { recursive: true, force: true });
+});
+
+function creds(): Record<string, string> {
+  return { MP_SIDELOAD_REGISTRY_USER: lab.registryUser, MP_SIDELOAD_REGISTRY_PASSWORD: lab.registryPassword };
+}
+
+describe("ssh-agent", () => {
+  it("authenticates with a key held only by the agent (SSH_AUTH_SOCK)", async () => {
+    const socket = join(scratch, "agent.sock");
+    const { stdout } = await run("ssh-agent", ["-a", socket, "-s"]);
+    const pid = /SSH_AGENT_PID=(\d+)/.exec(stdout)?.[1];
+    try {
+      await run("ssh-add", [lab.identity], { env: { ...process.env, SSH_AUTH_SOCK: socket } });
+      const result = await runCli(
+        [
+          "verify",
+          lab.paks.sample,
+          "--proxy",
+          `root@${proxyAddress(lab, 1)}`,
+          "--known-hosts",
+          lab.knownHosts,
+          "--json",
+        ],
+        { env: { SSH_AUTH_SOCK: socket, HOME: scratch } }, // no ~/.ssh keys: only the agent can do it
+      );
+      const row = parseReport(result).proxies[0];
+      expect(row?.error?.code).not.toBe("SSH_AUTH_FAILED");
+      expect(row?.status).toMatch(/present|missing/);
+      const noAgent = await runCli(
+        [
+          "verify",
+          lab.paks.sample,
+          "--proxy",
+          `root@${proxyAddress(lab, 1)}`,
+          "--known-hosts",
+          lab.knownHosts,
+          "--json",
+        ],
+        { env: { HOME: scratch } },
+      );
+      expect(parseReport(noAgent).proxies[0]?.error?.code).toBe("SSH_AUTH_FAILED");
+    } finally {
+      if (pid) process.kill(Number(pid));
+    }
+  });
+});
+
+describe("the engine socket", () => {
+  async function inventoryWithSocket(socket: string, user = "root"): Promise<string> {
+    const file = join(scratch, `inventory-${Math.random().toString(36).slice(2)}.yaml`);
+    await writeFile(
+      file,
+      `proxies:\n  - name: proxy-1\n    host: 127.0.0.1\n    port: ${lab.firstSshPort}\n    user: ${user}\n` +
+        `    identity: ${lab.identity}\n    dockerSocket: ${socket}\n`,
+    );
+    return file;
+  }
+
+  it.each(["stream-local", "dial-stdio"])(
+    "an inventory's dockerSocket is the engine used, over %s",
+    async (transport) => {
+      // Reach proxy-1 over SSH, but name proxy-2's engine socket: the image must land there.
+      await clearImages(lab, 1);
+      await clearImages(lab, 2);
+      const inventory = await inventoryWithSocket(join(lab.run, "p2", "docker.sock"));
+      if (transport === "dial-stdio") await labCtl("forwarding", "1", "off");
+      try {
+        const result = await runCli(
+          ["pull", lab.paks.sample, "--inventory", inventory, "--known-hosts", lab.knownHosts, "--json"],
+          {
+            env: creds(),
+          },
+        );
+        expect(result.code, result.stderr).toBe(0);
+        expect(parseReport(result).proxies[0]?.transport).toBe(transport);
+        expect(await repoDigests(lab, 2)).toContain(lab.sampleReference);
+        expect(await repoDigests(lab, 1)).toEqual([]);
+      } finally {
+        if (transport === "dial-stdio") await labCtl("forwarding", "1", "on");
+      }
+    },
+  );
+
+  it("a socket the SSH user may not open gives ENGINE_PERMISSION", async () => {
+    const socket = join(scratch, "root-only.sock");
+    const server = net.createServer((c) => c.destroy());
+    await new Promise<void>((r) => server.listen(socket, r));
+    await chmod(socket, 0o600);
+    await chmod(scratch, 0o755);
+    try {
+      const inventory = await inventoryWithSocket(socket, lab.passwordUser);
+      const result = await runCli([
+        "verify",
+        lab.paks.sample,
+        "--inventory",
+        inventory,
+        "--known-hosts",
+        lab.knownHosts,
+        "--json",
+      ]);
+      expect(result.code).toBe(1);
+      const row = parseReport(result).proxies[0];
+      expect(row?.error?.code).toBe("ENGINE_PERMISSION");
+      expect(row?.failedStep).toBe("engine");
+      expect(row?.error?.hint).toContain("docker group");
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe("a pak with two adapters", () => {
+  it("pulls both references on every proxy, logging in once per proxy and registry", async () => {
+    for (let p = 1; p <= lab.proxies; p++) await clearImages(lab, p);
+    const result = await runCli(
+      ["pull", lab.paks.twoAdapters, "--inventory", lab.inventory, "--known-hosts", lab.knownHosts, "--json"],
+      { env: creds() },
+    );
+    expect(result.code, result.stderr).toBe(0);
+    const report = parseReport(result);
+    expect(report.references).toEqual([lab.sampleReference, lab.secondReference]);
+    expect(report.proxies).toHaveLength(2 * lab.proxies);
+    expect(report.summary).toEqual({ ok: 6, failed: 0, total: 6 });
+    for (let p = 1; p <= lab.proxies; p++) {
+      const rows = report.proxies.filter((r) => r.name === `proxy-${p}`);
+      expect(rows.map((r) => [r.reference, r.status])).toEqual([
+        [lab.sampleReference, "pulled"],
+        [lab.secondReference, "pulled"],
+      ]);
+      expect(rows[0]?.steps.map((s) => s.step)).toContain("login");
+      expect(rows[1]?.steps.map((s) => s.step)).not.toContain("login");
+      const digests = await repoDigests(lab, p);
+      expect(digests).toContain(lab.sampleReference);
+      expect(digests).toContain(lab.secondReference);
+    }
+    const verify = await runCli([
+      "verify",
+      lab.paks.twoAdapters,
+      "--inventory",
+      lab.inventory,
+      "--known-hosts",
+      lab.knownHosts,
+    ]);
+    expect(verify.code).toBe(0);
+    expect(verify.stdout).toContain(lab.secondReference);
+  });
+});
