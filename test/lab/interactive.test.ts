@@ -92,7 +92,8 @@ describe("in a terminal", () => {
     await writeFile(passphraseFile, "correct horse battery staple", { mode: 0o600 });
     await writeFile(key, await readFile(lab.identity), { mode: 0o600 });
     await run("ssh-keygen", ["-q", "-p", "-P", "", "-N", "correct horse battery staple", "-f", key]);
-    const args = `verify '${lab.paks.sample}' --proxy 'root@127.0.0.1:${lab.firstSshPort}' --identity '${key}' --known-hosts '${lab.knownHosts}'`;
+    // Two proxies, one key: the passphrase is asked once for the run, not once per proxy.
+    const args = `verify '${lab.paks.sample}' --proxy 'root@127.0.0.1:${lab.firstSshPort}' --proxy 'root@127.0.0.1:${lab.firstSshPort + 1}' --identity '${key}' --known-hosts '${lab.knownHosts}'`;
 
     const script = join(scratch, "run3.sh");
     await writeFile(
@@ -109,6 +110,10 @@ describe("in a terminal", () => {
     expect(end).toMatch(
       new RegExp(`(ok|MISSING)\\s+127\\.0\\.0\\.1:${lab.firstSshPort}\\s+(present|missing)`),
     );
+    expect(end).toMatch(
+      new RegExp(`(ok|MISSING)\\s+127\\.0\\.0\\.1:${lab.firstSshPort + 1}\\s+(present|missing)`),
+    );
+    expect(end.match(/Passphrase for/g)).toHaveLength(1);
     expect(end).not.toContain("correct horse");
 
     // No terminal: the key cannot be unlocked, so it is skipped and nothing else works.

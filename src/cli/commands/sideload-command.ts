@@ -184,16 +184,17 @@ export async function runSideloadCommand(
       auth: {
         agent: terminal.env.SSH_AUTH_SOCK || undefined,
         identities: [...(values.identity ?? []), ...defaultIdentities()],
+        // Asked once per run (and once per key file), however many proxies want it.
         password:
           sshPasswordEnv !== undefined
             ? () => Promise.resolve(sshPasswordEnv)
             : ask &&
-              (async () => {
+              memo(async () => {
                 const pw = await ask.sshPassword(`${sshUser}@proxies`);
                 registerSecret(pw);
                 return pw;
               }),
-        passphrase: ask && ((file) => ask.keyPassphrase(file)),
+        passphrase: ask && memoBy((file: string) => ask.keyPassphrase(file)),
       },
     },
   });
@@ -203,6 +204,22 @@ export async function runSideloadCommand(
   terminal.out(values.json ? document : renderReportHuman(report));
   if (terminal.signal.aborted) return ExitStatus.interrupted;
   return report.summary.failed === 0 ? ExitStatus.ok : ExitStatus.proxyFailed;
+}
+
+/** The first call's promise, shared by every later call. */
+function memo<T>(get: () => Promise<T>): () => Promise<T> {
+  let value: Promise<T> | undefined;
+  return () => (value ??= get());
+}
+
+/** `memo` per key. */
+function memoBy<T>(get: (key: string) => Promise<T>): (key: string) => Promise<T> {
+  const values = new Map<string, Promise<T>>();
+  return (key) => {
+    const value = values.get(key) ?? get(key);
+    values.set(key, value);
+    return value;
+  };
 }
 
 type Values = {
