@@ -4,7 +4,7 @@ import type { EngineTransport } from "../engine/ssh-agent.js";
 import type { Proxy } from "../inventory/proxy.js";
 import { connectProxy, type ConnectOptions, type SshConnection } from "../ssh/connect.js";
 import type { KnownHostLine } from "../ssh/known-hosts.js";
-import type { ProxyResult, SideloadEvent, SideloadJob, StepName, StepTiming } from "./types.js";
+import type { ProxyResult, SideloadEvent, SideloadJob, StepName, StepTiming, Target } from "./types.js";
 
 export interface ProxyDeps {
   knownHosts: KnownHostLine[];
@@ -84,19 +84,26 @@ export async function sideloadProxy(proxy: Proxy, job: SideloadJob, deps: ProxyD
     session = undefined;
   };
 
+  /** A row for a target that never got past the common steps (or was never reached). */
+  const unreached = (
+    target: Target,
+    status: "failed" | "skipped",
+    error: unknown,
+    failedStep?: StepName,
+  ): ProxyResult => ({
+    name: proxy.name,
+    host: proxy.host,
+    port: proxy.port,
+    status,
+    reference: target.reference,
+    durationMs: Date.now() - started,
+    transport,
+    failedStep,
+    steps: [...common],
+    error: toErrorInfo(abortReason(error, signal, timeout, where, job.timeoutMs)),
+  });
   const failAll = (error: unknown, failedStep: StepName | undefined): ProxyResult[] =>
-    job.targets.map((target) => ({
-      name: proxy.name,
-      host: proxy.host,
-      port: proxy.port,
-      status: "failed",
-      reference: target.reference,
-      durationMs: Date.now() - started,
-      transport,
-      failedStep,
-      steps: [...common],
-      error: toErrorInfo(abortReason(error, signal, timeout, where, job.timeoutMs)),
-    }));
+    job.targets.map((target) => unreached(target, "failed", error, failedStep));
 
   deps.onEvent({ type: "proxy-started", proxy });
   const results: ProxyResult[] = [];
@@ -228,13 +235,8 @@ export async function sideloadProxy(proxy: Proxy, job: SideloadJob, deps: ProxyD
       }
     }
     // Targets never reached (aborted): report them as skipped rather than leave them out.
-    for (const target of job.targets.slice(results.length)) {
-      results.push({
-        ...failAll(signal.reason, undefined)[0]!,
-        reference: target.reference,
-        status: "skipped",
-      });
-    }
+    for (const target of job.targets.slice(results.length))
+      results.push(unreached(target, "skipped", signal.reason));
     deps.onEvent({ type: "proxy-finished", proxy, results });
     return results;
   } finally {
