@@ -84,12 +84,13 @@ export async function sideloadProxy(proxy: Proxy, job: SideloadJob, deps: ProxyD
     session = undefined;
   };
 
-  /** A row for a target that never got past the common steps (or was never reached). */
-  const unreached = (
+  /** One row of the report: this proxy, one target, what became of it. */
+  const row = (
     target: Target,
-    status: "failed" | "skipped",
-    error: unknown,
-    failedStep?: StepName,
+    status: ProxyResult["status"],
+    steps: StepTiming[],
+    failure?: { error: unknown; step: StepName | undefined },
+    attempts = 0,
   ): ProxyResult => ({
     name: proxy.name,
     host: proxy.host,
@@ -98,10 +99,18 @@ export async function sideloadProxy(proxy: Proxy, job: SideloadJob, deps: ProxyD
     reference: target.reference,
     durationMs: Date.now() - started,
     transport,
-    failedStep,
-    steps: [...common],
-    error: toErrorInfo(abortReason(error, signal, timeout, where, job.timeoutMs)),
+    ...(failure === undefined
+      ? {}
+      : {
+          failedStep: failure.step,
+          error: toErrorInfo(abortReason(failure.error, signal, timeout, where, job.timeoutMs)),
+        }),
+    steps,
+    ...(attempts > 1 ? { attempts } : {}),
   });
+  /** For targets that never got past the common steps (or were never reached). */
+  const unreached = (target: Target, status: "failed" | "skipped", error: unknown, failedStep?: StepName) =>
+    row(target, status, [...common], { error, step: failedStep });
   const failAll = (error: unknown, failedStep: StepName | undefined): ProxyResult[] =>
     job.targets.map((target) => unreached(target, "failed", error, failedStep));
 
@@ -120,23 +129,8 @@ export async function sideloadProxy(proxy: Proxy, job: SideloadJob, deps: ProxyD
       const timings: StepTiming[] = [...common];
       let attempts = 0;
       let current: StepName = "present";
-      const result = (status: ProxyResult["status"], error?: unknown): ProxyResult => ({
-        name: proxy.name,
-        host: proxy.host,
-        port: proxy.port,
-        status,
-        reference: target.reference,
-        durationMs: Date.now() - started,
-        transport,
-        ...(error === undefined
-          ? {}
-          : {
-              failedStep: current,
-              error: toErrorInfo(abortReason(error, signal, timeout, where, job.timeoutMs)),
-            }),
-        steps: timings,
-        ...(attempts > 1 ? { attempts } : {}),
-      });
+      const result = (status: ProxyResult["status"], error?: unknown): ProxyResult =>
+        row(target, status, timings, error === undefined ? undefined : { error, step: current }, attempts);
       try {
         const s = () => {
           if (!session)
