@@ -82,9 +82,8 @@ export class SshEngineAgent extends http.Agent {
 /** The parts of `net.Socket` that Node's HTTP client and agent call on a socket. */
 function asSocket(channel: Duplex): Duplex {
   const socket = channel as Duplex & Record<string, unknown>;
-  for (const method of ["setKeepAlive", "setNoDelay", "ref", "unref"]) {
+  for (const method of ["setKeepAlive", "setNoDelay", "setTimeout", "ref", "unref"]) {
     if (typeof socket[method] !== "function") socket[method] = () => socket;
   }
-  if (typeof socket.setTimeout !== "function") socket.setTimeout = () => socket;
   return channel;
 }

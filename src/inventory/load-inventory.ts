@@ -223,7 +223,6 @@ function parseAnsibleIni(text: string, label: string): Proxy[] {
       groupChildren.set(section, [...(groupChildren.get(section) ?? []), line]);
     } else {
       const [name, ...assignments] = splitWords(line, where);
-      if (name === undefined) return;
       if (/\[[^\]]*:[^\]]*\]/.test(name)) {
         throw new SideloadError(
           "INVENTORY_INVALID",
@@ -277,14 +276,19 @@ function parseAnsibleIni(text: string, label: string): Proxy[] {
   );
 }
 
-function splitWords(line: string, where: string): string[] {
+/** Split a host line into the host name and its `key=value` words; quotes may hold spaces. */
+function splitWords(line: string, where: string): [string, ...string[]] {
   const words: string[] = [];
   const re = /\s*((?:[^\s"']+|"[^"]*"|'[^']*')+)/g;
   let match: RegExpExecArray | null;
   while ((match = re.exec(line)) !== null) words.push(match[1] ?? "");
-  if (words.join("").length === 0)
-    throw new SideloadError("INVENTORY_INVALID", `${where}: empty line`, { hint: "" });
-  return words;
+  const [name, ...rest] = words;
+  if (name === undefined || name === "") {
+    throw new SideloadError("INVENTORY_INVALID", `${where}: ${quote(line)} is not a host line`, {
+      hint: "a host line is a name and optional key=value pairs, e.g. cp-01 ansible_host=10.0.0.5",
+    });
+  }
+  return [name, ...rest];
 }
 
 function splitAssignment(text: string, where: string): [string, string] {

@@ -118,6 +118,7 @@ describe("parseInventory", () => {
       "not an absolute path",
     ],
     ["a duplicate name", "proxies:\n  - {host: cp1}\n  - {host: cp1}\n", "listed twice"],
+    ["an INI line with an unclosed quote", '[p]\n"\n', "is not a host line"],
     ["an INI host range", "[p]\ncp[01:10]\n", "host ranges"],
     ["an INI line that is not key=value", "[p:vars]\nnonsense\n", "is not key=value"],
     ["an empty Ansible inventory", "all:\n  children: {}\n", "no hosts found"],

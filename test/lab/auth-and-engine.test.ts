@@ -36,33 +36,21 @@ describe("ssh-agent", () => {
     const pid = /SSH_AGENT_PID=(\d+)/.exec(stdout)?.[1];
     try {
       await run("ssh-add", [lab.identity], { env: { ...process.env, SSH_AUTH_SOCK: socket } });
-      const result = await runCli(
-        [
-          "verify",
-          lab.paks.sample,
-          "--proxy",
-          `root@${proxyAddress(lab, 1)}`,
-          "--known-hosts",
-          lab.knownHosts,
-          "--json",
-        ],
-        { env: { SSH_AUTH_SOCK: socket, HOME: scratch } }, // no ~/.ssh keys: only the agent can do it
-      );
+      const args = [
+        "verify",
+        lab.paks.sample,
+        "--proxy",
+        `root@${proxyAddress(lab, 1)}`,
+        "--known-hosts",
+        lab.knownHosts,
+        "--json",
+      ];
+      // HOME without ~/.ssh keys: only the agent can authenticate.
+      const result = await runCli(args, { env: { SSH_AUTH_SOCK: socket, HOME: scratch } });
       const row = parseReport(result).proxies[0];
       expect(row?.error?.code).not.toBe("SSH_AUTH_FAILED");
       expect(row?.status).toMatch(/present|missing/);
-      const noAgent = await runCli(
-        [
-          "verify",
-          lab.paks.sample,
-          "--proxy",
-          `root@${proxyAddress(lab, 1)}`,
-          "--known-hosts",
-          lab.knownHosts,
-          "--json",
-        ],
-        { env: { HOME: scratch } },
-      );
+      const noAgent = await runCli(args, { env: { HOME: scratch } });
       expect(parseReport(noAgent).proxies[0]?.error?.code).toBe("SSH_AUTH_FAILED");
     } finally {
       if (pid) process.kill(Number(pid));
