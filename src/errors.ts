@@ -9,8 +9,13 @@ export const ExitStatus = {
   ok: 0,
   proxyFailed: 1,
   usage: 2,
+  /** SIGINT (Ctrl-C); SIGTERM and SIGHUP give 128 + their number, as shells report them. */
   interrupted: 130,
 } as const;
+
+/** The signals that end a run cleanly, and the exit status each gives (128 + its number). */
+export const signalExitStatus = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 } as const;
+export type HandledSignal = keyof typeof signalExitStatus;
 
 /** Stable error codes, grouped by where they arise. */
 export type ErrorCode =
@@ -33,7 +38,9 @@ export type ErrorCode =
   | "INVENTORY_INVALID"
   | "NO_PROXIES"
   | "CREDENTIALS_MISSING"
+  | "INVENTORY_TOO_LARGE"
   | "REPORT_INVALID"
+  | "REPORT_MISMATCH"
   // SSH
   | "SSH_UNREACHABLE"
   | "SSH_AUTH_FAILED"
@@ -102,12 +109,30 @@ export function toErrorInfo(error: unknown): ErrorInfo {
 /** Collapse a message onto one line, so that untrusted text cannot forge extra output lines. */
 export function oneLine(text: string, max = 300): string {
   // eslint-disable-next-line no-control-regex
-  const flat = text.replace(/[\u0000-\u001f\u007f]+/g, " ").trim();
+  const flat = printable(text.replace(/[\u0000-\u001f\u007f]+/g, " ")).trim();
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
 
 /** Quote untrusted text for a message: JSON-style, control characters escaped, length capped. */
 export function quote(text: string, max = 80): string {
   const cut = text.length > max ? `${text.slice(0, max)}…` : text;
-  return JSON.stringify(cut);
+  return printable(JSON.stringify(cut));
+}
+
+/**
+ * Make untrusted text (a proxy name from an inventory, a host from a report, a path) safe to
+ * print: C0 and C1 control characters, DEL and the Unicode bidirectional overrides are shown as
+ * `\u001b`-style escapes, so the text can neither move the cursor, recolour or clear the
+ * screen, nor forge a line of its own.
+ */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) =>
+    `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
+/** `host:port` as OpenSSH prints it: IPv6 addresses in brackets (`[::1]:2222`). */
+export function hostPort(host: string, port: number): string {
+  return `${host.includes(":") ? `[${host}]` : host}:${port}`;
 }

@@ -42,7 +42,8 @@ export function intOption(
   max: number,
 ): number {
   if (value === undefined) return fallback;
-  const n = Number(value);
+  // Decimal digits only: Number() would also take "1e3", "0x10" and " 8 ".
+  const n = /^\d{1,9}$/.test(value) ? Number(value) : NaN;
   if (!Number.isInteger(n) || n < min || n > max) {
     throw new SideloadError(
       "USAGE",

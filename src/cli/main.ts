@@ -1,6 +1,8 @@
 import { ExitStatus, SideloadError, oneLine } from "../errors.js";
 import { redact } from "../credentials/redact.js";
-import { createTerminal, type Terminal } from "./terminal.js";
+import { createTerminal, interruptedStatus, type Terminal } from "./terminal.js";
+
+export { createTerminal };
 
 /** A command module: parses its own argv and returns the exit status. */
 export interface Command {
@@ -25,7 +27,8 @@ Commands:
   verify <pak> (--proxy HOST | --inventory FILE) ... check that every proxy has the exact images
 
 Run 'mp-sideload <command> --help' for a command's options.
-Exit status: 0 ok, 1 a proxy failed or lacks the image, 2 usage or input error, 130 interrupted.`;
+Exit status: 0 ok, 1 a proxy failed or lacks the image, 2 usage or input error,
+130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP.`;
 
 /** Run the command line; returns the exit status. The one place that turns errors into output. */
 export async function main(argv: string[], terminal: Terminal = createTerminal()): Promise<number> {
@@ -47,9 +50,13 @@ export async function main(argv: string[], terminal: Terminal = createTerminal()
       });
     }
     const command = await load();
-    return await command.run(rest, terminal);
+    const status = await command.run(rest, terminal);
+    // A signal that arrived while a command could not stop early (reading a pak, say) still
+    // ends the run as interrupted, with 128 + the signal's number.
+    return interruptedStatus(terminal.signal) ?? status;
   } catch (error) {
-    return reportFatal(error, terminal, debug);
+    const status = reportFatal(error, terminal, debug);
+    return interruptedStatus(terminal.signal) ?? status;
   }
 }
 

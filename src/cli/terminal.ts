@@ -1,10 +1,11 @@
 import { redact } from "../credentials/redact.js";
+import { SideloadError, signalExitStatus, type HandledSignal } from "../errors.js";
 
 /** What a command may do with the outside world: the seam tests replace. */
 export interface Terminal {
-  /** Write to stdout (the JSON document with --json, else human output). */
+  /** Write to stdout (the JSON document with --json, else human output). Redacted, scrubbed. */
   out(text: string): void;
-  /** Write to stderr (diagnostics, progress). Redacted. */
+  /** Write to stderr (diagnostics, progress). Redacted, scrubbed. */
   err(text: string): void;
   /** True when prompts and spinners are allowed: both ends are terminals and CI is not set. */
   interactive: boolean;
@@ -13,20 +14,66 @@ export interface Terminal {
   env: NodeJS.ProcessEnv;
   /** Read all of stdin (for --registry-password-stdin). */
   readStdin(): Promise<string>;
-  /** Ctrl-C: aborted once the user interrupts. */
+  /**
+   * Aborted once the user interrupts (SIGINT, SIGTERM, SIGHUP); the reason is a SideloadError
+   * whose exitStatus is 128 + the signal's number.
+   */
   signal: AbortSignal;
 }
 
-/** The real terminal of this process. */
-export function createTerminal(): Terminal {
+/**
+ * The last line of defence for what reaches a terminal: every control character but newline
+ * and tab is written as a visible `\u001b`-style escape. Renderers already escape the untrusted
+ * values they print; this catches any that slip through. Inside a JSON string the escape is
+ * valid JSON for the same character, so `--json` output stays exact.
+ */
+export function scrubControls(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) =>
+    `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
+/** The exit status for a run that ended because of `signal`'s abort, or undefined if it was not aborted. */
+export function interruptedStatus(signal: AbortSignal): number | undefined {
+  if (!signal.aborted) return undefined;
+  const reason: unknown = signal.reason;
+  return reason instanceof SideloadError ? reason.exitStatus : signalExitStatus.SIGINT;
+}
+
+/** The abort reason for a signal: an INTERRUPTED error with the shell's exit status for it. */
+export function signalReason(name: HandledSignal): SideloadError {
+  return new SideloadError("INTERRUPTED", `interrupted by ${name}`, { exitStatus: signalExitStatus[name] });
+}
+
+/**
+ * Turn SIGINT, SIGTERM and SIGHUP (an operator's SSH session dropping) into an abort: the run
+ * stops starting proxies, ends the running ones, reports and exits 128 + the signal's number.
+ * A second signal, or a run that has not stopped 10 s after the first, exits at once.
+ */
+export function watchSignals(controller = new AbortController()): AbortSignal {
+  for (const name of Object.keys(signalExitStatus) as HandledSignal[]) {
+    process.on(name, () => {
+      if (controller.signal.aborted) {
+        process.exit(interruptedStatus(controller.signal));
+      }
+      controller.abort(signalReason(name));
+      setTimeout(() => {
+        process.stderr.write(`mp-sideload: did not stop within 10 s of ${name}; exiting now\n`);
+        process.exit(signalExitStatus[name]);
+      }, 10_000).unref();
+    });
+  }
+  return controller.signal;
+}
+
+/** The real terminal of this process; `signal` comes from `watchSignals` (the bin shim's). */
+export function createTerminal(signal: AbortSignal = watchSignals()): Terminal {
   const env = process.env;
   const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY) && !env.CI;
-  const controller = new AbortController();
-  process.once("SIGINT", () => controller.abort(new Error("interrupted")));
-  process.once("SIGTERM", () => controller.abort(new Error("terminated")));
   return {
-    out: (text) => void process.stdout.write(redact(text)),
-    err: (text) => void process.stderr.write(redact(text)),
+    out: (text) => void process.stdout.write(scrubControls(redact(text))),
+    err: (text) => void process.stderr.write(scrubControls(redact(text))),
     interactive,
     color: Boolean(process.stderr.isTTY) && env.NO_COLOR === undefined && env.TERM !== "dumb",
     env,
@@ -35,6 +82,6 @@ export function createTerminal(): Terminal {
       for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
       return Buffer.concat(chunks).toString("utf8");
     },
-    signal: controller.signal,
+    signal,
   };
 }

@@ -1,4 +1,5 @@
 import Docker from "dockerode";
+import { abortable } from "../abortable.js";
 import { SideloadError, oneLine, type ErrorCode } from "../errors.js";
 import type { ImageReference } from "../reference.js";
 import { repositoryName } from "../reference.js";
@@ -32,6 +33,8 @@ export class Engine {
     private readonly where: string,
     transport?: EngineTransport,
     dialStdioHost?: string,
+    /** Ends every call of this engine (per-proxy timeout, Ctrl-C); calls then reject with its reason. */
+    private readonly signal?: AbortSignal,
   ) {
     this.agent = new SshEngineAgent(connection, socketPath, transport, dialStdioHost);
     this.docker = new Docker({
@@ -49,9 +52,12 @@ export class Engine {
   /** `GET /version`: proves the engine answers. */
   async version(): Promise<{ version: string; apiVersion: string }> {
     try {
-      const v = await this.docker.version();
+      // dockerode types `version` without options; it does pass abortSignal on.
+      const version = this.docker.version.bind(this.docker) as (opts: { abortSignal?: AbortSignal }) => Promise<Docker.DockerVersion>;
+      const v = await abortable(version({ abortSignal: this.signal }), this.signal);
       return { version: v.Version, apiVersion: v.ApiVersion };
     } catch (error) {
+      if (this.signal?.aborted) throw error;
       throw this.engineError(error);
     }
   }
@@ -59,9 +65,10 @@ export class Engine {
   /** The image's RepoDigests if the engine has an image for this reference, else undefined. */
   async repoDigests(reference: string): Promise<string[] | undefined> {
     try {
-      const info = await this.docker.getImage(reference).inspect();
+      const info = await abortable(this.docker.getImage(reference).inspect(), this.signal);
       return info.RepoDigests ?? [];
     } catch (error) {
+      if (this.signal?.aborted) throw error;
       if ((error as { statusCode?: number }).statusCode === 404) return undefined;
       throw this.engineError(error);
     }
@@ -79,8 +86,9 @@ export class Engine {
    */
   async login(auth: RegistryAuth): Promise<void> {
     try {
-      await this.docker.checkAuth({ ...auth });
+      await abortable(this.docker.checkAuth({ ...auth, abortSignal: this.signal }), this.signal);
     } catch (error) {
+      if (this.signal?.aborted) throw error;
       throw classifyRegistryError(messageOf(error), auth.serveraddress, this.where, "login");
     }
   }
@@ -95,17 +103,22 @@ export class Engine {
     onProgress: (p: PullProgress) => void,
     signal?: AbortSignal,
   ): Promise<void> {
+    const abortSignal = signal ?? this.signal;
     let stream: NodeJS.ReadableStream;
     try {
-      stream = await this.docker.createImage(auth ? { ...auth } : {}, {
-        fromImage: repositoryName(ref),
-        tag: ref.digest,
-        abortSignal: signal,
-      });
+      stream = await abortable(
+        this.docker.createImage(auth ? { ...auth } : {}, {
+          fromImage: repositoryName(ref),
+          tag: ref.digest,
+          abortSignal,
+        }),
+        abortSignal,
+      );
     } catch (error) {
+      if (abortSignal?.aborted) throw error;
       throw classifyRegistryError(messageOf(error), ref.registry, this.where, "pull");
     }
-    await new Promise<void>((resolve, reject) => {
+    const progress = new Promise<void>((resolve, reject) => {
       const layers = new Map<string, { current: number; total: number; done: boolean }>();
       let buffered = "";
       let failure: Error | undefined;
@@ -169,6 +182,12 @@ export class Engine {
         }
       });
     });
+    try {
+      await abortable(progress, abortSignal);
+    } finally {
+      // An engine that stops streaming mid-pull must not keep the channel (and the run) open.
+      if (abortSignal?.aborted) (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+    }
   }
 
   /** Close every channel this engine opened. */

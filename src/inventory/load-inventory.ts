@@ -1,28 +1,54 @@
-import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { basename, dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { SideloadError, quote } from "../errors.js";
+import { readTextFile } from "../files.js";
 import { checkHost, checkPort, checkUser, type Proxy } from "./proxy.js";
 
 type Vars = Record<string, unknown>;
+
+/**
+ * What an inventory may hold. A VCF Operations deployment has tens to hundreds of cloud
+ * proxies; past these limits a file is refused (exit 2) before it can exhaust memory.
+ */
+export const inventoryLimits = {
+  /** Bytes of inventory text. 10,000 proxies in native YAML take about 1 MB. */
+  maxBytes: 8 * 1024 * 1024,
+  /** Proxies in one inventory. */
+  maxProxies: 10_000,
+};
+
+function tooManyProxies(label: string): SideloadError {
+  return new SideloadError(
+    "INVENTORY_TOO_LARGE",
+    `${label}: more than ${inventoryLimits.maxProxies.toLocaleString("en")} proxies`,
+    { hint: "split the inventory, or select a part of it with --limit in separate runs" },
+  );
+}
+
+/** The keys of mp-sideload's native inventory; anything else is a typo to report. */
+const nativeKeys = {
+  top: ["proxies", "defaults"],
+  proxy: ["name", "host", "port", "user", "identity", "dockerSocket", "groups"],
+  defaults: ["port", "user", "identity", "dockerSocket"],
+};
 
 /**
  * Read an inventory file: mp-sideload's native YAML (a `proxies` list or map), an Ansible INI
  * inventory, or an Ansible YAML inventory (`all:` / groups with `hosts` and `children`).
  */
 export async function loadInventory(file: string, defaultUser: string): Promise<Proxy[]> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new SideloadError(
-      code === "ENOENT" ? "FILE_NOT_FOUND" : "FILE_UNREADABLE",
-      `${file}: ${code === "ENOENT" ? "no such inventory file" : `cannot read (${code ?? "error"})`}`,
-      { hint: "check the path given to --inventory" },
-    );
-  }
+  const text = await readTextFile(file, {
+    what: "inventory",
+    hint: "check the path given to --inventory",
+    maxBytes: inventoryLimits.maxBytes,
+    tooLarge: (size) =>
+      new SideloadError(
+        "INVENTORY_TOO_LARGE",
+        `${file}: the inventory is ${size.toLocaleString("en")} bytes, more than the ${inventoryLimits.maxBytes.toLocaleString("en")} mp-sideload reads`,
+        { hint: "split the inventory, or select a part of it with --limit in separate runs" },
+      ),
+  });
   return parseInventory(text, file, defaultUser);
 }
 
@@ -34,6 +60,7 @@ export function parseInventory(text: string, file: string, defaultUser: string):
     /\.ini$/i.test(file) || trimmed.startsWith("[")
       ? parseAnsibleIni(text, label)
       : parseYamlInventory(text, label);
+  if (proxies.length > inventoryLimits.maxProxies) throw tooManyProxies(label);
   const base = dirname(resolve(file));
   const seen = new Set<string>();
   return proxies.map((p) => {
@@ -101,7 +128,9 @@ function proxyFrom(name: string, vars: Vars, groups: string[], where: string): P
 function parseYamlInventory(text: string, label: string): Proxy[] {
   let doc: unknown;
   try {
-    doc = parseYaml(text, { maxAliasCount: 100 });
+    // The failsafe schema keeps every scalar a string, so a port is read from its digits only:
+    // YAML's own integers would turn `0x16` into 22 and `1e1` into 10.
+    doc = parseYaml(text, { maxAliasCount: 100, schema: "failsafe" });
   } catch (error) {
     throw new SideloadError("INVENTORY_INVALID", `${label}: not valid YAML (${(error as Error).message})`, {
       hint: "see the README for the inventory format",
@@ -120,8 +149,10 @@ function parseYamlInventory(text: string, label: string): Proxy[] {
 }
 
 function parseNative(doc: Vars, label: string): Proxy[] {
-  const defaults = doc.defaults ?? {};
-  if (!isObject(defaults)) {
+  checkKeys(doc, nativeKeys.top, label);
+  const defaults = isYamlNull(doc.defaults) ? {} : doc.defaults;
+  if (isObject(defaults)) checkKeys(defaults, nativeKeys.defaults, `${label}: defaults`);
+  else {
     throw new SideloadError("INVENTORY_INVALID", `${label}: "defaults" must be a mapping`, {
       hint: "e.g. defaults: {user: root}",
     });
@@ -132,6 +163,7 @@ function parseNative(doc: Vars, label: string): Proxy[] {
     : isObject(list)
       ? Object.entries(list)
       : [];
+  if (entries.length > inventoryLimits.maxProxies) throw tooManyProxies(label);
   if (entries.length === 0) {
     throw new SideloadError("INVENTORY_INVALID", `${label}: "proxies" lists no proxies`, {
       hint: "proxies:\n  - {name: cp-01, host: 10.0.0.5}",
@@ -143,6 +175,7 @@ function parseNative(doc: Vars, label: string): Proxy[] {
       throw new SideloadError("INVENTORY_INVALID", `${where} must be a mapping`, {
         hint: "e.g. {host: 10.0.0.5}",
       });
+    checkKeys(item, nativeKeys.proxy, where);
     const name = key ?? str(item.name, where, "name") ?? str(item.host, where, "host");
     if (!name)
       throw new SideloadError("INVENTORY_INVALID", `${where} has neither name nor host`, {
@@ -162,7 +195,7 @@ function parseNative(doc: Vars, label: string): Proxy[] {
 function parseAnsibleYaml(doc: Vars, label: string): Proxy[] {
   const hosts = new Map<string, { vars: Vars; groups: Set<string> }>();
   const visit = (group: string, node: unknown, inherited: Vars, path: string[]) => {
-    if (node === null || node === undefined) return;
+    if (isYamlNull(node)) return;
     if (!isObject(node)) {
       throw new SideloadError("INVENTORY_INVALID", `${label}: group ${quote(group)} must be a mapping`, {
         hint: "Ansible YAML: all: {hosts: {...}, children: {...}}",
@@ -172,10 +205,12 @@ function parseAnsibleYaml(doc: Vars, label: string): Proxy[] {
     const vars = { ...inherited, ...(isObject(node.vars) ? node.vars : {}) };
     if (isObject(node.hosts)) {
       for (const [name, hostVars] of Object.entries(node.hosts)) {
+        refuseHostRange(name, `${label}: group ${quote(group)}`);
         const entry = hosts.get(name) ?? { vars: {}, groups: new Set<string>() };
         entry.vars = { ...vars, ...entry.vars, ...(isObject(hostVars) ? hostVars : {}) };
         for (const g of [...path, group]) if (g !== "all") entry.groups.add(g);
         hosts.set(name, entry);
+        if (hosts.size > inventoryLimits.maxProxies) throw tooManyProxies(label);
       }
     }
     if (isObject(node.children)) {
@@ -205,6 +240,7 @@ function parseAnsibleIni(text: string, label: string): Proxy[] {
   const groupChildren = new Map<string, string[]>();
   let section = "ungrouped";
   let kind: "hosts" | "vars" | "children" = "hosts";
+  let hostLines = 0;
   const lines = text.replace(/^\uFEFF/, "").split(/\r?\n/);
   lines.forEach((raw, index) => {
     const where = `${label} line ${index + 1}`;
@@ -223,15 +259,7 @@ function parseAnsibleIni(text: string, label: string): Proxy[] {
       groupChildren.set(section, [...(groupChildren.get(section) ?? []), line]);
     } else {
       const [name, ...assignments] = splitWords(line, where);
-      if (/\[[^\]]*:[^\]]*\]/.test(name)) {
-        throw new SideloadError(
-          "INVENTORY_INVALID",
-          `${where}: host ranges like ${quote(name)} are not supported`,
-          {
-            hint: "list each proxy on its own line",
-          },
-        );
-      }
+      refuseHostRange(name, where);
       const vars: Vars = {};
       for (const assignment of assignments) {
         const [key, value] = splitAssignment(assignment, where);
@@ -240,6 +268,7 @@ function parseAnsibleIni(text: string, label: string): Proxy[] {
       const hosts = groupHosts.get(section) ?? new Map<string, Vars>();
       hosts.set(name, { ...hosts.get(name), ...vars });
       groupHosts.set(section, hosts);
+      if (++hostLines > inventoryLimits.maxProxies) throw tooManyProxies(label);
     }
   });
   // Resolve each host's groups (its own and every ancestor through :children) and variables
@@ -300,6 +329,57 @@ function splitAssignment(text: string, where: string): [string, string] {
   }
   const value = text.slice(eq + 1).trim();
   return [text.slice(0, eq).trim(), value.replace(/^(["'])(.*)\1$/, "$2")];
+}
+
+/**
+ * Ansible host ranges (`cp[01:10]`, `cp[a:f]`, `cp[1:9:2]`) name many hosts in one line. They
+ * are refused, in INI and YAML alike, rather than read as one proxy with a strange name.
+ */
+function refuseHostRange(name: string, where: string): void {
+  if (/\[[^\]]*:[^\]]*\]/.test(name)) {
+    throw new SideloadError(
+      "INVENTORY_INVALID",
+      `${where}: host ranges like ${quote(name)} are not supported`,
+      { hint: "list each proxy on its own line" },
+    );
+  }
+}
+
+/** Refuse keys the native format does not have, naming the nearest one it does. */
+function checkKeys(map: Vars, allowed: string[], where: string): void {
+  for (const key of Object.keys(map)) {
+    if (allowed.includes(key)) continue;
+    const nearest = allowed
+      .map((k) => ({ k, d: editDistance(key.toLowerCase(), k.toLowerCase()) }))
+      .sort((a, b) => a.d - b.d)[0];
+    const suggestion =
+      nearest && nearest.d <= Math.max(2, Math.floor(nearest.k.length / 3)) ? `did you mean ${quote(nearest.k)}? ` : "";
+    throw new SideloadError("INVENTORY_INVALID", `${where}: unknown key ${quote(key)}`, {
+      hint: `${suggestion}the keys here are ${allowed.join(", ")}`,
+    });
+  }
+}
+
+/** Levenshtein distance, for "did you mean". */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(
+        (previous[j] ?? 0) + 1,
+        (current[j - 1] ?? 0) + 1,
+        (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
+}
+
+/** A YAML null as the failsafe schema reads it (an empty value, `~` or `null`). */
+function isYamlNull(value: unknown): boolean {
+  return value === null || value === undefined || value === "" || value === "~" || value === "null";
 }
 
 function isObject(value: unknown): value is Vars {

@@ -1,4 +1,4 @@
-import { SideloadError, quote } from "../errors.js";
+import { SideloadError, hostPort, quote } from "../errors.js";
 
 /** One cloud proxy to prepare, with everything needed to reach it. */
 export interface Proxy {
@@ -70,5 +70,5 @@ export function parseProxyArg(value: string, defaultUser: string): Proxy {
     port = checkPort(rest.slice(colon + 1), where);
   }
   host = checkHost(host, where);
-  return { name: port === 22 ? host : `${host}:${port}`, host, port, user, groups: [] };
+  return { name: port === 22 ? host : hostPort(host, port), host, port, user, groups: [] };
 }

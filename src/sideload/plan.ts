@@ -1,3 +1,4 @@
+import { hostPort, printable } from "../errors.js";
 import type { Proxy } from "../inventory/proxy.js";
 import type { SideloadJob } from "./types.js";
 
@@ -13,7 +14,7 @@ export interface PlannedProxy {
 export function planSideload(proxies: Proxy[], job: SideloadJob, knownHostsFile: string): PlannedProxy[] {
   return proxies.map((proxy) => {
     const steps = [
-      `connect ${proxy.user}@${proxy.host}:${proxy.port} over SSH; host key checked against ${knownHostsFile} before any credential is sent`,
+      `connect ${proxy.user}@${hostPort(proxy.host, proxy.port)} over SSH; host key checked against ${printable(knownHostsFile)} before any credential is sent`,
       `reach the Docker Engine through that connection (${proxy.dockerSocket ?? "the proxy's DOCKER_HOST, else /var/run/docker.sock"})`,
     ];
     const registries = new Set<string>();

@@ -1,3 +1,4 @@
+import { printable } from "../errors.js";
 import type { Proxy } from "../inventory/proxy.js";
 import { sideloadProxy, type ProxyDeps } from "./sideload-proxy.js";
 import type { BatchReport, ProxyResult, SideloadJob } from "./types.js";
@@ -48,7 +49,7 @@ function skipped(proxy: Proxy, reference: string): ProxyResult {
     reference,
     durationMs: 0,
     steps: [],
-    error: { code: "INTERRUPTED", message: `${proxy.name}: not started: the run was interrupted` },
+    error: { code: "INTERRUPTED", message: `${printable(proxy.name)}: not started: the run was interrupted` },
   };
 }
 

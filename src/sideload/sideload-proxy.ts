@@ -1,4 +1,5 @@
-import { SideloadError, toErrorInfo } from "../errors.js";
+import { abortable } from "../abortable.js";
+import { SideloadError, hostPort, printable, toErrorInfo } from "../errors.js";
 import { Engine } from "../engine/engine.js";
 import type { EngineTransport } from "../engine/ssh-agent.js";
 import type { Proxy } from "../inventory/proxy.js";
@@ -31,7 +32,7 @@ export async function sideloadProxy(proxy: Proxy, job: SideloadJob, deps: ProxyD
   const started = Date.now();
   const timeout = AbortSignal.timeout(job.timeoutMs);
   const signal = deps.signal ? AbortSignal.any([deps.signal, timeout]) : timeout;
-  const where = `${proxy.name} (${proxy.host}:${proxy.port})`;
+  const where = `${printable(proxy.name)} (${hostPort(proxy.host, proxy.port)})`;
   const common: StepTiming[] = [];
   let session: Session | undefined;
   let transport: EngineTransport | undefined;
@@ -45,7 +46,8 @@ export async function sideloadProxy(proxy: Proxy, job: SideloadJob, deps: ProxyD
     deps.onEvent({ type: "step-started", proxy, step: name, ...(reference ? { reference } : {}) });
     const t0 = Date.now();
     try {
-      return await run();
+      // Every step ends by the proxy's deadline or on Ctrl-C, whatever the far end does.
+      return await abortable(run(), signal);
     } finally {
       const durationMs = Date.now() - t0;
       timings.push({ step: name, durationMs });
@@ -66,7 +68,7 @@ export async function sideloadProxy(proxy: Proxy, job: SideloadJob, deps: ProxyD
     try {
       const engine = await step("engine", timings, async () => {
         const { socketPath, preferred, dialStdioHost } = await engineEndpoint(connection, proxy, transport);
-        const engine = new Engine(connection, socketPath, where, preferred, dialStdioHost);
+        const engine = new Engine(connection, socketPath, where, preferred, dialStdioHost, signal);
         await engine.version();
         return engine;
       });
@@ -115,6 +117,9 @@ export async function sideloadProxy(proxy: Proxy, job: SideloadJob, deps: ProxyD
     job.targets.map((target) => unreached(target, "failed", error, failedStep));
 
   deps.onEvent({ type: "proxy-started", proxy });
+  // On the deadline or Ctrl-C, tear the connection down at once: that ends every channel,
+  // exec and request still waiting on it, so nothing outlives the proxy's time.
+  signal.addEventListener("abort", close, { once: true });
   const results: ProxyResult[] = [];
   try {
     try {
@@ -234,6 +239,7 @@ export async function sideloadProxy(proxy: Proxy, job: SideloadJob, deps: ProxyD
     deps.onEvent({ type: "proxy-finished", proxy, results });
     return results;
   } finally {
+    signal.removeEventListener("abort", close);
     close();
   }
 }
@@ -299,7 +305,12 @@ function abortReason(
       exitStatus: 1,
     });
   }
-  return new SideloadError("INTERRUPTED", `${where}: interrupted`, { exitStatus: 130 });
+  const reason: unknown = signal.reason;
+  return new SideloadError(
+    "INTERRUPTED",
+    `${where}: ${reason instanceof SideloadError ? reason.message : "interrupted"}`,
+    { exitStatus: reason instanceof SideloadError ? reason.exitStatus : 130 },
+  );
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -1,10 +1,11 @@
-import { appendFile, mkdir, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import type { Duplex } from "node:stream";
 import ssh2 from "ssh2";
 import type { AuthenticationType, ClientChannel, ConnectConfig, NextAuthHandler } from "ssh2";
-import { SideloadError, quote } from "../errors.js";
+import { SideloadError, hostPort, printable, quote } from "../errors.js";
+import { appendKnownHost } from "./known-hosts-file.js";
 import type { Proxy } from "../inventory/proxy.js";
 import {
   fingerprint,
@@ -62,21 +63,7 @@ export interface SshConnection {
   close(): void;
 }
 
-/** Read known_hosts once per run; a missing file is an empty one. */
-export async function loadKnownHosts(file: string): Promise<KnownHostLine[]> {
-  try {
-    return parseKnownHosts(await readFile(file, "utf8"));
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw new SideloadError(
-      "FILE_UNREADABLE",
-      `${file}: cannot read known_hosts (${(error as Error).message})`,
-      {
-        hint: "check --known-hosts",
-      },
-    );
-  }
-}
+export { loadKnownHosts } from "./known-hosts-file.js";
 
 /** Key exchange offers host key algorithms the client already knows for this host first. */
 const defaultHostKeyAlgorithms = [
@@ -117,10 +104,9 @@ async function recordHostKey(
 ): Promise<void> {
   const previous = knownHostsWrites.get(policy.knownHostsFile) ?? Promise.resolve();
   const next = previous.then(async () => {
-    await mkdir(dirname(policy.knownHostsFile), { recursive: true, mode: 0o700 });
     const text = knownHostsLine(proxy.host, proxy.port, key, false);
-    await appendFile(policy.knownHostsFile, text, { mode: 0o600 });
-    lines.push(...parseKnownHosts(text));
+    await appendKnownHost(policy.knownHostsFile, text);
+    for (const line of parseKnownHosts(text)) lines.push(line);
   });
   knownHostsWrites.set(
     policy.knownHostsFile,
@@ -140,7 +126,7 @@ export function connectProxy(
   knownHosts: KnownHostLine[],
   options: ConnectOptions,
 ): Promise<SshConnection> {
-  const where = `${proxy.name} (${proxy.host}:${proxy.port})`;
+  const where = `${printable(proxy.name)} (${hostPort(proxy.host, proxy.port)})`;
   const client = new Client();
   let hostKeyError: SideloadError | undefined;
   let authAttempted = false;

@@ -159,7 +159,7 @@ describe("parseProxyArg", () => {
     ["cp1", { name: "cp1", host: "cp1", port: 22, user: "root" }],
     ["ops@cp1:2222", { name: "cp1:2222", host: "cp1", port: 2222, user: "ops" }],
     ["10.0.0.5", { name: "10.0.0.5", host: "10.0.0.5", port: 22, user: "root" }],
-    ["[fd00::5]:2222", { name: "fd00::5:2222", host: "fd00::5", port: 2222, user: "root" }],
+    ["[fd00::5]:2222", { name: "[fd00::5]:2222", host: "fd00::5", port: 2222, user: "root" }],
   ])("parses %s", (arg, expected) => {
     expect(parseProxyArg(arg, "root")).toMatchObject(expected);
   });

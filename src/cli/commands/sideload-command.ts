@@ -1,10 +1,12 @@
 /**
  * `pull` and `verify`: the same options, the same pipeline; verify stops after "present?".
  */
-import { readFile, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { ExitStatus, SideloadError, quote } from "../../errors.js";
+import { readTextFile } from "../../files.js";
+import { readEarlierReport } from "../../report/earlier-report.js";
 import { registerSecret } from "../../credentials/redact.js";
 import { resolveRegistryCredentials, type RegistryCredentials } from "../../credentials/resolve.js";
 import { loadInventory, selectProxies } from "../../inventory/load-inventory.js";
@@ -17,7 +19,7 @@ import { planSideload } from "../../sideload/plan.js";
 import type { BatchReport, SideloadJob, Target } from "../../sideload/types.js";
 import { intOption, onePositional, parseCommandArgs } from "../args.js";
 import { renderPlan, renderReportHuman, renderReportJson, createLiveRenderer } from "../render/batch.js";
-import type { Terminal } from "../terminal.js";
+import { interruptedStatus, type Terminal } from "../terminal.js";
 
 const options = {
   inventory: { type: "string" },
@@ -121,7 +123,11 @@ export async function runSideloadCommand(
     digest: a.digest,
     reference: a.reference,
   }));
-  const proxies = await selectTargets(values, sshUser);
+  const proxies = await selectTargets(
+    values,
+    sshUser,
+    targets.map((t) => t.reference),
+  );
   const knownHostsFile = values["known-hosts"] ?? join(homedir(), ".ssh", "known_hosts");
   const registryCa =
     mode === "pull" && values["registry-ca"] !== undefined ? await readCa(values["registry-ca"]) : undefined;
@@ -202,7 +208,8 @@ export async function runSideloadCommand(
   const document = renderReportJson(report);
   if (values.report !== undefined) await writeFile(values.report, document, { mode: 0o644 });
   terminal.out(values.json ? document : renderReportHuman(report));
-  if (terminal.signal.aborted) return ExitStatus.interrupted;
+  const interrupted = interruptedStatus(terminal.signal);
+  if (interrupted !== undefined) return interrupted;
   return report.summary.failed === 0 ? ExitStatus.ok : ExitStatus.proxyFailed;
 }
 
@@ -230,75 +237,40 @@ type Values = {
       : string;
 };
 
-async function selectTargets(values: Values, sshUser: string): Promise<Proxy[]> {
-  let proxies: Proxy[] = [];
-  if (values.inventory !== undefined) proxies.push(...(await loadInventory(values.inventory, sshUser)));
-  proxies.push(...(values.proxy ?? []).map((p) => parseProxyArg(p, sshUser)));
-  if (values["only-failed"] !== undefined) {
-    const failed = await failedInReport(values["only-failed"]);
-    if (proxies.length === 0) proxies = failed.map((f) => ({ ...f, user: sshUser, groups: [] }));
-    else proxies = proxies.filter((p) => failed.some((f) => f.name === p.name));
+async function selectTargets(values: Values, sshUser: string, references: string[]): Promise<Proxy[]> {
+  // Checked before the inventory: a report for another pak is refused whatever else is given.
+  const unfinished =
+    values["only-failed"] === undefined ? undefined : await readEarlierReport(values["only-failed"], references);
+  let proxies: Proxy[] = values.inventory === undefined ? [] : await loadInventory(values.inventory, sshUser);
+  // concat, not push(...): a spread of a large array overflows the call stack.
+  proxies = proxies.concat((values.proxy ?? []).map((p) => parseProxyArg(p, sshUser)));
+  if (unfinished !== undefined) {
+    const names = new Set(unfinished.map((f) => f.name));
+    proxies =
+      proxies.length === 0
+        ? unfinished.map((f) => ({ ...f, user: sshUser, groups: [] }))
+        : proxies.filter((p) => names.has(p.name));
   }
-  if (proxies.length === 0 && values["only-failed"] === undefined) {
+  if (proxies.length === 0 && unfinished === undefined) {
     throw new SideloadError("NO_PROXIES", "no proxies given", {
       hint: "pass --proxy HOST (repeatable) or --inventory FILE",
     });
   }
   const selected = selectProxies(proxies, values.limit ?? []);
-  if (selected.length === 0 && values["only-failed"] === undefined) {
-    throw new SideloadError("NO_PROXIES", `no proxy matches --limit ${(values.limit ?? []).join(",")}`, {
+  if (selected.length === 0 && unfinished === undefined) {
+    throw new SideloadError("NO_PROXIES", `no proxy matches --limit ${quote((values.limit ?? []).join(","))}`, {
       hint: "--limit takes a group or proxy name, with * and ? wildcards",
     });
   }
   return selected;
 }
 
-async function failedInReport(file: string): Promise<{ name: string; host: string; port: number }[]> {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(await readFile(file, "utf8"));
-  } catch (error) {
-    throw new SideloadError(
-      "REPORT_INVALID",
-      `${file}: not a readable mp-sideload report (${(error as Error).message})`,
-      {
-        hint: "give the file an earlier run wrote with --report",
-      },
-    );
-  }
-  const rows = (doc as { proxies?: unknown }).proxies;
-  if (!Array.isArray(rows)) {
-    throw new SideloadError("REPORT_INVALID", `${file}: has no "proxies" list`, {
-      hint: "give the file an earlier run wrote with --report",
-    });
-  }
-  const failed = new Map<string, { name: string; host: string; port: number }>();
-  for (const row of rows as { name?: unknown; host?: unknown; port?: unknown; status?: unknown }[]) {
-    if (
-      (row.status === "failed" || row.status === "skipped" || row.status === "missing") &&
-      typeof row.name === "string" &&
-      typeof row.host === "string" &&
-      typeof row.port === "number"
-    ) {
-      failed.set(row.name, { name: row.name, host: row.host, port: row.port });
-    }
-  }
-  return [...failed.values()];
-}
-
 async function readCa(file: string): Promise<string> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (error) {
-    throw new SideloadError(
-      "FILE_NOT_FOUND",
-      `--registry-ca ${file}: cannot read (${(error as NodeJS.ErrnoException).code ?? "error"})`,
-      {
-        hint: "give the PEM file of the CA that signed the registry's certificate",
-      },
-    );
-  }
+  const text = await readTextFile(file, {
+    what: "registry CA",
+    hint: "give the PEM file of the CA that signed the registry's certificate",
+    maxBytes: 1024 * 1024,
+  });
   if (!/^-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----\s*$/.test(text.trim())) {
     throw new SideloadError("USAGE", `--registry-ca ${file}: not a PEM certificate`, {
       hint: "the file must hold -----BEGIN CERTIFICATE----- … -----END CERTIFICATE-----",

@@ -1,4 +1,4 @@
-import { oneLine } from "../../errors.js";
+import { oneLine, printable } from "../../errors.js";
 import type { PlannedProxy } from "../../sideload/plan.js";
 import type { BatchReport, ProxyResult, SideloadEvent } from "../../sideload/types.js";
 import type { Terminal } from "../terminal.js";
@@ -43,10 +43,12 @@ function seconds(ms: number): string {
 
 /** One line per proxy and reference, then the error lines, then a summary. */
 export function renderReportHuman(report: BatchReport): string {
-  const width = Math.max(...report.proxies.map((r) => r.name.length), 5);
+  // Names come from an inventory or a report: printed escaped, never raw.
+  const names = report.proxies.map((r) => printable(r.name));
+  const width = names.reduce((w, n) => Math.max(w, n.length), 5);
   const multi = report.references.length > 1;
-  const lines = report.proxies.map((r) => {
-    const head = `${marks[r.status].padEnd(7)} ${r.name.padEnd(width)}  ${r.status.padEnd(7)} ${seconds(r.durationMs).padStart(6)}`;
+  const lines = report.proxies.map((r, i) => {
+    const head = `${marks[r.status].padEnd(7)} ${(names[i] ?? "").padEnd(width)}  ${r.status.padEnd(7)} ${seconds(r.durationMs).padStart(6)}`;
     const ref = multi ? `  ${r.reference}` : "";
     const err = r.error
       ? `\n        ${r.error.code}: ${oneLine(r.error.message)}${r.error.hint ? `\n        hint: ${oneLine(r.error.hint)}` : ""}`
@@ -61,7 +63,7 @@ export function renderReportHuman(report: BatchReport): string {
 export function renderPlan(mode: "pull" | "verify", plan: PlannedProxy[]): string {
   const out = [`dry run: ${mode} would do this, and nothing has been done:`];
   for (const { proxy, steps } of plan) {
-    out.push(`${proxy.name}:`);
+    out.push(`${printable(proxy.name)}:`);
     steps.forEach((step, i) => out.push(`  ${i + 1}. ${step}`));
   }
   return `${out.join("\n")}\n`;
@@ -77,12 +79,12 @@ export function createLiveRenderer(terminal: Terminal, options: { debug: boolean
     if (options.debug) {
       const { proxy, type, ...rest } = event;
       terminal.err(
-        `debug: ${proxy.name} ${type} ${JSON.stringify(rest, (k, v: unknown) => (k === "results" ? undefined : v))}\n`,
+        `debug: ${printable(proxy.name)} ${type} ${JSON.stringify(rest, (k, v: unknown) => (k === "results" ? undefined : v))}\n`,
       );
     }
     if (event.type === "retry") {
       terminal.err(
-        `${event.proxy.name}: ${event.error.code}; re-issuing the pull in ${seconds(event.delayMs)} (attempt ${event.attempt + 1})\n`,
+        `${printable(event.proxy.name)}: ${event.error.code}; re-issuing the pull in ${seconds(event.delayMs)} (attempt ${event.attempt + 1})\n`,
       );
     } else if (event.type === "pull-progress" && terminal.interactive && !options.json) {
       const now = Date.now();
@@ -90,10 +92,10 @@ export function createLiveRenderer(terminal: Terminal, options: { debug: boolean
       lastProgress.set(event.proxy.name, now);
       const p = event.progress;
       const pct = p.bytesTotal > 0 ? ` ${Math.floor((100 * p.bytesDone) / p.bytesTotal)}%` : "";
-      terminal.err(`${event.proxy.name}: pulling${pct} (${p.layersDone}/${p.layers} layers)\n`);
+      terminal.err(`${printable(event.proxy.name)}: pulling${pct} (${p.layersDone}/${p.layers} layers)\n`);
     } else if (event.type === "proxy-finished" && !options.json && terminal.interactive) {
       for (const r of event.results)
-        terminal.err(`${event.proxy.name}: ${r.status} in ${seconds(r.durationMs)}\n`);
+        terminal.err(`${printable(event.proxy.name)}: ${r.status} in ${seconds(r.durationMs)}\n`);
     }
   };
 }
