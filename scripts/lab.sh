@@ -9,6 +9,7 @@
 #   scripts/lab.sh status            show what is running
 #   scripts/lab.sh env               print the lab's variables (for `eval`)
 #   scripts/lab.sh stop-engine I | start-engine I    fault switches for proxy I (1-based)
+#   scripts/lab.sh pause-engine I | resume-engine I  SIGSTOP/SIGCONT proxy I's dockerd: a hung engine
 #   scripts/lab.sh stop-sshd I   | start-sshd I
 #   scripts/lab.sh stop-registry | start-registry
 #   scripts/lab.sh forwarding I on|off  allow or forbid stream-local forwarding on proxy I
@@ -83,6 +84,7 @@ stop_pid() {
   pid=$(cat "$file")
   if kill -0 "$pid" 2>/dev/null; then
     kill "$pid" 2>/dev/null || true
+    kill -CONT "$pid" 2>/dev/null || true # a paused process (pause-engine) must wake to stop
     for i in $(seq 1 100); do
       kill -0 "$pid" 2>/dev/null || break
       sleep 0.1
@@ -448,6 +450,8 @@ case ${1:-} in
   env) cat "$LAB/lab.env" ;;
   logs) cmd_logs "${2:-}" ;;
   stop-engine) proxy_arg "${2:-}" && stop_pid "$RUN/p$2/docker.pid" ;;
+  pause-engine) proxy_arg "${2:-}" && pid_alive "$RUN/p$2/docker.pid" && kill -STOP "$(cat "$RUN/p$2/docker.pid")" ;;
+  resume-engine) proxy_arg "${2:-}" && pid_alive "$RUN/p$2/docker.pid" && kill -CONT "$(cat "$RUN/p$2/docker.pid")" ;;
   start-engine) proxy_arg "${2:-}" && start_engine "$(proxy_dir "$2")" "$RUN/p$2" && wait_engine "$(proxy_dir "$2")" "$RUN/p$2" ;;
   stop-sshd) proxy_arg "${2:-}" && stop_pid "$(proxy_dir "$2")/sshd.pid" ;;
   start-sshd) proxy_arg "${2:-}" && start_sshd "$2" ;;
@@ -473,7 +477,7 @@ case ${1:-} in
     start_sshd "$2"
     ;;
   *)
-    sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

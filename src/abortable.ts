@@ -22,7 +22,7 @@ export function abortable<T>(work: Promise<T>, signal: AbortSignal | undefined):
       },
       (error: unknown) => {
         signal.removeEventListener("abort", onAbort);
-        reject(error as Error);
+        reject(error instanceof Error ? error : new Error(String(error)));
       },
     );
   });

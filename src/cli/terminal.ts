@@ -28,11 +28,11 @@ export interface Terminal {
  * valid JSON for the same character, so `--json` output stays exact.
  */
 export function scrubControls(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) =>
-    `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
-  );
+  return text.replace(controlsButNewlineAndTab, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
+
+// eslint-disable-next-line no-control-regex
+const controlsButNewlineAndTab = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
 
 /** The exit status for a run that ended because of `signal`'s abort, or undefined if it was not aborted. */
 export function interruptedStatus(signal: AbortSignal): number | undefined {

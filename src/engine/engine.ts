@@ -53,7 +53,9 @@ export class Engine {
   async version(): Promise<{ version: string; apiVersion: string }> {
     try {
       // dockerode types `version` without options; it does pass abortSignal on.
-      const version = this.docker.version.bind(this.docker) as (opts: { abortSignal?: AbortSignal }) => Promise<Docker.DockerVersion>;
+      const version = this.docker.version.bind(this.docker) as (opts: {
+        abortSignal?: AbortSignal;
+      }) => Promise<Docker.DockerVersion>;
       const v = await abortable(version({ abortSignal: this.signal }), this.signal);
       return { version: v.Version, apiVersion: v.ApiVersion };
     } catch (error) {

@@ -1,6 +1,6 @@
 import { homedir } from "node:os";
 import { basename, dirname, resolve } from "node:path";
-import { parse as parseYaml } from "yaml";
+import { Lexer, parse as parseYaml } from "yaml";
 import { SideloadError, quote } from "../errors.js";
 import { readTextFile } from "../files.js";
 import { checkHost, checkPort, checkUser, type Proxy } from "./proxy.js";
@@ -16,6 +16,11 @@ export const inventoryLimits = {
   maxBytes: 8 * 1024 * 1024,
   /** Proxies in one inventory. */
   maxProxies: 10_000,
+  /**
+   * YAML tokens (scalars, indicators, spaces). The YAML parser keeps about 300 bytes per token,
+   * so this bounds its memory near 250 MB; 10,000 proxies in block style take about 300,000.
+   */
+  maxYamlTokens: 600_000,
 };
 
 function tooManyProxies(label: string): SideloadError {
@@ -126,6 +131,17 @@ function proxyFrom(name: string, vars: Vars, groups: string[], where: string): P
 }
 
 function parseYamlInventory(text: string, label: string): Proxy[] {
+  // Counted with the lexer (a generator, flat memory) before the parser builds its tree.
+  let tokens = 0;
+  for (const _ of new Lexer().lex(text)) {
+    if (++tokens > inventoryLimits.maxYamlTokens) {
+      throw new SideloadError(
+        "INVENTORY_TOO_LARGE",
+        `${label}: more than ${inventoryLimits.maxYamlTokens.toLocaleString("en")} YAML elements`,
+        { hint: "split the inventory, or select a part of it with --limit in separate runs" },
+      );
+    }
+  }
   let doc: unknown;
   try {
     // The failsafe schema keeps every scalar a string, so a port is read from its digits only:
@@ -353,7 +369,9 @@ function checkKeys(map: Vars, allowed: string[], where: string): void {
       .map((k) => ({ k, d: editDistance(key.toLowerCase(), k.toLowerCase()) }))
       .sort((a, b) => a.d - b.d)[0];
     const suggestion =
-      nearest && nearest.d <= Math.max(2, Math.floor(nearest.k.length / 3)) ? `did you mean ${quote(nearest.k)}? ` : "";
+      nearest && nearest.d <= Math.max(2, Math.floor(nearest.k.length / 3))
+        ? `did you mean ${quote(nearest.k)}? `
+        : "";
     throw new SideloadError("INVENTORY_INVALID", `${where}: unknown key ${quote(key)}`, {
       hint: `${suggestion}the keys here are ${allowed.join(", ")}`,
     });

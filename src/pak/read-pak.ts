@@ -1,7 +1,7 @@
-import { stat } from "node:fs/promises";
 import { basename } from "node:path";
 import type { Entry } from "yauzl";
 import { SideloadError, quote } from "../errors.js";
+import { checkRegularFile } from "../files.js";
 import {
   checkDigest,
   checkRegistry,
@@ -106,26 +106,8 @@ export async function readPak(file: string, options: ReadPakOptions = {}): Promi
 }
 
 async function checkIsFile(file: string): Promise<void> {
-  try {
-    const info = await stat(file);
-    if (info.isDirectory()) {
-      throw new SideloadError("FILE_UNREADABLE", `${file} is a directory, not a .pak file`, {
-        hint: "give the path of the .pak that mp-build wrote",
-      });
-    }
-  } catch (error) {
-    if (error instanceof SideloadError) throw error;
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" || code === "ENOTDIR") {
-      throw new SideloadError("FILE_NOT_FOUND", `${file}: no such file`, {
-        hint: "check the path of the .pak",
-      });
-    }
-    throw new SideloadError("FILE_UNREADABLE", `${file}: cannot read (${code ?? "unknown error"})`, {
-      hint: "check the file's permissions",
-      cause: error,
-    });
-  }
+  // A named pipe or a device would block the open (and ignore signals) or never end.
+  await checkRegularFile(file, { what: "pak", hint: "give the path of the .pak that mp-build wrote" });
 }
 
 async function openOrExplain(

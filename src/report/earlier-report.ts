@@ -26,7 +26,8 @@ export async function readEarlierReport(file: string, references: string[]): Pro
     what: "report",
     hint,
     maxBytes: maxReportBytes,
-    tooLarge: (size) => new SideloadError("REPORT_INVALID", `${file}: ${size} bytes is too large for a report`, { hint }),
+    tooLarge: (size) =>
+      new SideloadError("REPORT_INVALID", `${file}: ${size} bytes is too large for a report`, { hint }),
   });
   return parseEarlierReport(text, file, references);
 }
@@ -42,7 +43,8 @@ export function parseEarlierReport(text: string, file: string, references: strin
   } catch (error) {
     throw new SideloadError("REPORT_INVALID", `${file}: not JSON (${(error as Error).message})`, { hint });
   }
-  if (!isRecord(doc)) throw new SideloadError("REPORT_INVALID", `${file}: not an mp-sideload report`, { hint });
+  if (!isRecord(doc))
+    throw new SideloadError("REPORT_INVALID", `${file}: not an mp-sideload report`, { hint });
   const reported = doc.references;
   if (!Array.isArray(reported) || reported.length === 0 || !reported.every((r) => typeof r === "string")) {
     throw new SideloadError("REPORT_INVALID", `${file}: has no "references" list`, { hint });
@@ -57,7 +59,8 @@ export function parseEarlierReport(text: string, file: string, references: strin
     );
   }
   const rows = doc.proxies;
-  if (!Array.isArray(rows)) throw new SideloadError("REPORT_INVALID", `${file}: has no "proxies" list`, { hint });
+  if (!Array.isArray(rows))
+    throw new SideloadError("REPORT_INVALID", `${file}: has no "proxies" list`, { hint });
   const found = new Map<string, UnfinishedProxy>();
   rows.forEach((row: unknown, index) => {
     const where = `${file}: proxies[${index}]`;
@@ -66,16 +69,29 @@ export function parseEarlierReport(text: string, file: string, references: strin
     if (typeof name !== "string" || name === "" || name.length > 255) {
       throw new SideloadError("REPORT_INVALID", `${where}: "name" is not a proxy name`, { hint });
     }
-    if (typeof host !== "string") throw new SideloadError("REPORT_INVALID", `${where}: "host" is not a string`, { hint });
+    if (typeof host !== "string")
+      throw new SideloadError("REPORT_INVALID", `${where}: "host" is not a string`, { hint });
     if (typeof status !== "string" || !statuses.includes(status)) {
-      throw new SideloadError("REPORT_INVALID", `${where}: "status" ${quote(String(status))} is not one of ${statuses.join(", ")}`, { hint });
+      throw new SideloadError(
+        "REPORT_INVALID",
+        `${where}: "status" ${quote(String(status))} is not one of ${statuses.join(", ")}`,
+        { hint },
+      );
     }
     if (typeof reference !== "string" || !wanted.has(reference)) {
-      throw new SideloadError("REPORT_MISMATCH", `${where}: reference ${quote(String(reference), 120)} is not one of this pak's`, {
-        hint: "give the report of a run with this pak",
-      });
+      throw new SideloadError(
+        "REPORT_MISMATCH",
+        `${where}: reference ${quote(String(reference), 120)} is not one of this pak's`,
+        {
+          hint: "give the report of a run with this pak",
+        },
+      );
     }
-    const proxy = { name, host: asReportError(() => checkHost(host, where)), port: asReportError(() => checkPort(port, where)) };
+    const proxy = {
+      name,
+      host: asReportError(() => checkHost(host, where)),
+      port: asReportError(() => checkPort(port, where)),
+    };
     if (unfinished.has(status) && !found.has(name)) found.set(name, proxy);
   });
   return [...found.values()];

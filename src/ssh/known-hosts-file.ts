@@ -23,9 +23,13 @@ export async function loadKnownHosts(file: string): Promise<KnownHostLine[]> {
   } catch (error) {
     if (error instanceof SideloadError) throw error;
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw new SideloadError("FILE_UNREADABLE", `${file}: cannot read known_hosts: ${describeFsError(error)}`, {
-      hint,
-    });
+    throw new SideloadError(
+      "FILE_UNREADABLE",
+      `${file}: cannot read known_hosts: ${describeFsError(error)}`,
+      {
+        hint,
+      },
+    );
   }
 }
 
@@ -62,7 +66,10 @@ export async function appendKnownHost(file: string, line: string): Promise<void>
       const now = await stat(target).catch(() => undefined);
       const unchanged =
         (now === undefined && before === undefined) ||
-        (now !== undefined && before !== undefined && now.size === before.size && now.mtimeMs === before.mtimeMs);
+        (now !== undefined &&
+          before !== undefined &&
+          now.size === before.size &&
+          now.mtimeMs === before.mtimeMs);
       if (!unchanged && attempt < 5) {
         await unlink(temporary);
         continue;

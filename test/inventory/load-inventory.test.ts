@@ -167,3 +167,84 @@ describe("parseProxyArg", () => {
     expect(() => parseProxyArg(arg, "root")).toThrow(SideloadError);
   });
 });
+
+describe("strict native keys and numbers", () => {
+  const errorOf = (text: string, file = "/x/inv.yaml"): SideloadError => {
+    try {
+      parseInventory(text, file, "root");
+    } catch (error) {
+      return error as SideloadError;
+    }
+    throw new Error("no error");
+  };
+
+  it.each([
+    [
+      "proxies:\n  - {name: a, host: h, prot: 2222}\n",
+      /proxies\[0\]: unknown key "prot"/,
+      /did you mean "port"\?/,
+    ],
+    ["proxies:\n  - {name: a, host: h, identiy: k}\n", /unknown key "identiy"/, /did you mean "identity"\?/],
+    [
+      "defualts: {user: x}\nproxies:\n  - {host: h}\n",
+      /inv.yaml: unknown key "defualts"/,
+      /did you mean "defaults"\?/,
+    ],
+    ["defaults: {usr: x}\nproxies:\n  - {host: h}\n", /defaults: unknown key "usr"/, /did you mean "user"\?/],
+    ["proxies:\n  - {host: h, colour: blue}\n", /unknown key "colour"/, /^the keys here are name, host/],
+  ])("refuses a typo in %j, naming the key and the nearest valid one", (text, message, hint) => {
+    const error = errorOf(text);
+    expect(error.code).toBe("INVENTORY_INVALID");
+    expect(error.message).toMatch(message);
+    expect(error.hint).toMatch(hint);
+  });
+
+  it("ignores Ansible's own variables in Ansible inventories", () => {
+    const yaml = "all:\n  hosts:\n    cp1: {ansible_host: 10.0.0.5, ansible_become: true, ntp_server: x}\n";
+    expect(parseInventory(yaml, "/x/hosts.yaml", "root")[0]?.host).toBe("10.0.0.5");
+  });
+
+  it.each(["0x16", "1e1", "22.0", "+22", "0o26"])("refuses port: %s (decimal digits only)", (port) => {
+    const error = errorOf(`proxies:\n  - {host: h, port: ${port}}\n`);
+    expect(error.code).toBe("INVENTORY_INVALID");
+    expect(error.message).toMatch(/port .* is not from 1 to 65535/);
+  });
+
+  it("reads plain and quoted decimal ports, and empty defaults", () => {
+    const proxies = parseInventory(
+      'defaults:\nproxies:\n  - {host: a, port: 2222}\n  - {host: b, port: "22"}\n',
+      "/x/i.yaml",
+      "root",
+    );
+    expect(proxies.map((p) => p.port)).toEqual([2222, 22]);
+  });
+
+  it.each([
+    ["INI", "/x/hosts.ini", "[east]\ncp[01:10] ansible_host=10.0.0.5\n"],
+    ["YAML", "/x/hosts.yaml", "all:\n  children:\n    east:\n      hosts:\n        cp[01:10]:\n"],
+    ["YAML, alphabetic", "/x/hosts.yaml", "all:\n  hosts:\n    cp-[a:f].example.com: {}\n"],
+  ])("refuses host ranges in %s", (_what, file, text) => {
+    expect(errorOf(text, file).message).toMatch(/host ranges like .* are not supported/);
+  });
+
+  it("refuses more than 10,000 proxies in a native inventory", () => {
+    const text = `proxies:\n${Array.from({ length: 10_001 }, (_, i) => `  - {host: h${i}}`).join("\n")}\n`;
+    expect(errorOf(text).code).toBe("INVENTORY_TOO_LARGE");
+  });
+});
+
+describe("YAML size", () => {
+  it("refuses a YAML inventory of more elements than the parser can hold in bounded memory", () => {
+    const text = `proxies: [${Array.from({ length: 400_000 }, () => "1").join(",")}]\n`;
+    let error: unknown;
+    try {
+      parseInventory(text, "/x/wide.yaml", "root");
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toMatchObject({
+      code: "INVENTORY_TOO_LARGE",
+      message: "wide.yaml: more than 600,000 YAML elements",
+    });
+  });
+});

@@ -240,7 +240,9 @@ type Values = {
 async function selectTargets(values: Values, sshUser: string, references: string[]): Promise<Proxy[]> {
   // Checked before the inventory: a report for another pak is refused whatever else is given.
   const unfinished =
-    values["only-failed"] === undefined ? undefined : await readEarlierReport(values["only-failed"], references);
+    values["only-failed"] === undefined
+      ? undefined
+      : await readEarlierReport(values["only-failed"], references);
   let proxies: Proxy[] = values.inventory === undefined ? [] : await loadInventory(values.inventory, sshUser);
   // concat, not push(...): a spread of a large array overflows the call stack.
   proxies = proxies.concat((values.proxy ?? []).map((p) => parseProxyArg(p, sshUser)));
@@ -258,9 +260,13 @@ async function selectTargets(values: Values, sshUser: string, references: string
   }
   const selected = selectProxies(proxies, values.limit ?? []);
   if (selected.length === 0 && unfinished === undefined) {
-    throw new SideloadError("NO_PROXIES", `no proxy matches --limit ${quote((values.limit ?? []).join(","))}`, {
-      hint: "--limit takes a group or proxy name, with * and ? wildcards",
-    });
+    throw new SideloadError(
+      "NO_PROXIES",
+      `no proxy matches --limit ${quote((values.limit ?? []).join(","))}`,
+      {
+        hint: "--limit takes a group or proxy name, with * and ? wildcards",
+      },
+    );
   }
   return selected;
 }
