@@ -82,7 +82,8 @@ ${
   --dry-run                   print the plan; connect to nothing
   --debug                     every event and stack traces on stderr
 SSH password: MP_SIDELOAD_SSH_PASSWORD, or asked in a terminal.
-Exit status: 0 every proxy ok, 1 a proxy failed${mode === "verify" ? " or lacks an image" : ""}, 2 usage or input error, 130 interrupted.
+Exit status: 0 every proxy ok, 1 a proxy failed${mode === "verify" ? " or lacks an image" : ""}, 2 usage or input error,
+130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP (the report is still written).
 `;
 }
 
