@@ -35,11 +35,16 @@ REG_PORT=$BASE_PORT
 REG_HOST=registry.mp-sideload.test
 UNTRUSTED_HOST=untrusted.mp-sideload.test
 REGISTRY="$REG_HOST:$REG_PORT"
+# A second registry process serving the same storage read-only and without auth: an image the
+# proxies could pull anonymously (check-registry's "public").
+PUBLIC_PORT=$((BASE_PORT + 99))
+PUBLIC_REGISTRY="$REG_HOST:$PUBLIC_PORT"
 HOSTS_MARK="# mp-sideload lab $LAB"
 # Unix socket paths are limited to 108 bytes and containerd nests its socket under the engine's
 # exec-root, so sockets and exec-roots live in a short runtime folder named after the lab.
 RUN=/run/mpsl-$(printf '%s' "$LAB" | md5sum | cut -c1-8)
 CERTS_D=/etc/docker/certs.d/$REGISTRY
+PUBLIC_CERTS_D=/etc/docker/certs.d/$PUBLIC_REGISTRY
 LAB_USER=mplab
 
 log() { printf 'lab: %s\n' "$*" >&2; }
@@ -128,6 +133,9 @@ make_secrets() {
   chmod 700 "$LAB/secrets"
   [ -f "$LAB/secrets/registry-user" ] || echo "mpuser" >"$LAB/secrets/registry-user"
   [ -f "$LAB/secrets/registry-password" ] || openssl rand -hex 16 >"$LAB/secrets/registry-password"
+  # A second registry user, for a pak whose two registries need two sets of credentials.
+  [ -f "$LAB/secrets/registry-user-2" ] || echo "mpuser2" >"$LAB/secrets/registry-user-2"
+  [ -f "$LAB/secrets/registry-password-2" ] || openssl rand -hex 16 >"$LAB/secrets/registry-password-2"
   [ -f "$LAB/secrets/ssh-password" ] || openssl rand -hex 16 >"$LAB/secrets/ssh-password"
   chmod 600 "$LAB/secrets"/*
   [ -f "$LAB/client/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C mp-sideload-lab -f "$LAB/client/id_ed25519"
@@ -146,6 +154,8 @@ start_registry() {
   # -i: the password comes on stdin, never in a command line.
   [ -f "$LAB/registry/htpasswd" ] ||
     htpasswd -iBn "$(cat "$LAB/secrets/registry-user")" <"$LAB/secrets/registry-password" >"$LAB/registry/htpasswd" 2>/dev/null
+  grep -q "^$(cat "$LAB/secrets/registry-user-2"):" "$LAB/registry/htpasswd" ||
+    htpasswd -iB "$LAB/registry/htpasswd" "$(cat "$LAB/secrets/registry-user-2")" <"$LAB/secrets/registry-password-2" 2>/dev/null
   cat >"$LAB/registry/config.yml" <<EOF
 version: 0.1
 log:
@@ -171,6 +181,36 @@ EOF
   echo $! >"$LAB/registry/registry.pid"
   wait_for registry 15 registry_ready ||
     { tail -20 "$LAB/registry/registry.log" >&2; die "the registry did not start on $REGISTRY"; }
+}
+
+public_ready() {
+  [ "$(curl -s --cacert "$LAB/ca/ca.crt" -o /dev/null -w '%{http_code}' "https://$PUBLIC_REGISTRY/v2/")" = 200 ]
+}
+
+start_public_registry() {
+  pid_alive "$LAB/registry/public.pid" && return 0
+  cat >"$LAB/registry/public.yml" <<EOF
+version: 0.1
+log:
+  level: info
+storage:
+  filesystem:
+    rootdirectory: $LAB/registry/data
+  maintenance:
+    uploadpurging:
+      enabled: false
+    readonly:
+      enabled: true
+http:
+  addr: "[::1]:$PUBLIC_PORT"
+  tls:
+    certificate: $LAB/registry/server.crt
+    key: $LAB/registry/server.key
+EOF
+  setsid docker-registry serve "$LAB/registry/public.yml" >>"$LAB/registry/public.log" 2>&1 </dev/null &
+  echo $! >"$LAB/registry/public.pid"
+  wait_for "public registry" 15 public_ready ||
+    { tail -20 "$LAB/registry/public.log" >&2; die "the public registry did not start on $PUBLIC_REGISTRY"; }
 }
 
 hosts_add() {
@@ -201,8 +241,9 @@ registry_get() {
 }
 
 trust_ca() {
-  mkdir -p "$CERTS_D"
+  mkdir -p "$CERTS_D" "$PUBLIC_CERTS_D"
   cp "$LAB/ca/ca.crt" "$CERTS_D/ca.crt"
+  cp "$LAB/ca/ca.crt" "$PUBLIC_CERTS_D/ca.crt"
 }
 
 # start_engine DIR SOCK_DIR: a Docker Engine with its own everything, vfs storage, no networking.
@@ -344,7 +385,10 @@ make_paks() {
     --out "$LAB/paks/missing.pak" --kind LabAdapter --registry "$REGISTRY" --repository /mp/test-adapter --digest "$MISSING_DIGEST" \
     --out "$LAB/paks/untrusted.pak" --kind LabAdapter --registry "$UNTRUSTED_HOST:$REG_PORT" --repository /mp/test-adapter --digest "$SAMPLE_DIGEST" \
     --out "$LAB/paks/two-adapters.pak" --kind LabAdapter --registry "$REGISTRY" --repository /mp/test-adapter --digest "$SAMPLE_DIGEST" \
-    --and --kind SecondAdapter --registry "$REGISTRY" --repository /mp/second-adapter --digest "$SECOND_DIGEST")
+    --and --kind SecondAdapter --registry "$REGISTRY" --repository /mp/second-adapter --digest "$SECOND_DIGEST" \
+    --out "$LAB/paks/two-registries.pak" --kind LabAdapter --registry "$REGISTRY" --repository /mp/test-adapter --digest "$SAMPLE_DIGEST" \
+    --and --kind SecondAdapter --registry "$UNTRUSTED_HOST:$REG_PORT" --repository /mp/second-adapter --digest "$SECOND_DIGEST" \
+    --out "$LAB/paks/public.pak" --kind LabAdapter --registry "$PUBLIC_REGISTRY" --repository /mp/test-adapter --digest "$SAMPLE_DIGEST")
 }
 
 write_env() {
@@ -356,6 +400,7 @@ write_env() {
     echo "MP_LAB_RUN=$RUN"
     echo "MP_LAB_REGISTRY=$REGISTRY"
     echo "MP_LAB_UNTRUSTED_REGISTRY=$UNTRUSTED_HOST:$REG_PORT"
+    echo "MP_LAB_PUBLIC_REGISTRY=$PUBLIC_REGISTRY"
     echo "MP_LAB_PROXIES=$n"
     echo "MP_LAB_FIRST_SSH_PORT=$((BASE_PORT + 1))"
     echo "MP_LAB_SSH_USER_PASSWORD_LOGIN=$LAB_USER"
@@ -382,6 +427,7 @@ cmd_up() {
   # Engines start in parallel; the images are pushed meanwhile by the builder engine.
   for i in $(seq 1 "$n"); do start_engine "$(proxy_dir "$i")" "$RUN/p$i"; done
   push_images
+  start_public_registry
   make_paks
   for i in $(seq 1 "$n"); do wait_engine "$(proxy_dir "$i")" "$RUN/p$i"; done
   for i in $(seq 1 "$n"); do start_sshd "$i"; done
@@ -401,9 +447,10 @@ cmd_down() {
   done
   stop_pid "$RUN/builder/docker.pid"
   stop_pid "$LAB/registry/registry.pid"
+  stop_pid "$LAB/registry/public.pid"
   # Our engines' leftover mounts (vfs makes none, but an interrupted engine may leave netns files).
   # Also the CA that `pull --registry-ca` tests install for the registry's other name.
-  rm -rf "$CERTS_D" "/etc/docker/certs.d/$UNTRUSTED_HOST:$REG_PORT" "$RUN"
+  rm -rf "$CERTS_D" "$PUBLIC_CERTS_D" "/etc/docker/certs.d/$UNTRUSTED_HOST:$REG_PORT" "$RUN"
   hosts_remove
   rm -rf "$LAB"
   log "down"

@@ -15,6 +15,7 @@ export interface Command {
  */
 const commands: Record<string, () => Promise<Command>> = {
   inspect: () => import("./commands/inspect.js"),
+  "check-registry": () => import("./commands/check-registry.js"),
   pull: () => import("./commands/pull.js"),
   verify: () => import("./commands/verify.js"),
 };
@@ -23,6 +24,7 @@ const usage = `Usage: mp-sideload <command> [options]
 
 Commands:
   inspect <pak> [--json] [--default-registry HOST]   show the adapter image references of a pak
+  check-registry <pak> [--json] [credentials]        check from here that each image can be pulled
   pull <pak> (--proxy HOST | --inventory FILE) ...   pull each adapter image onto cloud proxies
   verify <pak> (--proxy HOST | --inventory FILE) ... check that every proxy has the exact images
 

@@ -10,6 +10,8 @@ import { SshEngineAgent, type EngineTransport } from "./ssh-agent.js";
 export interface RegistryAuth {
   username: string;
   password: string;
+  /** An OAuth refresh token (docker config `identitytoken`), used instead of the password. */
+  identitytoken?: string | undefined;
   /** The registry host[:port] exactly as in the reference. */
   serveraddress: string;
 }

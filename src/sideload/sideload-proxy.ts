@@ -1,6 +1,6 @@
 import { abortable } from "../abortable.js";
 import { SideloadError, hostPort, printable, toErrorInfo } from "../errors.js";
-import { Engine } from "../engine/engine.js";
+import { Engine, type RegistryAuth } from "../engine/engine.js";
 import type { EngineTransport } from "../engine/ssh-agent.js";
 import type { Proxy } from "../inventory/proxy.js";
 import { connectProxy, type ConnectOptions, type SshConnection } from "../ssh/connect.js";
@@ -158,16 +158,16 @@ export async function sideloadProxy(proxy: Proxy, job: SideloadJob, deps: ProxyD
           results.push(result("missing"));
           continue;
         }
-        const auth = job.auth?.(target.registry);
+        let auth = job.auth?.(target.registry);
         if (!loggedIn.has(target.registry)) {
           current = "login";
-          await step(
+          auth = await step(
             "login",
             timings,
             async () => {
               if (job.registryCa !== undefined)
                 await installRegistryCa(s().connection, target.registry, job.registryCa, where);
-              if (auth) await s().engine.login(auth);
+              return auth && (await loginRefreshing(s().engine, auth, target.registry, job));
             },
             target.reference,
           );
@@ -241,6 +241,24 @@ export async function sideloadProxy(proxy: Proxy, job: SideloadJob, deps: ProxyD
   } finally {
     signal.removeEventListener("abort", close);
     close();
+  }
+}
+
+/**
+ * `POST /auth`; when the registry refuses and the credentials' source can give fresh ones (a
+ * helper's --refresh, a token command), once more with those. Returns the credentials that
+ * were accepted, for the pull.
+ */
+async function loginRefreshing(engine: Engine, auth: RegistryAuth, registry: string, job: SideloadJob): Promise<RegistryAuth> {
+  try {
+    await engine.login(auth);
+    return auth;
+  } catch (error) {
+    if (!(error instanceof SideloadError && error.code === "REGISTRY_UNAUTHORIZED") || !job.refreshAuth) throw error;
+    const fresh = await job.refreshAuth(registry);
+    if (fresh === undefined) throw error;
+    await engine.login(fresh);
+    return fresh;
   }
 }
 

@@ -41,6 +41,8 @@ export interface BatchReport {
   references: string[];
   proxies: ProxyResult[];
   summary: { ok: number; failed: number; total: number };
+  /** Per registry: where its credentials came from (never the secret), and the workstation's check. */
+  registries?: { registry: string; credentialSource: string; check?: string | undefined }[];
 }
 
 /** Progress as data: the human renderer draws it, the JSON renderer ignores it, tests read it. */
@@ -64,6 +66,11 @@ export interface SideloadJob {
   targets: Target[];
   /** Registry credentials by registry host[:port]; absent for verify. */
   auth?: (registry: string) => RegistryAuth | undefined;
+  /**
+   * Fresh credentials for a registry that refused the current ones, when their source can give
+   * them (a helper's --refresh, a token command); one refresh is shared by every proxy.
+   */
+  refreshAuth?: (registry: string) => Promise<RegistryAuth | undefined>;
   /** Re-issues of a pull whose connection dropped. */
   retries: number;
   /** Per-proxy time limit. */

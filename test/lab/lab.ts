@@ -19,6 +19,8 @@ export interface Lab {
   registry: string;
   /** The same registry under a name whose CA no engine trusts. */
   untrustedRegistry: string;
+  /** The same storage served read-only without auth: anonymous pulls work. */
+  publicRegistry: string;
   proxies: number;
   firstSshPort: number;
   passwordUser: string;
@@ -27,12 +29,26 @@ export interface Lab {
   missingDigest: string;
   registryUser: string;
   registryPassword: string;
+  /** A second registry user with its own password. */
+  registryUser2: string;
+  registryPassword2: string;
   sshPassword: string;
   knownHosts: string;
   identity: string;
   inventory: string;
   ansibleInventory: string;
-  paks: { sample: string; second: string; missing: string; untrusted: string; twoAdapters: string };
+  paks: {
+    sample: string;
+    second: string;
+    missing: string;
+    untrusted: string;
+    twoAdapters: string;
+    /** sample on the registry's trusted name, second on its untrusted name. */
+    twoRegistries: string;
+    /** sample on the public (anonymous) registry. */
+    public: string;
+  };
+  caFile: string;
   sampleReference: string;
   secondReference: string;
 }
@@ -52,6 +68,7 @@ export function loadLab(dir: string = labDir): Lab {
     run: env.MP_LAB_RUN ?? "",
     registry,
     untrustedRegistry: env.MP_LAB_UNTRUSTED_REGISTRY ?? "",
+    publicRegistry: env.MP_LAB_PUBLIC_REGISTRY ?? "",
     proxies: Number(env.MP_LAB_PROXIES),
     firstSshPort: Number(env.MP_LAB_FIRST_SSH_PORT),
     passwordUser: env.MP_LAB_SSH_USER_PASSWORD_LOGIN ?? "",
@@ -60,6 +77,8 @@ export function loadLab(dir: string = labDir): Lab {
     missingDigest: env.MP_LAB_MISSING_DIGEST ?? "",
     registryUser: secret("registry-user"),
     registryPassword: secret("registry-password"),
+    registryUser2: secret("registry-user-2"),
+    registryPassword2: secret("registry-password-2"),
     sshPassword: secret("ssh-password"),
     knownHosts: join(dir, "client/known_hosts"),
     identity: join(dir, "client/id_ed25519"),
@@ -71,7 +90,10 @@ export function loadLab(dir: string = labDir): Lab {
       missing: join(dir, "paks/missing.pak"),
       untrusted: join(dir, "paks/untrusted.pak"),
       twoAdapters: join(dir, "paks/two-adapters.pak"),
+      twoRegistries: join(dir, "paks/two-registries.pak"),
+      public: join(dir, "paks/public.pak"),
     },
+    caFile: join(dir, "ca/ca.crt"),
     sampleReference: `${registry}/mp/test-adapter@${env.MP_LAB_SAMPLE_DIGEST}`,
     secondReference: `${registry}/mp/second-adapter@${env.MP_LAB_SECOND_DIGEST}`,
   };

@@ -132,7 +132,10 @@ describe("secrets", () => {
     expect(await filesContaining(lab.run, needles)).toEqual([]);
   });
 
-  it("a wrong registry password is not echoed by any error, even with --debug", async () => {
+  it.each([
+    ["the workstation's registry check", [], 2],
+    ["the proxies' engines", ["--no-registry-check"], 1],
+  ])("a wrong registry password refused by %s is not echoed by any error, even with --debug", async (_by, extra, status) => {
     for (let p = 1; p <= lab.proxies; p++) await clearImages(lab, p);
     const wrong = "Wr0ng-pa55word-that-must-not-leak";
     const run = await runCli(
@@ -149,12 +152,13 @@ describe("secrets", () => {
         lab.registryUser,
         "--registry-password-stdin",
         "--debug",
+        ...extra,
       ],
       { stdin: wrong },
     );
-    expect(run.code).toBe(1);
-    expect(run.stdout).toContain("REGISTRY_UNAUTHORIZED");
-    expectNoSecret(run, [wrong, Buffer.from(wrong).toString("base64")]);
+    expect(run.code).toBe(status);
+    expect(run.stdout + run.stderr).toContain("REGISTRY_UNAUTHORIZED");
+    expectNoSecret(run, [wrong, Buffer.from(wrong).toString("base64"), Buffer.from(`${lab.registryUser}:${wrong}`).toString("base64")]);
   });
 
   it("the SSH password is in no command line or output, with --json and --debug", async () => {

@@ -5,20 +5,20 @@ import { writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { ExitStatus, SideloadError, quote } from "../../errors.js";
-import { readTextFile } from "../../files.js";
 import { readEarlierReport } from "../../report/earlier-report.js";
 import { registerSecret } from "../../credentials/redact.js";
-import { resolveRegistryCredentials, type RegistryCredentials } from "../../credentials/resolve.js";
 import { loadInventory, selectProxies } from "../../inventory/load-inventory.js";
 import { parseProxyArg, type Proxy } from "../../inventory/proxy.js";
-import { readPak } from "../../pak/read-pak.js";
-import { checkRegistry } from "../../reference.js";
+import { fatalCodes, preflightRegistries, type RegistryPreflight } from "../../registry/preflight.js";
 import { defaultIdentities, loadKnownHosts } from "../../ssh/connect.js";
 import { runBatch } from "../../sideload/run-batch.js";
 import { planSideload } from "../../sideload/plan.js";
 import type { BatchReport, SideloadJob, Target } from "../../sideload/types.js";
 import { intOption, onePositional, parseCommandArgs } from "../args.js";
 import { renderPlan, renderReportHuman, renderReportJson, createLiveRenderer } from "../render/batch.js";
+import { credentialOptionSpecs, credentialOptionsHelp, credentialResolver } from "../credential-options.js";
+import { readPakInput } from "../pak-input.js";
+import { readCaOption } from "../registry-ca.js";
 import { interruptedStatus, type Terminal } from "../terminal.js";
 
 const options = {
@@ -30,9 +30,9 @@ const options = {
   identity: { type: "string", multiple: true },
   "ssh-user": { type: "string" },
   "default-registry": { type: "string" },
-  "registry-user": { type: "string" },
-  "registry-password-stdin": { type: "boolean" },
+  ...credentialOptionSpecs,
   "registry-ca": { type: "string" },
+  "no-registry-check": { type: "boolean" },
   concurrency: { type: "string" },
   timeout: { type: "string" },
   retries: { type: "string" },
@@ -65,10 +65,8 @@ Targets:
   --default-registry HOST     the proxies' default registry, for a pak that names none
 ${
   mode === "pull"
-    ? `Registry credentials (never as arguments):
-  --registry-user USER        or MP_SIDELOAD_REGISTRY_USER
-  --registry-password-stdin   read the password from stdin; or MP_SIDELOAD_REGISTRY_PASSWORD
-  --registry-ca FILE          install this CA on each proxy as /etc/docker/certs.d/<REGISTRY>/ca.crt
+    ? `${credentialOptionsHelp}  --registry-ca FILE          install this CA on each proxy as /etc/docker/certs.d/<REGISTRY>/ca.crt
+  --no-registry-check         do not check the registry from this machine before the proxies
 `
     : ""
 }Run:
@@ -102,28 +100,9 @@ export async function runSideloadCommand(
   const timeoutS = intOption("timeout", values.timeout, 900, 1, 86_400);
   const retries = intOption("retries", values.retries, 3, 0, 20);
   const sshUser = values["ssh-user"] ?? "root";
-  if (values["default-registry"] !== undefined) {
-    const check = checkRegistry(values["default-registry"]);
-    if (!check.ok) {
-      throw new SideloadError(
-        "USAGE",
-        `--default-registry ${quote(values["default-registry"])} ${check.problem}`,
-        {
-          hint: `e.g. --default-registry ${check.example}`,
-        },
-      );
-    }
-  }
 
   // Read and check every input before anything connects anywhere.
-  const pak = await readPak(pakFile, { defaultRegistry: values["default-registry"] });
-  const targets: Target[] = pak.adapters.map((a) => ({
-    kind: a.kind,
-    registry: a.registry,
-    repository: a.repository,
-    digest: a.digest,
-    reference: a.reference,
-  }));
+  const { targets } = await readPakInput(pakFile, values["default-registry"]);
   const proxies = await selectTargets(
     values,
     sshUser,
@@ -131,7 +110,7 @@ export async function runSideloadCommand(
   );
   const knownHostsFile = values["known-hosts"] ?? join(homedir(), ".ssh", "known_hosts");
   const registryCa =
-    mode === "pull" && values["registry-ca"] !== undefined ? await readCa(values["registry-ca"]) : undefined;
+    mode === "pull" && values["registry-ca"] !== undefined ? await readCaOption(values["registry-ca"]) : undefined;
 
   const job: SideloadJob = { mode, targets, retries, timeoutMs: timeoutS * 1000, registryCa };
 
@@ -146,22 +125,17 @@ export async function runSideloadCommand(
   }
 
   const ask = terminal.interactive ? (await import("../prompts.js")).prompts : undefined;
+  let registries: RegistryPreflight[] = [];
   if (mode === "pull") {
-    const registries = [...new Set(targets.map((t) => t.registry))];
-    const credentials: RegistryCredentials = await resolveRegistryCredentials(
-      {
-        user: values["registry-user"],
-        passwordStdin: values["registry-password-stdin"] ?? false,
-        env: terminal.env,
-        readStdin: () => terminal.readStdin(),
-        ask: ask && {
-          user: () => ask.registryUser(registries.join(", ")),
-          password: (user) => ask.registryPassword(registries.join(", "), user),
-        },
-      },
-      registries.join(", "),
-    );
-    job.auth = (registry) => ({ ...credentials, serveraddress: registry });
+    registries = await settleRegistries(targets, values, terminal, registryCa);
+    const byRegistry = new Map(registries.map((r) => [r.registry, r]));
+    job.auth = (registry) => byRegistry.get(registry)?.auth;
+    job.refreshAuth = memoBy(async (registry: string) => {
+      const entry = byRegistry.get(registry);
+      if (entry?.refresh === undefined) return undefined;
+      entry.auth = await entry.refresh();
+      return entry.auth;
+    });
     if (ask && !values.yes) {
       const go = await ask.confirmRun(
         `Pull ${targets.length === 1 ? targets[0]?.reference : `${targets.length} images`} onto ${proxies.length} prox${proxies.length === 1 ? "y" : "ies"}?`,
@@ -206,6 +180,11 @@ export async function runSideloadCommand(
     },
   });
 
+  report.registries = registries.map((r) => ({
+    registry: r.registry,
+    credentialSource: r.credentialSource,
+    ...(r.verdicts.length === 0 ? {} : { check: r.verdicts.every((v) => v.status !== "failed") ? r.verdicts[0]?.status : "unknown" }),
+  }));
   const document = renderReportJson(report);
   if (values.report !== undefined) await writeFile(values.report, document, { mode: 0o644 });
   terminal.out(values.json ? document : renderReportHuman(report));
@@ -272,16 +251,47 @@ async function selectTargets(values: Values, sshUser: string, references: string
   return selected;
 }
 
-async function readCa(file: string): Promise<string> {
-  const text = await readTextFile(file, {
-    what: "registry CA",
-    hint: "give the PEM file of the CA that signed the registry's certificate",
-    maxBytes: 1024 * 1024,
+/**
+ * Before any proxy: check each registry from this machine and settle its credentials. A verdict
+ * that every proxy would meet (refused credentials, no such manifest, no linux/amd64) stops the
+ * run here, once, with exit 2; a registry this machine cannot reach or trust is a warning, since
+ * the proxies often sit in another network and their own login is the authority.
+ */
+async function settleRegistries(
+  targets: Target[],
+  values: Values,
+  terminal: Terminal,
+  registryCa: string | undefined,
+): Promise<RegistryPreflight[]> {
+  const resolver = await credentialResolver(values, terminal);
+  const preflight = await preflightRegistries(targets, resolver, {
+    ca: registryCa,
+    env: terminal.env,
+    signal: terminal.signal,
+    prompt: terminal.interactive,
+    skipCheck: values["no-registry-check"] ?? false,
   });
-  if (!/^-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----\s*$/.test(text.trim())) {
-    throw new SideloadError("USAGE", `--registry-ca ${file}: not a PEM certificate`, {
-      hint: "the file must hold -----BEGIN CERTIFICATE----- … -----END CERTIFICATE-----",
-    });
+  for (const entry of preflight) {
+    if (values.debug) terminal.err(`debug: ${entry.registry}: credentials from ${entry.credentialSource}\n`);
+    for (const verdict of entry.verdicts) {
+      const error = verdict.error;
+      if (error === undefined) continue;
+      if (fatalCodes.includes(error.code) && !(error.code === "REGISTRY_UNAUTHORIZED" && entry.credentialSource === "none")) {
+        throw new SideloadError(error.code, `checked from this machine before any proxy: ${error.message}`, {
+          hint: error.hint,
+          exitStatus: ExitStatus.usage,
+        });
+      }
+      if (entry.credentialSource !== "none") {
+        terminal.err(`mp-sideload: warning: ${error.code}: ${error.message}; going on: the proxies' own login decides\n`);
+      }
+    }
+    if (entry.credentialSource === "none") {
+      // Not public and no source has credentials: ask the resolver once more so that its
+      // CREDENTIALS_MISSING (with the options that would supply them) is the error.
+      const resolved = await resolver.resolve(entry.registry, targets.find((t) => t.registry === entry.registry)?.reference ?? "");
+      Object.assign(entry, { credentialSource: resolved.source, auth: resolved.auth, refresh: resolved.refresh });
+    }
   }
-  return text;
+  return preflight;
 }

@@ -22,6 +22,7 @@ export function reportDocument(report: BatchReport) {
       ...(r.error ? { error: r.error } : {}),
     })),
     summary: report.summary,
+    ...(report.registries === undefined || report.registries.length === 0 ? {} : { registries: report.registries }),
   };
 }
 

@@ -1,0 +1,91 @@
+/**
+ * The registry side, checked once from the workstation before any proxy is touched: per
+ * registry, can its references be pulled anonymously (then no credentials are needed), else
+ * with which credentials, and are they accepted and the manifests there. Shared by
+ * `check-registry` (which reports it) and `pull` (which stops on a verdict that would fail on
+ * every proxy, and goes on with a warning when the workstation simply cannot tell).
+ */
+import type { CredentialResolver } from "../credentials/resolve.js";
+import type { RegistryAuth } from "../engine/engine.js";
+import type { ErrorCode } from "../errors.js";
+import type { ImageReference } from "../reference.js";
+import { RegistryClient, type RegistryClientOptions, type RegistryVerdict } from "./registry-client.js";
+
+export interface RegistryPreflight {
+  registry: string;
+  /** `anonymous`, or where the credentials came from; never the secret. */
+  credentialSource: string;
+  /** The credentials to give the proxies' engines; undefined for an anonymous registry. */
+  auth?: RegistryAuth | undefined;
+  /** Fresh credentials after a refusal on a proxy, when the source can give them. */
+  refresh?: (() => Promise<RegistryAuth>) | undefined;
+  verdicts: RegistryVerdict[];
+}
+
+/** The verdicts after which every proxy would fail the same way: stop before connecting. */
+export const fatalCodes: ErrorCode[] = ["REGISTRY_UNAUTHORIZED", "MANIFEST_UNKNOWN", "PLATFORM_MISSING"];
+
+export interface PreflightOptions extends RegistryClientOptions {
+  /** Ask in the terminal when no source has credentials (a terminal run). */
+  prompt: boolean;
+  /** Check nothing over the network (--no-registry-check): only resolve credentials. */
+  skipCheck?: boolean;
+}
+
+type Target = ImageReference & { reference: string };
+
+/** Check every registry of `targets` and settle its credentials. */
+export async function preflightRegistries(
+  targets: Target[],
+  resolver: CredentialResolver,
+  options: PreflightOptions,
+): Promise<RegistryPreflight[]> {
+  const registries = [...new Set(targets.map((t) => t.registry))];
+  return Promise.all(
+    registries.map((registry) =>
+      preflightRegistry(
+        registry,
+        targets.filter((t) => t.registry === registry),
+        resolver,
+        options,
+      ),
+    ),
+  );
+}
+
+async function preflightRegistry(
+  registry: string,
+  targets: Target[],
+  resolver: CredentialResolver,
+  options: PreflightOptions,
+): Promise<RegistryPreflight> {
+  const first = targets[0] as Target;
+  if (options.skipCheck) {
+    const resolved = await resolver.resolve(registry, first.reference);
+    return { registry, credentialSource: resolved.source, auth: resolved.auth, refresh: resolved.refresh, verdicts: [] };
+  }
+  const client = new RegistryClient(registry, options);
+  try {
+    const anonymous = await Promise.all(targets.map((t) => client.check(t, undefined)));
+    if (anonymous.every((v) => v.status === "public")) {
+      return { registry, credentialSource: "anonymous", verdicts: anonymous };
+    }
+    const resolved = await resolver.find(registry, first.reference, options.prompt);
+    if (resolved === undefined) return { registry, credentialSource: "none", verdicts: anonymous };
+    // The workstation cannot reach or trust the registry: asking again with credentials would
+    // only wait again. The proxies' own login remains the authority.
+    const unreachable = ["REGISTRY_UNREACHABLE", "REGISTRY_UNTRUSTED_CA"];
+    if (anonymous.every((v) => unreachable.includes(v.error?.code ?? ""))) {
+      return { registry, credentialSource: resolved.source, auth: resolved.auth, refresh: resolved.refresh, verdicts: anonymous };
+    }
+    let auth = resolved.auth;
+    let verdicts = await Promise.all(targets.map((t) => client.check(t, auth)));
+    if (resolved.refresh && verdicts.some((v) => v.error?.code === "REGISTRY_UNAUTHORIZED")) {
+      auth = await resolved.refresh();
+      verdicts = await Promise.all(targets.map((t) => client.check(t, auth)));
+    }
+    return { registry, credentialSource: resolved.source, auth, refresh: resolved.refresh, verdicts };
+  } finally {
+    await client.close();
+  }
+}

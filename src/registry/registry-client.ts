@@ -1,0 +1,290 @@
+/**
+ * The registry as the proxies will see it, asked from the workstation over the registry HTTP
+ * API v2: anonymous first (can the proxies pull it themselves?), then with the credentials
+ * (Basic or Bearer challenges, as the docker client answers them), the manifest by digest with
+ * the OCI and Docker media types, its digest compared, an index searched for linux/amd64.
+ */
+import { createHash } from "node:crypto";
+import { readFileSync, readdirSync } from "node:fs";
+import { rootCertificates } from "node:tls";
+import { join } from "node:path";
+import { Agent, fetch, type Dispatcher } from "undici";
+import { SideloadError, oneLine, type ErrorCode, type ErrorInfo, toErrorInfo } from "../errors.js";
+import type { RegistryAuth } from "../engine/engine.js";
+import type { ImageReference } from "../reference.js";
+
+const manifestTypes = {
+  dockerManifest: "application/vnd.docker.distribution.manifest.v2+json",
+  dockerList: "application/vnd.docker.distribution.manifest.list.v2+json",
+  ociManifest: "application/vnd.oci.image.manifest.v1+json",
+  ociIndex: "application/vnd.oci.image.index.v1+json",
+};
+const accept = Object.values(manifestTypes).join(", ");
+
+/** What the workstation learned about one reference. */
+export interface RegistryVerdict {
+  reference: string;
+  registry: string;
+  /** `public`: anonymous pulls work; `ok`: pulls with the credentials work; else `failed`. */
+  status: "public" | "ok" | "failed";
+  mediaType?: string | undefined;
+  /** `os/architecture` of each image of an index. */
+  platforms?: string[] | undefined;
+  error?: ErrorInfo | undefined;
+}
+
+export interface RegistryClientOptions {
+  /** Extra PEM CAs (--registry-ca). */
+  ca?: string | undefined;
+  env: NodeJS.ProcessEnv;
+  signal?: AbortSignal | undefined;
+  /** Per request; default 15 s. */
+  timeoutMs?: number;
+  /** The docker certs.d folder whose <registry>/*.crt are trusted, as the engine trusts them. */
+  certsDir?: string;
+}
+
+/** The API's host: Docker Hub's names all mean registry-1.docker.io. */
+function apiHost(registry: string): string {
+  return ["docker.io", "index.docker.io"].includes(registry) ? "registry-1.docker.io" : registry;
+}
+
+/**
+ * The CAs trusted for `registry`: Node's bundle, the system's bundle, NODE_EXTRA_CA_CERTS, the
+ * Docker certs.d folder for this registry (what the workstation's own engine trusts), and
+ * --registry-ca.
+ */
+export function trustedCas(registry: string, options: RegistryClientOptions): string[] {
+  const cas = [...rootCertificates];
+  const readIf = (file: string) => {
+    try {
+      cas.push(readFileSync(file, "utf8"));
+    } catch {
+      // absent: nothing to add
+    }
+  };
+  readIf("/etc/ssl/certs/ca-certificates.crt");
+  if (options.env.NODE_EXTRA_CA_CERTS) readIf(options.env.NODE_EXTRA_CA_CERTS);
+  const certsDir = join(options.certsDir ?? "/etc/docker/certs.d", registry);
+  try {
+    for (const name of readdirSync(certsDir)) if (name.endsWith(".crt")) readIf(join(certsDir, name));
+  } catch {
+    // no certs.d entry for this registry
+  }
+  if (options.ca) cas.push(options.ca);
+  return cas;
+}
+
+interface Challenge {
+  scheme: "basic" | "bearer";
+  params: Record<string, string>;
+}
+
+/** Parse `WWW-Authenticate: Bearer realm="…",service="…",scope="…"`. */
+export function parseChallenge(header: string | null): Challenge | undefined {
+  if (!header) return undefined;
+  const match = /^\s*(\w+)\s*(.*)$/s.exec(header);
+  if (!match) return undefined;
+  const scheme = (match[1] ?? "").toLowerCase();
+  if (scheme !== "basic" && scheme !== "bearer") return undefined;
+  const params: Record<string, string> = {};
+  for (const p of (match[2] ?? "").matchAll(/(\w+)=(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))/g)) {
+    params[(p[1] ?? "").toLowerCase()] = (p[2] ?? p[3] ?? "").replace(/\\(.)/g, "$1");
+  }
+  return { scheme, params };
+}
+
+/** A registry API client for one registry host. */
+export class RegistryClient {
+  private readonly dispatcher: Dispatcher;
+  private readonly base: string;
+
+  constructor(
+    readonly registry: string,
+    private readonly options: RegistryClientOptions,
+  ) {
+    this.base = `https://${apiHost(registry)}`;
+    this.dispatcher = new Agent({
+      connect: { ca: trustedCas(registry, options), timeout: options.timeoutMs ?? 15_000 },
+      headersTimeout: options.timeoutMs ?? 15_000,
+      bodyTimeout: options.timeoutMs ?? 15_000,
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.dispatcher.close();
+  }
+
+  /**
+   * Check one reference, anonymously when `auth` is undefined, else with `auth`. Never throws
+   * for what the registry (or the network) answers: the verdict says it.
+   */
+  async check(ref: ImageReference & { reference: string }, auth: RegistryAuth | undefined): Promise<RegistryVerdict> {
+    const verdict = (status: RegistryVerdict["status"], extra: Partial<RegistryVerdict> = {}): RegistryVerdict => ({
+      reference: ref.reference,
+      registry: ref.registry,
+      status,
+      ...extra,
+    });
+    try {
+      const answer = await this.manifest(ref, auth);
+      if (answer.ok) return verdict(auth === undefined ? "public" : "ok", await this.inspectManifest(ref, answer.response));
+      await answer.response.body?.cancel();
+      return verdict("failed", { error: toErrorInfo(this.failure(answer.response.status, ref, auth !== undefined)) });
+    } catch (error) {
+      return verdict("failed", { error: toErrorInfo(this.networkError(error)) });
+    }
+  }
+
+  /** GET the manifest by digest, answering one 401 challenge the way the docker client does. */
+  private async manifest(ref: ImageReference, auth: RegistryAuth | undefined) {
+    const url = `${this.base}/v2${ref.repository}/manifests/${ref.digest}`;
+    let response = await this.get(url, {});
+    if (response.status !== 401) return { ok: response.ok, response };
+    const challenge = parseChallenge(response.headers.get("www-authenticate"));
+    await response.body?.cancel();
+    if (challenge?.scheme === "basic") {
+      if (auth === undefined || auth.identitytoken) return { ok: false, response };
+      response = await this.get(url, { authorization: basic(auth) });
+    } else if (challenge?.scheme === "bearer") {
+      const token = await this.token(challenge, ref, auth);
+      if (token === undefined) return { ok: false, response: new Response(null, { status: 401 }) };
+      response = await this.get(url, { authorization: `Bearer ${token}` });
+    }
+    return { ok: response.ok, response };
+  }
+
+  /** A Bearer token from the challenge's realm; undefined when the realm refuses. */
+  private async token(challenge: Challenge, ref: ImageReference, auth: RegistryAuth | undefined): Promise<string | undefined> {
+    const realm = challenge.params.realm;
+    if (!realm) throw new SideloadError("REGISTRY_UNREACHABLE", `${this.registry}: a Bearer challenge without a realm`, { exitStatus: 1 });
+    const scope = `repository:${ref.repository.slice(1)}:pull`;
+    const service = challenge.params.service;
+    let response;
+    if (auth?.identitytoken) {
+      // An identity token is an OAuth refresh token: exchanged by POST, as the docker client does.
+      const form = new URLSearchParams({ grant_type: "refresh_token", refresh_token: auth.identitytoken, client_id: "mp-sideload", scope });
+      if (service) form.set("service", service);
+      response = await this.request(realm, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: form.toString() });
+    } else {
+      const url = new URL(realm);
+      if (service) url.searchParams.set("service", service);
+      url.searchParams.set("scope", scope);
+      response = await this.get(url.toString(), auth ? { authorization: basic(auth) } : {});
+    }
+    if (response.status === 401 || response.status === 403) {
+      await response.body?.cancel();
+      return undefined;
+    }
+    if (!response.ok) {
+      await response.body?.cancel();
+      throw new SideloadError("REGISTRY_UNREACHABLE", `${this.registry}: the token service answered HTTP ${response.status}`, {
+        hint: "the registry's token service is failing: try again later",
+        exitStatus: 1,
+      });
+    }
+    const body = (await response.json()) as { token?: string; access_token?: string };
+    return body.token ?? body.access_token;
+  }
+
+  /** Media type, digest check, and for an index whether linux/amd64 is in it. */
+  private async inspectManifest(ref: ImageReference, response: Response): Promise<Partial<RegistryVerdict>> {
+    const bytes = Buffer.from(await response.arrayBuffer());
+    const mediaType = (response.headers.get("content-type") ?? "").split(";")[0]?.trim();
+    const served = response.headers.get("docker-content-digest") ?? `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+    if (served !== ref.digest) {
+      return {
+        status: "failed",
+        mediaType,
+        error: {
+          code: "MANIFEST_UNKNOWN",
+          message: `${this.registry}: asked for ${ref.digest}, the registry served ${oneLine(served, 100)}`,
+          hint: "the registry does not hold the manifest the pak names: was the image pushed, and does the pak match the build?",
+        },
+      };
+    }
+    if (mediaType !== manifestTypes.dockerList && mediaType !== manifestTypes.ociIndex) return { mediaType };
+    const index = JSON.parse(bytes.toString("utf8")) as { manifests?: { platform?: { os?: string; architecture?: string } }[] };
+    const platforms = (index.manifests ?? []).map((m) => `${m.platform?.os ?? "?"}/${m.platform?.architecture ?? "?"}`);
+    if (!platforms.includes("linux/amd64")) {
+      return {
+        status: "failed",
+        mediaType,
+        platforms,
+        error: {
+          code: "PLATFORM_MISSING",
+          message: `${this.registry}: the image index ${ref.digest} has no linux/amd64 image (it has ${platforms.join(", ") || "none"})`,
+          hint: "cloud proxies run linux/amd64: build and push the adapter image for linux/amd64",
+        },
+      };
+    }
+    return { mediaType, platforms };
+  }
+
+  private failure(status: number, ref: ImageReference, withAuth: boolean): SideloadError {
+    const where = `${this.registry}${ref.repository}@${ref.digest}`;
+    const code: ErrorCode =
+      status === 401 || status === 403 ? "REGISTRY_UNAUTHORIZED" : status === 404 ? "MANIFEST_UNKNOWN" : status === 429 ? "REGISTRY_RATE_LIMITED" : "REGISTRY_UNREACHABLE";
+    const hints: Record<string, string> = {
+      REGISTRY_UNAUTHORIZED: withAuth
+        ? `the registry refused the credentials for ${this.registry}: check the user and password (or token) and the user's pull permission`
+        : `${this.registry} refuses anonymous pulls and no credentials were found: see the README for the credential sources`,
+      MANIFEST_UNKNOWN: `the registry has no manifest ${ref.digest}: was the image pushed, and does the pak match the build?`,
+      REGISTRY_RATE_LIMITED: "the registry is rate-limiting: try again later",
+      REGISTRY_UNREACHABLE: "the registry is failing: try again later, or check its logs",
+    };
+    return new SideloadError(code, `${where}: HTTP ${status}${withAuth ? " with the credentials" : " anonymously"}`, {
+      hint: hints[code],
+      exitStatus: 1,
+    });
+  }
+
+  /** Tell DNS, refused, timeout and TLS trust apart. */
+  private networkError(error: unknown): SideloadError {
+    if (error instanceof SideloadError) return error;
+    const cause = ((error as { cause?: unknown }).cause ?? error) as { code?: string; message?: string };
+    const code = cause.code ?? "";
+    const host = apiHost(this.registry);
+    if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ERR_TLS/i.test(code)) {
+      return new SideloadError("REGISTRY_UNTRUSTED_CA", `${this.registry}: its TLS certificate is not trusted here (${code})`, {
+        hint: "pass --registry-ca FILE with the CA that signed the registry's certificate (it is also installed on the proxies)",
+        exitStatus: 1,
+      });
+    }
+    const why: Record<string, string> = {
+      ENOTFOUND: `the name ${host} is not found (DNS)`,
+      EAI_AGAIN: `the name ${host} could not be looked up (DNS)`,
+      ECONNREFUSED: "connection refused",
+      ECONNRESET: "connection reset",
+      EHOSTUNREACH: "host unreachable",
+      ENETUNREACH: "network unreachable",
+      ETIMEDOUT: "connection timed out",
+      UND_ERR_CONNECT_TIMEOUT: "connection timed out",
+      UND_ERR_HEADERS_TIMEOUT: "no answer in time",
+      UND_ERR_BODY_TIMEOUT: "no answer in time",
+      UND_ERR_SOCKET: "the connection closed",
+      EPROTO: "not TLS (is it a plain-HTTP registry?)",
+    };
+    const name = (error as { name?: string }).name;
+    const message =
+      why[code] ?? (name === "TimeoutError" || name === "AbortError" ? "no answer in time" : oneLine(cause.message ?? String(error), 200));
+    return new SideloadError("REGISTRY_UNREACHABLE", `${this.registry}: cannot reach it from this machine: ${message}`, {
+      hint: "check the name, port, DNS and proxies of this machine's network; the cloud proxies may still reach it",
+      exitStatus: 1,
+    });
+  }
+
+  private get(url: string, headers: Record<string, string>) {
+    return this.request(url, { method: "GET", headers: { accept, ...headers } });
+  }
+
+  private request(url: string, init: { method: string; headers: Record<string, string>; body?: string }) {
+    const timeout = AbortSignal.timeout(this.options.timeoutMs ?? 15_000);
+    const signal = this.options.signal ? AbortSignal.any([this.options.signal, timeout]) : timeout;
+    return fetch(url, { ...init, dispatcher: this.dispatcher, signal, redirect: "follow" });
+  }
+}
+
+function basic(auth: RegistryAuth): string {
+  return `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString("base64")}`;
+}
