@@ -31,7 +31,10 @@ interface CredentialValues {
 }
 
 /** The resolver for a run: prompts only in a terminal (`ask` given). */
-export async function credentialResolver(values: CredentialValues, terminal: Terminal): Promise<CredentialResolver> {
+export async function credentialResolver(
+  values: CredentialValues,
+  terminal: Terminal,
+): Promise<CredentialResolver> {
   const ask = terminal.interactive ? (await import("./prompts.js")).prompts : undefined;
   return new CredentialResolver({
     user: values["registry-user"],

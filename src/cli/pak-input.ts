@@ -7,7 +7,10 @@ import type { Target } from "../sideload/types.js";
  * Read the pak a command works on, checking `--default-registry` first even when the pak does
  * not need it (a typo there is a usage error either way), and list its image references.
  */
-export async function readPakInput(file: string, defaultRegistry: string | undefined): Promise<{ pak: Pak; targets: Target[] }> {
+export async function readPakInput(
+  file: string,
+  defaultRegistry: string | undefined,
+): Promise<{ pak: Pak; targets: Target[] }> {
   if (defaultRegistry !== undefined) {
     const check = checkRegistry(defaultRegistry);
     if (!check.ok) {

@@ -23,9 +23,13 @@ export async function readCaOption(file: string): Promise<string> {
     try {
       new X509Certificate(block);
     } catch (error) {
-      throw new SideloadError("USAGE", `--registry-ca ${file}: certificate ${index + 1} cannot be read (${(error as Error).message})`, {
-        hint: "give the CA certificate as PEM, e.g. the registry's ca.crt",
-      });
+      throw new SideloadError(
+        "USAGE",
+        `--registry-ca ${file}: certificate ${index + 1} cannot be read (${(error as Error).message})`,
+        {
+          hint: "give the CA certificate as PEM, e.g. the registry's ca.crt",
+        },
+      );
     }
   }
   return text;

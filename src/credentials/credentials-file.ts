@@ -28,14 +28,24 @@ export interface CredentialsFileEntry {
 }
 
 const keys = ["registry", "username", "password", "passwordCommand"];
-const hint = "see the README: one table per registry with registry, username, and password or passwordCommand";
+const hint =
+  "see the README: one table per registry with registry, username, and password or passwordCommand";
 
 /** Read the file; `warn` is told when others than its owner may read it. */
-export async function readCredentialsFile(file: string, warn: (message: string) => void): Promise<CredentialsFileEntry[]> {
-  const text = await readTextFile(file, { what: "credentials file", hint: "check --registry-credentials", maxBytes: 1024 * 1024 });
+export async function readCredentialsFile(
+  file: string,
+  warn: (message: string) => void,
+): Promise<CredentialsFileEntry[]> {
+  const text = await readTextFile(file, {
+    what: "credentials file",
+    hint: "check --registry-credentials",
+    maxBytes: 1024 * 1024,
+  });
   const mode = (await stat(file)).mode;
   if ((mode & 0o077) !== 0) {
-    warn(`${file} can be read by others than its owner (mode ${(mode & 0o777).toString(8)}): chmod 600 ${file}`);
+    warn(
+      `${file} can be read by others than its owner (mode ${(mode & 0o777).toString(8)}): chmod 600 ${file}`,
+    );
   }
   return parseCredentialsFile(text, file);
 }
@@ -44,10 +54,14 @@ export async function readCredentialsFile(file: string, warn: (message: string) 
 export function parseCredentialsFile(text: string, file: string): CredentialsFileEntry[] {
   let doc: Record<string, unknown>;
   try {
-    doc = parse(text) as Record<string, unknown>;
+    doc = parse(text);
   } catch (error) {
     const where = error instanceof TomlError ? ` line ${error.line}` : "";
-    throw new SideloadError("CREDENTIALS_MISSING", `${file}${where}: not valid TOML (${(error as Error).message.split("\n")[0] ?? ""})`, { hint });
+    throw new SideloadError(
+      "CREDENTIALS_MISSING",
+      `${file}${where}: not valid TOML (${(error as Error).message.split("\n")[0] ?? ""})`,
+      { hint },
+    );
   }
   const entries: CredentialsFileEntry[] = [];
   for (const [table, value] of Object.entries(doc)) {
@@ -57,12 +71,16 @@ export function parseCredentialsFile(text: string, file: string): CredentialsFil
     }
     const entry = value as Record<string, unknown>;
     for (const key of Object.keys(entry)) {
-      if (!keys.includes(key)) throw new SideloadError("CREDENTIALS_MISSING", `${where}: unknown key ${quote(key)}`, { hint });
+      if (!keys.includes(key))
+        throw new SideloadError("CREDENTIALS_MISSING", `${where}: unknown key ${quote(key)}`, { hint });
     }
     const text = (key: string): string | undefined => {
       const v = entry[key];
       if (v === undefined) return undefined;
-      if (typeof v !== "string" || v === "") throw new SideloadError("CREDENTIALS_MISSING", `${where}: ${key} must be a non-empty string`, { hint });
+      if (typeof v !== "string" || v === "")
+        throw new SideloadError("CREDENTIALS_MISSING", `${where}: ${key} must be a non-empty string`, {
+          hint,
+        });
       return v;
     };
     const registry = text("registry");
@@ -73,10 +91,16 @@ export function parseCredentialsFile(text: string, file: string): CredentialsFil
       throw new SideloadError("CREDENTIALS_MISSING", `${where}: needs registry and username`, { hint });
     }
     if ((password === undefined) === (passwordCommand === undefined)) {
-      throw new SideloadError("CREDENTIALS_MISSING", `${where}: give either password or passwordCommand`, { hint });
+      throw new SideloadError("CREDENTIALS_MISSING", `${where}: give either password or passwordCommand`, {
+        hint,
+      });
     }
     if (entries.some((e) => e.registry === registry)) {
-      throw new SideloadError("CREDENTIALS_MISSING", `${where}: registry ${quote(registry)} has a table already`, { hint });
+      throw new SideloadError(
+        "CREDENTIALS_MISSING",
+        `${where}: registry ${quote(registry)} has a table already`,
+        { hint },
+      );
     }
     entries.push({ table, registry, username, password, passwordCommand });
   }

@@ -48,11 +48,18 @@ export interface FoundAuth {
  * Look the registry up in the Docker config. Undefined when the config (or its helper) has
  * nothing for it; an error when the config or a helper is broken.
  */
-export async function authFromDockerConfig(registry: string, env: NodeJS.ProcessEnv): Promise<FoundAuth | undefined> {
+export async function authFromDockerConfig(
+  registry: string,
+  env: NodeJS.ProcessEnv,
+): Promise<FoundAuth | undefined> {
   const file = dockerConfigFile(env);
   let text: string;
   try {
-    text = await readTextFile(file, { what: "Docker config", hint: "check DOCKER_CONFIG", maxBytes: 4 * 1024 * 1024 });
+    text = await readTextFile(file, {
+      what: "Docker config",
+      hint: "check DOCKER_CONFIG",
+      maxBytes: 4 * 1024 * 1024,
+    });
   } catch (error) {
     if (error instanceof SideloadError && error.code === "FILE_NOT_FOUND") return undefined;
     throw error;
@@ -76,21 +83,34 @@ export async function authFromDockerConfig(registry: string, env: NodeJS.Process
   }
   const auths = config.auths ?? {};
   const key =
-    server in auths ? server : Object.keys(auths).find((k) => hostnameOf(k) === hostnameOf(server) || (dockerHubNames.has(registry) && dockerHubNames.has(hostnameOf(k))));
+    server in auths
+      ? server
+      : Object.keys(auths).find(
+          (k) =>
+            hostnameOf(k) === hostnameOf(server) ||
+            (dockerHubNames.has(registry) && dockerHubNames.has(hostnameOf(k))),
+        );
   const entry = key === undefined ? undefined : auths[key];
   if (!entry) return undefined;
   if (entry.identitytoken) {
     registerSecret(entry.identitytoken);
-    return { auth: { username: "", password: "", identitytoken: entry.identitytoken, serveraddress: registry }, source: "docker-config:auths" };
+    return {
+      auth: { username: "", password: "", identitytoken: entry.identitytoken, serveraddress: registry },
+      source: "docker-config:auths",
+    };
   }
   let { username, password } = entry;
   if (entry.auth) {
     const decoded = Buffer.from(entry.auth, "base64").toString("utf8");
     const colon = decoded.indexOf(":");
     if (colon <= 0) {
-      throw new SideloadError("CREDENTIALS_MISSING", `${file}: the "auth" of ${quote(key ?? "")} is not base64 of user:password`, {
-        hint: `log in again: docker login ${registry}`,
-      });
+      throw new SideloadError(
+        "CREDENTIALS_MISSING",
+        `${file}: the "auth" of ${quote(key ?? "")} is not base64 of user:password`,
+        {
+          hint: `log in again: docker login ${registry}`,
+        },
+      );
     }
     username = decoded.slice(0, colon);
     password = decoded.slice(colon + 1);
@@ -111,12 +131,20 @@ export async function askCredentialHelper(
   env: NodeJS.ProcessEnv,
 ): Promise<RegistryAuth | undefined> {
   if (!/^[A-Za-z0-9_.-]+$/.test(name)) {
-    throw new SideloadError("CREDENTIALS_MISSING", `Docker config names the credential helper ${quote(name)}, which is not a helper name`, {
-      hint: "a helper is named like ecr-login, pass, secretservice, desktop",
-    });
+    throw new SideloadError(
+      "CREDENTIALS_MISSING",
+      `Docker config names the credential helper ${quote(name)}, which is not a helper name`,
+      {
+        hint: "a helper is named like ecr-login, pass, secretservice, desktop",
+      },
+    );
   }
   const program = `docker-credential-${name}`;
-  const result = await runProgram([program, "get"], { stdin: server, env, what: `credential helper ${program}` });
+  const result = await runProgram([program, "get"], {
+    stdin: server,
+    env,
+    what: `credential helper ${program}`,
+  });
   if (result.code !== 0) {
     if (/credentials not found/i.test(result.stdout + result.stderr)) return undefined;
     throw new SideloadError(
@@ -130,13 +158,17 @@ export async function askCredentialHelper(
     answer = JSON.parse(result.stdout) as typeof answer;
   } catch {
     throw new SideloadError("CREDENTIALS_MISSING", `${program} get ${registry}: the answer is not JSON`, {
-      hint: "a credential helper answers {\"ServerURL\": …, \"Username\": …, \"Secret\": …}",
+      hint: 'a credential helper answers {"ServerURL": …, "Username": …, "Secret": …}',
     });
   }
   if (typeof answer.Username !== "string" || typeof answer.Secret !== "string" || answer.Secret === "") {
-    throw new SideloadError("CREDENTIALS_MISSING", `${program} get ${registry}: the answer lacks Username or Secret`, {
-      hint: "a credential helper answers {\"ServerURL\": …, \"Username\": …, \"Secret\": …}",
-    });
+    throw new SideloadError(
+      "CREDENTIALS_MISSING",
+      `${program} get ${registry}: the answer lacks Username or Secret`,
+      {
+        hint: 'a credential helper answers {"ServerURL": …, "Username": …, "Secret": …}',
+      },
+    );
   }
   registerSecret(answer.Secret);
   // "<token>" as the user marks an identity token (an OAuth refresh token), as in the docker CLI.

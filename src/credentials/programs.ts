@@ -34,7 +34,12 @@ export async function askHelperProgram(
       hint: 'the helper must print {"username": "…", "password": "…"}',
     });
   }
-  if (typeof answer.username !== "string" || answer.username === "" || typeof answer.password !== "string" || answer.password === "") {
+  if (
+    typeof answer.username !== "string" ||
+    answer.username === "" ||
+    typeof answer.password !== "string" ||
+    answer.password === ""
+  ) {
     throw new SideloadError("CREDENTIALS_MISSING", `${what}: the answer lacks username or password`, {
       hint: 'the helper must print {"username": "…", "password": "…"}',
     });
@@ -44,7 +49,11 @@ export async function askHelperProgram(
 }
 
 /** Run a token command; its stdout, trimmed, is the password. */
-export async function runPasswordCommand(command: string, what: string, env: NodeJS.ProcessEnv): Promise<string> {
+export async function runPasswordCommand(
+  command: string,
+  what: string,
+  env: NodeJS.ProcessEnv,
+): Promise<string> {
   const argv = splitCommand(command, what);
   const result = await runProgram(argv, { what, env });
   const password = result.stdout.trim();

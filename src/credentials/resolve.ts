@@ -36,7 +36,10 @@ export interface CredentialOptions {
   warn?: (message: string) => void;
   /** Ask in the terminal; absent when there is no terminal to ask in. */
   ask?:
-    | { user: (registry: string) => Promise<string>; password: (registry: string, user: string) => Promise<string> }
+    | {
+        user: (registry: string) => Promise<string>;
+        password: (registry: string, user: string) => Promise<string>;
+      }
     | undefined;
 }
 
@@ -70,9 +73,13 @@ export class CredentialResolver {
   async resolve(registry: string, image: string): Promise<ResolvedAuth> {
     const found = await this.find(registry, image);
     if (found) return found;
-    throw new SideloadError("CREDENTIALS_MISSING", `no credentials for registry ${registry}, and no terminal to ask in`, {
-      hint: "docker login to it on this machine, or set MP_SIDELOAD_REGISTRY_USER and MP_SIDELOAD_REGISTRY_PASSWORD, or pass --registry-credentials FILE, --registry-credentials-helper or --registry-password-command (see the README)",
-    });
+    throw new SideloadError(
+      "CREDENTIALS_MISSING",
+      `no credentials for registry ${registry}, and no terminal to ask in`,
+      {
+        hint: "docker login to it on this machine, or set MP_SIDELOAD_REGISTRY_USER and MP_SIDELOAD_REGISTRY_PASSWORD, or pass --registry-credentials FILE, --registry-credentials-helper or --registry-password-command (see the README)",
+      },
+    );
   }
 
   /** Like `resolve`, but undefined (rather than asking or failing) when no source has any. */
@@ -82,13 +89,21 @@ export class CredentialResolver {
     if (o.passwordStdin) {
       const password = await this.readStdinPassword();
       if (user === undefined) return this.askUser(registry, password, "--registry-password-stdin", prompt);
-      return { registry, source: "--registry-password-stdin", auth: { username: user, password, serveraddress: registry } };
+      return {
+        registry,
+        source: "--registry-password-stdin",
+        auth: { username: user, password, serveraddress: registry },
+      };
     }
     const envPassword = o.env.MP_SIDELOAD_REGISTRY_PASSWORD || undefined;
     if (envPassword !== undefined) {
       registerSecret(envPassword);
       if (user === undefined) return this.askUser(registry, envPassword, "environment", prompt);
-      return { registry, source: "environment", auth: { username: user, password: envPassword, serveraddress: registry } };
+      return {
+        registry,
+        source: "environment",
+        auth: { username: user, password: envPassword, serveraddress: registry },
+      };
     }
     if (o.helper !== undefined) {
       const helper = o.helper;
@@ -112,7 +127,11 @@ export class CredentialResolver {
         source: "command",
         auth: { username: user, password, serveraddress: registry },
         // Tokens expire: a refusal is worth one fresh token.
-        refresh: async () => ({ username: user, password: await runPasswordCommand(command, "--registry-password-command", o.env), serveraddress: registry }),
+        refresh: async () => ({
+          username: user,
+          password: await runPasswordCommand(command, "--registry-password-command", o.env),
+          serveraddress: registry,
+        }),
       };
     }
     if (o.credentialsFile !== undefined) {
@@ -121,7 +140,8 @@ export class CredentialResolver {
       const entry = (await this.fileEntries).find((e) => e.registry === registry);
       if (entry) {
         const what = `${file}: [${entry.table}] passwordCommand`;
-        const password = entry.password ?? (await runPasswordCommand(entry.passwordCommand ?? "", what, o.env));
+        const password =
+          entry.password ?? (await runPasswordCommand(entry.passwordCommand ?? "", what, o.env));
         registerSecret(password);
         return {
           registry,
@@ -150,11 +170,20 @@ export class CredentialResolver {
     return undefined;
   }
 
-  private async askUser(registry: string, password: string, source: string, prompt: boolean): Promise<ResolvedAuth | undefined> {
+  private async askUser(
+    registry: string,
+    password: string,
+    source: string,
+    prompt: boolean,
+  ): Promise<ResolvedAuth | undefined> {
     if (!prompt || !this.options.ask) {
-      throw new SideloadError("CREDENTIALS_MISSING", `a password for registry ${registry} came from ${source}, but no user`, {
-        hint: "pass --registry-user or set MP_SIDELOAD_REGISTRY_USER",
-      });
+      throw new SideloadError(
+        "CREDENTIALS_MISSING",
+        `a password for registry ${registry} came from ${source}, but no user`,
+        {
+          hint: "pass --registry-user or set MP_SIDELOAD_REGISTRY_USER",
+        },
+      );
     }
     const username = await this.options.ask.user(registry);
     return { registry, source, auth: { username, password, serveraddress: registry } };

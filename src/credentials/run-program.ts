@@ -29,7 +29,8 @@ export function splitCommand(command: string, where: string): string[] {
       else word += c;
     } else if (quoteChar === '"') {
       if (c === '"') quoteChar = undefined;
-      else if (c === "\\" && i + 1 < command.length && '"\\$`'.includes(command[i + 1] as string)) word += command[++i];
+      else if (c === "\\" && i + 1 < command.length && '"\\$`'.includes(command[i + 1] as string))
+        word += command[++i];
       else word += c;
     } else if (c === "'" || c === '"') {
       quoteChar = c;
@@ -52,7 +53,10 @@ export function splitCommand(command: string, where: string): string[] {
     });
   }
   if (inWord) words.push(word);
-  if (words.length === 0) throw new SideloadError("USAGE", `${where}: the command is empty`, { hint: "e.g. aws ecr get-login-password" });
+  if (words.length === 0)
+    throw new SideloadError("USAGE", `${where}: the command is empty`, {
+      hint: "e.g. aws ecr get-login-password",
+    });
   return words;
 }
 
@@ -85,7 +89,7 @@ export function runProgram(
       reject(
         new SideloadError(
           "CREDENTIALS_MISSING",
-          `${options.what}: cannot run ${quote(file ?? "")} (${error.code === "ENOENT" ? "not found on PATH" : error.code ?? error.message})`,
+          `${options.what}: cannot run ${quote(file ?? "")} (${error.code === "ENOENT" ? "not found on PATH" : (error.code ?? error.message)})`,
           { hint: "check the program's path, or that it is installed and on PATH" },
         ),
       );
@@ -93,12 +97,20 @@ export function runProgram(
     child.once("close", (code, signal) => {
       if (signal === "SIGKILL") {
         return reject(
-          new SideloadError("CREDENTIALS_MISSING", `${options.what}: ${quote(file ?? "")} did not answer in time`, {
-            hint: "run it by hand to see what it waits for (a login, a prompt?)",
-          }),
+          new SideloadError(
+            "CREDENTIALS_MISSING",
+            `${options.what}: ${quote(file ?? "")} did not answer in time`,
+            {
+              hint: "run it by hand to see what it waits for (a login, a prompt?)",
+            },
+          ),
         );
       }
-      resolve({ stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8"), code });
+      resolve({
+        stdout: Buffer.concat(out).toString("utf8"),
+        stderr: Buffer.concat(err).toString("utf8"),
+        code,
+      });
     });
     child.stdin.end(options.stdin ?? "");
   });

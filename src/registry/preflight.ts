@@ -62,7 +62,13 @@ async function preflightRegistry(
   const first = targets[0] as Target;
   if (options.skipCheck) {
     const resolved = await resolver.resolve(registry, first.reference);
-    return { registry, credentialSource: resolved.source, auth: resolved.auth, refresh: resolved.refresh, verdicts: [] };
+    return {
+      registry,
+      credentialSource: resolved.source,
+      auth: resolved.auth,
+      refresh: resolved.refresh,
+      verdicts: [],
+    };
   }
   const client = new RegistryClient(registry, options);
   try {
@@ -76,7 +82,13 @@ async function preflightRegistry(
     // only wait again. The proxies' own login remains the authority.
     const unreachable = ["REGISTRY_UNREACHABLE", "REGISTRY_UNTRUSTED_CA"];
     if (anonymous.every((v) => unreachable.includes(v.error?.code ?? ""))) {
-      return { registry, credentialSource: resolved.source, auth: resolved.auth, refresh: resolved.refresh, verdicts: anonymous };
+      return {
+        registry,
+        credentialSource: resolved.source,
+        auth: resolved.auth,
+        refresh: resolved.refresh,
+        verdicts: anonymous,
+      };
     }
     let auth = resolved.auth;
     let verdicts = await Promise.all(targets.map((t) => client.check(t, auth)));

@@ -119,8 +119,14 @@ export class RegistryClient {
    * Check one reference, anonymously when `auth` is undefined, else with `auth`. Never throws
    * for what the registry (or the network) answers: the verdict says it.
    */
-  async check(ref: ImageReference & { reference: string }, auth: RegistryAuth | undefined): Promise<RegistryVerdict> {
-    const verdict = (status: RegistryVerdict["status"], extra: Partial<RegistryVerdict> = {}): RegistryVerdict => ({
+  async check(
+    ref: ImageReference & { reference: string },
+    auth: RegistryAuth | undefined,
+  ): Promise<RegistryVerdict> {
+    const verdict = (
+      status: RegistryVerdict["status"],
+      extra: Partial<RegistryVerdict> = {},
+    ): RegistryVerdict => ({
       reference: ref.reference,
       registry: ref.registry,
       status,
@@ -128,9 +134,15 @@ export class RegistryClient {
     });
     try {
       const answer = await this.manifest(ref, auth);
-      if (answer.ok) return verdict(auth === undefined ? "public" : "ok", await this.inspectManifest(ref, answer.response));
+      if (answer.ok)
+        return verdict(
+          auth === undefined ? "public" : "ok",
+          await this.inspectManifest(ref, answer.response),
+        );
       await answer.response.body?.cancel();
-      return verdict("failed", { error: toErrorInfo(this.failure(answer.response.status, ref, auth !== undefined)) });
+      return verdict("failed", {
+        error: toErrorInfo(this.failure(answer.response.status, ref, auth !== undefined)),
+      });
     } catch (error) {
       return verdict("failed", { error: toErrorInfo(this.networkError(error)) });
     }
@@ -155,17 +167,35 @@ export class RegistryClient {
   }
 
   /** A Bearer token from the challenge's realm; undefined when the realm refuses. */
-  private async token(challenge: Challenge, ref: ImageReference, auth: RegistryAuth | undefined): Promise<string | undefined> {
+  private async token(
+    challenge: Challenge,
+    ref: ImageReference,
+    auth: RegistryAuth | undefined,
+  ): Promise<string | undefined> {
     const realm = challenge.params.realm;
-    if (!realm) throw new SideloadError("REGISTRY_UNREACHABLE", `${this.registry}: a Bearer challenge without a realm`, { exitStatus: 1 });
+    if (!realm)
+      throw new SideloadError(
+        "REGISTRY_UNREACHABLE",
+        `${this.registry}: a Bearer challenge without a realm`,
+        { exitStatus: 1 },
+      );
     const scope = `repository:${ref.repository.slice(1)}:pull`;
     const service = challenge.params.service;
     let response;
     if (auth?.identitytoken) {
       // An identity token is an OAuth refresh token: exchanged by POST, as the docker client does.
-      const form = new URLSearchParams({ grant_type: "refresh_token", refresh_token: auth.identitytoken, client_id: "mp-sideload", scope });
+      const form = new URLSearchParams({
+        grant_type: "refresh_token",
+        refresh_token: auth.identitytoken,
+        client_id: "mp-sideload",
+        scope,
+      });
       if (service) form.set("service", service);
-      response = await this.request(realm, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: form.toString() });
+      response = await this.request(realm, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: form.toString(),
+      });
     } else {
       const url = new URL(realm);
       if (service) url.searchParams.set("service", service);
@@ -178,10 +208,14 @@ export class RegistryClient {
     }
     if (!response.ok) {
       await response.body?.cancel();
-      throw new SideloadError("REGISTRY_UNREACHABLE", `${this.registry}: the token service answered HTTP ${response.status}`, {
-        hint: "the registry's token service is failing: try again later",
-        exitStatus: 1,
-      });
+      throw new SideloadError(
+        "REGISTRY_UNREACHABLE",
+        `${this.registry}: the token service answered HTTP ${response.status}`,
+        {
+          hint: "the registry's token service is failing: try again later",
+          exitStatus: 1,
+        },
+      );
     }
     const body = (await response.json()) as { token?: string; access_token?: string };
     return body.token ?? body.access_token;
@@ -191,7 +225,9 @@ export class RegistryClient {
   private async inspectManifest(ref: ImageReference, response: Response): Promise<Partial<RegistryVerdict>> {
     const bytes = Buffer.from(await response.arrayBuffer());
     const mediaType = (response.headers.get("content-type") ?? "").split(";")[0]?.trim();
-    const served = response.headers.get("docker-content-digest") ?? `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+    const served =
+      response.headers.get("docker-content-digest") ??
+      `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
     if (served !== ref.digest) {
       return {
         status: "failed",
@@ -204,8 +240,12 @@ export class RegistryClient {
       };
     }
     if (mediaType !== manifestTypes.dockerList && mediaType !== manifestTypes.ociIndex) return { mediaType };
-    const index = JSON.parse(bytes.toString("utf8")) as { manifests?: { platform?: { os?: string; architecture?: string } }[] };
-    const platforms = (index.manifests ?? []).map((m) => `${m.platform?.os ?? "?"}/${m.platform?.architecture ?? "?"}`);
+    const index = JSON.parse(bytes.toString("utf8")) as {
+      manifests?: { platform?: { os?: string; architecture?: string } }[];
+    };
+    const platforms = (index.manifests ?? []).map(
+      (m) => `${m.platform?.os ?? "?"}/${m.platform?.architecture ?? "?"}`,
+    );
     if (!platforms.includes("linux/amd64")) {
       return {
         status: "failed",
@@ -224,7 +264,13 @@ export class RegistryClient {
   private failure(status: number, ref: ImageReference, withAuth: boolean): SideloadError {
     const where = `${this.registry}${ref.repository}@${ref.digest}`;
     const code: ErrorCode =
-      status === 401 || status === 403 ? "REGISTRY_UNAUTHORIZED" : status === 404 ? "MANIFEST_UNKNOWN" : status === 429 ? "REGISTRY_RATE_LIMITED" : "REGISTRY_UNREACHABLE";
+      status === 401 || status === 403
+        ? "REGISTRY_UNAUTHORIZED"
+        : status === 404
+          ? "MANIFEST_UNKNOWN"
+          : status === 429
+            ? "REGISTRY_RATE_LIMITED"
+            : "REGISTRY_UNREACHABLE";
     const hints: Record<string, string> = {
       REGISTRY_UNAUTHORIZED: withAuth
         ? `the registry refused the credentials for ${this.registry}: check the user and password (or token) and the user's pull permission`
@@ -233,10 +279,14 @@ export class RegistryClient {
       REGISTRY_RATE_LIMITED: "the registry is rate-limiting: try again later",
       REGISTRY_UNREACHABLE: "the registry is failing: try again later, or check its logs",
     };
-    return new SideloadError(code, `${where}: HTTP ${status}${withAuth ? " with the credentials" : " anonymously"}`, {
-      hint: hints[code],
-      exitStatus: 1,
-    });
+    return new SideloadError(
+      code,
+      `${where}: HTTP ${status}${withAuth ? " with the credentials" : " anonymously"}`,
+      {
+        hint: hints[code],
+        exitStatus: 1,
+      },
+    );
   }
 
   /** Tell DNS, refused, timeout and TLS trust apart. */
@@ -246,10 +296,14 @@ export class RegistryClient {
     const code = cause.code ?? "";
     const host = apiHost(this.registry);
     if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ERR_TLS/i.test(code)) {
-      return new SideloadError("REGISTRY_UNTRUSTED_CA", `${this.registry}: its TLS certificate is not trusted here (${code})`, {
-        hint: "pass --registry-ca FILE with the CA that signed the registry's certificate (it is also installed on the proxies)",
-        exitStatus: 1,
-      });
+      return new SideloadError(
+        "REGISTRY_UNTRUSTED_CA",
+        `${this.registry}: its TLS certificate is not trusted here (${code})`,
+        {
+          hint: "pass --registry-ca FILE with the CA that signed the registry's certificate (it is also installed on the proxies)",
+          exitStatus: 1,
+        },
+      );
     }
     const why: Record<string, string> = {
       ENOTFOUND: `the name ${host} is not found (DNS)`,
@@ -267,11 +321,18 @@ export class RegistryClient {
     };
     const name = (error as { name?: string }).name;
     const message =
-      why[code] ?? (name === "TimeoutError" || name === "AbortError" ? "no answer in time" : oneLine(cause.message ?? String(error), 200));
-    return new SideloadError("REGISTRY_UNREACHABLE", `${this.registry}: cannot reach it from this machine: ${message}`, {
-      hint: "check the name, port, DNS and proxies of this machine's network; the cloud proxies may still reach it",
-      exitStatus: 1,
-    });
+      why[code] ??
+      (name === "TimeoutError" || name === "AbortError"
+        ? "no answer in time"
+        : oneLine(cause.message ?? String(error), 200));
+    return new SideloadError(
+      "REGISTRY_UNREACHABLE",
+      `${this.registry}: cannot reach it from this machine: ${message}`,
+      {
+        hint: "check the name, port, DNS and proxies of this machine's network; the cloud proxies may still reach it",
+        exitStatus: 1,
+      },
+    );
   }
 
   private get(url: string, headers: Record<string, string>) {

@@ -249,12 +249,18 @@ export async function sideloadProxy(proxy: Proxy, job: SideloadJob, deps: ProxyD
  * helper's --refresh, a token command), once more with those. Returns the credentials that
  * were accepted, for the pull.
  */
-async function loginRefreshing(engine: Engine, auth: RegistryAuth, registry: string, job: SideloadJob): Promise<RegistryAuth> {
+async function loginRefreshing(
+  engine: Engine,
+  auth: RegistryAuth,
+  registry: string,
+  job: SideloadJob,
+): Promise<RegistryAuth> {
   try {
     await engine.login(auth);
     return auth;
   } catch (error) {
-    if (!(error instanceof SideloadError && error.code === "REGISTRY_UNAUTHORIZED") || !job.refreshAuth) throw error;
+    if (!(error instanceof SideloadError && error.code === "REGISTRY_UNAUTHORIZED") || !job.refreshAuth)
+      throw error;
     const fresh = await job.refreshAuth(registry);
     if (fresh === undefined) throw error;
     await engine.login(fresh);

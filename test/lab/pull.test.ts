@@ -145,9 +145,12 @@ describe("registry failures, as seen from the proxies", () => {
   });
 
   it("a digest the registry lacks gives MANIFEST_UNKNOWN", async () => {
-    const run = await runCli(["pull", lab.paks.missing, ...target(["--limit", "proxy-1", "--json", "--no-registry-check"])], {
-      env: creds(),
-    });
+    const run = await runCli(
+      ["pull", lab.paks.missing, ...target(["--limit", "proxy-1", "--json", "--no-registry-check"])],
+      {
+        env: creds(),
+      },
+    );
     const report = parseReport(run);
     expect(run.code).toBe(1);
     expect(report.proxies[0]?.error?.code).toBe("MANIFEST_UNKNOWN");

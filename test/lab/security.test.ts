@@ -135,31 +135,38 @@ describe("secrets", () => {
   it.each([
     ["the workstation's registry check", [], 2],
     ["the proxies' engines", ["--no-registry-check"], 1],
-  ])("a wrong registry password refused by %s is not echoed by any error, even with --debug", async (_by, extra, status) => {
-    for (let p = 1; p <= lab.proxies; p++) await clearImages(lab, p);
-    const wrong = "Wr0ng-pa55word-that-must-not-leak";
-    const run = await runCli(
-      [
-        "pull",
-        lab.paks.sample,
-        "--inventory",
-        lab.inventory,
-        "--known-hosts",
-        lab.knownHosts,
-        "--limit",
-        "proxy-1",
-        "--registry-user",
-        lab.registryUser,
-        "--registry-password-stdin",
-        "--debug",
-        ...extra,
-      ],
-      { stdin: wrong },
-    );
-    expect(run.code).toBe(status);
-    expect(run.stdout + run.stderr).toContain("REGISTRY_UNAUTHORIZED");
-    expectNoSecret(run, [wrong, Buffer.from(wrong).toString("base64"), Buffer.from(`${lab.registryUser}:${wrong}`).toString("base64")]);
-  });
+  ])(
+    "a wrong registry password refused by %s is not echoed by any error, even with --debug",
+    async (_by, extra, status) => {
+      for (let p = 1; p <= lab.proxies; p++) await clearImages(lab, p);
+      const wrong = "Wr0ng-pa55word-that-must-not-leak";
+      const run = await runCli(
+        [
+          "pull",
+          lab.paks.sample,
+          "--inventory",
+          lab.inventory,
+          "--known-hosts",
+          lab.knownHosts,
+          "--limit",
+          "proxy-1",
+          "--registry-user",
+          lab.registryUser,
+          "--registry-password-stdin",
+          "--debug",
+          ...extra,
+        ],
+        { stdin: wrong },
+      );
+      expect(run.code).toBe(status);
+      expect(run.stdout + run.stderr).toContain("REGISTRY_UNAUTHORIZED");
+      expectNoSecret(run, [
+        wrong,
+        Buffer.from(wrong).toString("base64"),
+        Buffer.from(`${lab.registryUser}:${wrong}`).toString("base64"),
+      ]);
+    },
+  );
 
   it("the SSH password is in no command line or output, with --json and --debug", async () => {
     const password = lab.sshPassword;

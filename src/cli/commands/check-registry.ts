@@ -35,7 +35,9 @@ export interface CheckRow extends RegistryVerdict {
 export function checkRows(references: string[], preflight: RegistryPreflight[]): CheckRow[] {
   return references.flatMap((reference) =>
     preflight.flatMap((p) =>
-      p.verdicts.filter((v) => v.reference === reference).map((v) => ({ ...v, credentialSource: p.credentialSource })),
+      p.verdicts
+        .filter((v) => v.reference === reference)
+        .map((v) => ({ ...v, credentialSource: p.credentialSource })),
     ),
   );
 }
@@ -79,7 +81,10 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
             command: "check-registry",
             pak: { file: pak.file, name: pak.name, version: pak.version },
             references: targets.map((t) => t.reference),
-            registries: preflight.map((p) => ({ registry: p.registry, credentialSource: p.credentialSource })),
+            registries: preflight.map((p) => ({
+              registry: p.registry,
+              credentialSource: p.credentialSource,
+            })),
             results: rows,
             summary,
           },

@@ -110,7 +110,9 @@ export async function runSideloadCommand(
   );
   const knownHostsFile = values["known-hosts"] ?? join(homedir(), ".ssh", "known_hosts");
   const registryCa =
-    mode === "pull" && values["registry-ca"] !== undefined ? await readCaOption(values["registry-ca"]) : undefined;
+    mode === "pull" && values["registry-ca"] !== undefined
+      ? await readCaOption(values["registry-ca"])
+      : undefined;
 
   const job: SideloadJob = { mode, targets, retries, timeoutMs: timeoutS * 1000, registryCa };
 
@@ -183,7 +185,9 @@ export async function runSideloadCommand(
   report.registries = registries.map((r) => ({
     registry: r.registry,
     credentialSource: r.credentialSource,
-    ...(r.verdicts.length === 0 ? {} : { check: r.verdicts.every((v) => v.status !== "failed") ? r.verdicts[0]?.status : "unknown" }),
+    ...(r.verdicts.length === 0
+      ? {}
+      : { check: r.verdicts.every((v) => v.status !== "failed") ? r.verdicts[0]?.status : "unknown" }),
   }));
   const document = renderReportJson(report);
   if (values.report !== undefined) await writeFile(values.report, document, { mode: 0o644 });
@@ -276,21 +280,33 @@ async function settleRegistries(
     for (const verdict of entry.verdicts) {
       const error = verdict.error;
       if (error === undefined) continue;
-      if (fatalCodes.includes(error.code) && !(error.code === "REGISTRY_UNAUTHORIZED" && entry.credentialSource === "none")) {
+      if (
+        fatalCodes.includes(error.code) &&
+        !(error.code === "REGISTRY_UNAUTHORIZED" && entry.credentialSource === "none")
+      ) {
         throw new SideloadError(error.code, `checked from this machine before any proxy: ${error.message}`, {
           hint: error.hint,
           exitStatus: ExitStatus.usage,
         });
       }
       if (entry.credentialSource !== "none") {
-        terminal.err(`mp-sideload: warning: ${error.code}: ${error.message}; going on: the proxies' own login decides\n`);
+        terminal.err(
+          `mp-sideload: warning: ${error.code}: ${error.message}; going on: the proxies' own login decides\n`,
+        );
       }
     }
     if (entry.credentialSource === "none") {
       // Not public and no source has credentials: ask the resolver once more so that its
       // CREDENTIALS_MISSING (with the options that would supply them) is the error.
-      const resolved = await resolver.resolve(entry.registry, targets.find((t) => t.registry === entry.registry)?.reference ?? "");
-      Object.assign(entry, { credentialSource: resolved.source, auth: resolved.auth, refresh: resolved.refresh });
+      const resolved = await resolver.resolve(
+        entry.registry,
+        targets.find((t) => t.registry === entry.registry)?.reference ?? "",
+      );
+      Object.assign(entry, {
+        credentialSource: resolved.source,
+        auth: resolved.auth,
+        refresh: resolved.refresh,
+      });
     }
   }
   return preflight;

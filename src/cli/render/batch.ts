@@ -22,7 +22,9 @@ export function reportDocument(report: BatchReport) {
       ...(r.error ? { error: r.error } : {}),
     })),
     summary: report.summary,
-    ...(report.registries === undefined || report.registries.length === 0 ? {} : { registries: report.registries }),
+    ...(report.registries === undefined || report.registries.length === 0
+      ? {}
+      : { registries: report.registries }),
   };
 }
 
