@@ -283,6 +283,8 @@ StrictModes no
 AllowStreamLocalForwarding $FORWARDING
 AllowTcpForwarding $TCP_FORWARDING
 X11Forwarding no
+# Cloud proxies offer SFTP: mp-sideload installs a registry CA over it.
+Subsystem sftp internal-sftp
 PrintMotd no
 MaxSessions 64
 MaxStartups 64:30:128

@@ -1,10 +1,11 @@
 import { abortable } from "../abortable.js";
 import { SideloadError, hostPort, printable, toErrorInfo } from "../errors.js";
-import { Engine, type RegistryAuth } from "../engine/engine.js";
+import type { RegistryAuth } from "../engine/engine.js";
 import type { EngineTransport } from "../engine/ssh-agent.js";
 import type { Proxy } from "../inventory/proxy.js";
-import { connectProxy, type ConnectOptions, type SshConnection } from "../ssh/connect.js";
+import type { ConnectOptions } from "../ssh/connect.js";
 import type { KnownHostLine } from "../ssh/known-hosts.js";
+import { openProxySession, type CaOutcome, type OpenSession, type Session } from "./proxy-session.js";
 import type { ProxyResult, SideloadEvent, SideloadJob, StepName, StepTiming, Target } from "./types.js";
 
 export interface ProxyDeps {
@@ -14,327 +15,264 @@ export interface ProxyDeps {
   signal?: AbortSignal | undefined;
   /** Backoff before re-issuing a dropped pull; tests shorten it. */
   backoffMs?: (attempt: number) => number;
+  /** Opens the proxy's session; tests of the step rules pass a fake. */
+  openSession?: OpenSession;
 }
 
 const defaultBackoff = (attempt: number) => Math.min(500 * 2 ** (attempt - 1), 8_000);
-
-/** One proxy's open session: its SSH connection and its engine. Closed by its owner, `sideloadProxy`. */
-interface Session {
-  connection: SshConnection;
-  engine: Engine;
-}
 
 /**
  * Prepare one proxy: connect → engine → for each target: present? → login → pull → verify.
  * Never throws: every failure becomes a `failed` result naming the step and the error.
  */
-export async function sideloadProxy(proxy: Proxy, job: SideloadJob, deps: ProxyDeps): Promise<ProxyResult[]> {
-  const started = Date.now();
-  const timeout = AbortSignal.timeout(job.timeoutMs);
-  const signal = deps.signal ? AbortSignal.any([deps.signal, timeout]) : timeout;
-  const where = `${printable(proxy.name)} (${hostPort(proxy.host, proxy.port)})`;
-  const common: StepTiming[] = [];
-  let session: Session | undefined;
-  let transport: EngineTransport | undefined;
+export function sideloadProxy(proxy: Proxy, job: SideloadJob, deps: ProxyDeps): Promise<ProxyResult[]> {
+  return new ProxyRun(proxy, job, deps).run();
+}
 
-  const step = async <T>(
-    name: StepName,
-    timings: StepTiming[],
-    run: () => Promise<T>,
-    reference?: string,
-  ): Promise<T> => {
-    deps.onEvent({ type: "step-started", proxy, step: name, ...(reference ? { reference } : {}) });
+/** The state of one proxy's run; its steps are the methods below, in the order they run. */
+class ProxyRun {
+  private readonly started = Date.now();
+  private readonly timeout: AbortSignal;
+  private readonly signal: AbortSignal;
+  private readonly where: string;
+  /** Timings of connect and engine, shared by every target's row. */
+  private readonly common: StepTiming[] = [];
+  private session: Session | undefined;
+  private transport: EngineTransport | undefined;
+  /** Registries this session has logged in to, with the credentials that were accepted. */
+  private readonly loggedIn = new Map<string, RegistryAuth | undefined>();
+  private registryCa: CaOutcome | "failed" | undefined;
+
+  constructor(
+    private readonly proxy: Proxy,
+    private readonly job: SideloadJob,
+    private readonly deps: ProxyDeps,
+  ) {
+    this.timeout = AbortSignal.timeout(job.timeoutMs);
+    this.signal = deps.signal ? AbortSignal.any([deps.signal, this.timeout]) : this.timeout;
+    this.where = `${printable(proxy.name)} (${hostPort(proxy.host, proxy.port)})`;
+  }
+
+  async run(): Promise<ProxyResult[]> {
+    this.deps.onEvent({ type: "proxy-started", proxy: this.proxy });
+    // On the deadline or Ctrl-C, tear the connection down at once: that ends every channel,
+    // exec and request still waiting on it, so nothing outlives the proxy's time.
+    const close = () => this.close();
+    this.signal.addEventListener("abort", close, { once: true });
+    try {
+      const results = await this.runTargets();
+      this.deps.onEvent({ type: "proxy-finished", proxy: this.proxy, results });
+      return results;
+    } finally {
+      this.signal.removeEventListener("abort", close);
+      this.close();
+    }
+  }
+
+  private async runTargets(): Promise<ProxyResult[]> {
+    try {
+      await this.open(this.common);
+    } catch (error) {
+      return this.job.targets.map((t) => this.row(t, "failed", [...this.common], { error, step: this.common.at(-1)?.step }));
+    }
+    const results: ProxyResult[] = [];
+    for (const target of this.job.targets) {
+      results.push(await this.sideloadTarget(target));
+      if (this.signal.aborted) break;
+    }
+    // Targets never reached (aborted): reported as skipped rather than left out.
+    for (const target of this.job.targets.slice(results.length)) {
+      results.push(this.row(target, "skipped", [...this.common], { error: this.signal.reason, step: undefined }));
+    }
+    return results;
+  }
+
+  /** connect, then engine: a session whose engine answers. */
+  private async open(timings: StepTiming[]): Promise<void> {
+    const session = (this.deps.openSession ?? openProxySession)(this.proxy, {
+      knownHosts: this.deps.knownHosts,
+      connect: this.deps.connect,
+      signal: this.signal,
+      where: this.where,
+      transport: this.transport,
+    });
+    this.session = session;
+    try {
+      await this.step("connect", timings, () => session.connect());
+      await this.step("engine", timings, () => session.startEngine());
+      this.transport = session.transport;
+    } catch (error) {
+      this.close();
+      throw error;
+    }
+  }
+
+  /** present? → (pull only) login → pull → verify, for one target. */
+  private async sideloadTarget(target: Target): Promise<ProxyResult> {
+    const timings: StepTiming[] = [...this.common];
+    const attempts = { count: 0 };
+    let current: StepName = "present";
+    try {
+      if (await this.step("present", timings, () => this.current().hasReference(target.reference), target.reference)) {
+        return this.row(target, "present", timings);
+      }
+      if (this.job.mode === "verify") return this.row(target, "missing", timings);
+      current = "login";
+      const auth = await this.login(target, timings);
+      current = "pull";
+      await this.step("pull", timings, () => this.pullWithRetries(target, auth, attempts), target.reference);
+      current = "verify";
+      await this.step("verify", timings, () => this.verify(target), target.reference);
+      return this.row(target, "pulled", timings, undefined, attempts.count);
+    } catch (error) {
+      return this.row(target, "failed", timings, { error, step: current }, attempts.count);
+    }
+  }
+
+  /**
+   * Once per registry and session: the CA (if asked), then `POST /auth`. A refusal is retried
+   * once with fresh credentials when their source can give them.
+   */
+  private async login(target: Target, timings: StepTiming[]): Promise<RegistryAuth | undefined> {
+    if (this.loggedIn.has(target.registry)) return this.loggedIn.get(target.registry);
+    const auth = await this.step(
+      "login",
+      timings,
+      async () => {
+        const session = this.current();
+        if (this.job.registryCa !== undefined) {
+          this.registryCa = "failed";
+          this.registryCa = await session.installCa(target.registry, this.job.registryCa);
+        }
+        const given = this.job.auth?.(target.registry);
+        if (given === undefined) return undefined;
+        try {
+          await session.login(given);
+          return given;
+        } catch (error) {
+          const refused = error instanceof SideloadError && error.code === "REGISTRY_UNAUTHORIZED";
+          const fresh = refused ? await this.job.refreshAuth?.(target.registry) : undefined;
+          if (fresh === undefined) throw error;
+          await session.login(fresh);
+          return fresh;
+        }
+      },
+      target.reference,
+    );
+    this.loggedIn.set(target.registry, auth);
+    return auth;
+  }
+
+  /** The pull; a dropped connection is reopened and the pull re-issued (layers already fetched are kept). */
+  private async pullWithRetries(target: Target, auth: RegistryAuth | undefined, attempts: { count: number }): Promise<void> {
+    for (;;) {
+      attempts.count++;
+      try {
+        await this.current().pull(target, auth, (progress) =>
+          this.deps.onEvent({ type: "pull-progress", proxy: this.proxy, reference: target.reference, progress }),
+        );
+        return;
+      } catch (error) {
+        const dropped = error instanceof SideloadError && error.code === "SSH_DISCONNECTED";
+        if (!dropped || attempts.count > this.job.retries || this.signal.aborted) throw error;
+        const delayMs = (this.deps.backoffMs ?? defaultBackoff)(attempts.count);
+        this.deps.onEvent({
+          type: "retry",
+          proxy: this.proxy,
+          reference: target.reference,
+          attempt: attempts.count,
+          error: toErrorInfo(error),
+          delayMs,
+        });
+        this.close();
+        await sleep(delayMs, this.signal);
+        await this.open([]);
+      }
+    }
+  }
+
+  /** The engine must list exactly the reference the proxy will look up. */
+  private async verify(target: Target): Promise<void> {
+    const digests = await this.current().repoDigests(target.reference);
+    if (!digests?.includes(target.reference)) {
+      throw new SideloadError(
+        "VERIFY_FAILED",
+        `${this.where}: after the pull, the engine does not list ${target.reference} (RepoDigests: ${JSON.stringify(digests ?? [])})`,
+        {
+          hint: "the registry served another manifest than the digest names; check the registry and the pak",
+          exitStatus: 1,
+        },
+      );
+    }
+  }
+
+  /** Run a step: timed, announced, and ended by the proxy's deadline or Ctrl-C whatever the far end does. */
+  private async step<T>(name: StepName, timings: StepTiming[], run: () => Promise<T>, reference?: string): Promise<T> {
+    const ref = reference ? { reference } : {};
+    this.deps.onEvent({ type: "step-started", proxy: this.proxy, step: name, ...ref });
     const t0 = Date.now();
     try {
-      // Every step ends by the proxy's deadline or on Ctrl-C, whatever the far end does.
-      return await abortable(run(), signal);
+      return await abortable(run(), this.signal);
     } finally {
       const durationMs = Date.now() - t0;
       timings.push({ step: name, durationMs });
-      deps.onEvent({
-        type: "step-finished",
-        proxy,
-        step: name,
-        durationMs,
-        ...(reference ? { reference } : {}),
-      });
+      this.deps.onEvent({ type: "step-finished", proxy: this.proxy, step: name, durationMs, ...ref });
     }
-  };
+  }
 
-  const open = async (timings: StepTiming[]): Promise<Session> => {
-    const connection = await step("connect", timings, () =>
-      connectProxy(proxy, deps.knownHosts, { ...deps.connect, signal }),
-    );
-    try {
-      const engine = await step("engine", timings, async () => {
-        const { socketPath, preferred, dialStdioHost } = await engineEndpoint(connection, proxy, transport);
-        const engine = new Engine(connection, socketPath, where, preferred, dialStdioHost, signal);
-        await engine.version();
-        return engine;
-      });
-      transport = engine.transport;
-      return { connection, engine };
-    } catch (error) {
-      connection.close();
-      throw error;
+  private current(): Session {
+    if (!this.session) {
+      throw new SideloadError("SSH_DISCONNECTED", `${this.where}: the connection is closed`, { exitStatus: 1 });
     }
-  };
+    return this.session;
+  }
 
-  const close = () => {
-    session?.engine.close();
-    session?.connection.close();
-    session = undefined;
-  };
+  private close(): void {
+    this.session?.close();
+    this.session = undefined;
+  }
 
   /** One row of the report: this proxy, one target, what became of it. */
-  const row = (
+  private row(
     target: Target,
     status: ProxyResult["status"],
     steps: StepTiming[],
     failure?: { error: unknown; step: StepName | undefined },
     attempts = 0,
-  ): ProxyResult => ({
-    name: proxy.name,
-    host: proxy.host,
-    port: proxy.port,
-    status,
-    reference: target.reference,
-    durationMs: Date.now() - started,
-    transport,
-    ...(failure === undefined
-      ? {}
-      : {
-          failedStep: failure.step,
-          error: toErrorInfo(abortReason(failure.error, signal, timeout, where, job.timeoutMs)),
-        }),
-    steps,
-    ...(attempts > 1 ? { attempts } : {}),
-  });
-  /** For targets that never got past the common steps (or were never reached). */
-  const unreached = (target: Target, status: "failed" | "skipped", error: unknown, failedStep?: StepName) =>
-    row(target, status, [...common], { error, step: failedStep });
-  const failAll = (error: unknown, failedStep: StepName | undefined): ProxyResult[] =>
-    job.targets.map((target) => unreached(target, "failed", error, failedStep));
-
-  deps.onEvent({ type: "proxy-started", proxy });
-  // On the deadline or Ctrl-C, tear the connection down at once: that ends every channel,
-  // exec and request still waiting on it, so nothing outlives the proxy's time.
-  signal.addEventListener("abort", close, { once: true });
-  const results: ProxyResult[] = [];
-  try {
-    try {
-      session = await open(common);
-    } catch (error) {
-      const failed = failAll(error, common.at(-1)?.step);
-      deps.onEvent({ type: "proxy-finished", proxy, results: failed });
-      return failed;
-    }
-    const loggedIn = new Set<string>();
-    for (const target of job.targets) {
-      const timings: StepTiming[] = [...common];
-      let attempts = 0;
-      let current: StepName = "present";
-      const result = (status: ProxyResult["status"], error?: unknown): ProxyResult =>
-        row(target, status, timings, error === undefined ? undefined : { error, step: current }, attempts);
-      try {
-        const s = () => {
-          if (!session)
-            throw new SideloadError("SSH_DISCONNECTED", `${where}: the connection is closed`, {
-              exitStatus: 1,
-            });
-          return session;
-        };
-        const present = await step(
-          "present",
-          timings,
-          () => s().engine.hasReference(target.reference),
-          target.reference,
-        );
-        if (present) {
-          results.push(result("present"));
-          continue;
-        }
-        if (job.mode === "verify") {
-          results.push(result("missing"));
-          continue;
-        }
-        let auth = job.auth?.(target.registry);
-        if (!loggedIn.has(target.registry)) {
-          current = "login";
-          auth = await step(
-            "login",
-            timings,
-            async () => {
-              if (job.registryCa !== undefined)
-                await installRegistryCa(s().connection, target.registry, job.registryCa, where);
-              return auth && (await loginRefreshing(s().engine, auth, target.registry, job));
-            },
-            target.reference,
-          );
-          loggedIn.add(target.registry);
-        }
-        current = "pull";
-        await step(
-          "pull",
-          timings,
-          async () => {
-            for (;;) {
-              attempts++;
-              try {
-                await s().engine.pull(
-                  target,
-                  auth,
-                  (progress) =>
-                    deps.onEvent({ type: "pull-progress", proxy, reference: target.reference, progress }),
-                  signal,
-                );
-                return;
-              } catch (error) {
-                const dropped = error instanceof SideloadError && error.code === "SSH_DISCONNECTED";
-                if (!dropped || attempts > job.retries || signal.aborted) throw error;
-                const delayMs = (deps.backoffMs ?? defaultBackoff)(attempts);
-                deps.onEvent({
-                  type: "retry",
-                  proxy,
-                  reference: target.reference,
-                  attempt: attempts,
-                  error: toErrorInfo(error),
-                  delayMs,
-                });
-                close();
-                await sleep(delayMs, signal);
-                // Layers the engine already fetched are kept: the re-issued pull resumes from them.
-                session = await open(timings);
-              }
-            }
-          },
-          target.reference,
-        );
-        current = "verify";
-        const digests = await step(
-          "verify",
-          timings,
-          () => s().engine.repoDigests(target.reference),
-          target.reference,
-        );
-        if (!digests?.includes(target.reference)) {
-          throw new SideloadError(
-            "VERIFY_FAILED",
-            `${where}: after the pull, the engine does not list ${target.reference} (RepoDigests: ${JSON.stringify(digests ?? [])})`,
-            {
-              hint: "the registry served another manifest than the digest names; check the registry and the pak",
-              exitStatus: 1,
-            },
-          );
-        }
-        results.push(result("pulled"));
-      } catch (error) {
-        results.push(result("failed", error));
-        if (signal.aborted) break;
-      }
-    }
-    // Targets never reached (aborted): report them as skipped rather than leave them out.
-    for (const target of job.targets.slice(results.length))
-      results.push(unreached(target, "skipped", signal.reason));
-    deps.onEvent({ type: "proxy-finished", proxy, results });
-    return results;
-  } finally {
-    signal.removeEventListener("abort", close);
-    close();
-  }
-}
-
-/**
- * `POST /auth`; when the registry refuses and the credentials' source can give fresh ones (a
- * helper's --refresh, a token command), once more with those. Returns the credentials that
- * were accepted, for the pull.
- */
-async function loginRefreshing(
-  engine: Engine,
-  auth: RegistryAuth,
-  registry: string,
-  job: SideloadJob,
-): Promise<RegistryAuth> {
-  try {
-    await engine.login(auth);
-    return auth;
-  } catch (error) {
-    if (!(error instanceof SideloadError && error.code === "REGISTRY_UNAUTHORIZED") || !job.refreshAuth)
-      throw error;
-    const fresh = await job.refreshAuth(registry);
-    if (fresh === undefined) throw error;
-    await engine.login(fresh);
-    return fresh;
-  }
-}
-
-/** Where the proxy's engine listens: inventory setting, else the proxy's DOCKER_HOST, else the default. */
-async function engineEndpoint(
-  connection: SshConnection,
-  proxy: Proxy,
-  known: EngineTransport | undefined,
-): Promise<{ socketPath: string; preferred: EngineTransport | undefined; dialStdioHost?: string }> {
-  if (proxy.dockerSocket) {
+  ): ProxyResult {
     return {
-      socketPath: proxy.dockerSocket,
-      preferred: known,
-      dialStdioHost: `unix://${proxy.dockerSocket}`,
+      name: this.proxy.name,
+      host: this.proxy.host,
+      port: this.proxy.port,
+      status,
+      reference: target.reference,
+      durationMs: Date.now() - this.started,
+      transport: this.transport,
+      ...(failure === undefined
+        ? {}
+        : { failedStep: failure.step, error: toErrorInfo(this.abortReason(failure.error)) }),
+      steps,
+      ...(attempts > 1 ? { attempts } : {}),
+      ...(this.registryCa === undefined ? {} : { registryCa: this.registryCa }),
     };
   }
-  const { stdout } = await connection.exec("printenv DOCKER_HOST");
-  const dockerHost = stdout.trim();
-  if (dockerHost.startsWith("unix://"))
-    return { socketPath: dockerHost.slice("unix://".length), preferred: known };
-  // A TCP or SSH DOCKER_HOST: only the docker CLI on the proxy can follow it.
-  if (dockerHost !== "") return { socketPath: dockerHost, preferred: "dial-stdio" };
-  return { socketPath: "/var/run/docker.sock", preferred: known };
-}
 
-/** Install a registry CA as /etc/docker/certs.d/<REGISTRY>/ca.crt; the engine reads it per pull. */
-async function installRegistryCa(
-  connection: SshConnection,
-  registry: string,
-  pem: string,
-  where: string,
-): Promise<void> {
-  // `registry` passed the reference grammar (host[:port] characters only): safe inside quotes.
-  const dir = `/etc/docker/certs.d/${registry}`;
-  const { code, stderr } = await connection.exec(
-    `umask 022 && mkdir -p '${dir}' && cat > '${dir}/ca.crt.mp-sideload' && mv -f '${dir}/ca.crt.mp-sideload' '${dir}/ca.crt'`,
-    pem,
-  );
-  if (code !== 0) {
-    throw new SideloadError(
-      "ENGINE_PERMISSION",
-      `${where}: cannot write ${dir}/ca.crt (${stderr.trim() || `exit ${code}`})`,
-      {
-        hint: "installing a registry CA needs root on the proxy (--ssh-user root)",
+  /** An error that happened because the run was cut short is reported as TIMEOUT or INTERRUPTED. */
+  private abortReason(error: unknown): unknown {
+    if (!this.signal.aborted) return error;
+    if (this.timeout.aborted) {
+      return new SideloadError("TIMEOUT", `${this.where}: did not finish within ${Math.round(this.job.timeoutMs / 1000)} s`, {
+        hint: "raise --timeout, or check what the proxy is waiting for with --debug",
         exitStatus: 1,
-      },
+      });
+    }
+    const reason: unknown = this.signal.reason;
+    return new SideloadError(
+      "INTERRUPTED",
+      `${this.where}: ${reason instanceof SideloadError ? reason.message : "interrupted"}`,
+      { exitStatus: reason instanceof SideloadError ? reason.exitStatus : 130 },
     );
   }
-}
-
-function abortReason(
-  error: unknown,
-  signal: AbortSignal,
-  timeout: AbortSignal,
-  where: string,
-  timeoutMs: number,
-): unknown {
-  if (!signal.aborted) return error;
-  if (timeout.aborted) {
-    return new SideloadError("TIMEOUT", `${where}: did not finish within ${Math.round(timeoutMs / 1000)} s`, {
-      hint: "raise --timeout, or check what the proxy is waiting for with --debug",
-      exitStatus: 1,
-    });
-  }
-  const reason: unknown = signal.reason;
-  return new SideloadError(
-    "INTERRUPTED",
-    `${where}: ${reason instanceof SideloadError ? reason.message : "interrupted"}`,
-    { exitStatus: reason instanceof SideloadError ? reason.exitStatus : 130 },
-  );
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -33,6 +33,8 @@ export interface ProxyResult {
   failedStep?: StepName | undefined;
   steps: StepTiming[];
   attempts?: number;
+  /** With --registry-ca: whether the CA was written, already there, or could not be written. */
+  registryCa?: "installed" | "unchanged" | "failed";
   error?: ErrorInfo | undefined;
 }
 

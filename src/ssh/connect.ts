@@ -3,7 +3,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import type { Duplex } from "node:stream";
 import ssh2 from "ssh2";
-import type { AuthenticationType, ClientChannel, ConnectConfig, NextAuthHandler } from "ssh2";
+import type { AuthenticationType, ClientChannel, ConnectConfig, NextAuthHandler, SFTPWrapper } from "ssh2";
 import { SideloadError, hostPort, printable, quote } from "../errors.js";
 import { appendKnownHost } from "./known-hosts-file.js";
 import type { Proxy } from "../inventory/proxy.js";
@@ -57,6 +57,10 @@ export interface SshConnection {
   exec(command: string, stdin?: string): Promise<{ stdout: string; stderr: string; code: number | null }>;
   /** A channel running `command`, its stdin/stdout being the stream (for `docker system dial-stdio`). */
   execStream(command: string): Promise<Duplex>;
+  /** An SFTP session on this connection (closed by the caller with `end()`). */
+  sftp(): Promise<SFTPWrapper>;
+  /** The authentication method that succeeded (agent, publickey, password, keyboard-interactive). */
+  readonly authMethod: string | undefined;
   /** Emits once when the connection ends for any reason. */
   onClose(listener: (error?: Error) => void): void;
   readonly closed: boolean;
@@ -130,6 +134,8 @@ export function connectProxy(
   const client = new Client();
   let hostKeyError: SideloadError | undefined;
   let authAttempted = false;
+  /** The last method offered: the one that succeeded once the connection is ready. */
+  let lastMethod: string | undefined;
 
   const hostVerifier = (key: Buffer, verify: (ok: boolean) => void): void => {
     const judged = judgeHostKey(knownHosts, proxy.host, proxy.port, key);
@@ -208,7 +214,10 @@ export function connectProxy(
       }
     };
     pick().then(
-      (method) => next(method as Parameters<NextAuthHandler>[0]),
+      (method) => {
+        lastMethod = method === false ? undefined : (method as { type: string }).type;
+        next(method as Parameters<NextAuthHandler>[0]);
+      },
       () => next(false as unknown as Parameters<NextAuthHandler>[0]),
     );
   };
@@ -252,7 +261,7 @@ export function connectProxy(
     client.once("ready", () => {
       settled = true;
       options.signal?.removeEventListener("abort", onAbort);
-      resolve(wrapConnection(client, where));
+      resolve(wrapConnection(client, where, () => lastMethod));
     });
     client.once("error", (error: Error & { level?: string; code?: string }) => {
       fail(hostKeyError ?? classifyConnectError(error, where, authAttempted));
@@ -363,7 +372,11 @@ function* authAttempts(proxy: Proxy, sources: SshAuthSources): Generator<Attempt
   };
 }
 
-function wrapConnection(client: InstanceType<typeof Client>, where: string): SshConnection {
+function wrapConnection(
+  client: InstanceType<typeof Client>,
+  where: string,
+  authMethod: () => string | undefined,
+): SshConnection {
   let closed = false;
   const listeners: ((error?: Error) => void)[] = [];
   let lastError: Error | undefined;
@@ -406,6 +419,15 @@ function wrapConnection(client: InstanceType<typeof Client>, where: string): Ssh
           channel.end(stdin);
         });
       }),
+    sftp: () =>
+      new Promise((resolve, reject) => {
+        client.sftp((error: Error | undefined, sftp: SFTPWrapper) =>
+          error ? reject(channelError("an SFTP session", error)) : resolve(sftp),
+        );
+      }),
+    get authMethod() {
+      return authMethod();
+    },
     execStream: (command) =>
       new Promise((resolve, reject) => {
         client.exec(command, (error: Error | undefined, channel: ClientChannel) =>

@@ -48,6 +48,7 @@ export interface JsonReport {
     transport?: string;
     failedStep?: string;
     attempts?: number;
+    registryCa?: string;
     steps: { step: string; durationMs: number }[];
     error?: { code: string; message: string; hint?: string };
   }[];

@@ -2,15 +2,8 @@
  * `pull` and `verify`: the same options, the same pipeline; verify stops after "present?".
  */
 import { writeFile } from "node:fs/promises";
-import { homedir } from "node:os";
-import { join } from "node:path";
-import { ExitStatus, SideloadError, quote } from "../../errors.js";
-import { readEarlierReport } from "../../report/earlier-report.js";
-import { registerSecret } from "../../credentials/redact.js";
-import { loadInventory, selectProxies } from "../../inventory/load-inventory.js";
-import { parseProxyArg, type Proxy } from "../../inventory/proxy.js";
+import { ExitStatus, SideloadError } from "../../errors.js";
 import { fatalCodes, preflightRegistries, type RegistryPreflight } from "../../registry/preflight.js";
-import { defaultIdentities, loadKnownHosts } from "../../ssh/connect.js";
 import { runBatch } from "../../sideload/run-batch.js";
 import { planSideload } from "../../sideload/plan.js";
 import type { BatchReport, SideloadJob, Target } from "../../sideload/types.js";
@@ -20,15 +13,10 @@ import { credentialOptionSpecs, credentialOptionsHelp, credentialResolver } from
 import { readPakInput } from "../pak-input.js";
 import { readCaOption } from "../registry-ca.js";
 import { interruptedStatus, type Terminal } from "../terminal.js";
+import { knownHostsFileOf, memoBy, selectTargets, sshConnectSetup, targetOptionSpecs, targetOptionsHelp } from "../targets.js";
 
 const options = {
-  inventory: { type: "string" },
-  proxy: { type: "string", multiple: true },
-  limit: { type: "string", multiple: true },
-  "known-hosts": { type: "string" },
-  "accept-new-host-keys": { type: "boolean" },
-  identity: { type: "string", multiple: true },
-  "ssh-user": { type: "string" },
+  ...targetOptionSpecs,
   "default-registry": { type: "string" },
   ...credentialOptionSpecs,
   "registry-ca": { type: "string" },
@@ -54,15 +42,7 @@ function help(mode: "pull" | "verify"): string {
 
 ${what}
 
-Targets:
-  --inventory FILE            native YAML, or an Ansible INI/YAML inventory
-  --proxy [user@]host[:port]  a proxy (repeatable)
-  --limit PATTERN             only proxies whose name, host or group matches (repeatable, * and ?)
-  --known-hosts FILE          default ~/.ssh/known_hosts
-  --accept-new-host-keys      record unknown host keys (never changed ones)
-  --identity FILE             private key (repeatable); ssh-agent is used when SSH_AUTH_SOCK is set
-  --ssh-user USER             default root
-  --default-registry HOST     the proxies' default registry, for a pak that names none
+${targetOptionsHelp}  --default-registry HOST     the proxies' default registry, for a pak that names none
 ${
   mode === "pull"
     ? `${credentialOptionsHelp}  --registry-ca FILE          install this CA on each proxy as /etc/docker/certs.d/<REGISTRY>/ca.crt
@@ -108,7 +88,7 @@ export async function runSideloadCommand(
     sshUser,
     targets.map((t) => t.reference),
   );
-  const knownHostsFile = values["known-hosts"] ?? join(homedir(), ".ssh", "known_hosts");
+  const knownHostsFile = knownHostsFileOf(values);
   const registryCa =
     mode === "pull" && values["registry-ca"] !== undefined
       ? await readCaOption(values["registry-ca"])
@@ -149,37 +129,14 @@ export async function runSideloadCommand(
     }
   }
 
-  const sshPasswordEnv = terminal.env.MP_SIDELOAD_SSH_PASSWORD || undefined;
-  registerSecret(sshPasswordEnv);
-  const knownHosts = await loadKnownHosts(knownHostsFile);
+  const ssh = await sshConnectSetup(values, terminal, sshUser);
   const live = createLiveRenderer(terminal, { debug: values.debug ?? false, json: values.json ?? false });
   const report: BatchReport = await runBatch(proxies, job, {
     concurrency,
-    knownHosts,
+    knownHosts: ssh.knownHosts,
     signal: terminal.signal,
     onEvent: live,
-    connect: {
-      hostKeys: {
-        knownHostsFile,
-        acceptNew: values["accept-new-host-keys"] ?? false,
-        confirm: ask && ((proxy, fp, type) => ask.trustHostKey(proxy.name, type, fp)),
-      },
-      auth: {
-        agent: terminal.env.SSH_AUTH_SOCK || undefined,
-        identities: [...(values.identity ?? []), ...defaultIdentities()],
-        // Asked once per run (and once per key file), however many proxies want it.
-        password:
-          sshPasswordEnv !== undefined
-            ? () => Promise.resolve(sshPasswordEnv)
-            : ask &&
-              memo(async () => {
-                const pw = await ask.sshPassword(`${sshUser}@proxies`);
-                registerSecret(pw);
-                return pw;
-              }),
-        passphrase: ask && memoBy((file: string) => ask.keyPassphrase(file)),
-      },
-    },
+    connect: ssh.connect,
   });
 
   report.registries = registries.map((r) => ({
@@ -197,22 +154,6 @@ export async function runSideloadCommand(
   return report.summary.failed === 0 ? ExitStatus.ok : ExitStatus.proxyFailed;
 }
 
-/** The first call's promise, shared by every later call. */
-function memo<T>(get: () => Promise<T>): () => Promise<T> {
-  let value: Promise<T> | undefined;
-  return () => (value ??= get());
-}
-
-/** `memo` per key. */
-function memoBy<T>(get: (key: string) => Promise<T>): (key: string) => Promise<T> {
-  const values = new Map<string, Promise<T>>();
-  return (key) => {
-    const value = values.get(key) ?? get(key);
-    values.set(key, value);
-    return value;
-  };
-}
-
 type Values = {
   [K in keyof typeof options]?: (typeof options)[K] extends { multiple: true }
     ? string[]
@@ -220,40 +161,6 @@ type Values = {
       ? boolean
       : string;
 };
-
-async function selectTargets(values: Values, sshUser: string, references: string[]): Promise<Proxy[]> {
-  // Checked before the inventory: a report for another pak is refused whatever else is given.
-  const unfinished =
-    values["only-failed"] === undefined
-      ? undefined
-      : await readEarlierReport(values["only-failed"], references);
-  let proxies: Proxy[] = values.inventory === undefined ? [] : await loadInventory(values.inventory, sshUser);
-  // concat, not push(...): a spread of a large array overflows the call stack.
-  proxies = proxies.concat((values.proxy ?? []).map((p) => parseProxyArg(p, sshUser)));
-  if (unfinished !== undefined) {
-    const names = new Set(unfinished.map((f) => f.name));
-    proxies =
-      proxies.length === 0
-        ? unfinished.map((f) => ({ ...f, user: sshUser, groups: [] }))
-        : proxies.filter((p) => names.has(p.name));
-  }
-  if (proxies.length === 0 && unfinished === undefined) {
-    throw new SideloadError("NO_PROXIES", "no proxies given", {
-      hint: "pass --proxy HOST (repeatable) or --inventory FILE",
-    });
-  }
-  const selected = selectProxies(proxies, values.limit ?? []);
-  if (selected.length === 0 && unfinished === undefined) {
-    throw new SideloadError(
-      "NO_PROXIES",
-      `no proxy matches --limit ${quote((values.limit ?? []).join(","))}`,
-      {
-        hint: "--limit takes a group or proxy name, with * and ? wildcards",
-      },
-    );
-  }
-  return selected;
-}
 
 /**
  * Before any proxy: check each registry from this machine and settle its credentials. A verdict

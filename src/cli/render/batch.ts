@@ -18,6 +18,7 @@ export function reportDocument(report: BatchReport) {
       ...(r.transport ? { transport: r.transport } : {}),
       ...(r.failedStep ? { failedStep: r.failedStep } : {}),
       ...(r.attempts ? { attempts: r.attempts } : {}),
+      ...(r.registryCa ? { registryCa: r.registryCa } : {}),
       steps: r.steps,
       ...(r.error ? { error: r.error } : {}),
     })),

@@ -1,0 +1,138 @@
+/**
+ * The target options every proxy command shares (`pull`, `verify`, `doctor`): which proxies,
+ * and how to reach them over SSH (known_hosts, keys, agent, password).
+ */
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { SideloadError, quote } from "../errors.js";
+import { registerSecret } from "../credentials/redact.js";
+import { loadInventory, selectProxies } from "../inventory/load-inventory.js";
+import { parseProxyArg, type Proxy } from "../inventory/proxy.js";
+import { readEarlierReport } from "../report/earlier-report.js";
+import { defaultIdentities, loadKnownHosts, type ConnectOptions } from "../ssh/connect.js";
+import type { KnownHostLine } from "../ssh/known-hosts.js";
+import type { Terminal } from "./terminal.js";
+
+export const targetOptionSpecs = {
+  inventory: { type: "string" },
+  proxy: { type: "string", multiple: true },
+  limit: { type: "string", multiple: true },
+  "known-hosts": { type: "string" },
+  "accept-new-host-keys": { type: "boolean" },
+  identity: { type: "string", multiple: true },
+  "ssh-user": { type: "string" },
+} as const;
+
+export const targetOptionsHelp = `Targets:
+  --inventory FILE            native YAML, or an Ansible INI/YAML inventory
+  --proxy [user@]host[:port]  a proxy (repeatable)
+  --limit PATTERN             only proxies whose name, host or group matches (repeatable, * and ?)
+  --known-hosts FILE          default ~/.ssh/known_hosts
+  --accept-new-host-keys      record unknown host keys (never changed ones)
+  --identity FILE             private key (repeatable); ssh-agent is used when SSH_AUTH_SOCK is set
+  --ssh-user USER             default root
+`;
+
+export interface TargetValues {
+  inventory?: string | undefined;
+  proxy?: string[] | undefined;
+  limit?: string[] | undefined;
+  "known-hosts"?: string | undefined;
+  "accept-new-host-keys"?: boolean | undefined;
+  identity?: string[] | undefined;
+  "ssh-user"?: string | undefined;
+  "only-failed"?: string | undefined;
+}
+
+/** known_hosts as given, else OpenSSH's default. */
+export function knownHostsFileOf(values: TargetValues): string {
+  return values["known-hosts"] ?? join(homedir(), ".ssh", "known_hosts");
+}
+
+/**
+ * The proxies to work on: the inventory and `--proxy` entries, narrowed by `--only-failed`
+ * (an earlier report for these `references`) and `--limit`.
+ */
+export async function selectTargets(values: TargetValues, sshUser: string, references: string[]): Promise<Proxy[]> {
+  // Checked before the inventory: a report for another pak is refused whatever else is given.
+  const unfinished =
+    values["only-failed"] === undefined ? undefined : await readEarlierReport(values["only-failed"], references);
+  let proxies: Proxy[] = values.inventory === undefined ? [] : await loadInventory(values.inventory, sshUser);
+  // concat, not push(...): a spread of a large array overflows the call stack.
+  proxies = proxies.concat((values.proxy ?? []).map((p) => parseProxyArg(p, sshUser)));
+  if (unfinished !== undefined) {
+    const names = new Set(unfinished.map((f) => f.name));
+    proxies =
+      proxies.length === 0
+        ? unfinished.map((f) => ({ ...f, user: sshUser, groups: [] }))
+        : proxies.filter((p) => names.has(p.name));
+  }
+  if (proxies.length === 0 && unfinished === undefined) {
+    throw new SideloadError("NO_PROXIES", "no proxies given", {
+      hint: "pass --proxy HOST (repeatable) or --inventory FILE",
+    });
+  }
+  const selected = selectProxies(proxies, values.limit ?? []);
+  if (selected.length === 0 && unfinished === undefined) {
+    throw new SideloadError("NO_PROXIES", `no proxy matches --limit ${quote((values.limit ?? []).join(","))}`, {
+      hint: "--limit takes a group or proxy name, with * and ? wildcards",
+    });
+  }
+  return selected;
+}
+
+/**
+ * known_hosts and the SSH connect options of a run: host keys checked against known_hosts
+ * (asked about in a terminal), auth by agent, keys, then password; the SSH password and each
+ * key's passphrase asked once per run however many proxies want them.
+ */
+export async function sshConnectSetup(
+  values: TargetValues,
+  terminal: Terminal,
+  sshUser: string,
+): Promise<{ knownHosts: KnownHostLine[]; connect: Omit<ConnectOptions, "signal"> }> {
+  const ask = terminal.interactive ? (await import("./prompts.js")).prompts : undefined;
+  const knownHostsFile = knownHostsFileOf(values);
+  const sshPasswordEnv = terminal.env.MP_SIDELOAD_SSH_PASSWORD || undefined;
+  registerSecret(sshPasswordEnv);
+  return {
+    knownHosts: await loadKnownHosts(knownHostsFile),
+    connect: {
+      hostKeys: {
+        knownHostsFile,
+        acceptNew: values["accept-new-host-keys"] ?? false,
+        confirm: ask && ((proxy, fp, type) => ask.trustHostKey(proxy.name, type, fp)),
+      },
+      auth: {
+        agent: terminal.env.SSH_AUTH_SOCK || undefined,
+        identities: [...(values.identity ?? []), ...defaultIdentities()],
+        password:
+          sshPasswordEnv !== undefined
+            ? () => Promise.resolve(sshPasswordEnv)
+            : ask &&
+              memo(async () => {
+                const pw = await ask.sshPassword(`${sshUser}@proxies`);
+                registerSecret(pw);
+                return pw;
+              }),
+        passphrase: ask && memoBy((file: string) => ask.keyPassphrase(file)),
+      },
+    },
+  };
+}
+
+/** The first call's promise, shared by every later call. */
+export function memo<T>(get: () => Promise<T>): () => Promise<T> {
+  let value: Promise<T> | undefined;
+  return () => (value ??= get());
+}
+
+/** `memo` per key. */
+export function memoBy<T>(get: (key: string) => Promise<T>): (key: string) => Promise<T> {
+  const values = new Map<string, Promise<T>>();
+  return (key) => {
+    const value = values.get(key) ?? get(key);
+    values.set(key, value);
+    return value;
+  };
+}

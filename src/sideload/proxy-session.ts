@@ -1,0 +1,215 @@
+/**
+ * One proxy's session: its SSH connection, its Docker Engine reached through it, and the files
+ * mp-sideload may touch there (a registry CA). `pull`, `verify` and `doctor` all go through it;
+ * tests of the step rules replace it with a fake (`Session`).
+ */
+import { randomBytes } from "node:crypto";
+import type { SFTPWrapper } from "ssh2";
+import { SideloadError } from "../errors.js";
+import { Engine, type PullProgress, type RegistryAuth } from "../engine/engine.js";
+import type { EngineTransport } from "../engine/ssh-agent.js";
+import type { Proxy } from "../inventory/proxy.js";
+import type { ImageReference } from "../reference.js";
+import { connectProxy, type ConnectOptions, type SshConnection } from "../ssh/connect.js";
+import type { KnownHostLine } from "../ssh/known-hosts.js";
+
+/** What became of the registry CA on a proxy. */
+export type CaOutcome = "installed" | "unchanged";
+
+/** The operations the per-proxy steps need; one owner closes it. */
+export interface Session {
+  /** Open the SSH connection (host key checked, then authentication). */
+  connect(): Promise<void>;
+  /** Find the engine and prove it answers (`GET /version`). */
+  startEngine(): Promise<{ version: string; apiVersion: string }>;
+  readonly transport: EngineTransport | undefined;
+  readonly engine: Engine;
+  readonly connection: SshConnection;
+  /** Make `/etc/docker/certs.d/<registry>/ca.crt` hold `pem`, writing only if it differs. */
+  installCa(registry: string, pem: string): Promise<CaOutcome>;
+  /** The current `/etc/docker/certs.d/<registry>/ca.crt`, or undefined when there is none. */
+  readCa(registry: string): Promise<string | undefined>;
+  hasReference(reference: string): Promise<boolean>;
+  repoDigests(reference: string): Promise<string[] | undefined>;
+  login(auth: RegistryAuth): Promise<void>;
+  pull(
+    target: ImageReference,
+    auth: RegistryAuth | undefined,
+    onProgress: (p: PullProgress) => void,
+  ): Promise<void>;
+  /** Close the connection and every channel on it; safe to call twice. */
+  close(): void;
+}
+
+export interface SessionOptions {
+  knownHosts: KnownHostLine[];
+  connect: Omit<ConnectOptions, "signal">;
+  /** Ends every call of the session. */
+  signal: AbortSignal;
+  /** Messages name the proxy this way. */
+  where: string;
+  /** The transport an earlier session of this proxy found, tried first. */
+  transport?: EngineTransport | undefined;
+}
+
+/** Opens sessions; the seam the step tests replace. */
+export type OpenSession = (proxy: Proxy, options: SessionOptions) => Session;
+
+/** The real session over ssh2 and dockerode. */
+export const openProxySession: OpenSession = (proxy, options) => new ProxySession(proxy, options);
+
+class ProxySession implements Session {
+  private ssh: SshConnection | undefined;
+  private docker: Engine | undefined;
+  private knownTransport: EngineTransport | undefined;
+
+  constructor(
+    private readonly proxy: Proxy,
+    private readonly options: SessionOptions,
+  ) {
+    this.knownTransport = options.transport;
+  }
+
+  get connection(): SshConnection {
+    if (!this.ssh) throw this.closedError();
+    return this.ssh;
+  }
+
+  get engine(): Engine {
+    if (!this.docker) throw this.closedError();
+    return this.docker;
+  }
+
+  get transport(): EngineTransport | undefined {
+    return this.docker?.transport ?? this.knownTransport;
+  }
+
+  async connect(): Promise<void> {
+    this.ssh = await connectProxy(this.proxy, this.options.knownHosts, {
+      ...this.options.connect,
+      signal: this.options.signal,
+    });
+  }
+
+  async startEngine(): Promise<{ version: string; apiVersion: string }> {
+    const { socketPath, preferred, dialStdioHost } = await this.engineEndpoint();
+    this.docker = new Engine(this.connection, socketPath, this.options.where, preferred, dialStdioHost, this.options.signal);
+    const version = await this.docker.version();
+    this.knownTransport = this.docker.transport;
+    return version;
+  }
+
+  hasReference(reference: string): Promise<boolean> {
+    return this.engine.hasReference(reference);
+  }
+
+  repoDigests(reference: string): Promise<string[] | undefined> {
+    return this.engine.repoDigests(reference);
+  }
+
+  login(auth: RegistryAuth): Promise<void> {
+    return this.engine.login(auth);
+  }
+
+  pull(target: ImageReference, auth: RegistryAuth | undefined, onProgress: (p: PullProgress) => void): Promise<void> {
+    return this.engine.pull(target, auth, onProgress, this.options.signal);
+  }
+
+  async readCa(registry: string): Promise<string | undefined> {
+    const sftp = await this.sftp();
+    try {
+      return await readIfPresent(sftp, caPath(registry));
+    } finally {
+      sftp.end();
+    }
+  }
+
+  /**
+   * Through SFTP on the same connection: read the current file; if it differs, write a
+   * temporary file in the same folder (mode 0644) and rename it over, so the engine (which
+   * reads the folder per request: no restart) never sees half a certificate. Other files in
+   * the folder are never touched.
+   */
+  async installCa(registry: string, pem: string): Promise<CaOutcome> {
+    const sftp = await this.sftp();
+    const file = caPath(registry);
+    const dir = file.slice(0, file.lastIndexOf("/"));
+    const temporary = `${dir}/.ca.crt.mp-sideload-${randomBytes(6).toString("hex")}`;
+    try {
+      if ((await readIfPresent(sftp, file)) === pem) return "unchanged";
+      for (const folder of ["/etc/docker", "/etc/docker/certs.d", dir]) await mkdirIfAbsent(sftp, folder);
+      await call<void>((cb) => sftp.writeFile(temporary, pem, { mode: 0o644 }, cb));
+      await call<void>((cb) => sftp.chmod(temporary, 0o644, cb)); // the server's umask may narrow it
+      await call<void>((cb) => sftp.ext_openssh_rename(temporary, file, cb));
+      return "installed";
+    } catch (error) {
+      await call<void>((cb) => sftp.unlink(temporary, cb)).catch(() => undefined);
+      throw new SideloadError(
+        "REGISTRY_CA_FAILED",
+        `${this.options.where}: cannot install ${file} (${(error as Error).message})`,
+        { hint: "installing a registry CA needs root on the proxy (--ssh-user root)", exitStatus: 1, cause: error },
+      );
+    } finally {
+      sftp.end();
+    }
+  }
+
+  close(): void {
+    this.docker?.close();
+    this.ssh?.close();
+    this.docker = undefined;
+    this.ssh = undefined;
+  }
+
+  private sftp(): Promise<SFTPWrapper> {
+    return this.connection.sftp();
+  }
+
+  private closedError(): SideloadError {
+    return new SideloadError("SSH_DISCONNECTED", `${this.options.where}: the connection is closed`, { exitStatus: 1 });
+  }
+
+  /** Where the proxy's engine listens: inventory setting, else the proxy's DOCKER_HOST, else the default. */
+  private async engineEndpoint(): Promise<{ socketPath: string; preferred: EngineTransport | undefined; dialStdioHost?: string }> {
+    const known = this.knownTransport;
+    if (this.proxy.dockerSocket) {
+      return { socketPath: this.proxy.dockerSocket, preferred: known, dialStdioHost: `unix://${this.proxy.dockerSocket}` };
+    }
+    const { stdout } = await this.connection.exec("printenv DOCKER_HOST");
+    const dockerHost = stdout.trim();
+    if (dockerHost.startsWith("unix://")) return { socketPath: dockerHost.slice("unix://".length), preferred: known };
+    // A TCP or SSH DOCKER_HOST: only the docker CLI on the proxy can follow it.
+    if (dockerHost !== "") return { socketPath: dockerHost, preferred: "dial-stdio" };
+    return { socketPath: "/var/run/docker.sock", preferred: known };
+  }
+}
+
+/** `registry` passed the reference grammar (host[:port] characters only): a safe path part. */
+export function caPath(registry: string): string {
+  return `/etc/docker/certs.d/${registry}/ca.crt`;
+}
+
+function call<T>(run: (callback: (error: Error | null | undefined, value?: T) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) => run((error, value) => (error ? reject(error) : resolve(value as T))));
+}
+
+const noSuchFile = 2; // SFTP status code
+
+async function readIfPresent(sftp: SFTPWrapper, file: string): Promise<string | undefined> {
+  try {
+    const data = await call<Buffer>((cb) => sftp.readFile(file, cb));
+    return data.toString("utf8");
+  } catch (error) {
+    if ((error as { code?: number }).code === noSuchFile) return undefined;
+    throw error;
+  }
+}
+
+async function mkdirIfAbsent(sftp: SFTPWrapper, folder: string): Promise<void> {
+  try {
+    await call<unknown>((cb) => sftp.stat(folder, cb));
+  } catch (error) {
+    if ((error as { code?: number }).code !== noSuchFile) throw error;
+    await call<void>((cb) => sftp.mkdir(folder, { mode: 0o755 }, cb));
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * The rules of the per-proxy steps, with a fake session: skip when present, log in once per
+ * registry, refresh refused credentials once, re-issue a dropped pull, fail a wrong verify,
+ * report the CA outcome. The same rules run against real parts in test/lab/.
+ */
+import { describe, expect, it } from "vitest";
+import { SideloadError } from "../../src/errors.js";
+import type { RegistryAuth } from "../../src/engine/engine.js";
+import type { Proxy } from "../../src/inventory/proxy.js";
+import type { Session, SessionOptions } from "../../src/sideload/proxy-session.js";
+import { sideloadProxy } from "../../src/sideload/sideload-proxy.js";
+import type { SideloadJob, Target } from "../../src/sideload/types.js";
+
+const proxy: Proxy = { name: "cp-1", host: "10.0.0.5", port: 22, user: "root", groups: [] };
+const target = (registry: string, name: string): Target => ({
+  kind: "K",
+  registry,
+  repository: `/mp/${name}`,
+  digest: `sha256:${"a".repeat(64)}`,
+  reference: `${registry}/mp/${name}@sha256:${"a".repeat(64)}`,
+});
+const a = target("r1:443", "a");
+const b = target("r1:443", "b");
+const c = target("r2:443", "c");
+
+/** A scripted session that records every call. */
+function fakeSession(script: {
+  present?: string[];
+  loginRefuses?: (auth: RegistryAuth) => boolean;
+  pullDrops?: number;
+  verifyLists?: (reference: string) => string[];
+  ca?: string;
+}) {
+  const calls: string[] = [];
+  let drops = script.pullDrops ?? 0;
+  const held = new Set(script.present ?? []);
+  let ca = script.ca;
+  const open = (_p: Proxy, _o: SessionOptions): Session =>
+    ({
+      connect: () => (calls.push("connect"), Promise.resolve()),
+      startEngine: () => (calls.push("engine"), Promise.resolve({ version: "27", apiVersion: "1.47" })),
+      transport: "stream-local",
+      hasReference: (ref: string) => (calls.push(`present ${ref}`), Promise.resolve(held.has(ref))),
+      repoDigests: (ref: string) => Promise.resolve(script.verifyLists ? script.verifyLists(ref) : held.has(ref) ? [ref] : undefined),
+      login: (auth: RegistryAuth) => {
+        calls.push(`login ${auth.serveraddress} ${auth.password}`);
+        if (script.loginRefuses?.(auth)) return Promise.reject(new SideloadError("REGISTRY_UNAUTHORIZED", "refused", { exitStatus: 1 }));
+        return Promise.resolve();
+      },
+      pull: (t: Target) => {
+        calls.push(`pull ${t.reference}`);
+        if (drops > 0) {
+          drops--;
+          return Promise.reject(new SideloadError("SSH_DISCONNECTED", "dropped", { exitStatus: 1 }));
+        }
+        held.add(t.reference);
+        return Promise.resolve();
+      },
+      installCa: (registry: string, pem: string) => {
+        calls.push(`ca ${registry}`);
+        const outcome = ca === pem ? "unchanged" : "installed";
+        ca = pem;
+        return Promise.resolve(outcome);
+      },
+      readCa: () => Promise.resolve(ca),
+      close: () => calls.push("close"),
+    }) as unknown as Session;
+  return { open, calls };
+}
+
+function job(targets: Target[], extra: Partial<SideloadJob> = {}): SideloadJob {
+  return {
+    mode: "pull",
+    targets,
+    retries: 2,
+    timeoutMs: 10_000,
+    auth: (registry) => ({ username: "u", password: "pw-1", serveraddress: registry }),
+    ...extra,
+  };
+}
+
+function run(targets: Target[], session: ReturnType<typeof fakeSession>, extra: Partial<SideloadJob> = {}) {
+  return sideloadProxy(proxy, job(targets, extra), {
+    knownHosts: [],
+    connect: { hostKeys: { knownHostsFile: "/dev/null", acceptNew: false }, auth: { identities: [] } },
+    onEvent: () => undefined,
+    backoffMs: () => 1,
+    openSession: session.open,
+  });
+}
+
+describe("sideloadProxy's rules", () => {
+  it("skips a reference the engine already holds: no login, no pull", async () => {
+    const session = fakeSession({ present: [a.reference] });
+    const results = await run([a], session);
+    expect(results.map((r) => r.status)).toEqual(["present"]);
+    expect(session.calls).toEqual(["connect", "engine", `present ${a.reference}`, "close"]);
+  });
+
+  it("logs in once per registry and session, however many references it holds", async () => {
+    const session = fakeSession({});
+    const results = await run([a, b, c], session);
+    expect(results.map((r) => r.status)).toEqual(["pulled", "pulled", "pulled"]);
+    expect(session.calls.filter((c) => c.startsWith("login"))).toEqual(["login r1:443 pw-1", "login r2:443 pw-1"]);
+  });
+
+  it("after a refusal, logs in once more with fresh credentials, and pulls with those", async () => {
+    const session = fakeSession({ loginRefuses: (auth) => auth.password === "pw-1" });
+    let refreshes = 0;
+    const results = await run([a], session, {
+      refreshAuth: (registry) => (refreshes++, Promise.resolve({ username: "u", password: "pw-2", serveraddress: registry })),
+    });
+    expect(results[0]?.status).toBe("pulled");
+    expect(refreshes).toBe(1);
+    expect(session.calls.filter((c) => c.startsWith("login"))).toEqual(["login r1:443 pw-1", "login r1:443 pw-2"]);
+  });
+
+  it("a refusal without a way to refresh fails the login step", async () => {
+    const session = fakeSession({ loginRefuses: () => true });
+    const results = await run([a], session);
+    expect(results[0]).toMatchObject({ status: "failed", failedStep: "login", error: { code: "REGISTRY_UNAUTHORIZED" } });
+    expect(session.calls).not.toContain(`pull ${a.reference}`);
+  });
+
+  it("re-issues a dropped pull on a new session, up to --retries", async () => {
+    const session = fakeSession({ pullDrops: 2 });
+    const results = await run([a], session);
+    expect(results[0]).toMatchObject({ status: "pulled", attempts: 3 });
+    expect(session.calls.filter((c) => c === "connect")).toHaveLength(3);
+    const failing = fakeSession({ pullDrops: 5 });
+    expect((await run([a], failing))[0]).toMatchObject({ status: "failed", failedStep: "pull", error: { code: "SSH_DISCONNECTED" } });
+  });
+
+  it("fails verify when the engine does not list the exact reference", async () => {
+    const session = fakeSession({ verifyLists: () => ["r1:443/mp/a@sha256:other"] });
+    expect((await run([a], session))[0]).toMatchObject({ status: "failed", failedStep: "verify", error: { code: "VERIFY_FAILED" } });
+  });
+
+  it("verify mode reports missing and never logs in", async () => {
+    const session = fakeSession({});
+    const results = await run([a], session, { mode: "verify" });
+    expect(results[0]?.status).toBe("missing");
+    expect(session.calls.some((c) => c.startsWith("login") || c.startsWith("pull"))).toBe(false);
+  });
+
+  it("reports whether the CA was installed or already there", async () => {
+    const pem = "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n";
+    expect((await run([a], fakeSession({}), { registryCa: pem }))[0]?.registryCa).toBe("installed");
+    expect((await run([a], fakeSession({ ca: pem }), { registryCa: pem }))[0]?.registryCa).toBe("unchanged");
+  });
+});
