@@ -18,6 +18,7 @@ const commands: Record<string, () => Promise<Command>> = {
   "check-registry": () => import("./commands/check-registry.js"),
   pull: () => import("./commands/pull.js"),
   verify: () => import("./commands/verify.js"),
+  doctor: () => import("./commands/doctor.js"),
 };
 
 const usage = `Usage: mp-sideload <command> [options]
@@ -27,6 +28,7 @@ Commands:
   check-registry <pak> [--json] [credentials]        check from here that each image can be pulled
   pull <pak> (--proxy HOST | --inventory FILE) ...   pull each adapter image onto cloud proxies
   verify <pak> (--proxy HOST | --inventory FILE) ... check that every proxy has the exact images
+  doctor (--proxy HOST | --inventory FILE) [--pak P] check that every proxy is ready; changes nothing
 
 Run 'mp-sideload <command> --help' for a command's options.
 Exit status: 0 ok, 1 a proxy failed or lacks the image, 2 usage or input error,

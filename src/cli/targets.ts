@@ -53,10 +53,16 @@ export function knownHostsFileOf(values: TargetValues): string {
  * The proxies to work on: the inventory and `--proxy` entries, narrowed by `--only-failed`
  * (an earlier report for these `references`) and `--limit`.
  */
-export async function selectTargets(values: TargetValues, sshUser: string, references: string[]): Promise<Proxy[]> {
+export async function selectTargets(
+  values: TargetValues,
+  sshUser: string,
+  references: string[],
+): Promise<Proxy[]> {
   // Checked before the inventory: a report for another pak is refused whatever else is given.
   const unfinished =
-    values["only-failed"] === undefined ? undefined : await readEarlierReport(values["only-failed"], references);
+    values["only-failed"] === undefined
+      ? undefined
+      : await readEarlierReport(values["only-failed"], references);
   let proxies: Proxy[] = values.inventory === undefined ? [] : await loadInventory(values.inventory, sshUser);
   // concat, not push(...): a spread of a large array overflows the call stack.
   proxies = proxies.concat((values.proxy ?? []).map((p) => parseProxyArg(p, sshUser)));
@@ -74,9 +80,13 @@ export async function selectTargets(values: TargetValues, sshUser: string, refer
   }
   const selected = selectProxies(proxies, values.limit ?? []);
   if (selected.length === 0 && unfinished === undefined) {
-    throw new SideloadError("NO_PROXIES", `no proxy matches --limit ${quote((values.limit ?? []).join(","))}`, {
-      hint: "--limit takes a group or proxy name, with * and ? wildcards",
-    });
+    throw new SideloadError(
+      "NO_PROXIES",
+      `no proxy matches --limit ${quote((values.limit ?? []).join(","))}`,
+      {
+        hint: "--limit takes a group or proxy name, with * and ? wildcards",
+      },
+    );
   }
   return selected;
 }

@@ -66,6 +66,24 @@ export class Engine {
     }
   }
 
+  /** `GET /info`: where the engine keeps its data, and its clock. */
+  async info(): Promise<{ rootDir: string; systemTime: string }> {
+    try {
+      // dockerode types `info` without options; it does pass abortSignal on.
+      const getInfo = this.docker.info.bind(this.docker) as (opts: {
+        abortSignal?: AbortSignal;
+      }) => Promise<unknown>;
+      const info = (await abortable(getInfo({ abortSignal: this.signal }), this.signal)) as {
+        DockerRootDir?: string;
+        SystemTime?: string;
+      };
+      return { rootDir: info.DockerRootDir ?? "", systemTime: info.SystemTime ?? "" };
+    } catch (error) {
+      if (this.signal?.aborted) throw error;
+      throw this.engineError(error);
+    }
+  }
+
   /** The image's RepoDigests if the engine has an image for this reference, else undefined. */
   async repoDigests(reference: string): Promise<string[] | undefined> {
     try {

@@ -28,6 +28,8 @@ export interface RegistryVerdict {
   /** `public`: anonymous pulls work; `ok`: pulls with the credentials work; else `failed`. */
   status: "public" | "ok" | "failed";
   mediaType?: string | undefined;
+  /** Bytes to download (config and layers) for a single-platform manifest. */
+  size?: number | undefined;
   /** `os/architecture` of each image of an index. */
   platforms?: string[] | undefined;
   error?: ErrorInfo | undefined;
@@ -239,7 +241,15 @@ export class RegistryClient {
         },
       };
     }
-    if (mediaType !== manifestTypes.dockerList && mediaType !== manifestTypes.ociIndex) return { mediaType };
+    if (mediaType !== manifestTypes.dockerList && mediaType !== manifestTypes.ociIndex) {
+      const manifest = JSON.parse(bytes.toString("utf8")) as {
+        config?: { size?: number };
+        layers?: { size?: number }[];
+      };
+      const size =
+        (manifest.config?.size ?? 0) + (manifest.layers ?? []).reduce((sum, l) => sum + (l.size ?? 0), 0);
+      return { mediaType, ...(size > 0 ? { size } : {}) };
+    }
     const index = JSON.parse(bytes.toString("utf8")) as {
       manifests?: { platform?: { os?: string; architecture?: string } }[];
     };

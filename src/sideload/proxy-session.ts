@@ -37,6 +37,8 @@ export interface Session {
     auth: RegistryAuth | undefined,
     onProgress: (p: PullProgress) => void,
   ): Promise<void>;
+  /** Whether the transport not in use would work too (doctor); closes what it opened. */
+  probeOtherTransport(): Promise<{ transport: EngineTransport; error?: unknown }>;
   /** Close the connection and every channel on it; safe to call twice. */
   close(): void;
 }
@@ -62,6 +64,7 @@ class ProxySession implements Session {
   private ssh: SshConnection | undefined;
   private docker: Engine | undefined;
   private knownTransport: EngineTransport | undefined;
+  private endpoint: { socketPath: string; dialStdioHost?: string | undefined } | undefined;
 
   constructor(
     private readonly proxy: Proxy,
@@ -93,7 +96,15 @@ class ProxySession implements Session {
 
   async startEngine(): Promise<{ version: string; apiVersion: string }> {
     const { socketPath, preferred, dialStdioHost } = await this.engineEndpoint();
-    this.docker = new Engine(this.connection, socketPath, this.options.where, preferred, dialStdioHost, this.options.signal);
+    this.endpoint = { socketPath, dialStdioHost };
+    this.docker = new Engine(
+      this.connection,
+      socketPath,
+      this.options.where,
+      preferred,
+      dialStdioHost,
+      this.options.signal,
+    );
     const version = await this.docker.version();
     this.knownTransport = this.docker.transport;
     return version;
@@ -111,8 +122,33 @@ class ProxySession implements Session {
     return this.engine.login(auth);
   }
 
-  pull(target: ImageReference, auth: RegistryAuth | undefined, onProgress: (p: PullProgress) => void): Promise<void> {
+  pull(
+    target: ImageReference,
+    auth: RegistryAuth | undefined,
+    onProgress: (p: PullProgress) => void,
+  ): Promise<void> {
     return this.engine.pull(target, auth, onProgress, this.options.signal);
+  }
+
+  async probeOtherTransport(): Promise<{ transport: EngineTransport; error?: unknown }> {
+    const transport: EngineTransport = this.transport === "dial-stdio" ? "stream-local" : "dial-stdio";
+    const { socketPath, dialStdioHost } = this.endpoint ?? { socketPath: "/var/run/docker.sock" };
+    const other = new Engine(
+      this.connection,
+      socketPath,
+      this.options.where,
+      transport,
+      dialStdioHost,
+      this.options.signal,
+    );
+    try {
+      await other.version();
+      return { transport };
+    } catch (error) {
+      return { transport, error };
+    } finally {
+      other.close();
+    }
   }
 
   async readCa(registry: string): Promise<string | undefined> {
@@ -147,7 +183,11 @@ class ProxySession implements Session {
       throw new SideloadError(
         "REGISTRY_CA_FAILED",
         `${this.options.where}: cannot install ${file} (${(error as Error).message})`,
-        { hint: "installing a registry CA needs root on the proxy (--ssh-user root)", exitStatus: 1, cause: error },
+        {
+          hint: "installing a registry CA needs root on the proxy (--ssh-user root)",
+          exitStatus: 1,
+          cause: error,
+        },
       );
     } finally {
       sftp.end();
@@ -166,18 +206,29 @@ class ProxySession implements Session {
   }
 
   private closedError(): SideloadError {
-    return new SideloadError("SSH_DISCONNECTED", `${this.options.where}: the connection is closed`, { exitStatus: 1 });
+    return new SideloadError("SSH_DISCONNECTED", `${this.options.where}: the connection is closed`, {
+      exitStatus: 1,
+    });
   }
 
   /** Where the proxy's engine listens: inventory setting, else the proxy's DOCKER_HOST, else the default. */
-  private async engineEndpoint(): Promise<{ socketPath: string; preferred: EngineTransport | undefined; dialStdioHost?: string }> {
+  private async engineEndpoint(): Promise<{
+    socketPath: string;
+    preferred: EngineTransport | undefined;
+    dialStdioHost?: string;
+  }> {
     const known = this.knownTransport;
     if (this.proxy.dockerSocket) {
-      return { socketPath: this.proxy.dockerSocket, preferred: known, dialStdioHost: `unix://${this.proxy.dockerSocket}` };
+      return {
+        socketPath: this.proxy.dockerSocket,
+        preferred: known,
+        dialStdioHost: `unix://${this.proxy.dockerSocket}`,
+      };
     }
     const { stdout } = await this.connection.exec("printenv DOCKER_HOST");
     const dockerHost = stdout.trim();
-    if (dockerHost.startsWith("unix://")) return { socketPath: dockerHost.slice("unix://".length), preferred: known };
+    if (dockerHost.startsWith("unix://"))
+      return { socketPath: dockerHost.slice("unix://".length), preferred: known };
     // A TCP or SSH DOCKER_HOST: only the docker CLI on the proxy can follow it.
     if (dockerHost !== "") return { socketPath: dockerHost, preferred: "dial-stdio" };
     return { socketPath: "/var/run/docker.sock", preferred: known };
@@ -190,7 +241,9 @@ export function caPath(registry: string): string {
 }
 
 function call<T>(run: (callback: (error: Error | null | undefined, value?: T) => void) => void): Promise<T> {
-  return new Promise((resolve, reject) => run((error, value) => (error ? reject(error) : resolve(value as T))));
+  return new Promise((resolve, reject) =>
+    run((error, value) => (error ? reject(error) : resolve(value as T))),
+  );
 }
 
 const noSuchFile = 2; // SFTP status code

@@ -73,7 +73,9 @@ class ProxyRun {
     try {
       await this.open(this.common);
     } catch (error) {
-      return this.job.targets.map((t) => this.row(t, "failed", [...this.common], { error, step: this.common.at(-1)?.step }));
+      return this.job.targets.map((t) =>
+        this.row(t, "failed", [...this.common], { error, step: this.common.at(-1)?.step }),
+      );
     }
     const results: ProxyResult[] = [];
     for (const target of this.job.targets) {
@@ -82,7 +84,9 @@ class ProxyRun {
     }
     // Targets never reached (aborted): reported as skipped rather than left out.
     for (const target of this.job.targets.slice(results.length)) {
-      results.push(this.row(target, "skipped", [...this.common], { error: this.signal.reason, step: undefined }));
+      results.push(
+        this.row(target, "skipped", [...this.common], { error: this.signal.reason, step: undefined }),
+      );
     }
     return results;
   }
@@ -113,7 +117,14 @@ class ProxyRun {
     const attempts = { count: 0 };
     let current: StepName = "present";
     try {
-      if (await this.step("present", timings, () => this.current().hasReference(target.reference), target.reference)) {
+      if (
+        await this.step(
+          "present",
+          timings,
+          () => this.current().hasReference(target.reference),
+          target.reference,
+        )
+      ) {
         return this.row(target, "present", timings);
       }
       if (this.job.mode === "verify") return this.row(target, "missing", timings);
@@ -164,12 +175,21 @@ class ProxyRun {
   }
 
   /** The pull; a dropped connection is reopened and the pull re-issued (layers already fetched are kept). */
-  private async pullWithRetries(target: Target, auth: RegistryAuth | undefined, attempts: { count: number }): Promise<void> {
+  private async pullWithRetries(
+    target: Target,
+    auth: RegistryAuth | undefined,
+    attempts: { count: number },
+  ): Promise<void> {
     for (;;) {
       attempts.count++;
       try {
         await this.current().pull(target, auth, (progress) =>
-          this.deps.onEvent({ type: "pull-progress", proxy: this.proxy, reference: target.reference, progress }),
+          this.deps.onEvent({
+            type: "pull-progress",
+            proxy: this.proxy,
+            reference: target.reference,
+            progress,
+          }),
         );
         return;
       } catch (error) {
@@ -207,7 +227,12 @@ class ProxyRun {
   }
 
   /** Run a step: timed, announced, and ended by the proxy's deadline or Ctrl-C whatever the far end does. */
-  private async step<T>(name: StepName, timings: StepTiming[], run: () => Promise<T>, reference?: string): Promise<T> {
+  private async step<T>(
+    name: StepName,
+    timings: StepTiming[],
+    run: () => Promise<T>,
+    reference?: string,
+  ): Promise<T> {
     const ref = reference ? { reference } : {};
     this.deps.onEvent({ type: "step-started", proxy: this.proxy, step: name, ...ref });
     const t0 = Date.now();
@@ -222,7 +247,9 @@ class ProxyRun {
 
   private current(): Session {
     if (!this.session) {
-      throw new SideloadError("SSH_DISCONNECTED", `${this.where}: the connection is closed`, { exitStatus: 1 });
+      throw new SideloadError("SSH_DISCONNECTED", `${this.where}: the connection is closed`, {
+        exitStatus: 1,
+      });
     }
     return this.session;
   }
@@ -261,10 +288,14 @@ class ProxyRun {
   private abortReason(error: unknown): unknown {
     if (!this.signal.aborted) return error;
     if (this.timeout.aborted) {
-      return new SideloadError("TIMEOUT", `${this.where}: did not finish within ${Math.round(this.job.timeoutMs / 1000)} s`, {
-        hint: "raise --timeout, or check what the proxy is waiting for with --debug",
-        exitStatus: 1,
-      });
+      return new SideloadError(
+        "TIMEOUT",
+        `${this.where}: did not finish within ${Math.round(this.job.timeoutMs / 1000)} s`,
+        {
+          hint: "raise --timeout, or check what the proxy is waiting for with --debug",
+          exitStatus: 1,
+        },
+      );
     }
     const reason: unknown = this.signal.reason;
     return new SideloadError(

@@ -29,11 +29,28 @@ afterAll(async () => {
   await rm(scratch, { recursive: true, force: true });
 });
 
-const creds = () => ({ MP_SIDELOAD_REGISTRY_USER: lab.registryUser, MP_SIDELOAD_REGISTRY_PASSWORD: lab.registryPassword });
+const creds = () => ({
+  MP_SIDELOAD_REGISTRY_USER: lab.registryUser,
+  MP_SIDELOAD_REGISTRY_PASSWORD: lab.registryPassword,
+});
 const pull = (extra: string[] = []) =>
-  runCli(["pull", lab.paks.sample, "--inventory", lab.inventory, "--known-hosts", lab.knownHosts, "--limit", "proxy-1", "--json", ...extra], {
-    env: creds(),
-  });
+  runCli(
+    [
+      "pull",
+      lab.paks.sample,
+      "--inventory",
+      lab.inventory,
+      "--known-hosts",
+      lab.knownHosts,
+      "--limit",
+      "proxy-1",
+      "--json",
+      ...extra,
+    ],
+    {
+      env: creds(),
+    },
+  );
 
 describe("--registry-ca", () => {
   it("without the CA the proxy fails REGISTRY_UNTRUSTED_CA naming the option; with it, installed then unchanged", async () => {
@@ -63,20 +80,25 @@ describe("--registry-ca", () => {
 
   it("leaves other files in the registry's certs.d folder alone", async () => {
     await mkdir(certsD, { recursive: true });
-    await writeFile(join(certsD, "client.cert"), "not ours");
-    await writeFile(join(certsD, "ca.crt"), "an old CA");
+    // The engine reads *.crt, *.cert and *.key there: a note is the harmless file to keep.
+    await writeFile(join(certsD, "NOTE.txt"), "not ours");
+    await writeFile(join(certsD, "ca.crt"), await readFile(join(lab.dir, "registry/server.crt"), "utf8"));
     await clearImages(lab, 1);
     const run = await pull(["--registry-ca", lab.caFile]);
     expect(run.code, run.stderr).toBe(0);
     expect(parseReport(run).proxies[0]?.registryCa).toBe("installed");
-    expect(await readFile(join(certsD, "client.cert"), "utf8")).toBe("not ours");
-    expect((await readdir(certsD)).sort()).toEqual(["ca.crt", "client.cert"]);
-    await rm(join(certsD, "client.cert"));
+    expect(await readFile(join(certsD, "NOTE.txt"), "utf8")).toBe("not ours");
+    expect(await readFile(join(certsD, "ca.crt"), "utf8")).toBe(await readFile(lab.caFile, "utf8"));
+    expect((await readdir(certsD)).sort()).toEqual(["NOTE.txt", "ca.crt"]);
+    await rm(join(certsD, "NOTE.txt"));
   });
 
   it.each([
     ["a file that is not PEM", "hello\n"],
-    ["a PEM block that is not a certificate", "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n"],
+    [
+      "a PEM block that is not a certificate",
+      "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n",
+    ],
     ["a certificate followed by junk", "JUNK"],
   ])("refuses %s with exit 2 before any connection", async (_what, text) => {
     const file = join(scratch, "bad.pem");
@@ -85,7 +107,9 @@ describe("--registry-ca", () => {
     const connectionsBefore = (await readFile(log, "utf8")).split("Connection from").length;
     const run = await pull(["--registry-ca", file]);
     expect(run.code).toBe(2);
-    expect(run.stderr).toMatch(/^mp-sideload: USAGE: --registry-ca .*bad\.pem: (not PEM certificates|certificate 1 cannot be read)/);
+    expect(run.stderr).toMatch(
+      /^mp-sideload: USAGE: --registry-ca .*bad\.pem: (not PEM certificates|certificate 1 cannot be read)/,
+    );
     expect((await readFile(log, "utf8")).split("Connection from").length).toBe(connectionsBefore);
   });
 });

@@ -41,10 +41,12 @@ function fakeSession(script: {
       startEngine: () => (calls.push("engine"), Promise.resolve({ version: "27", apiVersion: "1.47" })),
       transport: "stream-local",
       hasReference: (ref: string) => (calls.push(`present ${ref}`), Promise.resolve(held.has(ref))),
-      repoDigests: (ref: string) => Promise.resolve(script.verifyLists ? script.verifyLists(ref) : held.has(ref) ? [ref] : undefined),
+      repoDigests: (ref: string) =>
+        Promise.resolve(script.verifyLists ? script.verifyLists(ref) : held.has(ref) ? [ref] : undefined),
       login: (auth: RegistryAuth) => {
         calls.push(`login ${auth.serveraddress} ${auth.password}`);
-        if (script.loginRefuses?.(auth)) return Promise.reject(new SideloadError("REGISTRY_UNAUTHORIZED", "refused", { exitStatus: 1 }));
+        if (script.loginRefuses?.(auth))
+          return Promise.reject(new SideloadError("REGISTRY_UNAUTHORIZED", "refused", { exitStatus: 1 }));
         return Promise.resolve();
       },
       pull: (t: Target) => {
@@ -101,24 +103,37 @@ describe("sideloadProxy's rules", () => {
     const session = fakeSession({});
     const results = await run([a, b, c], session);
     expect(results.map((r) => r.status)).toEqual(["pulled", "pulled", "pulled"]);
-    expect(session.calls.filter((c) => c.startsWith("login"))).toEqual(["login r1:443 pw-1", "login r2:443 pw-1"]);
+    expect(session.calls.filter((c) => c.startsWith("login"))).toEqual([
+      "login r1:443 pw-1",
+      "login r2:443 pw-1",
+    ]);
   });
 
   it("after a refusal, logs in once more with fresh credentials, and pulls with those", async () => {
     const session = fakeSession({ loginRefuses: (auth) => auth.password === "pw-1" });
     let refreshes = 0;
     const results = await run([a], session, {
-      refreshAuth: (registry) => (refreshes++, Promise.resolve({ username: "u", password: "pw-2", serveraddress: registry })),
+      refreshAuth: (registry) => (
+        refreshes++,
+        Promise.resolve({ username: "u", password: "pw-2", serveraddress: registry })
+      ),
     });
     expect(results[0]?.status).toBe("pulled");
     expect(refreshes).toBe(1);
-    expect(session.calls.filter((c) => c.startsWith("login"))).toEqual(["login r1:443 pw-1", "login r1:443 pw-2"]);
+    expect(session.calls.filter((c) => c.startsWith("login"))).toEqual([
+      "login r1:443 pw-1",
+      "login r1:443 pw-2",
+    ]);
   });
 
   it("a refusal without a way to refresh fails the login step", async () => {
     const session = fakeSession({ loginRefuses: () => true });
     const results = await run([a], session);
-    expect(results[0]).toMatchObject({ status: "failed", failedStep: "login", error: { code: "REGISTRY_UNAUTHORIZED" } });
+    expect(results[0]).toMatchObject({
+      status: "failed",
+      failedStep: "login",
+      error: { code: "REGISTRY_UNAUTHORIZED" },
+    });
     expect(session.calls).not.toContain(`pull ${a.reference}`);
   });
 
@@ -128,12 +143,20 @@ describe("sideloadProxy's rules", () => {
     expect(results[0]).toMatchObject({ status: "pulled", attempts: 3 });
     expect(session.calls.filter((c) => c === "connect")).toHaveLength(3);
     const failing = fakeSession({ pullDrops: 5 });
-    expect((await run([a], failing))[0]).toMatchObject({ status: "failed", failedStep: "pull", error: { code: "SSH_DISCONNECTED" } });
+    expect((await run([a], failing))[0]).toMatchObject({
+      status: "failed",
+      failedStep: "pull",
+      error: { code: "SSH_DISCONNECTED" },
+    });
   });
 
   it("fails verify when the engine does not list the exact reference", async () => {
     const session = fakeSession({ verifyLists: () => ["r1:443/mp/a@sha256:other"] });
-    expect((await run([a], session))[0]).toMatchObject({ status: "failed", failedStep: "verify", error: { code: "VERIFY_FAILED" } });
+    expect((await run([a], session))[0]).toMatchObject({
+      status: "failed",
+      failedStep: "verify",
+      error: { code: "VERIFY_FAILED" },
+    });
   });
 
   it("verify mode reports missing and never logs in", async () => {

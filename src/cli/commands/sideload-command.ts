@@ -13,7 +13,14 @@ import { credentialOptionSpecs, credentialOptionsHelp, credentialResolver } from
 import { readPakInput } from "../pak-input.js";
 import { readCaOption } from "../registry-ca.js";
 import { interruptedStatus, type Terminal } from "../terminal.js";
-import { knownHostsFileOf, memoBy, selectTargets, sshConnectSetup, targetOptionSpecs, targetOptionsHelp } from "../targets.js";
+import {
+  knownHostsFileOf,
+  memoBy,
+  selectTargets,
+  sshConnectSetup,
+  targetOptionSpecs,
+  targetOptionsHelp,
+} from "../targets.js";
 
 const options = {
   ...targetOptionSpecs,

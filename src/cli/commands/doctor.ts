@@ -1,0 +1,146 @@
+/**
+ * `doctor`: the readiness of each proxy, changing nothing. Same targets, concurrency, --limit,
+ * --report and Ctrl-C behaviour as `pull`.
+ */
+import { writeFile } from "node:fs/promises";
+import { ExitStatus, oneLine, printable } from "../../errors.js";
+import { runDoctor, type DoctorReport, type DoctorRow } from "../../doctor/doctor.js";
+import { preflightRegistries } from "../../registry/preflight.js";
+import type { Target } from "../../sideload/types.js";
+import { intOption, parseCommandArgs } from "../args.js";
+import { credentialOptionSpecs, credentialResolver } from "../credential-options.js";
+import { readPakInput } from "../pak-input.js";
+import { readCaOption } from "../registry-ca.js";
+import { selectTargets, sshConnectSetup, targetOptionSpecs, targetOptionsHelp } from "../targets.js";
+import { interruptedStatus, type Terminal } from "../terminal.js";
+
+const options = {
+  ...targetOptionSpecs,
+  pak: { type: "string" },
+  "default-registry": { type: "string" },
+  "registry-ca": { type: "string" },
+  ...credentialOptionSpecs,
+  concurrency: { type: "string" },
+  timeout: { type: "string" },
+  json: { type: "boolean" },
+  report: { type: "string" },
+  debug: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+const help = `Usage: mp-sideload doctor (--proxy [user@]host[:port] ... | --inventory FILE) [--pak PAK] [options]
+
+Check that each cloud proxy is ready for a sideload, changing nothing: SSH (host key, auth
+method), the Docker Engine (version, transport, and whether the other transport works), free
+disk space under the engine's data root, the clock; with --pak, each image present or not, the
+registry reached and trusted from the proxy (POST /auth with credentials when some source has
+them, anonymously otherwise), and /etc/docker/certs.d/<REGISTRY>/ca.crt against --registry-ca.
+
+${targetOptionsHelp}  --pak PAK                   also check the pak's images and registries
+  --default-registry HOST     the proxies' default registry, for a pak that names none
+  --registry-ca FILE          compare each proxy's CA for the registry with this PEM file
+  --registry-user … (as pull) credentials for the registry check; never asked for
+Run:
+  --concurrency N             proxies at once (default 8)
+  --timeout SECONDS           per proxy (default 60)
+  --json                      one JSON document on stdout (every check of every proxy)
+  --report FILE               also write the JSON document to FILE
+  --debug                     stack traces on errors
+Exit status: 0 no check fails (warnings allowed), 1 a check fails on a proxy, 2 usage or input error,
+130/143/129 interrupted.
+`;
+
+export async function run(argv: string[], terminal: Terminal): Promise<number> {
+  const { values, positionals } = parseCommandArgs("doctor", argv, options);
+  if (values.help) {
+    terminal.out(help);
+    return ExitStatus.ok;
+  }
+  if (positionals.length > 0) {
+    return usageError(
+      terminal,
+      `doctor takes no positional argument (got ${JSON.stringify(positionals[0])}); give the pak as --pak PAK`,
+    );
+  }
+  const concurrency = intOption("concurrency", values.concurrency, 8, 1, 256);
+  const timeoutS = intOption("timeout", values.timeout, 60, 1, 86_400);
+  const sshUser = values["ssh-user"] ?? "root";
+  const targets: Target[] =
+    values.pak === undefined ? [] : (await readPakInput(values.pak, values["default-registry"])).targets;
+  const registryCa =
+    values["registry-ca"] === undefined ? undefined : await readCaOption(values["registry-ca"]);
+  const proxies = await selectTargets(
+    values,
+    sshUser,
+    targets.map((t) => t.reference),
+  );
+
+  // Credentials and the image's size, from this machine, never asked for: doctor is for pipelines too.
+  const resolver = await credentialResolver(values, { ...terminal, interactive: false });
+  const registries = await preflightRegistries(targets, resolver, {
+    ca: registryCa,
+    env: terminal.env,
+    signal: terminal.signal,
+    prompt: false,
+  });
+  const sizes = registries.flatMap((r) => r.verdicts.map((v) => v.size ?? 0));
+  const ssh = await sshConnectSetup(values, terminal, sshUser);
+  const report = await runDoctor(
+    proxies,
+    {
+      targets,
+      auth: (registry) => registries.find((r) => r.registry === registry)?.auth,
+      imageBytes: sizes.length > 0 && sizes.every((s) => s > 0) ? Math.max(...sizes) : undefined,
+      registryCa,
+      timeoutMs: timeoutS * 1000,
+    },
+    {
+      concurrency,
+      knownHosts: ssh.knownHosts,
+      connect: ssh.connect,
+      signal: terminal.signal,
+      onRow:
+        terminal.interactive && !values.json
+          ? (r) => terminal.err(`${printable(r.name)}: ${r.verdict}\n`)
+          : undefined,
+    },
+  );
+  const document = `${JSON.stringify(report, null, 2)}\n`;
+  if (values.report !== undefined) await writeFile(values.report, document, { mode: 0o644 });
+  terminal.out(values.json ? document : renderDoctorHuman(report));
+  const interrupted = interruptedStatus(terminal.signal);
+  if (interrupted !== undefined) return interrupted;
+  return report.summary.fail === 0 ? ExitStatus.ok : ExitStatus.proxyFailed;
+}
+
+function usageError(terminal: Terminal, message: string): number {
+  terminal.err(`mp-sideload: USAGE: ${message}\n  hint: run 'mp-sideload doctor --help'\n`);
+  return ExitStatus.usage;
+}
+
+const marks = { pass: "ok", warn: "WARN", fail: "FAIL" };
+
+/** One line per proxy with its worst verdict, then every check that did not pass, with hints. */
+export function renderDoctorHuman(report: DoctorReport): string {
+  const names = report.proxies.map((r) => printable(r.name));
+  const width = names.reduce((w, n) => Math.max(w, n.length), 5);
+  const summaryOf = (r: DoctorRow) => {
+    const bad = r.checks.filter((c) => c.verdict !== "pass");
+    return bad.length === 0
+      ? `${r.checks.length} checks pass`
+      : bad.map((c) => `${c.check}${c.code ? ` ${c.code}` : ""}`).join(", ");
+  };
+  const lines = report.proxies.map(
+    (r, i) => `${marks[r.verdict].padEnd(5)} ${(names[i] ?? "").padEnd(width)}  ${summaryOf(r)}`,
+  );
+  const details = report.proxies.flatMap((r, i) =>
+    r.checks
+      .filter((c) => c.verdict !== "pass")
+      .map(
+        (c) =>
+          `${names[i] ?? ""} ${c.check}: ${c.verdict}${c.code ? ` ${c.code}` : ""}: ${oneLine(c.detail)}${c.hint ? `\n  hint: ${oneLine(c.hint)}` : ""}`,
+      ),
+  );
+  const { pass, warn, fail, total } = report.summary;
+  return `doctor\n${lines.join("\n")}\n${details.length > 0 ? `\n${details.join("\n")}\n\n` : ""}${pass} ready, ${warn} with warnings, ${fail} failing, ${total} in all\n`;
+}

@@ -1,0 +1,327 @@
+/**
+ * `doctor`: is each proxy ready for a sideload? One row of checks per proxy, each `pass`,
+ * `warn` or `fail` with a hint. Changes nothing anywhere: it reads (the engine's API, `df`, the
+ * CA file over SFTP) and asks the registry through the engine's `POST /auth`.
+ */
+import { abortable } from "../abortable.js";
+import { SideloadError, hostPort, printable, toErrorInfo, type ErrorCode } from "../errors.js";
+import type { RegistryAuth } from "../engine/engine.js";
+import type { Proxy } from "../inventory/proxy.js";
+import type { ConnectOptions } from "../ssh/connect.js";
+import type { KnownHostLine } from "../ssh/known-hosts.js";
+import { caPath, openProxySession, type OpenSession, type Session } from "../sideload/proxy-session.js";
+import type { Target } from "../sideload/types.js";
+
+export type Verdict = "pass" | "warn" | "fail";
+
+export interface DoctorCheck {
+  /** `ssh`, `engine`, `transport`, `disk`, `clock`, `image <ref>`, `registry <host>`, `ca <host>`. */
+  check: string;
+  verdict: Verdict;
+  detail: string;
+  code?: ErrorCode | undefined;
+  hint?: string | undefined;
+}
+
+export interface DoctorRow {
+  name: string;
+  host: string;
+  port: number;
+  /** The worst verdict of its checks. */
+  verdict: Verdict;
+  durationMs: number;
+  checks: DoctorCheck[];
+}
+
+export interface DoctorReport {
+  command: "doctor";
+  references: string[];
+  proxies: DoctorRow[];
+  summary: { pass: number; warn: number; fail: number; total: number };
+}
+
+/** What a doctor run knows before it connects. */
+export interface DoctorJob {
+  /** With --pak: the references to look for and the registries to probe. */
+  targets: Target[];
+  /** Credentials per registry, when some source has them (never asked for). */
+  auth: (registry: string) => RegistryAuth | undefined;
+  /** Bytes each reference needs (from the registry's manifest), when the workstation could tell. */
+  imageBytes?: number | undefined;
+  /** PEM of --registry-ca, to compare with each proxy's. */
+  registryCa?: string | undefined;
+  timeoutMs: number;
+}
+
+export interface DoctorDeps {
+  knownHosts: KnownHostLine[];
+  connect: Omit<ConnectOptions, "signal">;
+  signal?: AbortSignal | undefined;
+  openSession?: OpenSession;
+  /** Told as each proxy finishes. */
+  onRow?: (row: DoctorRow) => void;
+  now?: () => number;
+}
+
+/** Free space below which the disk check warns or fails when the image's size is unknown. */
+export const diskThresholds = { failBelow: 1024 ** 3, warnBelow: 5 * 1024 ** 3 };
+/** Clock skew past which TLS and registry tokens start to fail. */
+export const clockThresholds = { warnAboveMs: 30_000, failAboveMs: 300_000 };
+
+const order: Record<Verdict, number> = { pass: 0, warn: 1, fail: 2 };
+
+/** Every proxy, at most `concurrency` at once; proxies not started when interrupted are not run. */
+export async function runDoctor(
+  proxies: Proxy[],
+  job: DoctorJob,
+  deps: DoctorDeps & { concurrency: number },
+): Promise<DoctorReport> {
+  const rows: DoctorRow[] = new Array<DoctorRow>(proxies.length);
+  let next = 0;
+  const worker = async () => {
+    for (;;) {
+      const index = next++;
+      const proxy = proxies[index];
+      if (proxy === undefined) return;
+      rows[index] = deps.signal?.aborted
+        ? row(proxy, 0, [
+            {
+              check: "ssh",
+              verdict: "fail",
+              detail: "not started: the run was interrupted",
+              code: "INTERRUPTED",
+            },
+          ])
+        : await doctorProxy(proxy, job, deps);
+      deps.onRow?.(rows[index]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(deps.concurrency, proxies.length)) }, worker));
+  const count = (v: Verdict) => rows.filter((r) => r.verdict === v).length;
+  return {
+    command: "doctor",
+    references: job.targets.map((t) => t.reference),
+    proxies: rows,
+    summary: { pass: count("pass"), warn: count("warn"), fail: count("fail"), total: rows.length },
+  };
+}
+
+/** All checks of one proxy. Never throws. */
+export async function doctorProxy(proxy: Proxy, job: DoctorJob, deps: DoctorDeps): Promise<DoctorRow> {
+  const started = Date.now();
+  const timeout = AbortSignal.timeout(job.timeoutMs);
+  const signal = deps.signal ? AbortSignal.any([deps.signal, timeout]) : timeout;
+  const where = `${printable(proxy.name)} (${hostPort(proxy.host, proxy.port)})`;
+  const checks: DoctorCheck[] = [];
+  const session = (deps.openSession ?? openProxySession)(proxy, {
+    knownHosts: deps.knownHosts,
+    connect: deps.connect,
+    signal,
+    where,
+  });
+  const close = () => session.close();
+  signal.addEventListener("abort", close, { once: true });
+  /** Run one check; an error becomes its `fail` (and, with `stop`, ends the row). */
+  const attempt = async (name: string, run: () => Promise<Omit<DoctorCheck, "check">>): Promise<boolean> => {
+    try {
+      checks.push({ check: name, ...(await abortable(run(), signal)) });
+      return true;
+    } catch (error) {
+      checks.push(failed(name, signal.aborted ? abortError(signal, timeout, where, job.timeoutMs) : error));
+      return false;
+    }
+  };
+  try {
+    const connected = await attempt("ssh", async () => {
+      await session.connect();
+      return {
+        verdict: "pass",
+        detail: `connected as ${proxy.user}; host key known; authenticated by ${session.connection.authMethod ?? "?"}`,
+      };
+    });
+    if (!connected) return row(proxy, started, checks);
+    const engine = await attempt("engine", async () => {
+      const v = await session.startEngine();
+      return {
+        verdict: "pass",
+        detail: `Docker ${v.version} (API ${v.apiVersion}) over ${session.transport ?? "?"}`,
+      };
+    });
+    if (!engine) return row(proxy, started, checks);
+    await attempt("transport", async () => {
+      const other = await session.probeOtherTransport();
+      if (other.error === undefined) return { verdict: "pass", detail: `${other.transport} works too` };
+      if (session.transport === "stream-local") {
+        return {
+          verdict: "pass",
+          detail: `${other.transport} does not (${toErrorInfo(other.error).message}); not needed`,
+        };
+      }
+      return {
+        verdict: "warn",
+        detail: `stream-local forwarding does not work, so each engine call starts a docker CLI (dial-stdio)`,
+        hint: "allow it in the proxy's sshd_config (AllowStreamLocalForwarding yes, AllowTcpForwarding local or yes) for faster runs",
+      };
+    });
+    const info = await session.engine.info().catch((error: unknown) => error);
+    await attempt("disk", () => checkDisk(session, info, job.imageBytes));
+    await attempt("clock", () => Promise.resolve(checkClock(info, (deps.now ?? Date.now)())));
+    for (const target of job.targets) {
+      await attempt(`image ${target.reference}`, async () =>
+        (await session.hasReference(target.reference))
+          ? { verdict: "pass", detail: "present" }
+          : { verdict: "pass", detail: "not present yet: mp-sideload pull puts it there" },
+      );
+    }
+    for (const registry of [...new Set(job.targets.map((t) => t.registry))]) {
+      await attempt(`registry ${registry}`, () => checkRegistry(session, registry, job.auth(registry)));
+      await attempt(`ca ${registry}`, () => checkCa(session, registry, job.registryCa));
+    }
+    return row(proxy, started, checks);
+  } finally {
+    signal.removeEventListener("abort", close);
+    session.close();
+  }
+}
+
+async function checkDisk(
+  session: Session,
+  info: unknown,
+  imageBytes: number | undefined,
+): Promise<Omit<DoctorCheck, "check">> {
+  if (info instanceof Error) throw info;
+  const { rootDir } = info as { rootDir: string };
+  // The path reaches a shell on the proxy: plain path characters only.
+  if (!/^\/[A-Za-z0-9_./-]*$/.test(rootDir)) {
+    return {
+      verdict: "warn",
+      detail: `cannot measure: the engine's data root ${JSON.stringify(rootDir)} is not a plain path`,
+    };
+  }
+  const { stdout, code } = await session.connection.exec(`df -Pk -- '${rootDir}'`);
+  const fields = stdout.trim().split("\n").at(-1)?.trim().split(/\s+/) ?? [];
+  const availableKb = Number(fields[3]);
+  if (code !== 0 || !Number.isFinite(availableKb)) {
+    return { verdict: "warn", detail: `cannot measure the free space under ${rootDir} (df exited ${code})` };
+  }
+  const free = availableKb * 1024;
+  const gib = (n: number) => `${(n / 1024 ** 3).toFixed(1)} GiB`;
+  // An image unpacks to about twice its compressed size, and the vfs driver copies layers.
+  const need = imageBytes === undefined ? diskThresholds.failBelow : imageBytes * 3;
+  const comfortable = imageBytes === undefined ? diskThresholds.warnBelow : imageBytes * 6;
+  const against =
+    imageBytes === undefined ? "the default thresholds" : `the image's ${gib(imageBytes)} (x3 to unpack)`;
+  const detail = `${gib(free)} free under ${rootDir}, against ${against}`;
+  if (free < need)
+    return {
+      verdict: "fail",
+      detail,
+      hint: "free space on the proxy (docker image prune, or grow the disk)",
+    };
+  if (free < comfortable) return { verdict: "warn", detail, hint: "little room left for the next images" };
+  return { verdict: "pass", detail };
+}
+
+function checkClock(info: unknown, now: number): Omit<DoctorCheck, "check"> {
+  if (info instanceof Error) throw info;
+  const proxyTime = Date.parse((info as { systemTime: string }).systemTime);
+  if (!Number.isFinite(proxyTime)) return { verdict: "warn", detail: "the engine did not report its time" };
+  const skew = proxyTime - now;
+  const detail = `the proxy's clock is ${Math.abs(Math.round(skew / 1000))} s ${skew >= 0 ? "ahead of" : "behind"} this machine's`;
+  const hint = "fix NTP on the proxy: TLS certificates and registry tokens fail with a skewed clock";
+  if (Math.abs(skew) > clockThresholds.failAboveMs) return { verdict: "fail", detail, hint };
+  if (Math.abs(skew) > clockThresholds.warnAboveMs) return { verdict: "warn", detail, hint };
+  return { verdict: "pass", detail };
+}
+
+/**
+ * The registry from the proxy's network position, through the engine's `POST /auth`: with
+ * credentials it checks them too; without, an anonymous login tells DNS, refused, timeout and
+ * trust apart, and a refusal then only means "reachable; credentials not checked".
+ */
+async function checkRegistry(
+  session: Session,
+  registry: string,
+  auth: RegistryAuth | undefined,
+): Promise<Omit<DoctorCheck, "check">> {
+  try {
+    await session.login(auth ?? { username: "", password: "", serveraddress: registry });
+    return {
+      verdict: "pass",
+      detail: auth
+        ? "reachable, trusted, credentials accepted"
+        : "reachable and trusted; allows anonymous logins",
+    };
+  } catch (error) {
+    if (auth === undefined && error instanceof SideloadError && error.code === "REGISTRY_UNAUTHORIZED") {
+      return {
+        verdict: "pass",
+        detail: "reachable and trusted (no credentials found on this machine: they were not checked)",
+      };
+    }
+    throw error;
+  }
+}
+
+async function checkCa(
+  session: Session,
+  registry: string,
+  wanted: string | undefined,
+): Promise<Omit<DoctorCheck, "check">> {
+  const file = caPath(registry);
+  const current = await session.readCa(registry);
+  if (wanted === undefined) {
+    return {
+      verdict: "pass",
+      detail: current === undefined ? `no ${file} (the system's trust applies)` : `${file} present`,
+    };
+  }
+  if (current === wanted) return { verdict: "pass", detail: `${file} matches --registry-ca` };
+  return {
+    verdict: "warn",
+    detail: current === undefined ? `no ${file}` : `${file} differs from --registry-ca`,
+    hint: "mp-sideload pull --registry-ca FILE installs it",
+  };
+}
+
+function failed(check: string, error: unknown): DoctorCheck {
+  const info = toErrorInfo(error);
+  return { check, verdict: "fail", detail: info.message, code: info.code, hint: info.hint };
+}
+
+function abortError(
+  signal: AbortSignal,
+  timeout: AbortSignal,
+  where: string,
+  timeoutMs: number,
+): SideloadError {
+  if (timeout.aborted) {
+    return new SideloadError("TIMEOUT", `${where}: did not answer within ${Math.round(timeoutMs / 1000)} s`, {
+      hint: "raise --timeout, or check the proxy",
+      exitStatus: 1,
+    });
+  }
+  const reason: unknown = signal.reason;
+  return new SideloadError(
+    "INTERRUPTED",
+    `${where}: ${reason instanceof SideloadError ? reason.message : "interrupted"}`,
+    {
+      exitStatus: 130,
+    },
+  );
+}
+
+function row(proxy: Proxy, started: number, checks: DoctorCheck[]): DoctorRow {
+  const verdict = checks.reduce<Verdict>(
+    (worst, c) => (order[c.verdict] > order[worst] ? c.verdict : worst),
+    "pass",
+  );
+  return {
+    name: proxy.name,
+    host: proxy.host,
+    port: proxy.port,
+    verdict,
+    durationMs: started === 0 ? 0 : Date.now() - started,
+    checks,
+  };
+}
