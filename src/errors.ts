@@ -41,6 +41,7 @@ export type ErrorCode =
   | "INVENTORY_TOO_LARGE"
   | "REPORT_INVALID"
   | "REPORT_MISMATCH"
+  | "SSH_CONFIG_INVALID"
   // SSH
   | "SSH_UNREACHABLE"
   | "SSH_AUTH_FAILED"

@@ -9,7 +9,9 @@ import { registerSecret } from "../credentials/redact.js";
 import { loadInventory, selectProxies } from "../inventory/load-inventory.js";
 import { parseProxyArg, type Proxy } from "../inventory/proxy.js";
 import { readEarlierReport } from "../report/earlier-report.js";
-import { defaultIdentities, loadKnownHosts, type ConnectOptions } from "../ssh/connect.js";
+import { JumpPool, defaultIdentities, loadKnownHosts, type ConnectOptions } from "../ssh/connect.js";
+import { openSshConfig } from "../ssh/ssh-config.js";
+import { resolveRoutes } from "../inventory/routes.js";
 import type { KnownHostLine } from "../ssh/known-hosts.js";
 import type { Terminal } from "./terminal.js";
 
@@ -21,6 +23,8 @@ export const targetOptionSpecs = {
   "accept-new-host-keys": { type: "boolean" },
   identity: { type: "string", multiple: true },
   "ssh-user": { type: "string" },
+  "ssh-config": { type: "string" },
+  jump: { type: "string", multiple: true },
 } as const;
 
 export const targetOptionsHelp = `Targets:
@@ -30,7 +34,9 @@ export const targetOptionsHelp = `Targets:
   --known-hosts FILE          default ~/.ssh/known_hosts
   --accept-new-host-keys      record unknown host keys (never changed ones)
   --identity FILE             private key (repeatable); ssh-agent is used when SSH_AUTH_SOCK is set
-  --ssh-user USER             default root
+  --ssh-user USER             default root (else the ssh config's User)
+  --ssh-config FILE|none      OpenSSH client config to apply (default ~/.ssh/config when it exists)
+  --jump [user@]host[:port]   jump host(s) for every proxy, like ssh -J (repeatable, or a,b)
 `;
 
 export interface TargetValues {
@@ -41,6 +47,8 @@ export interface TargetValues {
   "accept-new-host-keys"?: boolean | undefined;
   identity?: string[] | undefined;
   "ssh-user"?: string | undefined;
+  "ssh-config"?: string | undefined;
+  jump?: string[] | undefined;
   "only-failed"?: string | undefined;
 }
 
@@ -55,22 +63,31 @@ export function knownHostsFileOf(values: TargetValues): string {
  */
 export async function selectTargets(
   values: TargetValues,
-  sshUser: string,
   references: string[],
+  env: NodeJS.ProcessEnv,
+  onDebug?: (message: string) => void,
 ): Promise<Proxy[]> {
+  const sshUser = values["ssh-user"] ?? "root";
+  const userGiven = values["ssh-user"] !== undefined;
   // Checked before the inventory: a report for another pak is refused whatever else is given.
   const unfinished =
     values["only-failed"] === undefined
       ? undefined
       : await readEarlierReport(values["only-failed"], references);
-  let proxies: Proxy[] = values.inventory === undefined ? [] : await loadInventory(values.inventory, sshUser);
+  let proxies: Proxy[] =
+    values.inventory === undefined ? [] : await loadInventory(values.inventory, sshUser, userGiven);
   // concat, not push(...): a spread of a large array overflows the call stack.
-  proxies = proxies.concat((values.proxy ?? []).map((p) => parseProxyArg(p, sshUser)));
+  proxies = proxies.concat((values.proxy ?? []).map((p) => parseProxyArg(p, sshUser, userGiven)));
   if (unfinished !== undefined) {
     const names = new Set(unfinished.map((f) => f.name));
     proxies =
       proxies.length === 0
-        ? unfinished.map((f) => ({ ...f, user: sshUser, groups: [] }))
+        ? unfinished.map((f) => ({
+            ...f,
+            user: sshUser,
+            groups: [],
+            ...(userGiven ? {} : { defaulted: ["user" as const] }),
+          }))
         : proxies.filter((p) => names.has(p.name));
   }
   if (proxies.length === 0 && unfinished === undefined) {
@@ -88,7 +105,10 @@ export async function selectTargets(
       },
     );
   }
-  return selected;
+  const reader = openSshConfig(values["ssh-config"], env);
+  onDebug?.(reader ? `ssh config ${reader.file} read with ${reader.via}` : "no ssh config applied");
+  const jump = values.jump?.flatMap((j) => j.split(",")).filter((j) => j !== "");
+  return resolveRoutes(selected, reader, { jump: jump && jump.length > 0 ? jump : undefined, defaultUser: sshUser });
 }
 
 /**
@@ -100,35 +120,37 @@ export async function sshConnectSetup(
   values: TargetValues,
   terminal: Terminal,
   sshUser: string,
-): Promise<{ knownHosts: KnownHostLine[]; connect: Omit<ConnectOptions, "signal"> }> {
+): Promise<{ knownHosts: KnownHostLine[]; connect: Omit<ConnectOptions, "signal">; close: () => void }> {
   const ask = terminal.interactive ? (await import("./prompts.js")).prompts : undefined;
   const knownHostsFile = knownHostsFileOf(values);
   const sshPasswordEnv = terminal.env.MP_SIDELOAD_SSH_PASSWORD || undefined;
   registerSecret(sshPasswordEnv);
-  return {
-    knownHosts: await loadKnownHosts(knownHostsFile),
-    connect: {
-      hostKeys: {
-        knownHostsFile,
-        acceptNew: values["accept-new-host-keys"] ?? false,
-        confirm: ask && ((proxy, fp, type) => ask.trustHostKey(proxy.name, type, fp)),
-      },
-      auth: {
-        agent: terminal.env.SSH_AUTH_SOCK || undefined,
-        identities: [...(values.identity ?? []), ...defaultIdentities()],
-        password:
-          sshPasswordEnv !== undefined
-            ? () => Promise.resolve(sshPasswordEnv)
-            : ask &&
-              memo(async () => {
-                const pw = await ask.sshPassword(`${sshUser}@proxies`);
-                registerSecret(pw);
-                return pw;
-              }),
-        passphrase: ask && memoBy((file: string) => ask.keyPassphrase(file)),
-      },
+  const knownHosts = await loadKnownHosts(knownHostsFile);
+  const connect: Omit<ConnectOptions, "signal"> = {
+    hostKeys: {
+      knownHostsFile,
+      knownHostsExplicit: values["known-hosts"] !== undefined,
+      acceptNew: values["accept-new-host-keys"] ?? false,
+      confirm: ask && ((proxy, fp, type) => ask.trustHostKey(proxy.name, type, fp)),
+    },
+    auth: {
+      agent: terminal.env.SSH_AUTH_SOCK || undefined,
+      identities: values.identity ?? [],
+      defaultIdentities: defaultIdentities(terminal.env),
+      password:
+        sshPasswordEnv !== undefined
+          ? () => Promise.resolve(sshPasswordEnv)
+          : ask &&
+            memo(async () => {
+              const pw = await ask.sshPassword(`${sshUser}@proxies`);
+              registerSecret(pw);
+              return pw;
+            }),
+      passphrase: ask && memoBy((file: string) => ask.keyPassphrase(file)),
     },
   };
+  const jumps = new JumpPool(knownHosts, connect, terminal.signal);
+  return { knownHosts, connect: { ...connect, jumps }, close: () => jumps.closeAll() };
 }
 
 /** The first call's promise, shared by every later call. */

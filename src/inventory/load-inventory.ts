@@ -3,7 +3,7 @@ import { basename, dirname, resolve } from "node:path";
 import { Lexer, parse as parseYaml } from "yaml";
 import { SideloadError, quote } from "../errors.js";
 import { readTextFile } from "../files.js";
-import { checkHost, checkPort, checkUser, type Proxy } from "./proxy.js";
+import { checkHost, checkPort, checkUser, parseHopSpec, type Proxy } from "./proxy.js";
 
 type Vars = Record<string, unknown>;
 
@@ -34,15 +34,15 @@ function tooManyProxies(label: string): SideloadError {
 /** The keys of mp-sideload's native inventory; anything else is a typo to report. */
 const nativeKeys = {
   top: ["proxies", "defaults"],
-  proxy: ["name", "host", "port", "user", "identity", "dockerSocket", "groups"],
-  defaults: ["port", "user", "identity", "dockerSocket"],
+  proxy: ["name", "host", "port", "user", "identity", "dockerSocket", "groups", "jump"],
+  defaults: ["port", "user", "identity", "dockerSocket", "jump"],
 };
 
 /**
  * Read an inventory file: mp-sideload's native YAML (a `proxies` list or map), an Ansible INI
  * inventory, or an Ansible YAML inventory (`all:` / groups with `hosts` and `children`).
  */
-export async function loadInventory(file: string, defaultUser: string): Promise<Proxy[]> {
+export async function loadInventory(file: string, defaultUser: string, userGiven = true): Promise<Proxy[]> {
   const text = await readTextFile(file, {
     what: "inventory",
     hint: "check the path given to --inventory",
@@ -54,11 +54,11 @@ export async function loadInventory(file: string, defaultUser: string): Promise<
         { hint: "split the inventory, or select a part of it with --limit in separate runs" },
       ),
   });
-  return parseInventory(text, file, defaultUser);
+  return parseInventory(text, file, defaultUser, userGiven);
 }
 
 /** Parse inventory text; `file` names it in messages and anchors relative key paths. */
-export function parseInventory(text: string, file: string, defaultUser: string): Proxy[] {
+export function parseInventory(text: string, file: string, defaultUser: string, userGiven = true): Proxy[] {
   const label = basename(file);
   const trimmed = text.replace(/^\uFEFF/, "").trimStart();
   const proxies =
@@ -75,10 +75,12 @@ export function parseInventory(text: string, file: string, defaultUser: string):
       });
     }
     seen.add(p.name);
+    const defaulted = [...(p.defaulted ?? []), ...(p.user || userGiven ? [] : (["user"] as const))];
     return {
       ...p,
       user: p.user || defaultUser,
       identity: p.identity === undefined ? undefined : expandPath(p.identity, base),
+      ...(defaulted.length > 0 ? { defaulted } : { defaulted: undefined }),
     };
   });
 }
@@ -100,7 +102,7 @@ function str(value: unknown, where: string, key: string): string | undefined {
 /** Build a proxy from a name and merged variables (native keys or Ansible's). */
 function proxyFrom(name: string, vars: Vars, groups: string[], where: string): Proxy {
   const host = str(vars.host ?? vars.ansible_host ?? vars.ansible_ssh_host, where, "host") ?? name;
-  const port = vars.port ?? vars.ansible_port ?? vars.ansible_ssh_port ?? 22;
+  const port = vars.port ?? vars.ansible_port ?? vars.ansible_ssh_port;
   const user = str(vars.user ?? vars.ansible_user ?? vars.ansible_ssh_user, where, "user");
   const identity = str(vars.identity ?? vars.ansible_ssh_private_key_file, where, "identity");
   const dockerSocket = str(
@@ -119,15 +121,49 @@ function proxyFrom(name: string, vars: Vars, groups: string[], where: string): P
       },
     );
   }
+  const jumpSpecs = jumpsFrom(vars, where);
   return {
     name,
     host: checkHost(host, where),
-    port: checkPort(port, where),
+    port: port === undefined ? 22 : checkPort(port, where),
     user: user === undefined ? "" : checkUser(user, where),
     identity,
     dockerSocket,
     groups,
+    ...(jumpSpecs === undefined ? {} : { jumpSpecs }),
+    ...(port === undefined ? { defaulted: ["port"] as ("user" | "port")[] } : {}),
   };
+}
+
+/** Ansible's variables as mp-sideload reads them: a `jump` there is Ansible's business, `mp_sideload_jump` ours. */
+function ansibleVars(vars: Vars): Vars {
+  const { jump: _theirs, mp_sideload_jump: ours, ...rest } = vars;
+  return ours === undefined ? rest : { ...rest, jump: ours };
+}
+
+/**
+ * Jump hosts: native `jump` (one `[user@]host[:port]` or a list), or Ansible's
+ * `ansible_ssh_common_args` / `ansible_ssh_extra_args` with `-J HOPS` or `-o ProxyJump=HOPS`.
+ */
+function jumpsFrom(vars: Vars, where: string): string[] | undefined {
+  const jump = vars.jump;
+  let specs: string[] | undefined;
+  if (typeof jump === "string") specs = jump.split(",");
+  else if (Array.isArray(jump) && jump.every((j) => typeof j === "string")) specs = jump;
+  else if (jump !== undefined && !isYamlNull(jump)) {
+    throw new SideloadError("INVENTORY_INVALID", `${where}: jump must be a host or a list of hosts`, {
+      hint: "e.g. jump: ops@bastion-1.example.com:22",
+    });
+  }
+  for (const key of ["ansible_ssh_common_args", "ansible_ssh_extra_args"]) {
+    const args = vars[key];
+    if (typeof args !== "string" || specs !== undefined) continue;
+    const match = /(?:^|\s)(?:-J\s*|-o\s*ProxyJump[= ])["']?([^\s"']+)/.exec(args);
+    if (match) specs = (match[1] ?? "").split(",");
+  }
+  const cleaned = specs?.map((s) => s.trim()).filter((s) => s !== "" && s.toLowerCase() !== "none");
+  for (const spec of cleaned ?? []) parseHopSpec(spec, `${where}: jump`);
+  return cleaned === undefined || cleaned.length === 0 ? undefined : cleaned;
 }
 
 function parseYamlInventory(text: string, label: string): Proxy[] {
@@ -245,7 +281,7 @@ function parseAnsibleYaml(doc: Vars, label: string): Proxy[] {
     );
   }
   return [...hosts].map(([name, { vars, groups }]) =>
-    proxyFrom(name, vars, [...groups], `${label}: ${name}`),
+    proxyFrom(name, ansibleVars(vars), [...groups], `${label}: ${name}`),
   );
 }
 
@@ -317,7 +353,7 @@ function parseAnsibleIni(text: string, label: string): Proxy[] {
     });
   }
   return [...merged].map(([name, e]) =>
-    proxyFrom(name, { ...e.vars, ...e.hostVars }, [...e.groups], `${label}: ${name}`),
+    proxyFrom(name, ansibleVars({ ...e.vars, ...e.hostVars }), [...e.groups], `${label}: ${name}`),
   );
 }
 

@@ -12,6 +12,56 @@ export interface Proxy {
   /** The engine's unix socket on the proxy, when it is not the proxy's DOCKER_HOST or the default. */
   dockerSocket?: string | undefined;
   groups: string[];
+  /** Jump hosts as written (`[user@]host[:port]`, inventory, --jump or ssh config), in order. */
+  jumpSpecs?: string[] | undefined;
+  /** The jump hosts, resolved (ssh config applied to each). */
+  jump?: Hop[] | undefined;
+  /** Fields that hold mp-sideload's defaults, which the ssh configuration may replace. */
+  defaulted?: ("user" | "port")[] | undefined;
+  /** From the ssh configuration: keys to try (IdentityFile), and whether only those. */
+  identityFiles?: string[] | undefined;
+  identitiesOnly?: boolean | undefined;
+  /** From the ssh configuration: the agent socket, or null for `IdentityAgent none`. */
+  agent?: string | null | undefined;
+  /** From the ssh configuration: UserKnownHostsFile (read all, record in the first). */
+  knownHostsFiles?: string[] | undefined;
+  /** From the ssh configuration: StrictHostKeyChecking accept-new. */
+  acceptNewHostKey?: boolean | undefined;
+  connectTimeoutMs?: number | undefined;
+  keepaliveIntervalMs?: number | undefined;
+}
+
+/** A jump host on the way to a proxy. */
+export interface Hop {
+  /** As written (an ssh config alias, or the host). */
+  name: string;
+  host: string;
+  port: number;
+  user: string;
+  identityFiles?: string[] | undefined;
+}
+
+/** Parse a hop `[user@]host[:port]` (IPv6 as `[addr]:port`); user and port may be left open. */
+export function parseHopSpec(spec: string, where: string): { user?: string; host: string; port?: number } {
+  const at = spec.lastIndexOf("@");
+  const user = at >= 0 ? checkUser(spec.slice(0, at), where) : undefined;
+  const rest = at >= 0 ? spec.slice(at + 1) : spec;
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(rest);
+  let host = rest;
+  let port: number | undefined;
+  if (bracketed) {
+    host = bracketed[1] ?? "";
+    if (bracketed[2] !== undefined) port = checkPort(bracketed[2], where);
+  } else if ((rest.match(/:/g) ?? []).length === 1) {
+    host = rest.slice(0, rest.indexOf(":"));
+    port = checkPort(rest.slice(rest.indexOf(":") + 1), where);
+  }
+  return { ...(user === undefined ? {} : { user }), host: checkHost(host, where), ...(port === undefined ? {} : { port }) };
+}
+
+/** How a proxy is reached: `you → bastion-1 → cp-east-1`. */
+export function routeOf(proxy: Proxy): string {
+  return ["you", ...(proxy.jump ?? []).map((h) => h.name), proxy.name].join(" → ");
 }
 
 const hostPattern =
@@ -49,26 +99,18 @@ export function checkUser(user: string, where: string): string {
 /**
  * Parse `--proxy [user@]host[:port]` (IPv6 as `[addr]:port`).
  */
-export function parseProxyArg(value: string, defaultUser: string): Proxy {
-  const where = `--proxy ${quote(value)}`;
-  let rest = value;
-  let user = defaultUser;
-  const at = rest.lastIndexOf("@");
-  if (at >= 0) {
-    user = checkUser(rest.slice(0, at), where);
-    rest = rest.slice(at + 1);
-  }
-  let host = rest;
-  let port = 22;
-  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(rest);
-  if (bracketed) {
-    host = bracketed[1] ?? "";
-    if (bracketed[2] !== undefined) port = checkPort(bracketed[2], where);
-  } else if ((rest.match(/:/g) ?? []).length === 1) {
-    const colon = rest.indexOf(":");
-    host = rest.slice(0, colon);
-    port = checkPort(rest.slice(colon + 1), where);
-  }
-  host = checkHost(host, where);
-  return { name: port === 22 ? host : hostPort(host, port), host, port, user, groups: [] };
+export function parseProxyArg(value: string, defaultUser: string, userGiven = true): Proxy {
+  const spec = parseHopSpec(value, `--proxy ${quote(value)}`);
+  const port = spec.port ?? 22;
+  const defaulted: ("user" | "port")[] = [];
+  if (spec.user === undefined && !userGiven) defaulted.push("user");
+  if (spec.port === undefined) defaulted.push("port");
+  return {
+    name: port === 22 ? spec.host : hostPort(spec.host, port),
+    host: spec.host,
+    port,
+    user: spec.user ?? defaultUser,
+    groups: [],
+    ...(defaulted.length > 0 ? { defaulted } : {}),
+  };
 }

@@ -1,9 +1,11 @@
 import { hostPort, printable } from "../errors.js";
-import type { Proxy } from "../inventory/proxy.js";
+import { routeOf, type Proxy } from "../inventory/proxy.js";
 import type { SideloadJob } from "./types.js";
 
 export interface PlannedProxy {
   proxy: Proxy;
+  /** `you → bastion-1 → cp-east-1`. */
+  route: string;
   steps: string[];
 }
 
@@ -13,8 +15,13 @@ export interface PlannedProxy {
  */
 export function planSideload(proxies: Proxy[], job: SideloadJob, knownHostsFile: string): PlannedProxy[] {
   return proxies.map((proxy) => {
+    const hops = (proxy.jump ?? []).map(
+      (hop) =>
+        `connect to jump host ${printable(hop.name)} as ${hop.user}@${hostPort(hop.host, hop.port)} (shared by every proxy behind it); its host key checked first`,
+    );
     const steps = [
-      `connect ${proxy.user}@${hostPort(proxy.host, proxy.port)} over SSH; host key checked against ${printable(knownHostsFile)} before any credential is sent`,
+      ...hops,
+      `connect ${proxy.user}@${hostPort(proxy.host, proxy.port)} over SSH${hops.length > 0 ? " through a channel of the last jump host" : ""}; host key checked against ${printable(proxy.knownHostsFiles?.[0] ?? knownHostsFile)} before any credential is sent`,
       `reach the Docker Engine through that connection (${proxy.dockerSocket ?? "the proxy's DOCKER_HOST, else /var/run/docker.sock"})`,
     ];
     const registries = new Set<string>();
@@ -32,6 +39,6 @@ export function planSideload(proxies: Proxy[], job: SideloadJob, knownHostsFile:
       steps.push(`  then pull ${target.reference} (credentials only in the X-Registry-Auth header)`);
       steps.push(`  then verify that the image's RepoDigests holds exactly ${target.reference}`);
     }
-    return { proxy, steps };
+    return { proxy, route: printable(routeOf(proxy)), steps };
   });
 }

@@ -5,8 +5,8 @@ import type { Duplex } from "node:stream";
 import ssh2 from "ssh2";
 import type { AuthenticationType, ClientChannel, ConnectConfig, NextAuthHandler, SFTPWrapper } from "ssh2";
 import { SideloadError, hostPort, printable, quote } from "../errors.js";
-import { appendKnownHost } from "./known-hosts-file.js";
-import type { Proxy } from "../inventory/proxy.js";
+import { appendKnownHost, loadKnownHosts } from "./known-hosts-file.js";
+import type { Hop, Proxy } from "../inventory/proxy.js";
 import {
   fingerprint,
   judgeHostKey,
@@ -22,6 +22,8 @@ const { Client, utils } = ssh2;
 /** How host keys are checked; shared by every connection of a run. */
 export interface HostKeyPolicy {
   knownHostsFile: string;
+  /** --known-hosts was given: it wins over a proxy's UserKnownHostsFile from the ssh config. */
+  knownHostsExplicit?: boolean;
   /** Record unknown keys and go on (`StrictHostKeyChecking=accept-new`). */
   acceptNew: boolean;
   /** Ask the user about an unknown key (interactive runs only). */
@@ -32,8 +34,10 @@ export interface HostKeyPolicy {
 export interface SshAuthSources {
   /** ssh-agent socket (SSH_AUTH_SOCK). */
   agent?: string | undefined;
-  /** Private key files tried in order (after the proxy's own identity). */
+  /** Private key files tried in order (after the proxy's own identity): --identity. */
   identities: string[];
+  /** OpenSSH's default keys, tried last unless the ssh config names IdentityFile for the host. */
+  defaultIdentities?: string[];
   /** The SSH password (env or prompt), requested lazily. */
   password?: (() => Promise<string | undefined>) | undefined;
   /** A key's passphrase (prompt), requested lazily. */
@@ -47,6 +51,8 @@ export interface ConnectOptions {
   signal?: AbortSignal | undefined;
   readyTimeoutMs?: number;
   keepaliveIntervalMs?: number;
+  /** Shared connections to jump hosts; required for a proxy with `jump`. */
+  jumps?: JumpPool | undefined;
 }
 
 /** An authenticated SSH connection to one proxy: the one connection a job uses. */
@@ -57,6 +63,8 @@ export interface SshConnection {
   exec(command: string, stdin?: string): Promise<{ stdout: string; stderr: string; code: number | null }>;
   /** A channel running `command`, its stdin/stdout being the stream (for `docker system dial-stdio`). */
   execStream(command: string): Promise<Duplex>;
+  /** A channel to host:port as seen from the far end (direct-tcpip), e.g. the next hop. */
+  forwardTcp(host: string, port: number): Promise<Duplex>;
   /** An SFTP session on this connection (closed by the caller with `end()`). */
   sftp(): Promise<SFTPWrapper>;
   /** The authentication method that succeeded (agent, publickey, password, keyboard-interactive). */
@@ -93,8 +101,8 @@ function hostKeyAlgorithms(knownTypes: string[]): string[] {
 }
 
 /** Default private keys, as OpenSSH tries them. */
-export function defaultIdentities(): string[] {
-  return ["id_ed25519", "id_ecdsa", "id_rsa"].map((name) => join(homedir(), ".ssh", name));
+export function defaultIdentities(env: NodeJS.ProcessEnv = process.env): string[] {
+  return ["id_ed25519", "id_ecdsa", "id_rsa"].map((name) => join(env.HOME || homedir(), ".ssh", name));
 }
 
 /** Serialises writes to known_hosts and keeps the in-memory copy in step. */
@@ -125,12 +133,51 @@ async function recordHostKey(
  *
  * @param knownHosts the parsed known_hosts, shared by the run (accepted keys are added to it)
  */
-export function connectProxy(
+export async function connectProxy(
   proxy: Proxy,
   knownHosts: KnownHostLine[],
   options: ConnectOptions,
 ): Promise<SshConnection> {
+  const hostKeys = await hostKeysFor(proxy, knownHosts, options.hostKeys);
   const where = `${printable(proxy.name)} (${hostPort(proxy.host, proxy.port)})`;
+  if (!proxy.jump || proxy.jump.length === 0) return connectOnce(proxy, hostKeys.lines, { ...options, hostKeys: hostKeys.policy }, where);
+  if (!options.jumps) throw new Error("a proxy with jump hosts needs the connection's JumpPool");
+  const sock = await options.jumps.channelTo(proxy, options.signal);
+  return connectOnce(proxy, hostKeys.lines, { ...options, hostKeys: hostKeys.policy }, where, sock);
+}
+
+/** The known_hosts lines and policy for a proxy: its UserKnownHostsFile from the ssh config, unless --known-hosts. */
+async function hostKeysFor(
+  proxy: Proxy,
+  knownHosts: KnownHostLine[],
+  policy: HostKeyPolicy,
+): Promise<{ lines: KnownHostLine[]; policy: HostKeyPolicy }> {
+  const acceptNew = policy.acceptNew || proxy.acceptNewHostKey === true;
+  const files = proxy.knownHostsFiles;
+  if (policy.knownHostsExplicit || !files || files.length === 0) return { lines: knownHosts, policy: { ...policy, acceptNew } };
+  const key = files.join("\0");
+  let lines = knownHostsBook.get(key);
+  if (!lines) {
+    lines = Promise.all(files.map((f) => loadKnownHosts(f))).then((all) => all.flat());
+    knownHostsBook.set(key, lines);
+  }
+  return { lines: await lines, policy: { ...policy, acceptNew, knownHostsFile: files[0] as string } };
+}
+
+/** known_hosts files named by ssh configurations, read once per run (and added to as keys are accepted). */
+const knownHostsBook = new Map<string, Promise<KnownHostLine[]>>();
+
+/**
+ * One SSH connection: host key judged during key exchange (before any credential is sent),
+ * then authentication; over `sock` when it goes through a jump host.
+ */
+function connectOnce(
+  proxy: Proxy,
+  knownHosts: KnownHostLine[],
+  options: ConnectOptions,
+  where: string,
+  sock?: Duplex,
+): Promise<SshConnection> {
   const client = new Client();
   let hostKeyError: SideloadError | undefined;
   let authAttempted = false;
@@ -226,8 +273,9 @@ export function connectProxy(
     host: proxy.host,
     port: proxy.port,
     username: proxy.user,
-    readyTimeout: options.readyTimeoutMs ?? 20_000,
-    keepaliveInterval: options.keepaliveIntervalMs ?? 5_000,
+    ...(sock === undefined ? {} : { sock }),
+    readyTimeout: proxy.connectTimeoutMs ?? options.readyTimeoutMs ?? 20_000,
+    keepaliveInterval: proxy.keepaliveIntervalMs ?? options.keepaliveIntervalMs ?? 5_000,
     keepaliveCountMax: 4,
     hostVerifier,
     authHandler,
@@ -253,6 +301,7 @@ export function connectProxy(
       // destroy, not end: before the handshake completes, end() leaves the socket open (and
       // the process alive) when the peer never answers.
       client.destroy();
+      sock?.destroy();
       reject(error);
     };
     if (options.signal?.aborted) return onAbort();
@@ -326,12 +375,20 @@ function* authAttempts(proxy: Proxy, sources: SshAuthSources): Generator<Attempt
   const allowed = (left: AuthenticationType[] | null, type: AuthenticationType) =>
     left === null || left.includes(type);
   const username = proxy.user;
-  if (sources.agent) {
-    const agent = sources.agent;
+  // IdentityAgent none, or IdentitiesOnly (the agent's other keys must not be offered).
+  const agent = proxy.agent === null || proxy.identitiesOnly ? undefined : (proxy.agent ?? sources.agent);
+  if (agent) {
     yield (left) =>
       Promise.resolve(allowed(left, "publickey") ? { type: "agent", username, agent } : undefined);
   }
-  const files = [...new Set([...(proxy.identity ? [proxy.identity] : []), ...sources.identities])];
+  // As OpenSSH: -i keys, then the host's IdentityFile lines (which replace the default keys).
+  const files = [
+    ...new Set([
+      ...(proxy.identity ? [proxy.identity] : []),
+      ...sources.identities,
+      ...(proxy.identityFiles ?? sources.defaultIdentities ?? []),
+    ]),
+  ];
   for (const file of files) {
     yield async (left) => {
       if (!allowed(left, "publickey")) return undefined;
@@ -419,6 +476,12 @@ function wrapConnection(
           channel.end(stdin);
         });
       }),
+    forwardTcp: (host, port) =>
+      new Promise((resolve, reject) => {
+        client.forwardOut("127.0.0.1", 0, host, port, (error: Error | undefined, channel: ClientChannel) =>
+          error ? reject(channelError(`a channel to ${hostPort(host, port)}`, error)) : resolve(channel),
+        );
+      }),
     sftp: () =>
       new Promise((resolve, reject) => {
         client.sftp((error: Error | undefined, sftp: SFTPWrapper) =>
@@ -447,4 +510,58 @@ function wrapConnection(
       setTimeout(() => client.destroy(), 1000).unref();
     },
   };
+}
+
+/**
+ * Connections to jump hosts, shared by every proxy behind them: 50 proxies behind one bastion
+ * open 1 + 50 connections, each proxy's being a channel of the bastion's. Each hop's host key
+ * is checked against known_hosts before anything is sent to it, like a proxy's, and errors name
+ * the hop. A hop whose connection dropped is connected again on next use.
+ */
+export class JumpPool {
+  private readonly connections = new Map<string, { promise: Promise<SshConnection>; connection?: SshConnection }>();
+
+  constructor(
+    private readonly knownHosts: KnownHostLine[],
+    private readonly options: Omit<ConnectOptions, "signal" | "jumps">,
+    private readonly signal?: AbortSignal,
+  ) {}
+
+  /** A channel to `proxy` through its hops (each hop through the one before). */
+  async channelTo(proxy: Proxy, signal: AbortSignal | undefined): Promise<Duplex> {
+    const hops = proxy.jump ?? [];
+    let via: SshConnection | undefined;
+    for (let i = 0; i < hops.length; i++) via = await this.hop(hops.slice(0, i + 1), via, proxy, signal);
+    if (!via) throw new Error("no hop");
+    return via.forwardTcp(proxy.host, proxy.port);
+  }
+
+  /** Close every jump connection (the end of a run). */
+  closeAll(): void {
+    for (const entry of this.connections.values()) entry.connection?.close();
+    this.connections.clear();
+  }
+
+  private hop(chain: Hop[], via: SshConnection | undefined, proxy: Proxy, signal: AbortSignal | undefined): Promise<SshConnection> {
+    const key = chain.map((h) => `${h.user}@${hostPort(h.host, h.port)}`).join(" > ");
+    const existing = this.connections.get(key);
+    if (existing && !(existing.connection?.closed ?? false)) return existing.promise;
+    const hop = chain.at(-1) as Hop;
+    const asProxy: Proxy = { name: hop.name, host: hop.host, port: hop.port, user: hop.user, groups: [], identityFiles: hop.identityFiles };
+    const where = `jump host ${printable(hop.name)} (${hostPort(hop.host, hop.port)}) on the way to ${printable(proxy.name)}`;
+    const entry = {} as { promise: Promise<SshConnection>; connection?: SshConnection };
+    entry.promise = (async () => {
+        const sock = via === undefined ? undefined : await via.forwardTcp(hop.host, hop.port);
+        const hostKeys = await hostKeysFor(asProxy, this.knownHosts, this.options.hostKeys);
+        // The run's signal, not one proxy's: a shared hop outlives each proxy's deadline.
+        const connection = await connectOnce(asProxy, hostKeys.lines, { ...this.options, hostKeys: hostKeys.policy, signal: this.signal ?? signal }, where, sock);
+        entry.connection = connection;
+        return connection;
+      })();
+    entry.promise.catch(() => {
+      if (this.connections.get(key) === entry) this.connections.delete(key);
+    });
+    this.connections.set(key, entry);
+    return entry.promise;
+  }
 }

@@ -65,6 +65,8 @@ describe("parseInventory", () => {
         identity: "/etc/mp/keys/id_ed25519",
         dockerSocket: undefined,
         groups: ["east"],
+        // No port given: the ssh config may set it.
+        defaulted: ["port"],
       },
       {
         name: "cp-west-1",
@@ -74,6 +76,7 @@ describe("parseInventory", () => {
         identity: "/etc/mp/keys/id_ed25519",
         dockerSocket: "/run/docker.sock",
         groups: ["west"],
+        defaulted: undefined,
       },
     ]);
   });

@@ -71,8 +71,9 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
     values["registry-ca"] === undefined ? undefined : await readCaOption(values["registry-ca"]);
   const proxies = await selectTargets(
     values,
-    sshUser,
     targets.map((t) => t.reference),
+    terminal.env,
+    values.debug ? (message) => terminal.err(`debug: ${message}\n`) : undefined,
   );
 
   // Credentials and the image's size, from this machine, never asked for: doctor is for pipelines too.
@@ -85,26 +86,31 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
   });
   const sizes = registries.flatMap((r) => r.verdicts.map((v) => v.size ?? 0));
   const ssh = await sshConnectSetup(values, terminal, sshUser);
-  const report = await runDoctor(
-    proxies,
-    {
-      targets,
-      auth: (registry) => registries.find((r) => r.registry === registry)?.auth,
-      imageBytes: sizes.length > 0 && sizes.every((s) => s > 0) ? Math.max(...sizes) : undefined,
-      registryCa,
-      timeoutMs: timeoutS * 1000,
-    },
-    {
-      concurrency,
-      knownHosts: ssh.knownHosts,
-      connect: ssh.connect,
-      signal: terminal.signal,
-      onRow:
-        terminal.interactive && !values.json
-          ? (r) => terminal.err(`${printable(r.name)}: ${r.verdict}\n`)
-          : undefined,
-    },
-  );
+  let report;
+  try {
+    report = await runDoctor(
+      proxies,
+      {
+        targets,
+        auth: (registry) => registries.find((r) => r.registry === registry)?.auth,
+        imageBytes: sizes.length > 0 && sizes.every((s) => s > 0) ? Math.max(...sizes) : undefined,
+        registryCa,
+        timeoutMs: timeoutS * 1000,
+      },
+      {
+        concurrency,
+        knownHosts: ssh.knownHosts,
+        connect: ssh.connect,
+        signal: terminal.signal,
+        onRow:
+          terminal.interactive && !values.json
+            ? (r) => terminal.err(`${printable(r.name)}: ${r.verdict}\n`)
+            : undefined,
+      },
+    );
+  } finally {
+    ssh.close();
+  }
   const document = `${JSON.stringify(report, null, 2)}\n`;
   if (values.report !== undefined) await writeFile(values.report, document, { mode: 0o644 });
   terminal.out(values.json ? document : renderDoctorHuman(report));

@@ -92,8 +92,9 @@ export async function runSideloadCommand(
   const { targets } = await readPakInput(pakFile, values["default-registry"]);
   const proxies = await selectTargets(
     values,
-    sshUser,
     targets.map((t) => t.reference),
+    terminal.env,
+    values.debug ? (message) => terminal.err(`debug: ${message}\n`) : undefined,
   );
   const knownHostsFile = knownHostsFileOf(values);
   const registryCa =
@@ -107,7 +108,7 @@ export async function runSideloadCommand(
     const plan = planSideload(proxies, job, knownHostsFile);
     terminal.out(
       values.json
-        ? `${JSON.stringify({ command: mode, dryRun: true, references: targets.map((t) => t.reference), plan: plan.map((p) => ({ name: p.proxy.name, host: p.proxy.host, port: p.proxy.port, user: p.proxy.user, steps: p.steps })) }, null, 2)}\n`
+        ? `${JSON.stringify({ command: mode, dryRun: true, references: targets.map((t) => t.reference), plan: plan.map((p) => ({ name: p.proxy.name, host: p.proxy.host, port: p.proxy.port, user: p.proxy.user, route: p.route, ...(p.proxy.jump ? { jump: p.proxy.jump.map((h) => ({ name: h.name, host: h.host, port: h.port, user: h.user })) } : {}), steps: p.steps })) }, null, 2)}\n`
         : renderPlan(mode, plan),
     );
     return ExitStatus.ok;
@@ -138,13 +139,18 @@ export async function runSideloadCommand(
 
   const ssh = await sshConnectSetup(values, terminal, sshUser);
   const live = createLiveRenderer(terminal, { debug: values.debug ?? false, json: values.json ?? false });
-  const report: BatchReport = await runBatch(proxies, job, {
-    concurrency,
-    knownHosts: ssh.knownHosts,
-    signal: terminal.signal,
-    onEvent: live,
-    connect: ssh.connect,
-  });
+  let report: BatchReport;
+  try {
+    report = await runBatch(proxies, job, {
+      concurrency,
+      knownHosts: ssh.knownHosts,
+      signal: terminal.signal,
+      onEvent: live,
+      connect: ssh.connect,
+    });
+  } finally {
+    ssh.close();
+  }
 
   report.registries = registries.map((r) => ({
     registry: r.registry,

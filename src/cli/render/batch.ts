@@ -66,8 +66,8 @@ export function renderReportHuman(report: BatchReport): string {
 
 export function renderPlan(mode: "pull" | "verify", plan: PlannedProxy[]): string {
   const out = [`dry run: ${mode} would do this, and nothing has been done:`];
-  for (const { proxy, steps } of plan) {
-    out.push(`${printable(proxy.name)}:`);
+  for (const { proxy, route, steps } of plan) {
+    out.push(`${printable(proxy.name)}: ${route}`);
     steps.forEach((step, i) => out.push(`  ${i + 1}. ${step}`));
   }
   return `${out.join("\n")}\n`;

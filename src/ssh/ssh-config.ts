@@ -1,0 +1,243 @@
+/**
+ * OpenSSH's client configuration, as `ssh` itself reads it. With an `ssh` binary, `ssh -G`
+ * prints OpenSSH's own evaluation for a host (Host and Match blocks, Include, first value
+ * wins: all for free); without one, the `ssh-config` package parses the file (Host blocks and
+ * Include; Match is not evaluated). Only values the configuration sets are returned, so that
+ * mp-sideload's own defaults apply where it is silent.
+ */
+import { execFile } from "node:child_process";
+import { readFileSync, readdirSync, statSync } from "node:fs";
+import { homedir, userInfo } from "node:os";
+import { dirname, isAbsolute, join, resolve } from "node:path";
+import { promisify } from "node:util";
+import SSHConfig from "ssh-config";
+import { SideloadError, oneLine, quote } from "../errors.js";
+
+/** What an ssh configuration says about one host; absent keys are not set by it. */
+export interface SshHostConfig {
+  hostname?: string;
+  port?: number;
+  user?: string;
+  /** `~` and `%d %h %r %u %%` expanded. */
+  identityFiles?: string[];
+  identitiesOnly?: boolean;
+  /** `none` disables the agent. */
+  identityAgent?: string;
+  /** Hops, in order, each `[user@]host[:port]`. */
+  proxyJump?: string[];
+  userKnownHostsFiles?: string[];
+  strictHostKeyChecking?: "yes" | "no" | "ask" | "accept-new";
+  connectTimeoutMs?: number;
+  serverAliveIntervalMs?: number;
+}
+
+export interface SshConfigReader {
+  /** `ssh -G` or `ssh-config parser`, for --debug. */
+  via: string;
+  file: string;
+  lookup(host: string): Promise<SshHostConfig>;
+}
+
+const wanted = [
+  "hostname",
+  "port",
+  "user",
+  "identityfile",
+  "identitiesonly",
+  "identityagent",
+  "proxyjump",
+  "userknownhostsfile",
+  "stricthostkeychecking",
+  "connecttimeout",
+  "serveraliveinterval",
+];
+
+/**
+ * The reader for a run: `--ssh-config none` → none; `--ssh-config FILE` → that file (which must
+ * exist); else `~/.ssh/config` when it exists.
+ */
+export function openSshConfig(option: string | undefined, env: NodeJS.ProcessEnv): SshConfigReader | undefined {
+  if (option === "none") return undefined;
+  const home = env.HOME || homedir();
+  const file = option ?? join(home, ".ssh", "config");
+  try {
+    if (!statSync(file).isFile()) throw new Error("not a regular file");
+  } catch (error) {
+    if (option === undefined) return undefined;
+    throw new SideloadError("FILE_NOT_FOUND", `--ssh-config ${file}: cannot read it (${(error as Error).message})`, {
+      hint: "give an OpenSSH client configuration file, or --ssh-config none",
+    });
+  }
+  const ssh = findSsh(env);
+  return ssh ? sshDashG(ssh, file, home) : parsedConfig(file, home);
+}
+
+function findSsh(env: NodeJS.ProcessEnv): string | undefined {
+  for (const dir of (env.PATH ?? "/usr/bin:/bin").split(":")) {
+    const candidate = join(dir || ".", "ssh");
+    try {
+      if (statSync(candidate).isFile()) return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/** `ssh -F FILE -G HOST`, compared with the same for an empty configuration to drop defaults. */
+function sshDashG(ssh: string, file: string, home: string): SshConfigReader {
+  const run = async (config: string, host: string) => {
+    try {
+      const { stdout } = await promisify(execFile)(ssh, ["-F", config, "-G", "--", host], { timeout: 10_000 });
+      return evaluated(stdout);
+    } catch (error) {
+      const stderr = oneLine(String((error as { stderr?: string }).stderr ?? (error as Error).message), 300);
+      throw new SideloadError("SSH_CONFIG_INVALID", `${file}: ${stderr}`, {
+        hint: "fix the line ssh names (ssh -G HOST shows the same), or pass --ssh-config none",
+      });
+    }
+  };
+  let baseline: Promise<Map<string, string[]>> | undefined;
+  return {
+    via: `ssh -G (${ssh})`,
+    file,
+    async lookup(host) {
+      baseline ??= run("/dev/null", "mp-sideload-baseline.invalid");
+      const [values, defaults] = await Promise.all([run(file, host), baseline]);
+      const set = new Map<string, string[]>();
+      for (const [key, value] of values) {
+        const fallback = key === "hostname" ? [host.toLowerCase()] : defaults.get(key);
+        if (JSON.stringify(value) !== JSON.stringify(fallback)) set.set(key, value);
+      }
+      return interpret(set, home, file);
+    },
+  };
+}
+
+function evaluated(stdout: string): Map<string, string[]> {
+  const values = new Map<string, string[]>();
+  for (const line of stdout.split("\n")) {
+    const space = line.indexOf(" ");
+    if (space <= 0) continue;
+    const key = line.slice(0, space);
+    if (!wanted.includes(key)) continue;
+    values.set(key, [...(values.get(key) ?? []), line.slice(space + 1)]);
+  }
+  return values;
+}
+
+/** The `ssh-config` package, with Include inlined, when no ssh binary is installed. */
+function parsedConfig(file: string, home: string): SshConfigReader {
+  const text = withIncludes(file, home, 0);
+  let config: ReturnType<typeof SSHConfig.parse>;
+  try {
+    config = SSHConfig.parse(text);
+  } catch (error) {
+    throw new SideloadError("SSH_CONFIG_INVALID", `${file}: ${oneLine((error as Error).message)}`, {
+      hint: "fix the file, or pass --ssh-config none",
+    });
+  }
+  return {
+    via: "ssh-config parser (no ssh binary on PATH; Match blocks are not evaluated)",
+    file,
+    lookup(host) {
+      const computed = config.compute(host);
+      const set = new Map<string, string[]>();
+      for (const [key, value] of Object.entries(computed)) {
+        const lower = key.toLowerCase();
+        if (!wanted.includes(lower)) continue;
+        set.set(lower, Array.isArray(value) ? value : lower === "userknownhostsfile" ? value.split(/\s+/) : [value]);
+      }
+      return Promise.resolve(interpret(set, home, file));
+    },
+  };
+}
+
+function withIncludes(file: string, home: string, depth: number): string {
+  if (depth > 8) throw new SideloadError("SSH_CONFIG_INVALID", `${file}: Include nested too deeply`, { hint: "check for an Include loop" });
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    throw new SideloadError("SSH_CONFIG_INVALID", `${file}: cannot read it (${(error as Error).message})`, { hint: "check the Include lines" });
+  }
+  return text
+    .split("\n")
+    .map((line) => {
+      const match = /^\s*Include\s+(.+)$/i.exec(line);
+      if (!match) return line;
+      return (match[1] ?? "")
+        .trim()
+        .split(/\s+/)
+        .flatMap((pattern) => expandInclude(pattern, home))
+        .map((included) => withIncludes(included, home, depth + 1))
+        .join("\n");
+    })
+    .join("\n");
+}
+
+/** Include paths are relative to ~/.ssh; `*` and `?` in the last part are expanded. */
+function expandInclude(pattern: string, home: string): string[] {
+  const path = pattern.startsWith("~/") ? join(home, pattern.slice(2)) : isAbsolute(pattern) ? pattern : join(home, ".ssh", pattern);
+  if (!/[*?]/.test(path)) return [path];
+  const dir = dirname(path);
+  const re = new RegExp(`^${path.slice(dir.length + 1).replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`);
+  try {
+    return readdirSync(dir)
+      .filter((name) => re.test(name))
+      .sort()
+      .map((name) => join(dir, name));
+  } catch {
+    return [];
+  }
+}
+
+/** Turn OpenSSH's values into typed settings, with tokens and `~` expanded. */
+function interpret(set: Map<string, string[]>, home: string, file: string): SshHostConfig {
+  const one = (key: string) => set.get(key)?.[0];
+  const out: SshHostConfig = {};
+  const hostname = one("hostname");
+  if (hostname !== undefined) out.hostname = hostname;
+  const port = one("port");
+  if (port !== undefined) {
+    if (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) {
+      throw new SideloadError("SSH_CONFIG_INVALID", `${file}: Port ${quote(port)} is not from 1 to 65535`, { hint: "fix the Port line" });
+    }
+    out.port = Number(port);
+  }
+  const user = one("user");
+  if (user !== undefined) out.user = user;
+  const tokens = (text: string) =>
+    text
+      .replace(/^~(?=\/|$)/, home)
+      .replace(/%(.)/g, (_m, c: string) =>
+        c === "d" ? home : c === "h" ? (out.hostname ?? "%h") : c === "r" ? (out.user ?? "%r") : c === "u" ? userInfo().username : c === "%" ? "%" : `%${c}`,
+      );
+  const identities = set.get("identityfile");
+  if (identities) out.identityFiles = identities.map((f) => resolve(tokens(unquote(f))));
+  const only = one("identitiesonly");
+  if (only !== undefined) out.identitiesOnly = only.toLowerCase() === "yes";
+  const agent = one("identityagent");
+  if (agent !== undefined) out.identityAgent = agent === "none" || agent === "SSH_AUTH_SOCK" ? agent : tokens(unquote(agent));
+  const jump = one("proxyjump");
+  if (jump !== undefined && jump.toLowerCase() !== "none") out.proxyJump = jump.split(",").map((h) => h.trim()).filter(Boolean);
+  const knownHosts = set.get("userknownhostsfile");
+  if (knownHosts) out.userKnownHostsFiles = knownHosts.flatMap((v) => v.split(/\s+/)).filter(Boolean).map((f) => tokens(unquote(f)));
+  const strict = one("stricthostkeychecking")?.toLowerCase();
+  if (strict !== undefined) {
+    out.strictHostKeyChecking = strict === "accept-new" ? "accept-new" : strict === "no" || strict === "off" ? "no" : strict === "ask" ? "ask" : "yes";
+  }
+  const seconds = (key: string) => {
+    const value = one(key);
+    return value !== undefined && /^\d+$/.test(value) && Number(value) > 0 ? Number(value) * 1000 : undefined;
+  };
+  const connectTimeout = seconds("connecttimeout");
+  if (connectTimeout !== undefined) out.connectTimeoutMs = connectTimeout;
+  const alive = seconds("serveraliveinterval");
+  if (alive !== undefined) out.serverAliveIntervalMs = alive;
+  return out;
+}
+
+function unquote(text: string): string {
+  return text.replace(/^"(.*)"$/, "$1");
+}
