@@ -108,7 +108,10 @@ export async function selectTargets(
   const reader = openSshConfig(values["ssh-config"], env);
   onDebug?.(reader ? `ssh config ${reader.file} read with ${reader.via}` : "no ssh config applied");
   const jump = values.jump?.flatMap((j) => j.split(",")).filter((j) => j !== "");
-  return resolveRoutes(selected, reader, { jump: jump && jump.length > 0 ? jump : undefined, defaultUser: sshUser });
+  return resolveRoutes(selected, reader, {
+    jump: jump && jump.length > 0 ? jump : undefined,
+    defaultUser: sshUser,
+  });
 }
 
 /**

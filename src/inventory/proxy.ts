@@ -56,7 +56,11 @@ export function parseHopSpec(spec: string, where: string): { user?: string; host
     host = rest.slice(0, rest.indexOf(":"));
     port = checkPort(rest.slice(rest.indexOf(":") + 1), where);
   }
-  return { ...(user === undefined ? {} : { user }), host: checkHost(host, where), ...(port === undefined ? {} : { port }) };
+  return {
+    ...(user === undefined ? {} : { user }),
+    host: checkHost(host, where),
+    ...(port === undefined ? {} : { port }),
+  };
 }
 
 /** How a proxy is reached: `you → bastion-1 → cp-east-1`. */

@@ -140,7 +140,8 @@ export async function connectProxy(
 ): Promise<SshConnection> {
   const hostKeys = await hostKeysFor(proxy, knownHosts, options.hostKeys);
   const where = `${printable(proxy.name)} (${hostPort(proxy.host, proxy.port)})`;
-  if (!proxy.jump || proxy.jump.length === 0) return connectOnce(proxy, hostKeys.lines, { ...options, hostKeys: hostKeys.policy }, where);
+  if (!proxy.jump || proxy.jump.length === 0)
+    return connectOnce(proxy, hostKeys.lines, { ...options, hostKeys: hostKeys.policy }, where);
   if (!options.jumps) throw new Error("a proxy with jump hosts needs the connection's JumpPool");
   const sock = await options.jumps.channelTo(proxy, options.signal);
   return connectOnce(proxy, hostKeys.lines, { ...options, hostKeys: hostKeys.policy }, where, sock);
@@ -154,7 +155,8 @@ async function hostKeysFor(
 ): Promise<{ lines: KnownHostLine[]; policy: HostKeyPolicy }> {
   const acceptNew = policy.acceptNew || proxy.acceptNewHostKey === true;
   const files = proxy.knownHostsFiles;
-  if (policy.knownHostsExplicit || !files || files.length === 0) return { lines: knownHosts, policy: { ...policy, acceptNew } };
+  if (policy.knownHostsExplicit || !files || files.length === 0)
+    return { lines: knownHosts, policy: { ...policy, acceptNew } };
   const key = files.join("\0");
   let lines = knownHostsBook.get(key);
   if (!lines) {
@@ -519,7 +521,10 @@ function wrapConnection(
  * the hop. A hop whose connection dropped is connected again on next use.
  */
 export class JumpPool {
-  private readonly connections = new Map<string, { promise: Promise<SshConnection>; connection?: SshConnection }>();
+  private readonly connections = new Map<
+    string,
+    { promise: Promise<SshConnection>; connection?: SshConnection }
+  >();
 
   constructor(
     private readonly knownHosts: KnownHostLine[],
@@ -542,22 +547,40 @@ export class JumpPool {
     this.connections.clear();
   }
 
-  private hop(chain: Hop[], via: SshConnection | undefined, proxy: Proxy, signal: AbortSignal | undefined): Promise<SshConnection> {
+  private hop(
+    chain: Hop[],
+    via: SshConnection | undefined,
+    proxy: Proxy,
+    signal: AbortSignal | undefined,
+  ): Promise<SshConnection> {
     const key = chain.map((h) => `${h.user}@${hostPort(h.host, h.port)}`).join(" > ");
     const existing = this.connections.get(key);
     if (existing && !(existing.connection?.closed ?? false)) return existing.promise;
     const hop = chain.at(-1) as Hop;
-    const asProxy: Proxy = { name: hop.name, host: hop.host, port: hop.port, user: hop.user, groups: [], identityFiles: hop.identityFiles };
+    const asProxy: Proxy = {
+      name: hop.name,
+      host: hop.host,
+      port: hop.port,
+      user: hop.user,
+      groups: [],
+      identityFiles: hop.identityFiles,
+    };
     const where = `jump host ${printable(hop.name)} (${hostPort(hop.host, hop.port)}) on the way to ${printable(proxy.name)}`;
     const entry = {} as { promise: Promise<SshConnection>; connection?: SshConnection };
     entry.promise = (async () => {
-        const sock = via === undefined ? undefined : await via.forwardTcp(hop.host, hop.port);
-        const hostKeys = await hostKeysFor(asProxy, this.knownHosts, this.options.hostKeys);
-        // The run's signal, not one proxy's: a shared hop outlives each proxy's deadline.
-        const connection = await connectOnce(asProxy, hostKeys.lines, { ...this.options, hostKeys: hostKeys.policy, signal: this.signal ?? signal }, where, sock);
-        entry.connection = connection;
-        return connection;
-      })();
+      const sock = via === undefined ? undefined : await via.forwardTcp(hop.host, hop.port);
+      const hostKeys = await hostKeysFor(asProxy, this.knownHosts, this.options.hostKeys);
+      // The run's signal, not one proxy's: a shared hop outlives each proxy's deadline.
+      const connection = await connectOnce(
+        asProxy,
+        hostKeys.lines,
+        { ...this.options, hostKeys: hostKeys.policy, signal: this.signal ?? signal },
+        where,
+        sock,
+      );
+      entry.connection = connection;
+      return connection;
+    })();
     entry.promise.catch(() => {
       if (this.connections.get(key) === entry) this.connections.delete(key);
     });

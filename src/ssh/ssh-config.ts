@@ -56,7 +56,10 @@ const wanted = [
  * The reader for a run: `--ssh-config none` → none; `--ssh-config FILE` → that file (which must
  * exist); else `~/.ssh/config` when it exists.
  */
-export function openSshConfig(option: string | undefined, env: NodeJS.ProcessEnv): SshConfigReader | undefined {
+export function openSshConfig(
+  option: string | undefined,
+  env: NodeJS.ProcessEnv,
+): SshConfigReader | undefined {
   if (option === "none") return undefined;
   const home = env.HOME || homedir();
   const file = option ?? join(home, ".ssh", "config");
@@ -64,9 +67,13 @@ export function openSshConfig(option: string | undefined, env: NodeJS.ProcessEnv
     if (!statSync(file).isFile()) throw new Error("not a regular file");
   } catch (error) {
     if (option === undefined) return undefined;
-    throw new SideloadError("FILE_NOT_FOUND", `--ssh-config ${file}: cannot read it (${(error as Error).message})`, {
-      hint: "give an OpenSSH client configuration file, or --ssh-config none",
-    });
+    throw new SideloadError(
+      "FILE_NOT_FOUND",
+      `--ssh-config ${file}: cannot read it (${(error as Error).message})`,
+      {
+        hint: "give an OpenSSH client configuration file, or --ssh-config none",
+      },
+    );
   }
   const ssh = findSsh(env);
   return ssh ? sshDashG(ssh, file, home) : parsedConfig(file, home);
@@ -88,7 +95,9 @@ function findSsh(env: NodeJS.ProcessEnv): string | undefined {
 function sshDashG(ssh: string, file: string, home: string): SshConfigReader {
   const run = async (config: string, host: string) => {
     try {
-      const { stdout } = await promisify(execFile)(ssh, ["-F", config, "-G", "--", host], { timeout: 10_000 });
+      const { stdout } = await promisify(execFile)(ssh, ["-F", config, "-G", "--", host], {
+        timeout: 10_000,
+      });
       return evaluated(stdout);
     } catch (error) {
       const stderr = oneLine(String((error as { stderr?: string }).stderr ?? (error as Error).message), 300);
@@ -146,7 +155,10 @@ function parsedConfig(file: string, home: string): SshConfigReader {
       for (const [key, value] of Object.entries(computed)) {
         const lower = key.toLowerCase();
         if (!wanted.includes(lower)) continue;
-        set.set(lower, Array.isArray(value) ? value : lower === "userknownhostsfile" ? value.split(/\s+/) : [value]);
+        set.set(
+          lower,
+          Array.isArray(value) ? value : lower === "userknownhostsfile" ? value.split(/\s+/) : [value],
+        );
       }
       return Promise.resolve(interpret(set, home, file));
     },
@@ -154,12 +166,17 @@ function parsedConfig(file: string, home: string): SshConfigReader {
 }
 
 function withIncludes(file: string, home: string, depth: number): string {
-  if (depth > 8) throw new SideloadError("SSH_CONFIG_INVALID", `${file}: Include nested too deeply`, { hint: "check for an Include loop" });
+  if (depth > 8)
+    throw new SideloadError("SSH_CONFIG_INVALID", `${file}: Include nested too deeply`, {
+      hint: "check for an Include loop",
+    });
   let text: string;
   try {
     text = readFileSync(file, "utf8");
   } catch (error) {
-    throw new SideloadError("SSH_CONFIG_INVALID", `${file}: cannot read it (${(error as Error).message})`, { hint: "check the Include lines" });
+    throw new SideloadError("SSH_CONFIG_INVALID", `${file}: cannot read it (${(error as Error).message})`, {
+      hint: "check the Include lines",
+    });
   }
   return text
     .split("\n")
@@ -178,10 +195,20 @@ function withIncludes(file: string, home: string, depth: number): string {
 
 /** Include paths are relative to ~/.ssh; `*` and `?` in the last part are expanded. */
 function expandInclude(pattern: string, home: string): string[] {
-  const path = pattern.startsWith("~/") ? join(home, pattern.slice(2)) : isAbsolute(pattern) ? pattern : join(home, ".ssh", pattern);
+  const path = pattern.startsWith("~/")
+    ? join(home, pattern.slice(2))
+    : isAbsolute(pattern)
+      ? pattern
+      : join(home, ".ssh", pattern);
   if (!/[*?]/.test(path)) return [path];
   const dir = dirname(path);
-  const re = new RegExp(`^${path.slice(dir.length + 1).replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`);
+  const re = new RegExp(
+    `^${path
+      .slice(dir.length + 1)
+      .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+      .replace(/\*/g, ".*")
+      .replace(/\?/g, ".")}$`,
+  );
   try {
     return readdirSync(dir)
       .filter((name) => re.test(name))
@@ -201,7 +228,9 @@ function interpret(set: Map<string, string[]>, home: string, file: string): SshH
   const port = one("port");
   if (port !== undefined) {
     if (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) {
-      throw new SideloadError("SSH_CONFIG_INVALID", `${file}: Port ${quote(port)} is not from 1 to 65535`, { hint: "fix the Port line" });
+      throw new SideloadError("SSH_CONFIG_INVALID", `${file}: Port ${quote(port)} is not from 1 to 65535`, {
+        hint: "fix the Port line",
+      });
     }
     out.port = Number(port);
   }
@@ -211,21 +240,47 @@ function interpret(set: Map<string, string[]>, home: string, file: string): SshH
     text
       .replace(/^~(?=\/|$)/, home)
       .replace(/%(.)/g, (_m, c: string) =>
-        c === "d" ? home : c === "h" ? (out.hostname ?? "%h") : c === "r" ? (out.user ?? "%r") : c === "u" ? userInfo().username : c === "%" ? "%" : `%${c}`,
+        c === "d"
+          ? home
+          : c === "h"
+            ? (out.hostname ?? "%h")
+            : c === "r"
+              ? (out.user ?? "%r")
+              : c === "u"
+                ? userInfo().username
+                : c === "%"
+                  ? "%"
+                  : `%${c}`,
       );
   const identities = set.get("identityfile");
   if (identities) out.identityFiles = identities.map((f) => resolve(tokens(unquote(f))));
   const only = one("identitiesonly");
   if (only !== undefined) out.identitiesOnly = only.toLowerCase() === "yes";
   const agent = one("identityagent");
-  if (agent !== undefined) out.identityAgent = agent === "none" || agent === "SSH_AUTH_SOCK" ? agent : tokens(unquote(agent));
+  if (agent !== undefined)
+    out.identityAgent = agent === "none" || agent === "SSH_AUTH_SOCK" ? agent : tokens(unquote(agent));
   const jump = one("proxyjump");
-  if (jump !== undefined && jump.toLowerCase() !== "none") out.proxyJump = jump.split(",").map((h) => h.trim()).filter(Boolean);
+  if (jump !== undefined && jump.toLowerCase() !== "none")
+    out.proxyJump = jump
+      .split(",")
+      .map((h) => h.trim())
+      .filter(Boolean);
   const knownHosts = set.get("userknownhostsfile");
-  if (knownHosts) out.userKnownHostsFiles = knownHosts.flatMap((v) => v.split(/\s+/)).filter(Boolean).map((f) => tokens(unquote(f)));
+  if (knownHosts)
+    out.userKnownHostsFiles = knownHosts
+      .flatMap((v) => v.split(/\s+/))
+      .filter(Boolean)
+      .map((f) => tokens(unquote(f)));
   const strict = one("stricthostkeychecking")?.toLowerCase();
   if (strict !== undefined) {
-    out.strictHostKeyChecking = strict === "accept-new" ? "accept-new" : strict === "no" || strict === "off" ? "no" : strict === "ask" ? "ask" : "yes";
+    out.strictHostKeyChecking =
+      strict === "accept-new"
+        ? "accept-new"
+        : strict === "no" || strict === "off"
+          ? "no"
+          : strict === "ask"
+            ? "ask"
+            : "yes";
   }
   const seconds = (key: string) => {
     const value = one(key);
