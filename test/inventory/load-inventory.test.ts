@@ -251,3 +251,41 @@ describe("YAML size", () => {
     });
   });
 });
+
+describe("jump hosts in inventories", () => {
+  it.each([
+    [
+      "native, per proxy",
+      "proxies:\n  - {host: a, jump: ops@bastion:2222}\n",
+      "/x/i.yaml",
+      ["ops@bastion:2222"],
+    ],
+    [
+      "native, a list in defaults",
+      "defaults:\n  jump: [b1, b2]\nproxies:\n  - {host: a}\n",
+      "/x/i.yaml",
+      ["b1", "b2"],
+    ],
+    ["Ansible INI, -J", "[p]\na ansible_ssh_common_args='-J ops@b1,b2'\n", "/x/h.ini", ["ops@b1", "b2"]],
+    [
+      "Ansible YAML, -o ProxyJump=",
+      "all:\n  vars:\n    ansible_ssh_common_args: -o ProxyJump=bastion\n  hosts:\n    a:\n",
+      "/x/h.yaml",
+      ["bastion"],
+    ],
+    [
+      "Ansible, its own jump variable is not ours",
+      "all:\n  hosts:\n    a: {jump: elsewhere}\n",
+      "/x/h.yaml",
+      undefined,
+    ],
+  ])("%s", (_what, text, file, jumps) => {
+    expect(parseInventory(text, file, "root")[0]?.jumpSpecs).toEqual(jumps);
+  });
+
+  it("refuses a jump host that is not [user@]host[:port]", () => {
+    expect(() => parseInventory("proxies:\n  - {host: a, jump: 'bad host'}\n", "/x/i.yaml", "root")).toThrow(
+      /jump/,
+    );
+  });
+});
