@@ -7,7 +7,7 @@ import { resolveRoutes } from "../../src/inventory/routes.js";
 import { parseProxyArg } from "../../src/inventory/proxy.js";
 
 let home: string;
-const config = `Host cp-*
+const config = (home: string) => `Host cp-*
   User ops
   IdentityFile ~/.ssh/%h.key
   ProxyJump jump1
@@ -21,13 +21,14 @@ Host cp-east-1
 Host jump1
   HostName 192.0.2.1
   User bastion-user
-Include conf.d/*.conf
+# Absolute: ssh resolves a relative Include against the account's home, not $HOME.
+Include ${home}/.ssh/conf.d/*.conf
 `;
 
 beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), "mp-sideload-sshcfg-"));
   await mkdir(join(home, ".ssh", "conf.d"), { recursive: true });
-  await writeFile(join(home, ".ssh", "config"), config);
+  await writeFile(join(home, ".ssh", "config"), config(home));
   await writeFile(join(home, ".ssh", "conf.d", "extra.conf"), "Host included\n  HostName 198.51.100.7\n");
 });
 afterAll(async () => {
