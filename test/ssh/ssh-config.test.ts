@@ -7,7 +7,10 @@ import { resolveRoutes } from "../../src/inventory/routes.js";
 import { parseProxyArg } from "../../src/inventory/proxy.js";
 
 let home: string;
-const config = (home: string) => `Host cp-*
+// Include first: inside a Host block it would apply only when that block matches, as in ssh.
+// Absolute: ssh resolves a relative Include against the account's home, not $HOME.
+const config = (home: string) => `Include ${home}/.ssh/conf.d/*.conf
+Host cp-*
   User ops
   IdentityFile ~/.ssh/%h.key
   ProxyJump jump1
@@ -21,8 +24,6 @@ Host cp-east-1
 Host jump1
   HostName 192.0.2.1
   User bastion-user
-# Absolute: ssh resolves a relative Include against the account's home, not $HOME.
-Include ${home}/.ssh/conf.d/*.conf
 `;
 
 beforeAll(async () => {
