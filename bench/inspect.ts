@@ -16,7 +16,10 @@ import { parseArgs } from "node:util";
 import { sampleDigest } from "../scripts/fixture-catalogue.js";
 import { writePak } from "../scripts/pak-writer.js";
 
-const { values } = parseArgs({ options: { runs: { type: "string" }, gib: { type: "string" } } });
+const { values } = parseArgs({
+  options: { runs: { type: "string" }, gib: { type: "string" }, files: { type: "string" } },
+});
+const files = Number(values.files ?? 1000);
 const runs = Number(values.runs ?? 15);
 const gib = Number(values.gib ?? 1);
 const root = join(import.meta.dirname, "..");
@@ -58,8 +61,10 @@ try {
   };
   const small = join(dir, "small.pak");
   const large = join(dir, "large.pak");
+  const many = join(dir, "many.pak");
   await writePak(small, { adapters: [adapter], contentBytes: 96 * 1024 });
   await writePak(large, { adapters: [adapter], contentBytes: gib * 1024 * 1024 * 1024 });
+  await writePak(many, { adapters: [adapter], contentBytes: gib * 1024 * 1024 * 1024, contentFiles: files });
   const sizes = { small: (await stat(small)).size, large: (await stat(large)).size };
 
   const unzipShell = (pak: string) => [
@@ -77,6 +82,7 @@ try {
     ["node -e 0 (floor)", run(["node", "-e", "0"])],
     ["mp-sideload inspect, 100 KiB pak", run([bin, "inspect", small, "--json"])],
     [`mp-sideload inspect, ${gib} GiB pak`, run([bin, "inspect", large, "--json"])],
+    [`mp-sideload inspect, ${gib} GiB, ${files} files`, run([bin, "inspect", many, "--json"])],
     ["unzip -p, 100 KiB pak", run(unzipShell(small))],
     [`unzip -p, ${gib} GiB pak`, run(unzipShell(large))],
     ["python3 zipfile, 100 KiB pak", run(python(small))],
@@ -97,15 +103,20 @@ try {
   const floor = rows[0]![1];
   const smallM = rows[1]![1];
   const largeM = rows[2]![1];
+  const manyM = rows[3]![1];
   const largeVsSmall = largeM.medianMs / smallM.medianMs;
   const vsFloor = Math.max(smallM.medianMs, largeM.medianMs) / floor.medianMs;
-  const rss = Math.max(smallM.peakRssMb, largeM.peakRssMb);
+  const manyVsFloor = manyM.medianMs / floor.medianMs;
+  const rss = Math.max(smallM.peakRssMb, largeM.peakRssMb, manyM.peakRssMb);
   console.log("");
   console.log(
     `${gib} GiB / 100 KiB:        ${largeVsSmall.toFixed(3)}x  (target ≤ 1.10x) ${largeVsSmall <= 1.1 ? "met" : "MISSED"}`,
   );
   console.log(
     `inspect / node -e 0:    ${vsFloor.toFixed(2)}x  (target < 2x)    ${vsFloor < 2 ? "met" : "MISSED"}`,
+  );
+  console.log(
+    `${files} files / node -e 0: ${manyVsFloor.toFixed(2)}x  (target < 2x)    ${manyVsFloor < 2 ? "met" : "MISSED"}`,
   );
   console.log(
     `peak RSS:               ${rss.toFixed(1)} MB (target < 100 MB) ${rss < 100 ? "met" : "MISSED"}`,

@@ -39,6 +39,8 @@ export interface PakSpec {
   listedAdapters?: string[] | null;
   /** Bytes of filler under content/ (stored, not deflated, so that a large pak is quick to write). */
   contentBytes?: number;
+  /** Split the filler over this many files (real paks carry hundreds of dashboards and reports). */
+  contentFiles?: number;
   /** Further top-level entries. */
   extraEntries?: Record<string, string | Buffer>;
 }
@@ -135,10 +137,13 @@ async function pakStream(spec: PakSpec): Promise<NodeJS.ReadableStream> {
   }
   for (const [name, data] of Object.entries(spec.extraEntries ?? {})) add(name, data);
   if (spec.contentBytes) {
-    const size = spec.contentBytes;
-    zip.addReadStreamLazy("content/files/large.bin", { compress: false, size, mtime }, (cb) =>
-      cb(null, filler(size)),
-    );
+    const files = Math.max(1, spec.contentFiles ?? 1);
+    for (let i = 0; i < files; i++) {
+      const size = Math.floor(spec.contentBytes / files) + (i === 0 ? spec.contentBytes % files : 0);
+      const name =
+        files === 1 ? "content/files/large.bin" : `content/reports/report-${String(i).padStart(4, "0")}.bin`;
+      zip.addReadStreamLazy(name, { compress: false, size, mtime }, (cb) => cb(null, filler(size)));
+    }
   }
   zip.end();
   return zip.outputStream;
