@@ -20,8 +20,11 @@ export type CaOutcome = "installed" | "unchanged";
 export interface Session {
   /** Open the SSH connection (host key checked, then authentication). */
   connect(): Promise<void>;
-  /** Find the engine and prove it answers (`GET /version`). */
-  startEngine(): Promise<{ version: string; apiVersion: string }>;
+  /**
+   * Find the engine and prove it answers (`GET /version`). `whileWaiting` is called as soon as
+   * the engine can take requests, so that independent ones start together with `/version`.
+   */
+  startEngine(whileWaiting?: () => void): Promise<{ version: string; apiVersion: string }>;
   readonly transport: EngineTransport | undefined;
   readonly engine: Engine;
   readonly connection: SshConnection;

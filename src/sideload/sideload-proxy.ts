@@ -42,6 +42,16 @@ class ProxyRun {
   /** Registries this session has logged in to, with the credentials that were accepted. */
   private readonly loggedIn = new Map<string, RegistryAuth | undefined>();
   private registryCa: CaOutcome | "failed" | undefined;
+  /**
+   * Requests started together with the engine's `/version` on the first session, to save round
+   * trips: each reference's presence and, for pull, each registry's login (`POST /auth` changes
+   * nothing; its answer is used only if the image turns out to be missing).
+   */
+  private readonly early = {
+    presence: new Map<string, Promise<boolean>>(),
+    logins: new Map<string, Promise<void>>(),
+  };
+  private startedEarly = false;
 
   constructor(
     private readonly proxy: Proxy,
@@ -103,11 +113,28 @@ class ProxyRun {
     this.session = session;
     try {
       await this.step("connect", timings, () => session.connect());
-      await this.step("engine", timings, () => session.startEngine());
+      await this.step("engine", timings, () => session.startEngine(() => this.startEarly(session)));
       this.transport = session.transport;
     } catch (error) {
       this.close();
       throw error;
+    }
+  }
+
+  private startEarly(session: Session): void {
+    if (this.startedEarly) return;
+    this.startedEarly = true;
+    const quiet = <T>(promise: Promise<T>) => (promise.catch(() => undefined), promise);
+    for (const target of this.job.targets) {
+      if (!this.early.presence.has(target.reference)) {
+        this.early.presence.set(target.reference, quiet(session.hasReference(target.reference)));
+      }
+    }
+    // The CA, when asked for, must be in place before a login can succeed: no early login then.
+    if (this.job.mode !== "pull" || this.job.registryCa !== undefined) return;
+    for (const registry of new Set(this.job.targets.map((t) => t.registry))) {
+      const auth = this.job.auth?.(registry);
+      if (auth !== undefined) this.early.logins.set(registry, quiet(session.login(auth)));
     }
   }
 
@@ -116,12 +143,14 @@ class ProxyRun {
     const timings: StepTiming[] = [...this.common];
     const attempts = { count: 0 };
     let current: StepName = "present";
+    const early = this.early.presence.get(target.reference);
+    this.early.presence.delete(target.reference);
     try {
       if (
         await this.step(
           "present",
           timings,
-          () => this.current().hasReference(target.reference),
+          () => early ?? this.current().hasReference(target.reference),
           target.reference,
         )
       ) {
@@ -157,8 +186,10 @@ class ProxyRun {
         }
         const given = this.job.auth?.(target.registry);
         if (given === undefined) return undefined;
+        const early = this.early.logins.get(target.registry);
+        this.early.logins.delete(target.registry);
         try {
-          await session.login(given);
+          await (early ?? session.login(given));
           return given;
         } catch (error) {
           const refused = error instanceof SideloadError && error.code === "REGISTRY_UNAUTHORIZED";

@@ -38,7 +38,11 @@ function fakeSession(script: {
   const open = (_p: Proxy, _o: SessionOptions): Session =>
     ({
       connect: () => (calls.push("connect"), Promise.resolve()),
-      startEngine: () => (calls.push("engine"), Promise.resolve({ version: "27", apiVersion: "1.47" })),
+      startEngine: (whileWaiting?: () => void) => {
+        calls.push("engine");
+        whileWaiting?.();
+        return Promise.resolve({ version: "27", apiVersion: "1.47" });
+      },
       transport: "stream-local",
       hasReference: (ref: string) => (calls.push(`present ${ref}`), Promise.resolve(held.has(ref))),
       repoDigests: (ref: string) =>
@@ -92,11 +96,40 @@ function run(targets: Target[], session: ReturnType<typeof fakeSession>, extra: 
 }
 
 describe("sideloadProxy's rules", () => {
-  it("skips a reference the engine already holds: no login, no pull", async () => {
+  it("skips a reference the engine already holds: no pull (verify: not even a login)", async () => {
     const session = fakeSession({ present: [a.reference] });
     const results = await run([a], session);
     expect(results.map((r) => r.status)).toEqual(["present"]);
-    expect(session.calls).toEqual(["connect", "engine", `present ${a.reference}`, "close"]);
+    expect(session.calls.some((c) => c.startsWith("pull"))).toBe(false);
+    const verifying = fakeSession({ present: [a.reference] });
+    await run([a], verifying, { mode: "verify" });
+    expect(verifying.calls, verifying.calls.join(";")).toEqual([
+      "connect",
+      "engine",
+      `present ${a.reference}`,
+      "close",
+    ]);
+  });
+
+  it("starts the presence checks and the logins together with the engine check, and uses their answers", async () => {
+    const session = fakeSession({});
+    await run([a, c], session);
+    const engineAt = session.calls.indexOf("engine");
+    // Everything asked of the engine before the first pull came right after /version was sent.
+    expect(session.calls.slice(engineAt + 1, engineAt + 5).sort()).toEqual(
+      [`present ${a.reference}`, `present ${c.reference}`, "login r1:443 pw-1", "login r2:443 pw-1"].sort(),
+    );
+    expect(
+      session.calls.filter((x) => x.startsWith("login")),
+      session.calls.join("\n"),
+    ).toHaveLength(2);
+    expect(session.calls.filter((x) => x.startsWith("present"))).toHaveLength(2);
+  });
+
+  it("no early login when a CA must be installed first", async () => {
+    const session = fakeSession({});
+    await run([a], session, { registryCa: "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n" });
+    expect(session.calls.indexOf("ca r1:443")).toBeLessThan(session.calls.indexOf("login r1:443 pw-1"));
   });
 
   it("logs in once per registry and session, however many references it holds", async () => {
