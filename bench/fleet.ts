@@ -1,0 +1,312 @@
+/**
+ * Fleet benchmark: the fixed cost per proxy, what a WAN does to it, and memory at scale.
+ * Runs its own lab (`.lab-fleet`, ports 42400+) and tears it down afterwards.
+ *
+ *   npm run bench:fleet [-- --proxies 8 --image-mb 3 --runs 3 --delay-ms 40]
+ *
+ * 1. pull onto N proxies vs the floor (every engine pulling locally at once, no SSH) and vs a
+ *    parallel `ssh … docker login && docker pull` loop; the per-proxy step timings.
+ * 2. WAN: a userspace relay in front of each proxy's sshd delays every chunk by --delay-ms each
+ *    way (this kernel has no netem). Wall time against the same ssh loop through the same
+ *    relays, and the round trips before the pull starts, estimated from the tool's own step
+ *    timings (connect + engine + present + login, over the relay's round-trip time).
+ * 3. Scale: 8, 40 and 100 proxies (entries sharing the lab's engines) at --concurrency 16,
+ *    wall time and peak RSS (GNU time).
+ */
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { clearImages, engineOf, loadLab, pullDirect, repoDigests } from "../test/lab/lab.js";
+
+const { values } = parseArgs({
+  options: {
+    proxies: { type: "string" },
+    "image-mb": { type: "string" },
+    runs: { type: "string" },
+    "delay-ms": { type: "string" },
+    keep: { type: "boolean" },
+  },
+});
+const proxies = Number(values.proxies ?? 8);
+const runs = Number(values.runs ?? 3);
+const delayMs = Number(values["delay-ms"] ?? 40);
+const root = join(import.meta.dirname, "..");
+const bin = join(root, "bin/mp-sideload");
+const labDir = join(root, ".lab-fleet");
+const env = {
+  ...process.env,
+  MP_LAB_DIR: labDir,
+  MP_LAB_PORT: "42400",
+  MP_LAB_IMAGE_MB: values["image-mb"] ?? "3",
+};
+const lab = (...args: string[]) =>
+  execFileSync("bash", [join(root, "scripts/lab.sh"), ...args], {
+    env,
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+
+const t0 = Date.now();
+lab("up", String(proxies));
+console.log(`lab of ${proxies} proxies up in ${Date.now() - t0} ms (image ${env.MP_LAB_IMAGE_MB} MiB)`);
+const bench = loadLab(labDir);
+const numbers = Array.from({ length: proxies }, (_, i) => i + 1);
+const knownHosts = readFileSync(bench.knownHosts, "utf8");
+
+async function clearAll(): Promise<void> {
+  for (const p of numbers) await clearImages(bench, p);
+}
+async function everywhere(): Promise<boolean> {
+  for (const p of numbers) if (!(await repoDigests(bench, p)).includes(bench.sampleReference)) return false;
+  return true;
+}
+
+/** A relay in front of each sshd that holds every chunk back `delayMs` in each direction. */
+async function startRelays(): Promise<{ ports: number[]; close: () => void }> {
+  const servers: net.Server[] = [];
+  const ports: number[] = [];
+  for (const p of numbers) {
+    const server = net.createServer((client) => {
+      const upstream = net.connect(bench.firstSshPort + p - 1, "127.0.0.1");
+      const pipeDelayed = (from: net.Socket, to: net.Socket) => {
+        from.on("data", (chunk: Buffer) => setTimeout(() => to.writable && to.write(chunk), delayMs));
+        from.on("end", () => setTimeout(() => to.end(), delayMs));
+        from.on("error", () => to.destroy());
+      };
+      pipeDelayed(client, upstream);
+      pipeDelayed(upstream, client);
+      client.on("close", () => upstream.destroy());
+      upstream.on("close", () => client.destroy());
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    servers.push(server);
+    ports.push((server.address() as net.AddressInfo).port);
+  }
+  return { ports, close: () => servers.forEach((s) => s.close()) };
+}
+
+/** An inventory and known_hosts for the proxies reached at `ports` (the relays), or `count` entries cycling over the lab's. */
+function files(
+  name: string,
+  ports: number[],
+  count = ports.length,
+): { inventory: string; knownHosts: string } {
+  const inventory = join(labDir, `client/${name}.yaml`);
+  const kh = join(labDir, `client/${name}_known_hosts`);
+  const keyOf = (p: number) =>
+    knownHosts
+      .split("\n")
+      .find((l) => l.startsWith(`[127.0.0.1]:${bench.firstSshPort + p - 1} `))
+      ?.split(" ")
+      .slice(1)
+      .join(" ");
+  const lines = [`defaults:`, `  user: root`, `  identity: ${bench.identity}`, `proxies:`];
+  for (let i = 0; i < count; i++)
+    lines.push(`  - {name: p-${i + 1}, host: 127.0.0.1, port: ${ports[i % ports.length]}}`);
+  writeFileSync(inventory, `${lines.join("\n")}\n`);
+  writeFileSync(kh, ports.map((port, i) => `[127.0.0.1]:${port} ${keyOf(i + 1)}`).join("\n") + "\n");
+  return { inventory, knownHosts: kh };
+}
+
+function tool(args: string[], timed = false): { ms: number; rssMb: number; stdout: string } {
+  const start = process.hrtime.bigint();
+  const argv = timed ? ["/usr/bin/time", "-f", "%M", bin, ...args] : [bin, ...args];
+  const r = spawnSync(argv[0] ?? "", argv.slice(1), {
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      CI: "1",
+      MP_SIDELOAD_REGISTRY_USER: bench.registryUser,
+      MP_SIDELOAD_REGISTRY_PASSWORD: bench.registryPassword,
+    },
+    encoding: "utf8",
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  if (r.status !== 0) throw new Error(`mp-sideload exited ${r.status}: ${r.stderr.slice(-2000)}`);
+  const rssMb = timed ? Number(r.stderr.trim().split("\n").at(-1)) / 1024 : NaN;
+  return { ms, rssMb, stdout: r.stdout };
+}
+
+function sshLoopOne(port: number, kh: string): Promise<void> {
+  const remote = `export DOCKER_CONFIG=$(mktemp -d) && docker login -u ${bench.registryUser} --password-stdin ${bench.registry} >/dev/null 2>&1 && docker pull -q ${bench.sampleReference} >/dev/null; rc=$?; rm -rf "$DOCKER_CONFIG"; exit $rc`;
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      "ssh",
+      [
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        `UserKnownHostsFile=${kh}`,
+        "-i",
+        bench.identity,
+        "-p",
+        String(port),
+        "root@127.0.0.1",
+        remote,
+      ],
+      {
+        stdio: ["pipe", "ignore", "pipe"],
+      },
+    );
+    let err = "";
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    child.on("close", (code) =>
+      code === 0 ? resolve() : reject(new Error(`ssh loop: exit ${code}: ${err}`)),
+    );
+    child.stdin.end(`${bench.registryPassword}\n`);
+  });
+}
+
+async function median(name: string, work: () => Promise<unknown>): Promise<number> {
+  const samples: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    await clearAll();
+    const start = process.hrtime.bigint();
+    await work();
+    samples.push(Number(process.hrtime.bigint() - start) / 1e6);
+    if (!(await everywhere())) throw new Error(`${name}: not every proxy has the image`);
+  }
+  samples.sort((a, b) => a - b);
+  return samples[Math.floor(samples.length / 2)] ?? NaN;
+}
+
+interface Report {
+  proxies: { steps: { step: string; durationMs: number }[] }[];
+}
+const pak = join(labDir, "paks/sample.pak");
+
+try {
+  // 1. Direct.
+  const direct = files(
+    "direct",
+    numbers.map((p) => bench.firstSshPort + p - 1),
+  );
+  const floor = await median("floor", () =>
+    Promise.all(
+      numbers.map((p) =>
+        pullDirect(engineOf(bench, p), bench.sampleReference, {
+          username: bench.registryUser,
+          password: bench.registryPassword,
+          serveraddress: bench.registry,
+        }),
+      ),
+    ),
+  );
+  const loop = await median("ssh loop", () =>
+    Promise.all(numbers.map((p) => sshLoopOne(bench.firstSshPort + p - 1, direct.knownHosts))),
+  );
+  let lastSteps: Report | undefined;
+  const mine = await median("mp-sideload", () => {
+    lastSteps = JSON.parse(
+      tool([
+        "pull",
+        pak,
+        "--inventory",
+        direct.inventory,
+        "--known-hosts",
+        direct.knownHosts,
+        "--json",
+        "--concurrency",
+        String(proxies),
+      ]).stdout,
+    ) as Report;
+    return Promise.resolve();
+  });
+  const stepMedian = (report: Report | undefined, step: string) => {
+    const all = (report?.proxies ?? [])
+      .flatMap((p) => p.steps.filter((s) => s.step === step).map((s) => s.durationMs))
+      .sort((a, b) => a - b);
+    return all[Math.floor(all.length / 2)] ?? NaN;
+  };
+  console.log(`\n1. pull onto ${proxies} proxies, ${env.MP_LAB_IMAGE_MB} MiB image, median of ${runs} runs`);
+  console.log(`   floor (engines pull locally, all at once)   ${floor.toFixed(0).padStart(6)} ms  1.00x`);
+  console.log(
+    `   ssh + docker login/pull, parallel           ${loop.toFixed(0).padStart(6)} ms  ${(loop / floor).toFixed(2)}x`,
+  );
+  console.log(
+    `   mp-sideload pull --concurrency ${proxies}            ${mine.toFixed(0).padStart(6)} ms  ${(mine / floor).toFixed(2)}x  (target ≤ 1.5x, goal 1.3x)`,
+  );
+  console.log(
+    `   per-proxy steps (median ms): ${["connect", "engine", "present", "login", "pull", "verify"].map((s) => `${s} ${stepMedian(lastSteps, s)}`).join(", ")}`,
+  );
+
+  // 2. WAN.
+  const relays = await startRelays();
+  try {
+    const wan = files("wan", relays.ports);
+    const wanLoop = await median("ssh loop (wan)", () =>
+      Promise.all(relays.ports.map((port) => sshLoopOne(port, wan.knownHosts))),
+    );
+    let wanSteps: Report | undefined;
+    const wanMine = await median("mp-sideload (wan)", () => {
+      wanSteps = JSON.parse(
+        tool([
+          "pull",
+          pak,
+          "--inventory",
+          wan.inventory,
+          "--known-hosts",
+          wan.knownHosts,
+          "--json",
+          "--concurrency",
+          String(proxies),
+        ]).stdout,
+      ) as Report;
+      return Promise.resolve();
+    });
+    const rtt = 2 * delayMs;
+    const beforePull = ["connect", "engine", "present", "login"].reduce(
+      (sum, s) => sum + stepMedian(wanSteps, s),
+      0,
+    );
+    console.log(
+      `\n2. through a relay adding ${delayMs} ms each way (round trip ${rtt} ms), median of ${runs} runs`,
+    );
+    console.log(`   ssh + docker login/pull, parallel           ${wanLoop.toFixed(0).padStart(6)} ms`);
+    console.log(
+      `   mp-sideload pull --concurrency ${proxies}            ${wanMine.toFixed(0).padStart(6)} ms  ${(wanMine / wanLoop).toFixed(2)}x the loop (target < 1)`,
+    );
+    console.log(
+      `   TCP connect to the pull's start: ${beforePull.toFixed(0)} ms ≈ ${(beforePull / rtt).toFixed(1)} round trips (target ≤ 10)`,
+    );
+    console.log(
+      `   per-proxy steps (median ms): ${["connect", "engine", "present", "login", "pull", "verify"].map((s) => `${s} ${stepMedian(wanSteps, s)}`).join(", ")}`,
+    );
+  } finally {
+    relays.close();
+  }
+
+  // 3. Scale: entries sharing the lab's engines; the image is present after the first pull.
+  console.log(
+    `\n3. scale: pull with the image present, --concurrency 16, entries cycling over the ${proxies} lab proxies`,
+  );
+  tool(["pull", pak, "--inventory", direct.inventory, "--known-hosts", direct.knownHosts]);
+  for (const count of [8, 40, 100]) {
+    const scaled = files(
+      `scale-${count}`,
+      numbers.map((p) => bench.firstSshPort + p - 1),
+      count,
+    );
+    const r = tool(
+      [
+        "pull",
+        pak,
+        "--inventory",
+        scaled.inventory,
+        "--known-hosts",
+        scaled.knownHosts,
+        "--concurrency",
+        "16",
+        "--json",
+      ],
+      true,
+    );
+    console.log(
+      `   ${String(count).padStart(3)} proxies: ${r.ms.toFixed(0).padStart(6)} ms, peak RSS ${r.rssMb.toFixed(0)} MB${count === 40 ? " (target ≤ 200 MB)" : ""}`,
+    );
+  }
+} finally {
+  if (!values.keep) lab("down");
+}
