@@ -34,6 +34,8 @@ interface CredentialValues {
 export async function credentialResolver(
   values: CredentialValues,
   terminal: Terminal,
+  /** Wraps each question (the wizard stops its spinner meanwhile). */
+  around: <T>(question: () => Promise<T>) => Promise<T> = (question) => question(),
 ): Promise<CredentialResolver> {
   const ask = terminal.interactive ? (await import("./prompts.js")).prompts : undefined;
   return new CredentialResolver({
@@ -46,8 +48,8 @@ export async function credentialResolver(
     readStdin: () => terminal.readStdin(),
     warn: (message) => terminal.err(`mp-sideload: warning: ${message}\n`),
     ask: ask && {
-      user: (registry) => ask.registryUser(registry),
-      password: (registry, user) => ask.registryPassword(registry, user),
+      user: (registry) => around(() => ask.registryUser(registry)),
+      password: (registry, user) => around(() => ask.registryPassword(registry, user)),
     },
   });
 }

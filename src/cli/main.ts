@@ -22,6 +22,7 @@ const commands: Record<string, () => Promise<Command>> = {
 };
 
 const usage = `Usage: mp-sideload <command> [options]
+       mp-sideload          (in a terminal: a wizard that asks for everything, then shows the command)
 
 Commands:
   inspect <pak> [--json] [--default-registry HOST]   show the adapter image references of a pak
@@ -39,6 +40,10 @@ export async function main(argv: string[], terminal: Terminal = createTerminal()
   const debug = argv.includes("--debug");
   const [name, ...rest] = argv;
   try {
+    if (name === undefined && terminal.interactive) {
+      const { runWizard } = await import("./wizard.js");
+      return await runWizard(terminal);
+    }
     if (name === undefined || name === "--help" || name === "-h" || name === "help") {
       terminal.out(`${usage}\n`);
       return name === undefined ? ExitStatus.usage : ExitStatus.ok;

@@ -314,7 +314,9 @@ function connectOnce(
       options.signal?.removeEventListener("abort", onAbort);
       resolve(wrapConnection(client, where, () => lastMethod));
     });
-    client.once("error", (error: Error & { level?: string; code?: string }) => {
+    // on, not once: ssh2 can emit a second error (e.g. "Connection lost before handshake" after a
+    // timeout), and an error event with no listener would crash the whole run.
+    client.on("error", (error: Error & { level?: string; code?: string }) => {
       fail(hostKeyError ?? classifyConnectError(error, where, authAttempted));
     });
     client.once("close", () => {

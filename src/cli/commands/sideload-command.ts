@@ -6,7 +6,7 @@ import { ExitStatus, SideloadError } from "../../errors.js";
 import { fatalCodes, preflightRegistries, type RegistryPreflight } from "../../registry/preflight.js";
 import { runBatch } from "../../sideload/run-batch.js";
 import { planSideload } from "../../sideload/plan.js";
-import type { BatchReport, SideloadJob, Target } from "../../sideload/types.js";
+import type { BatchReport, SideloadEvent, SideloadJob, Target } from "../../sideload/types.js";
 import { intOption, onePositional, parseCommandArgs } from "../args.js";
 import { renderPlan, renderReportHuman, renderReportJson, createLiveRenderer } from "../render/batch.js";
 import { credentialOptionSpecs, credentialOptionsHelp, credentialResolver } from "../credential-options.js";
@@ -22,7 +22,7 @@ import {
   targetOptionsHelp,
 } from "../targets.js";
 
-const options = {
+export const sideloadOptions = {
   ...targetOptionSpecs,
   "default-registry": { type: "string" },
   ...credentialOptionSpecs,
@@ -77,12 +77,37 @@ export async function runSideloadCommand(
   argv: string[],
   terminal: Terminal,
 ): Promise<number> {
-  const { values, positionals } = parseCommandArgs(mode, argv, options);
+  const { values, positionals } = parseCommandArgs(mode, argv, sideloadOptions);
   if (values.help) {
     terminal.out(help(mode));
     return ExitStatus.ok;
   }
   const pakFile = onePositional(mode, positionals, "pak file");
+  return (await runSideload(mode, pakFile, values, terminal)).status;
+}
+
+/** What the wizard settles itself before handing over to the same pipeline as the flags. */
+export interface SideloadOverrides {
+  /** Registries already checked and their credentials settled (with a spinner, in the wizard). */
+  registries?: RegistryPreflight[];
+  /** Progress renderer (the wizard's live board). */
+  onEvent?: (event: SideloadEvent) => void;
+  /** Called once the batch is over, before the report is printed (the board clears itself). */
+  beforeOutput?: () => void;
+}
+
+/**
+ * The pipeline of `pull` and `verify`, from the answers the flags (or the wizard) gave: read and
+ * check every input, settle the registries, run the batch, render. Returns the exit status and
+ * the report.
+ */
+export async function runSideload(
+  mode: "pull" | "verify",
+  pakFile: string,
+  values: SideloadValues,
+  terminal: Terminal,
+  overrides: SideloadOverrides = {},
+): Promise<{ status: number; report?: BatchReport }> {
   const concurrency = intOption("concurrency", values.concurrency, 8, 1, 256);
   const timeoutS = intOption("timeout", values.timeout, 900, 1, 86_400);
   const retries = intOption("retries", values.retries, 3, 0, 20);
@@ -111,13 +136,13 @@ export async function runSideloadCommand(
         ? `${JSON.stringify({ command: mode, dryRun: true, references: targets.map((t) => t.reference), plan: plan.map((p) => ({ name: p.proxy.name, host: p.proxy.host, port: p.proxy.port, user: p.proxy.user, route: p.route, ...(p.proxy.jump ? { jump: p.proxy.jump.map((h) => ({ name: h.name, host: h.host, port: h.port, user: h.user })) } : {}), steps: p.steps })) }, null, 2)}\n`
         : renderPlan(mode, plan),
     );
-    return ExitStatus.ok;
+    return { status: ExitStatus.ok };
   }
 
   const ask = terminal.interactive ? (await import("../prompts.js")).prompts : undefined;
   let registries: RegistryPreflight[] = [];
   if (mode === "pull") {
-    registries = await settleRegistries(targets, values, terminal, registryCa);
+    registries = overrides.registries ?? (await settleRegistries(targets, values, terminal, registryCa));
     const byRegistry = new Map(registries.map((r) => [r.registry, r]));
     job.auth = (registry) => byRegistry.get(registry)?.auth;
     job.refreshAuth = memoBy(async (registry: string) => {
@@ -132,13 +157,14 @@ export async function runSideloadCommand(
       );
       if (!go) {
         terminal.err("nothing done\n");
-        return ExitStatus.ok;
+        return { status: ExitStatus.ok };
       }
     }
   }
 
   const ssh = await sshConnectSetup(values, terminal, sshUser);
-  const live = createLiveRenderer(terminal, { debug: values.debug ?? false, json: values.json ?? false });
+  const live =
+    overrides.onEvent ?? createLiveRenderer(terminal, { debug: values.debug ?? false, json: values.json ?? false });
   let report: BatchReport;
   try {
     report = await runBatch(proxies, job, {
@@ -159,18 +185,22 @@ export async function runSideloadCommand(
       ? {}
       : { check: r.verdicts.every((v) => v.status !== "failed") ? r.verdicts[0]?.status : "unknown" }),
   }));
+  overrides.beforeOutput?.();
   const document = renderReportJson(report);
   if (values.report !== undefined) await writeFile(values.report, document, { mode: 0o644 });
   terminal.out(values.json ? document : renderReportHuman(report));
   const interrupted = interruptedStatus(terminal.signal);
-  if (interrupted !== undefined) return interrupted;
-  return report.summary.failed === 0 ? ExitStatus.ok : ExitStatus.proxyFailed;
+  if (interrupted !== undefined) return { status: interrupted, report };
+  return { status: report.summary.failed === 0 ? ExitStatus.ok : ExitStatus.proxyFailed, report };
 }
 
+/** The answers of a `pull` or `verify` run: what its flags say, or what the wizard gathered. */
+export type SideloadValues = Values;
+
 type Values = {
-  [K in keyof typeof options]?: (typeof options)[K] extends { multiple: true }
+  -readonly [K in keyof typeof sideloadOptions]?: (typeof sideloadOptions)[K] extends { multiple: true }
     ? string[]
-    : (typeof options)[K] extends { type: "boolean" }
+    : (typeof sideloadOptions)[K] extends { type: "boolean" }
       ? boolean
       : string;
 };

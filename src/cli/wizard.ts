@@ -1,0 +1,366 @@
+/**
+ * `mp-sideload` with no arguments, in a terminal: the whole job, asked step by step — the pak,
+ * what it references, the proxies, the credentials (with the registry checked), the unknown
+ * host keys at once, the plan — then the same pipeline the flags run, with live progress, and
+ * at the end the command line that repeats it in a script.
+ *
+ * The wizard only gathers answers into the same `values` object the flags produce; the run,
+ * the report and the equivalent command all come from that object.
+ */
+import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { homedir } from "node:os";
+import { basename, join, resolve } from "node:path";
+import { ExitStatus, SideloadError, hostPort, printable } from "../errors.js";
+import { loadInventory } from "../inventory/load-inventory.js";
+import { parseProxyArg, type Proxy } from "../inventory/proxy.js";
+import type { Pak } from "../pak/read-pak.js";
+import { checkRegistry } from "../reference.js";
+import { preflightRegistries, fatalCodes, type RegistryPreflight } from "../registry/preflight.js";
+import { planSideload } from "../sideload/plan.js";
+import type { Target } from "../sideload/types.js";
+import { appendKnownHost, loadKnownHosts } from "../ssh/known-hosts-file.js";
+import { knownHostsLine } from "../ssh/known-hosts.js";
+import { scanHostKey, type ScannedKey } from "../ssh/scan-host-key.js";
+import { runSideload, type SideloadValues } from "./commands/sideload-command.js";
+import { credentialResolver } from "./credential-options.js";
+import { readPakInput } from "./pak-input.js";
+import type { Choice, ChoiceGroup } from "./prompts.js";
+import { renderPlan } from "./render/batch.js";
+import { LiveBoard } from "./render/live-board.js";
+import { renderPakHuman } from "./render/pak.js";
+import { knownHostsFileOf, selectTargets } from "./targets.js";
+import type { Terminal } from "./terminal.js";
+
+const anotherPath = Symbol("another path");
+const typeProxies = Symbol("type proxies");
+
+/** Run the wizard; returns the exit status. */
+export async function runWizard(terminal: Terminal, cwd = process.cwd()): Promise<number> {
+  const ask = (await import("./prompts.js")).prompts;
+  const spinner = await spinnerFor(terminal);
+  const say = (text: string) => terminal.out(`${text}\n`);
+
+  // 1. The pak.
+  const pakFile = await choosePak(cwd, ask);
+  const input = await readPakOrAskRegistry(pakFile, undefined, ask);
+  // 2. What was found.
+  say("");
+  terminal.out(renderPakHuman(input.read.pak));
+  const values: SideloadValues = { yes: true };
+  if (input.defaultRegistry !== undefined) values["default-registry"] = input.defaultRegistry;
+  const targets = input.read.targets;
+
+  // 3. The proxies.
+  await chooseProxies(cwd, ask, values, terminal);
+
+  // 4. Credentials, and the registry as the proxies will see it.
+  // A question first stops the spinner, so that the two never fight for the line.
+  const resolver = await credentialResolver({}, terminal, (question) => spinner.paused(question));
+  const registries = await spinner.during("Checking the registry from this machine", () =>
+    preflightRegistries(targets, resolver, { env: terminal.env, signal: terminal.signal, prompt: true }),
+  );
+  say("");
+  for (const line of describeRegistries(registries)) say(line);
+  const verdicts = registries.flatMap((r) => r.verdicts);
+  if (verdicts.length > 0 && verdicts.every((v) => v.status === "public")) {
+    say("\npublic: the proxies can pull these images anonymously at install time; no sideload needed.");
+    return ExitStatus.ok;
+  }
+  const fatal = verdicts.find((v) => v.error && fatalCodes.includes(v.error.code));
+  if (fatal?.error) {
+    throw new SideloadError(fatal.error.code, fatal.error.message, { hint: fatal.error.hint, exitStatus: ExitStatus.usage });
+  }
+
+  // 5. Host keys: every unknown one at once, before anything starts.
+  const proxies = await selectTargets(
+    values,
+    targets.map((t) => t.reference),
+    terminal.env,
+  );
+  const knownHostsFile = knownHostsFileOf(values);
+  await confirmHostKeys(proxies, knownHostsFile, ask, spinner, terminal, values);
+
+  // 6. The plan.
+  const plan = planSideload(proxies.filter((p) => values.limit === undefined || values.limit.includes(p.name)), { mode: "pull", targets, retries: 3, timeoutMs: 900_000 }, knownHostsFile);
+  say("");
+  terminal.out(renderPlan("pull", plan));
+  if (!(await ask.confirm(`Pull onto ${plan.length} prox${plan.length === 1 ? "y" : "ies"} now?`, true))) {
+    say("nothing done");
+    return ExitStatus.ok;
+  }
+
+  // 7. Run, then the command that repeats it.
+  const board = new LiveBoard(
+    {
+      write: (text) => void process.stderr.write(text),
+      columns: () => process.stderr.columns || 80,
+      rows: () => process.stderr.rows || 24,
+      color: terminal.color,
+    },
+    plan.length,
+  );
+  let result;
+  try {
+    result = await runSideload("pull", pakFile, values, terminal, { registries, onEvent: board.onEvent, beforeOutput: () => board.stop() });
+  } finally {
+    board.stop();
+  }
+  say("");
+  for (const line of equivalentCommand("pull", pakFile, values, registries)) say(line);
+  await remember({ inventory: values.inventory });
+  return result.status;
+}
+
+/** Step 1: a pak of this folder (newest first, with kind and version), or a path typed and checked. */
+async function choosePak(cwd: string, ask: Prompts): Promise<string> {
+  const names = (await readdir(cwd).catch(() => [])).filter((n) => n.toLowerCase().endsWith(".pak"));
+  const found = await Promise.all(
+    names.map(async (name) => {
+      const file = join(cwd, name);
+      const mtime = (await stat(file).catch(() => undefined))?.mtimeMs ?? 0;
+      try {
+        const { pak } = await readPakInput(file, undefined);
+        return { file, mtime, label: `${name}  ${describePak(pak)}`, problem: undefined };
+      } catch (error) {
+        const code = error instanceof SideloadError ? error.code : "INTERNAL";
+        // A pak that names no registry is fine: the next step asks for it.
+        return code === "NO_DEFAULT_REGISTRY"
+          ? { file, mtime, label: `${name}  (uses the proxies' default registry)`, problem: undefined }
+          : { file, mtime, label: name, problem: code };
+      }
+    }),
+  );
+  found.sort((a, b) => b.mtime - a.mtime);
+  const choices: Choice<string | typeof anotherPath>[] = found.map((f) => ({
+    name: printable(f.label),
+    value: f.file,
+    ...(f.problem ? { disabled: `(${f.problem})` } : {}),
+  }));
+  choices.push({ name: "another path…", value: anotherPath });
+  const picked = await ask.choose("Which management pack?", choices);
+  if (picked !== anotherPath) return picked;
+  const typed = await ask.text("Path of the .pak:", async (value) => {
+    try {
+      await readPakInput(resolve(cwd, value), undefined);
+      return true;
+    } catch (error) {
+      if (error instanceof SideloadError && error.code === "NO_DEFAULT_REGISTRY") return true;
+      return error instanceof SideloadError ? `${error.code}: ${error.message}` : String(error);
+    }
+  });
+  return resolve(cwd, typed);
+}
+
+function describePak(pak: Pak): string {
+  return `${pak.adapters.map((a) => a.kind).join(", ")} ${pak.version}`;
+}
+
+/** Read the pak; when it names no registry, ask for the proxies' default one. */
+async function readPakOrAskRegistry(
+  file: string,
+  defaultRegistry: string | undefined,
+  ask: Prompts,
+): Promise<{ read: { pak: Pak; targets: Target[] }; defaultRegistry: string | undefined }> {
+  try {
+    return { read: await readPakInput(file, defaultRegistry), defaultRegistry };
+  } catch (error) {
+    if (!(error instanceof SideloadError && error.code === "NO_DEFAULT_REGISTRY")) throw error;
+    const registry = await ask.text("This pak names no registry. The proxies' default registry (host[:port]):", (value) => {
+      const check = checkRegistry(value);
+      return check.ok ? true : `${check.problem} (e.g. ${check.example})`;
+    });
+    return { read: await readPakInput(file, registry), defaultRegistry: registry };
+  }
+}
+
+/** Step 3: an inventory of this folder (or the last one used), or proxies typed; then which of them. */
+async function chooseProxies(cwd: string, ask: Prompts, values: SideloadValues, terminal: Terminal): Promise<void> {
+  const candidates = new Set<string>();
+  const last = (await recall()).inventory;
+  if (last !== undefined) candidates.add(last);
+  for (const name of (await readdir(cwd).catch(() => [])).sort()) {
+    if (/\.(ya?ml|ini)$/i.test(name) || name === "hosts") candidates.add(join(cwd, name));
+  }
+  const inventories: { file: string; proxies: Proxy[] }[] = [];
+  for (const file of candidates) {
+    try {
+      inventories.push({ file, proxies: await loadInventory(file, "root", false) });
+    } catch {
+      // not an inventory (another YAML file of the folder): not offered
+    }
+  }
+  const choices: Choice<string | typeof typeProxies>[] = inventories.map((i) => ({
+    name: printable(`${i.file === last ? `${i.file} (last used)` : basename(i.file)}  ${i.proxies.length} prox${i.proxies.length === 1 ? "y" : "ies"}`),
+    value: i.file,
+  }));
+  choices.push({ name: "type proxies ([user@]host[:port], …)", value: typeProxies });
+  const picked = await ask.choose("Which cloud proxies?", choices);
+  if (picked === typeProxies) {
+    const typed = await ask.text("Proxies, separated by commas or spaces:", (value) => {
+      try {
+        const list = value.split(/[\s,]+/).filter(Boolean);
+        if (list.length === 0) return "give at least one proxy";
+        list.forEach((p) => parseProxyArg(p, "root"));
+        return true;
+      } catch (error) {
+        return error instanceof SideloadError ? error.message : String(error);
+      }
+    });
+    values.proxy = typed.split(/[\s,]+/).filter(Boolean);
+    return;
+  }
+  const inventory = inventories.find((i) => i.file === picked) as { file: string; proxies: Proxy[] };
+  values.inventory = inventory.file;
+  const groups = new Map<string, Choice<string>[]>();
+  for (const proxy of inventory.proxies) {
+    const group = proxy.groups[0] ?? "ungrouped";
+    groups.set(group, [
+      ...(groups.get(group) ?? []),
+      { name: printable(`${proxy.name}  ${proxy.user}@${hostPort(proxy.host, proxy.port)}`), value: proxy.name },
+    ]);
+  }
+  const grouped: ChoiceGroup<string>[] = [...groups].map(([group, list]) => ({ group: printable(group), choices: list }));
+  const chosen = await ask.pickMany("Which proxies? (space toggles, enter confirms)", grouped);
+  if (chosen.length < inventory.proxies.length) values.limit = chosen;
+  terminal.out(`${chosen.length} of ${inventory.proxies.length} proxies selected\n`);
+}
+
+/** Step 5: read every proxy's host key; list the unknown ones with fingerprints for one answer. */
+async function confirmHostKeys(
+  proxies: Proxy[],
+  knownHostsFile: string,
+  ask: Prompts,
+  spinner: Spinner,
+  terminal: Terminal,
+  values: SideloadValues,
+): Promise<void> {
+  const knownHosts = await loadKnownHosts(knownHostsFile);
+  // Proxies behind jump hosts are checked when the batch reaches them.
+  const direct = proxies.filter((p) => !p.jump || p.jump.length === 0);
+  const scanned = await spinner.during(`Reading the host keys of ${direct.length} prox${direct.length === 1 ? "y" : "ies"}`, () =>
+    Promise.all(direct.map((p) => scanHostKey(p, knownHosts).catch(() => undefined))),
+  );
+  const unknown = scanned.filter((s): s is ScannedKey => s?.verdict === "unknown");
+  const refused = scanned.filter((s): s is ScannedKey => s?.verdict === "changed" || s?.verdict === "revoked");
+  for (const s of refused) {
+    terminal.out(`! ${printable(s.proxy.name)}: its host key ${s.keyType} ${s.fingerprint} is NOT the one in known_hosts; it will be refused\n`);
+  }
+  if (unknown.length === 0) return;
+  terminal.out(`\nThese proxies are not in ${knownHostsFile}:\n`);
+  for (const s of unknown) terminal.out(`  ${printable(s.proxy.name).padEnd(20)} ${s.keyType.padEnd(20)} ${s.fingerprint}\n`);
+  const trust = await ask.confirm(`Check these fingerprints out of band. Trust all ${unknown.length} and remember them?`, false);
+  if (trust) {
+    for (const s of unknown) await appendKnownHost(knownHostsFile, knownHostsLine(s.proxy.host, s.proxy.port, s.key, false));
+    return;
+  }
+  // Not trusted: left out of the run rather than refused one by one in the middle of it.
+  const keep = proxies.filter((p) => !unknown.some((u) => u.proxy.name === p.name)).map((p) => p.name);
+  if (keep.length === 0) throw new SideloadError("HOSTKEY_UNKNOWN", "no proxy with a trusted host key is left", { hint: "trust the keys after checking them out of band, or add them with ssh-keyscan" });
+  values.limit = keep;
+}
+
+function describeRegistries(registries: RegistryPreflight[]): string[] {
+  return registries.map((r) => {
+    const verdict = r.verdicts.find((v) => v.status === "failed") ?? r.verdicts[0];
+    const check =
+      verdict === undefined
+        ? "not checked"
+        : verdict.status === "failed"
+          ? `${verdict.error?.code ?? "failed"}: ${verdict.error?.message ?? ""}`
+          : verdict.status === "public"
+            ? "public (anonymous pulls work)"
+            : "ok: the credentials are accepted and the image is there";
+    return `registry ${r.registry}: credentials from ${r.credentialSource}; ${check}`;
+  });
+}
+
+/**
+ * The command line that repeats this run without questions: from the same answers, never a
+ * secret (the password comes from the environment or where it already lives).
+ */
+export function equivalentCommand(mode: "pull" | "verify", pakFile: string, values: SideloadValues, registries: RegistryPreflight[]): string[] {
+  const args = [mode, pakFile];
+  if (values["default-registry"] !== undefined) args.push("--default-registry", values["default-registry"]);
+  if (values.inventory !== undefined) args.push("--inventory", values.inventory);
+  for (const p of values.proxy ?? []) args.push("--proxy", p);
+  for (const l of values.limit ?? []) args.push("--limit", l);
+  if (values["known-hosts"] !== undefined) args.push("--known-hosts", values["known-hosts"]);
+  args.push("--yes");
+  const lines = ["To repeat this without questions (in a script or a pipeline):"];
+  for (const r of registries) {
+    if (r.credentialSource === "prompt" || r.credentialSource === "environment") {
+      lines.push(`  export MP_SIDELOAD_REGISTRY_USER=${shellQuote(r.auth?.username ?? "USER")}   # and MP_SIDELOAD_REGISTRY_PASSWORD, from your secret store`);
+    } else if (r.credentialSource !== "anonymous") {
+      lines.push(`  # credentials for ${r.registry} come from ${r.credentialSource}, as in this run`);
+    }
+  }
+  lines.push(`  mp-sideload ${args.map(shellQuote).join(" ")}`);
+  return [...new Set(lines)];
+}
+
+function shellQuote(word: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+type Prompts = (typeof import("./prompts.js"))["prompts"];
+
+/** An ora spinner on stderr for one activity at a time; paused while a question is asked. */
+interface Spinner {
+  during<T>(text: string, work: () => Promise<T>): Promise<T>;
+  /** Run `question` with the spinner stopped, then start it again. */
+  paused<T>(question: () => Promise<T>): Promise<T>;
+}
+
+async function spinnerFor(terminal: Terminal): Promise<Spinner> {
+  const { default: ora } = await import("ora");
+  let current: ReturnType<typeof ora> | undefined;
+  return {
+    async during(text, work) {
+      current = ora({ text, stream: process.stderr, color: terminal.color ? "cyan" : false, isEnabled: terminal.interactive }).start();
+      try {
+        const value = await work();
+        current.succeed();
+        return value;
+      } catch (error) {
+        current.fail();
+        throw error;
+      } finally {
+        current = undefined;
+      }
+    },
+    async paused(question) {
+      const active = current;
+      active?.stop();
+      try {
+        return await question();
+      } finally {
+        active?.start();
+      }
+    },
+  };
+}
+
+/** The wizard's memory between runs: the last inventory used. */
+function stateFile(): string {
+  const base = process.env.XDG_STATE_HOME || join(process.env.HOME || homedir(), ".local", "state");
+  return join(base, "mp-sideload", "wizard.json");
+}
+
+async function recall(): Promise<{ inventory?: string }> {
+  try {
+    const state = JSON.parse(await readFile(stateFile(), "utf8")) as { inventory?: unknown };
+    return typeof state.inventory === "string" ? { inventory: state.inventory } : {};
+  } catch {
+    return {};
+  }
+}
+
+async function remember(state: { inventory?: string | undefined }): Promise<void> {
+  if (state.inventory === undefined) return;
+  try {
+    await mkdir(join(stateFile(), ".."), { recursive: true, mode: 0o700 });
+    await writeFile(stateFile(), JSON.stringify({ inventory: resolve(state.inventory) }), { mode: 0o600 });
+  } catch {
+    // a memory, not a requirement
+  }
+}
