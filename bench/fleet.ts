@@ -124,7 +124,8 @@ function tool(args: string[], timed = false): { ms: number; rssMb: number; stdou
     maxBuffer: 64 * 1024 * 1024,
   });
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
-  if (r.status !== 0) throw new Error(`mp-sideload exited ${r.status}: ${r.stderr.slice(-2000)}`);
+  if (r.status !== 0)
+    throw new Error(`mp-sideload exited ${r.status}: ${r.stderr.slice(-2000)} ${r.stdout.slice(-3000)}`);
   const rssMb = timed ? Number(r.stderr.trim().split("\n").at(-1)) / 1024 : NaN;
   return { ms, rssMb, stdout: r.stdout };
 }

@@ -11,6 +11,25 @@ let queue: Promise<unknown> = Promise.resolve();
 /** What inquirer's prompts take besides their config: Esc aborts through `signal`. */
 interface PromptContext {
   signal: AbortSignal;
+  input?: NodeJS.ReadableStream;
+  output?: NodeJS.WritableStream;
+}
+
+/** Streams for the prompts instead of the process's (tests drive them with @inquirer/testing). */
+let streams: { input?: NodeJS.ReadableStream; output?: NodeJS.WritableStream } = {};
+
+/** Run `ask` with prompts reading `input` and writing `output`. */
+export async function withPromptStreams<T>(
+  context: { input?: NodeJS.ReadableStream; output?: NodeJS.WritableStream },
+  ask: () => Promise<T>,
+): Promise<T> {
+  const previous = streams;
+  streams = context;
+  try {
+    return await ask();
+  } finally {
+    streams = previous;
+  }
 }
 
 function serial<T>(ask: (context: PromptContext) => Promise<T>): Promise<T> {
@@ -19,19 +38,24 @@ function serial<T>(ask: (context: PromptContext) => Promise<T>): Promise<T> {
     const onKey = (_text: string, key: { name?: string } | undefined) => {
       if (key?.name === "escape") controller.abort();
     };
-    emitKeypressEvents(process.stdin);
-    process.stdin.on("keypress", onKey);
+    const input = (streams.input ?? process.stdin) as NodeJS.ReadableStream & {
+      off: typeof process.stdin.off;
+    };
+    emitKeypressEvents(input);
+    input.on("keypress", onKey);
     try {
-      return await ask({ signal: controller.signal });
+      return await ask({ signal: controller.signal, ...streams });
     } finally {
-      process.stdin.off("keypress", onKey);
+      input.off("keypress", onKey);
     }
   };
   const next = queue.then(run, run);
   queue = next.catch(() => undefined);
   return next.catch((error: unknown) => {
     if (error instanceof Error && (error.name === "ExitPromptError" || error.name === "AbortPromptError")) {
-      throw new SideloadError("INTERRUPTED", "interrupted at a prompt: nothing was changed", { exitStatus: 130 });
+      throw new SideloadError("INTERRUPTED", "interrupted at a prompt: nothing was changed", {
+        exitStatus: 130,
+      });
     }
     throw error;
   });
@@ -57,13 +81,28 @@ export interface ChoiceGroup<T> {
 
 export const prompts = {
   registryUser: (registry: string) =>
-    serial(async (ctx) => (await inquirer()).input({ message: `User for registry ${registry}:`, required: true }, ctx)),
+    serial(async (ctx) =>
+      (await inquirer()).input({ message: `User for registry ${registry}:`, required: true }, ctx),
+    ),
   registryPassword: (registry: string, user: string) =>
-    serial(async (ctx) => (await inquirer()).password({ message: `Password of ${user} at ${registry}:`, mask: "*" }, ctx)),
+    serial(async (ctx) =>
+      (await inquirer()).password(
+        {
+          message: `Password of ${user} at ${registry}:`,
+          mask: "*",
+          validate: (v) => (v === "" ? "a password is required" : true),
+        },
+        ctx,
+      ),
+    ),
   sshPassword: (what: string) =>
-    serial(async (ctx) => (await inquirer()).password({ message: `SSH password for ${what}:`, mask: "*" }, ctx)),
+    serial(async (ctx) =>
+      (await inquirer()).password({ message: `SSH password for ${what}:`, mask: "*" }, ctx),
+    ),
   keyPassphrase: (file: string) =>
-    serial(async (ctx) => (await inquirer()).password({ message: `Passphrase for ${file}:`, mask: "*" }, ctx)),
+    serial(async (ctx) =>
+      (await inquirer()).password({ message: `Passphrase for ${file}:`, mask: "*" }, ctx),
+    ),
   trustHostKey: (name: string, keyType: string, fingerprint: string) =>
     serial(async (ctx) =>
       (await inquirer()).confirm(
@@ -74,19 +113,30 @@ export const prompts = {
         ctx,
       ),
     ),
-  confirmRun: (message: string) => serial(async (ctx) => (await inquirer()).confirm({ message, default: true }, ctx)),
+  confirmRun: (message: string) =>
+    serial(async (ctx) => (await inquirer()).confirm({ message, default: true }, ctx)),
 
   // The wizard's questions.
   choose: <T>(message: string, choices: Choice<T>[]) =>
     serial(async (ctx) => (await inquirer()).select<T>({ message, choices, pageSize: 12, loop: false }, ctx)),
-  text: (message: string, validate: (value: string) => Promise<string | true> | string | true, defaultValue?: string) =>
+  text: (
+    message: string,
+    validate: (value: string) => Promise<string | true> | string | true,
+    defaultValue?: string,
+  ) =>
     serial(async (ctx) =>
-      (await inquirer()).input({ message, validate, required: true, ...(defaultValue ? { default: defaultValue } : {}) }, ctx),
+      (await inquirer()).input(
+        { message, validate, required: true, ...(defaultValue ? { default: defaultValue } : {}) },
+        ctx,
+      ),
     ),
   pickMany: <T>(message: string, groups: ChoiceGroup<T>[]) =>
     serial(async (ctx) => {
       const { checkbox, Separator } = await inquirer();
-      const choices = groups.flatMap((g) => [new Separator(`── ${g.group}`), ...g.choices.map((c) => ({ ...c, checked: true }))]);
+      const choices = groups.flatMap((g) => [
+        new Separator(`── ${g.group}`),
+        ...g.choices.map((c) => ({ ...c, checked: true })),
+      ]);
       return checkbox<T>({ message, choices, pageSize: 15, loop: false, required: true }, ctx);
     }),
   confirm: (message: string, defaultValue: boolean) =>

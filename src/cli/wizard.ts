@@ -24,7 +24,7 @@ import { scanHostKey, type ScannedKey } from "../ssh/scan-host-key.js";
 import { runSideload, type SideloadValues } from "./commands/sideload-command.js";
 import { credentialResolver } from "./credential-options.js";
 import { readPakInput } from "./pak-input.js";
-import type { Choice, ChoiceGroup } from "./prompts.js";
+import type { Choice, ChoiceGroup, prompts } from "./prompts.js";
 import { renderPlan } from "./render/batch.js";
 import { LiveBoard } from "./render/live-board.js";
 import { renderPakHuman } from "./render/pak.js";
@@ -68,7 +68,10 @@ export async function runWizard(terminal: Terminal, cwd = process.cwd()): Promis
   }
   const fatal = verdicts.find((v) => v.error && fatalCodes.includes(v.error.code));
   if (fatal?.error) {
-    throw new SideloadError(fatal.error.code, fatal.error.message, { hint: fatal.error.hint, exitStatus: ExitStatus.usage });
+    throw new SideloadError(fatal.error.code, fatal.error.message, {
+      hint: fatal.error.hint,
+      exitStatus: ExitStatus.usage,
+    });
   }
 
   // 5. Host keys: every unknown one at once, before anything starts.
@@ -81,9 +84,13 @@ export async function runWizard(terminal: Terminal, cwd = process.cwd()): Promis
   await confirmHostKeys(proxies, knownHostsFile, ask, spinner, terminal, values);
 
   // 6. The plan.
-  const plan = planSideload(proxies.filter((p) => values.limit === undefined || values.limit.includes(p.name)), { mode: "pull", targets, retries: 3, timeoutMs: 900_000 }, knownHostsFile);
+  const plan = planSideload(
+    proxies.filter((p) => values.limit === undefined || values.limit.includes(p.name)),
+    { mode: "pull", targets, retries: 3, timeoutMs: 900_000 },
+    knownHostsFile,
+  );
   say("");
-  terminal.out(renderPlan("pull", plan));
+  terminal.out(renderPlan("pull", plan, "The plan (nothing has been done yet):"));
   if (!(await ask.confirm(`Pull onto ${plan.length} prox${plan.length === 1 ? "y" : "ies"} now?`, true))) {
     say("nothing done");
     return ExitStatus.ok;
@@ -101,7 +108,11 @@ export async function runWizard(terminal: Terminal, cwd = process.cwd()): Promis
   );
   let result;
   try {
-    result = await runSideload("pull", pakFile, values, terminal, { registries, onEvent: board.onEvent, beforeOutput: () => board.stop() });
+    result = await runSideload("pull", pakFile, values, terminal, {
+      registries,
+      onEvent: board.onEvent,
+      beforeOutput: () => board.stop(),
+    });
   } finally {
     board.stop();
   }
@@ -139,7 +150,13 @@ async function choosePak(cwd: string, ask: Prompts): Promise<string> {
   choices.push({ name: "another path…", value: anotherPath });
   const picked = await ask.choose("Which management pack?", choices);
   if (picked !== anotherPath) return picked;
-  const typed = await ask.text("Path of the .pak:", async (value) => {
+  const typed = await ask.text("Path of the .pak:", validatePakPath(cwd));
+  return resolve(cwd, typed);
+}
+
+/** A typed pak path is accepted only when `inspect` would read it; else inspect's error, inline. */
+export function validatePakPath(cwd: string): (value: string) => Promise<string | true> {
+  return async (value) => {
     try {
       await readPakInput(resolve(cwd, value), undefined);
       return true;
@@ -147,8 +164,25 @@ async function choosePak(cwd: string, ask: Prompts): Promise<string> {
       if (error instanceof SideloadError && error.code === "NO_DEFAULT_REGISTRY") return true;
       return error instanceof SideloadError ? `${error.code}: ${error.message}` : String(error);
     }
-  });
-  return resolve(cwd, typed);
+  };
+}
+
+/** A registry host[:port] as the reference grammar takes it. */
+export function validateRegistry(value: string): string | true {
+  const check = checkRegistry(value);
+  return check.ok ? true : `${check.problem} (e.g. ${check.example})`;
+}
+
+/** `[user@]host[:port]` entries separated by commas or spaces. */
+export function validateProxyList(value: string): string | true {
+  try {
+    const list = value.split(/[\s,]+/).filter(Boolean);
+    if (list.length === 0) return "give at least one proxy";
+    list.forEach((p) => parseProxyArg(p, "root"));
+    return true;
+  } catch (error) {
+    return error instanceof SideloadError ? error.message : String(error);
+  }
 }
 
 function describePak(pak: Pak): string {
@@ -165,16 +199,21 @@ async function readPakOrAskRegistry(
     return { read: await readPakInput(file, defaultRegistry), defaultRegistry };
   } catch (error) {
     if (!(error instanceof SideloadError && error.code === "NO_DEFAULT_REGISTRY")) throw error;
-    const registry = await ask.text("This pak names no registry. The proxies' default registry (host[:port]):", (value) => {
-      const check = checkRegistry(value);
-      return check.ok ? true : `${check.problem} (e.g. ${check.example})`;
-    });
+    const registry = await ask.text(
+      "This pak names no registry. The proxies' default registry (host[:port]):",
+      validateRegistry,
+    );
     return { read: await readPakInput(file, registry), defaultRegistry: registry };
   }
 }
 
 /** Step 3: an inventory of this folder (or the last one used), or proxies typed; then which of them. */
-async function chooseProxies(cwd: string, ask: Prompts, values: SideloadValues, terminal: Terminal): Promise<void> {
+async function chooseProxies(
+  cwd: string,
+  ask: Prompts,
+  values: SideloadValues,
+  terminal: Terminal,
+): Promise<void> {
   const candidates = new Set<string>();
   const last = (await recall()).inventory;
   if (last !== undefined) candidates.add(last);
@@ -190,22 +229,15 @@ async function chooseProxies(cwd: string, ask: Prompts, values: SideloadValues, 
     }
   }
   const choices: Choice<string | typeof typeProxies>[] = inventories.map((i) => ({
-    name: printable(`${i.file === last ? `${i.file} (last used)` : basename(i.file)}  ${i.proxies.length} prox${i.proxies.length === 1 ? "y" : "ies"}`),
+    name: printable(
+      `${i.file === last ? `${i.file} (last used)` : basename(i.file)}  ${i.proxies.length} prox${i.proxies.length === 1 ? "y" : "ies"}`,
+    ),
     value: i.file,
   }));
   choices.push({ name: "type proxies ([user@]host[:port], …)", value: typeProxies });
   const picked = await ask.choose("Which cloud proxies?", choices);
   if (picked === typeProxies) {
-    const typed = await ask.text("Proxies, separated by commas or spaces:", (value) => {
-      try {
-        const list = value.split(/[\s,]+/).filter(Boolean);
-        if (list.length === 0) return "give at least one proxy";
-        list.forEach((p) => parseProxyArg(p, "root"));
-        return true;
-      } catch (error) {
-        return error instanceof SideloadError ? error.message : String(error);
-      }
-    });
+    const typed = await ask.text("Proxies, separated by commas or spaces:", validateProxyList);
     values.proxy = typed.split(/[\s,]+/).filter(Boolean);
     return;
   }
@@ -216,10 +248,16 @@ async function chooseProxies(cwd: string, ask: Prompts, values: SideloadValues, 
     const group = proxy.groups[0] ?? "ungrouped";
     groups.set(group, [
       ...(groups.get(group) ?? []),
-      { name: printable(`${proxy.name}  ${proxy.user}@${hostPort(proxy.host, proxy.port)}`), value: proxy.name },
+      {
+        name: printable(`${proxy.name}  ${proxy.user}@${hostPort(proxy.host, proxy.port)}`),
+        value: proxy.name,
+      },
     ]);
   }
-  const grouped: ChoiceGroup<string>[] = [...groups].map(([group, list]) => ({ group: printable(group), choices: list }));
+  const grouped: ChoiceGroup<string>[] = [...groups].map(([group, list]) => ({
+    group: printable(group),
+    choices: list,
+  }));
   const chosen = await ask.pickMany("Which proxies? (space toggles, enter confirms)", grouped);
   if (chosen.length < inventory.proxies.length) values.limit = chosen;
   terminal.out(`${chosen.length} of ${inventory.proxies.length} proxies selected\n`);
@@ -237,25 +275,38 @@ async function confirmHostKeys(
   const knownHosts = await loadKnownHosts(knownHostsFile);
   // Proxies behind jump hosts are checked when the batch reaches them.
   const direct = proxies.filter((p) => !p.jump || p.jump.length === 0);
-  const scanned = await spinner.during(`Reading the host keys of ${direct.length} prox${direct.length === 1 ? "y" : "ies"}`, () =>
-    Promise.all(direct.map((p) => scanHostKey(p, knownHosts).catch(() => undefined))),
+  const scanned = await spinner.during(
+    `Reading the host keys of ${direct.length} prox${direct.length === 1 ? "y" : "ies"}`,
+    () => Promise.all(direct.map((p) => scanHostKey(p, knownHosts).catch(() => undefined))),
   );
   const unknown = scanned.filter((s): s is ScannedKey => s?.verdict === "unknown");
-  const refused = scanned.filter((s): s is ScannedKey => s?.verdict === "changed" || s?.verdict === "revoked");
+  const refused = scanned.filter(
+    (s): s is ScannedKey => s?.verdict === "changed" || s?.verdict === "revoked",
+  );
   for (const s of refused) {
-    terminal.out(`! ${printable(s.proxy.name)}: its host key ${s.keyType} ${s.fingerprint} is NOT the one in known_hosts; it will be refused\n`);
+    terminal.out(
+      `! ${printable(s.proxy.name)}: its host key ${s.keyType} ${s.fingerprint} is NOT the one in known_hosts; it will be refused\n`,
+    );
   }
   if (unknown.length === 0) return;
   terminal.out(`\nThese proxies are not in ${knownHostsFile}:\n`);
-  for (const s of unknown) terminal.out(`  ${printable(s.proxy.name).padEnd(20)} ${s.keyType.padEnd(20)} ${s.fingerprint}\n`);
-  const trust = await ask.confirm(`Check these fingerprints out of band. Trust all ${unknown.length} and remember them?`, false);
+  for (const s of unknown)
+    terminal.out(`  ${printable(s.proxy.name).padEnd(20)} ${s.keyType.padEnd(20)} ${s.fingerprint}\n`);
+  const trust = await ask.confirm(
+    `Check these fingerprints out of band. Trust all ${unknown.length} and remember them?`,
+    false,
+  );
   if (trust) {
-    for (const s of unknown) await appendKnownHost(knownHostsFile, knownHostsLine(s.proxy.host, s.proxy.port, s.key, false));
+    for (const s of unknown)
+      await appendKnownHost(knownHostsFile, knownHostsLine(s.proxy.host, s.proxy.port, s.key, false));
     return;
   }
   // Not trusted: left out of the run rather than refused one by one in the middle of it.
   const keep = proxies.filter((p) => !unknown.some((u) => u.proxy.name === p.name)).map((p) => p.name);
-  if (keep.length === 0) throw new SideloadError("HOSTKEY_UNKNOWN", "no proxy with a trusted host key is left", { hint: "trust the keys after checking them out of band, or add them with ssh-keyscan" });
+  if (keep.length === 0)
+    throw new SideloadError("HOSTKEY_UNKNOWN", "no proxy with a trusted host key is left", {
+      hint: "trust the keys after checking them out of band, or add them with ssh-keyscan",
+    });
   values.limit = keep;
 }
 
@@ -278,7 +329,12 @@ function describeRegistries(registries: RegistryPreflight[]): string[] {
  * The command line that repeats this run without questions: from the same answers, never a
  * secret (the password comes from the environment or where it already lives).
  */
-export function equivalentCommand(mode: "pull" | "verify", pakFile: string, values: SideloadValues, registries: RegistryPreflight[]): string[] {
+export function equivalentCommand(
+  mode: "pull" | "verify",
+  pakFile: string,
+  values: SideloadValues,
+  registries: RegistryPreflight[],
+): string[] {
   const args = [mode, pakFile];
   if (values["default-registry"] !== undefined) args.push("--default-registry", values["default-registry"]);
   if (values.inventory !== undefined) args.push("--inventory", values.inventory);
@@ -289,7 +345,9 @@ export function equivalentCommand(mode: "pull" | "verify", pakFile: string, valu
   const lines = ["To repeat this without questions (in a script or a pipeline):"];
   for (const r of registries) {
     if (r.credentialSource === "prompt" || r.credentialSource === "environment") {
-      lines.push(`  export MP_SIDELOAD_REGISTRY_USER=${shellQuote(r.auth?.username ?? "USER")}   # and MP_SIDELOAD_REGISTRY_PASSWORD, from your secret store`);
+      lines.push(
+        `  export MP_SIDELOAD_REGISTRY_USER=${shellQuote(r.auth?.username ?? "USER")}   # and MP_SIDELOAD_REGISTRY_PASSWORD, from your secret store`,
+      );
     } else if (r.credentialSource !== "anonymous") {
       lines.push(`  # credentials for ${r.registry} come from ${r.credentialSource}, as in this run`);
     }
@@ -302,7 +360,7 @@ function shellQuote(word: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
-type Prompts = (typeof import("./prompts.js"))["prompts"];
+type Prompts = typeof prompts;
 
 /** An ora spinner on stderr for one activity at a time; paused while a question is asked. */
 interface Spinner {
@@ -316,7 +374,12 @@ async function spinnerFor(terminal: Terminal): Promise<Spinner> {
   let current: ReturnType<typeof ora> | undefined;
   return {
     async during(text, work) {
-      current = ora({ text, stream: process.stderr, color: terminal.color ? "cyan" : false, isEnabled: terminal.interactive }).start();
+      current = ora({
+        text,
+        stream: process.stderr,
+        color: terminal.color ? "cyan" : false,
+        isEnabled: terminal.interactive,
+      }).start();
       try {
         const value = await work();
         current.succeed();

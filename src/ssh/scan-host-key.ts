@@ -6,7 +6,13 @@
 import ssh2 from "ssh2";
 import { SideloadError, hostPort, printable } from "../errors.js";
 import type { Proxy } from "../inventory/proxy.js";
-import { fingerprint, judgeHostKey, keyTypeOf, type HostKeyVerdict, type KnownHostLine } from "./known-hosts.js";
+import {
+  fingerprint,
+  judgeHostKey,
+  keyTypeOf,
+  type HostKeyVerdict,
+  type KnownHostLine,
+} from "./known-hosts.js";
 
 export interface ScannedKey {
   proxy: Proxy;
@@ -17,7 +23,11 @@ export interface ScannedKey {
 }
 
 /** The key `proxy` presents, judged against `knownHosts`. */
-export function scanHostKey(proxy: Proxy, knownHosts: KnownHostLine[], timeoutMs = 10_000): Promise<ScannedKey> {
+export function scanHostKey(
+  proxy: Proxy,
+  knownHosts: KnownHostLine[],
+  timeoutMs = 10_000,
+): Promise<ScannedKey> {
   const where = `${printable(proxy.name)} (${hostPort(proxy.host, proxy.port)})`;
   return new Promise((resolve, reject) => {
     const client = new ssh2.Client();
@@ -25,7 +35,9 @@ export function scanHostKey(proxy: Proxy, knownHosts: KnownHostLine[], timeoutMs
     const done = () => {
       client.destroy();
       if (!found) {
-        return reject(new SideloadError("SSH_UNREACHABLE", `${where}: no host key could be read`, { exitStatus: 1 }));
+        return reject(
+          new SideloadError("SSH_UNREACHABLE", `${where}: no host key could be read`, { exitStatus: 1 }),
+        );
       }
       resolve({
         proxy,

@@ -164,7 +164,8 @@ export async function runSideload(
 
   const ssh = await sshConnectSetup(values, terminal, sshUser);
   const live =
-    overrides.onEvent ?? createLiveRenderer(terminal, { debug: values.debug ?? false, json: values.json ?? false });
+    overrides.onEvent ??
+    createLiveRenderer(terminal, { debug: values.debug ?? false, json: values.json ?? false });
   let report: BatchReport;
   try {
     report = await runBatch(proxies, job, {

@@ -64,8 +64,12 @@ export function renderReportHuman(report: BatchReport): string {
   return `${report.command} ${what}\n${lines.join("\n")}\n${ok} ok, ${failed} ${report.command === "verify" ? "not ok" : "failed"}, ${total} in all\n`;
 }
 
-export function renderPlan(mode: "pull" | "verify", plan: PlannedProxy[]): string {
-  const out = [`dry run: ${mode} would do this, and nothing has been done:`];
+export function renderPlan(
+  mode: "pull" | "verify",
+  plan: PlannedProxy[],
+  heading = `dry run: ${mode} would do this, and nothing has been done:`,
+): string {
+  const out = [heading];
   for (const { proxy, route, steps } of plan) {
     out.push(`${printable(proxy.name)}: ${route}`);
     steps.forEach((step, i) => out.push(`  ${i + 1}. ${step}`));

@@ -38,12 +38,22 @@ export function boardLines(
   const shown = running.length > room ? running.slice(0, room - 1) : running;
   const lines = shown.map((r) => {
     const elapsed = `${((options.now - r.started) / 1000).toFixed(1)}s`;
-    const bytes = r.step === "pull" && r.bytesTotal > 0 ? ` ${mib(r.bytesDone)}/${mib(r.bytesTotal)} MiB` : "";
-    return fit(`${frames[options.frame % frames.length]} ${printable(r.proxy.name)}  ${r.step}${bytes}  ${elapsed}`, options.columns);
+    const bytes =
+      r.step === "pull" && r.bytesTotal > 0 ? ` ${mib(r.bytesDone)}/${mib(r.bytesTotal)} MiB` : "";
+    return fit(
+      `${frames[options.frame % frames.length]} ${printable(r.proxy.name)}  ${r.step}${bytes}  ${elapsed}`,
+      options.columns,
+    );
   });
-  if (shown.length < running.length) lines.push(fit(`  … and ${running.length - shown.length} more running`, options.columns));
+  if (shown.length < running.length)
+    lines.push(fit(`  … and ${running.length - shown.length} more running`, options.columns));
   const done = counts.ok + counts.failed;
-  lines.push(fit(`${done}/${counts.total} done: ${counts.ok} ok, ${counts.failed} failed, ${running.length} running`, options.columns));
+  lines.push(
+    fit(
+      `${done}/${counts.total} done: ${counts.ok} ok, ${counts.failed} failed, ${running.length} running`,
+      options.columns,
+    ),
+  );
   return lines;
 }
 
@@ -76,7 +86,13 @@ export class LiveBoard {
   readonly onEvent = (event: SideloadEvent): void => {
     const key = event.proxy.name;
     if (event.type === "proxy-started") {
-      this.running.set(key, { proxy: event.proxy, step: "waiting", started: Date.now(), bytesDone: 0, bytesTotal: 0 });
+      this.running.set(key, {
+        proxy: event.proxy,
+        step: "waiting",
+        started: Date.now(),
+        bytesDone: 0,
+        bytesTotal: 0,
+      });
     } else if (event.type === "step-started") {
       const r = this.running.get(key);
       if (r) r.step = event.step;
@@ -88,13 +104,17 @@ export class LiveBoard {
       }
     } else if (event.type === "proxy-finished") {
       this.running.delete(key);
-      const failed = event.results.filter((r) => r.status === "failed" || r.status === "missing" || r.status === "skipped");
+      const failed = event.results.filter(
+        (r) => r.status === "failed" || r.status === "missing" || r.status === "skipped",
+      );
       if (failed.length === 0) this.counts.ok++;
       else this.counts.failed++;
       const first = failed[0];
       const mark = first ? this.paint("31", "failed") : this.paint("32", "ok    ");
       const seconds = `${(Math.max(...event.results.map((r) => r.durationMs), 0) / 1000).toFixed(1)}s`;
-      const why = first?.error ? `  ${first.error.code}: ${oneLine(first.error.message, 160)}` : `  ${event.results.map((r) => r.status).join(", ")}`;
+      const why = first?.error
+        ? `  ${first.error.code}: ${oneLine(first.error.message, 160)}`
+        : `  ${event.results.map((r) => r.status).join(", ")}`;
       this.permanent(fit(`${mark} ${printable(event.proxy.name)}  ${seconds}${why}`, this.out.columns() + 9));
     }
     this.draw();

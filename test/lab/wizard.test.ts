@@ -1,0 +1,167 @@
+/**
+ * The wizard end to end: the real binary with no arguments in a real terminal (tmux), against
+ * the lab. It picks the pak offered in the folder, the inventory, two of the three proxies,
+ * types the registry user and password, confirms; exactly those two proxies then hold the
+ * image, and the command it prints, run as it is, finds them `present`.
+ */
+import { execFile } from "node:child_process";
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { bin, clearImages, loadLab, repoDigests, type Lab } from "./lab.js";
+
+const run = promisify(execFile);
+const socket = `mpsl-wizard-${process.pid}`;
+const tmux = (...args: string[]) => run("tmux", ["-L", socket, ...args]);
+/** The screen, wrapped lines joined. */
+const screen = async (escapes = false) =>
+  (await tmux("capture-pane", "-p", "-J", ...(escapes ? ["-e"] : []), "-t", "w")).stdout;
+
+async function waitForScreen(pattern: RegExp, timeoutMs = 30_000): Promise<string> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const text = await screen();
+    if (pattern.test(text)) return text;
+    if (Date.now() > until) throw new Error(`the screen never showed ${pattern}:\n${text}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+const keys = (...k: string[]) => tmux("send-keys", "-t", "w", ...k);
+
+let lab: Lab;
+let scratch: string;
+let folder: string;
+
+beforeAll(async () => {
+  lab = loadLab();
+  scratch = await mkdtemp(join(tmpdir(), "mp-sideload-wizard-"));
+});
+
+beforeEach(async () => {
+  for (let p = 1; p <= lab.proxies; p++) await clearImages(lab, p);
+  // A developer's folder: the freshly built pak, an inventory, and a YAML file that is not one.
+  folder = await mkdtemp(join(scratch, "project-"));
+  await copyFile(lab.paks.sample, join(folder, "sample.pak"));
+  await copyFile(lab.inventory, join(folder, "inventory.yaml"));
+  await writeFile(join(folder, "docker-compose.yml"), "services: {}\n");
+  await mkdir(join(folder, "home", ".ssh"), { recursive: true });
+  await copyFile(lab.knownHosts, join(folder, "home", ".ssh", "known_hosts"));
+});
+
+afterEach(async () => {
+  await tmux("kill-session", "-t", "w").catch(() => undefined);
+});
+
+afterAll(async () => {
+  await tmux("kill-server").catch(() => undefined);
+  await rm(scratch, { recursive: true, force: true });
+});
+
+/** Start `mp-sideload` with no arguments in the folder, as a developer would (no CI, a terminal). */
+async function startWizard(extraEnv = ""): Promise<void> {
+  const script = join(folder, "run.sh");
+  await writeFile(
+    script,
+    `#!/bin/sh\nunset CI\ncd '${folder}'\nexport HOME='${folder}/home' XDG_STATE_HOME='${folder}/state' ${extraEnv}\n'${bin}'\necho "EXIT=$?"\nsleep 600\n`,
+    { mode: 0o755 },
+  );
+  await tmux("new-session", "-d", "-s", "w", "-x", "250", "-y", "60", script);
+}
+
+describe("the wizard", () => {
+  it("walks through the job, pulls onto exactly the chosen proxies, and prints a command that repeats it", async () => {
+    await startWizard();
+    const first = await waitForScreen(/Which management pack\?/);
+    expect(first).toMatch(/❯ sample\.pak {2}LabAdapter 1\.0\.0/);
+    await keys("Enter");
+
+    const found = await waitForScreen(/Which cloud proxies\?/);
+    expect(found).toContain(`reference   ${lab.sampleReference}`);
+    // The inventory is offered; the compose file is not.
+    expect(found).toMatch(/inventory\.yaml {2}3 proxies/);
+    expect(found).not.toContain("docker-compose.yml");
+    await keys("Enter");
+
+    await waitForScreen(/Which proxies\?[\s\S]*◉ proxy-3/);
+    await keys("Down");
+    await keys("Space");
+    await waitForScreen(/◯ proxy-2/);
+    await keys("Enter");
+
+    await waitForScreen(/User for registry/);
+    await tmux("send-keys", "-t", "w", "-l", lab.registryUser);
+    await keys("Enter");
+    await waitForScreen(/Password of mpuser at/);
+    // An empty password is not an answer.
+    await keys("Enter");
+    await waitForScreen(/Password of mpuser at[\s\S]*a password is required/);
+    // Typed from a paste buffer (the password is on no command line), without its newline.
+    const pw = join(folder, "pw");
+    await writeFile(pw, lab.registryPassword, { mode: 0o600 });
+    await tmux("load-buffer", "-b", "pw", pw);
+    await tmux("paste-buffer", "-d", "-b", "pw", "-t", "w");
+    await keys("Enter");
+
+    const plan = await waitForScreen(/Pull onto 2 proxies now\?/);
+    expect(plan).toMatch(/registry .*: credentials from prompt; ok/);
+    expect(plan).toContain("The plan (nothing has been done yet):");
+    expect(plan).not.toContain(lab.registryPassword);
+    await keys("Enter");
+
+    const end = await waitForScreen(/EXIT=\d+/, 90_000);
+    expect(end).toMatch(/EXIT=0/);
+    expect(end).toMatch(/2 ok, 0 failed, 2 in all/);
+    expect(end).not.toContain(lab.registryPassword);
+    expect(await repoDigests(lab, 1)).toContain(lab.sampleReference);
+    expect(await repoDigests(lab, 2)).toEqual([]);
+    expect(await repoDigests(lab, 3)).toContain(lab.sampleReference);
+
+    // The equivalent command, run as printed, with the password from the environment.
+    const command = /^\s*(mp-sideload pull .*)$/m.exec(end)?.[1];
+    expect(command).toMatch(/--inventory \S+inventory\.yaml --limit proxy-1 --limit proxy-3 --yes$/);
+    expect(end).toContain(`export MP_SIDELOAD_REGISTRY_USER=${lab.registryUser}`);
+    const again = await run("bash", ["-c", `${command} --json`], {
+      cwd: folder,
+      env: {
+        PATH: `${dirname(bin)}:${process.env.PATH ?? ""}`,
+        HOME: join(folder, "home"),
+        CI: "true",
+        MP_SIDELOAD_REGISTRY_USER: lab.registryUser,
+        MP_SIDELOAD_REGISTRY_PASSWORD: lab.registryPassword,
+      },
+    });
+    const report = JSON.parse(again.stdout) as { proxies: { name: string; status: string }[] };
+    expect(report.proxies.map((p) => [p.name, p.status])).toEqual([
+      ["proxy-1", "present"],
+      ["proxy-3", "present"],
+    ]);
+  });
+
+  it("Ctrl-C at the proxy checkbox exits 130 and touches no proxy", async () => {
+    await startWizard();
+    await waitForScreen(/Which management pack\?/);
+    await keys("Enter");
+    await waitForScreen(/Which cloud proxies\?/);
+    await keys("Enter");
+    await waitForScreen(/Which proxies\?/);
+    await keys("C-c");
+    const end = await waitForScreen(/EXIT=\d+/);
+    expect(end).toMatch(/EXIT=130/);
+    expect(end).toMatch(/INTERRUPTED: interrupted at a prompt: nothing was changed/);
+    for (let p = 1; p <= lab.proxies; p++) expect(await repoDigests(lab, p)).toEqual([]);
+  });
+
+  it("with NO_COLOR, the terminal shows no colour", async () => {
+    await startWizard("NO_COLOR=1");
+    await waitForScreen(/Which management pack\?/);
+    await keys("Enter");
+    await waitForScreen(/Which cloud proxies\?/);
+    // No SGR colour sequences (30-37, 90-97 foreground; 40-47 background).
+    // eslint-disable-next-line no-control-regex
+    expect(await screen(true)).not.toMatch(/\u001b\[(?:\d+;)*(?:3[0-7]|9[0-7]|4[0-7])(?:;\d+)*m/);
+    await keys("C-c");
+    await waitForScreen(/EXIT=130/);
+  });
+});
