@@ -13,7 +13,7 @@
  * 3. Scale: 8, 40 and 100 proxies (entries sharing the lab's engines) at --concurrency 16,
  *    wall time and peak RSS (GNU time).
  */
-import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
@@ -109,25 +109,35 @@ function files(
   return { inventory, knownHosts: kh };
 }
 
-function tool(args: string[], timed = false): { ms: number; rssMb: number; stdout: string } {
+/**
+ * Run the tool. Asynchronously: the relays live in this process, and a synchronous spawn would
+ * stop them from forwarding anything while the tool waits on them.
+ */
+function tool(args: string[], timed = false): Promise<{ ms: number; rssMb: number; stdout: string }> {
   const start = process.hrtime.bigint();
   const argv = timed ? ["/usr/bin/time", "-f", "%M", bin, ...args] : [bin, ...args];
-  const r = spawnSync(argv[0] ?? "", argv.slice(1), {
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      CI: "1",
-      MP_SIDELOAD_REGISTRY_USER: bench.registryUser,
-      MP_SIDELOAD_REGISTRY_PASSWORD: bench.registryPassword,
-    },
-    encoding: "utf8",
-    maxBuffer: 64 * 1024 * 1024,
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0] ?? "", argv.slice(1), {
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        CI: "1",
+        MP_SIDELOAD_REGISTRY_USER: bench.registryUser,
+        MP_SIDELOAD_REGISTRY_PASSWORD: bench.registryPassword,
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("close", (code) => {
+      const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      if (code !== 0)
+        return reject(new Error(`mp-sideload exited ${code}: ${stderr.slice(-2000)} ${stdout.slice(-3000)}`));
+      resolve({ ms, rssMb: timed ? Number(stderr.trim().split("\n").at(-1)) / 1024 : NaN, stdout });
+    });
   });
-  const ms = Number(process.hrtime.bigint() - start) / 1e6;
-  if (r.status !== 0)
-    throw new Error(`mp-sideload exited ${r.status}: ${r.stderr.slice(-2000)} ${r.stdout.slice(-3000)}`);
-  const rssMb = timed ? Number(r.stderr.trim().split("\n").at(-1)) / 1024 : NaN;
-  return { ms, rssMb, stdout: r.stdout };
 }
 
 function sshLoopOne(port: number, kh: string): Promise<void> {
@@ -199,21 +209,22 @@ try {
     Promise.all(numbers.map((p) => sshLoopOne(bench.firstSshPort + p - 1, direct.knownHosts))),
   );
   let lastSteps: Report | undefined;
-  const mine = await median("mp-sideload", () => {
+  const mine = await median("mp-sideload", async () => {
     lastSteps = JSON.parse(
-      tool([
-        "pull",
-        pak,
-        "--inventory",
-        direct.inventory,
-        "--known-hosts",
-        direct.knownHosts,
-        "--json",
-        "--concurrency",
-        String(proxies),
-      ]).stdout,
+      (
+        await tool([
+          "pull",
+          pak,
+          "--inventory",
+          direct.inventory,
+          "--known-hosts",
+          direct.knownHosts,
+          "--json",
+          "--concurrency",
+          String(proxies),
+        ])
+      ).stdout,
     ) as Report;
-    return Promise.resolve();
   });
   const stepMedian = (report: Report | undefined, step: string) => {
     const all = (report?.proxies ?? [])
@@ -241,21 +252,22 @@ try {
       Promise.all(relays.ports.map((port) => sshLoopOne(port, wan.knownHosts))),
     );
     let wanSteps: Report | undefined;
-    const wanMine = await median("mp-sideload (wan)", () => {
+    const wanMine = await median("mp-sideload (wan)", async () => {
       wanSteps = JSON.parse(
-        tool([
-          "pull",
-          pak,
-          "--inventory",
-          wan.inventory,
-          "--known-hosts",
-          wan.knownHosts,
-          "--json",
-          "--concurrency",
-          String(proxies),
-        ]).stdout,
+        (
+          await tool([
+            "pull",
+            pak,
+            "--inventory",
+            wan.inventory,
+            "--known-hosts",
+            wan.knownHosts,
+            "--json",
+            "--concurrency",
+            String(proxies),
+          ])
+        ).stdout,
       ) as Report;
-      return Promise.resolve();
     });
     const rtt = 2 * delayMs;
     const beforePull = ["connect", "engine", "present", "login"].reduce(
@@ -283,14 +295,14 @@ try {
   console.log(
     `\n3. scale: pull with the image present, --concurrency 16, entries cycling over the ${proxies} lab proxies`,
   );
-  tool(["pull", pak, "--inventory", direct.inventory, "--known-hosts", direct.knownHosts]);
+  await tool(["pull", pak, "--inventory", direct.inventory, "--known-hosts", direct.knownHosts]);
   for (const count of [8, 40, 100]) {
     const scaled = files(
       `scale-${count}`,
       numbers.map((p) => bench.firstSshPort + p - 1),
       count,
     );
-    const r = tool(
+    const r = await tool(
       [
         "pull",
         pak,
