@@ -10,6 +10,7 @@ import type { Proxy } from "../inventory/proxy.js";
 import type { ConnectOptions } from "../ssh/connect.js";
 import type { KnownHostLine } from "../ssh/known-hosts.js";
 import { caPath, openProxySession, type OpenSession, type Session } from "../sideload/proxy-session.js";
+import { mapConcurrently } from "../sideload/map-concurrently.js";
 import type { Target } from "../sideload/types.js";
 
 export type Verdict = "pass" | "warn" | "fail";
@@ -76,27 +77,25 @@ export async function runDoctor(
   job: DoctorJob,
   deps: DoctorDeps & { concurrency: number },
 ): Promise<DoctorReport> {
-  const rows: DoctorRow[] = new Array<DoctorRow>(proxies.length);
-  let next = 0;
-  const worker = async () => {
-    for (;;) {
-      const index = next++;
-      const proxy = proxies[index];
-      if (proxy === undefined) return;
-      rows[index] = deps.signal?.aborted
-        ? row(proxy, 0, [
-            {
-              check: "ssh",
-              verdict: "fail",
-              detail: "not started: the run was interrupted",
-              code: "INTERRUPTED",
-            },
-          ])
-        : await doctorProxy(proxy, job, deps);
-      deps.onRow?.(rows[index]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(deps.concurrency, proxies.length)) }, worker));
+  const rows = await mapConcurrently(
+    proxies,
+    deps.concurrency,
+    async (proxy) => {
+      const done = await doctorProxy(proxy, job, deps);
+      deps.onRow?.(done);
+      return done;
+    },
+    (proxy) =>
+      row(proxy, 0, [
+        {
+          check: "ssh",
+          verdict: "fail",
+          detail: "not started: the run was interrupted",
+          code: "INTERRUPTED",
+        },
+      ]),
+    deps.signal,
+  );
   const count = (v: Verdict) => rows.filter((r) => r.verdict === v).length;
   return {
     command: "doctor",

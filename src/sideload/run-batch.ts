@@ -1,5 +1,6 @@
 import { printable } from "../errors.js";
 import type { Proxy } from "../inventory/proxy.js";
+import { mapConcurrently } from "./map-concurrently.js";
 import { sideloadProxy, type ProxyDeps } from "./sideload-proxy.js";
 import type { BatchReport, ProxyResult, SideloadJob } from "./types.js";
 
@@ -16,22 +17,12 @@ export async function runBatch(
   job: SideloadJob,
   options: BatchOptions,
 ): Promise<BatchReport> {
-  const results: ProxyResult[][] = new Array<ProxyResult[]>(proxies.length);
-  let next = 0;
-  const worker = async () => {
-    for (;;) {
-      const index = next++;
-      const proxy = proxies[index];
-      if (proxy === undefined) return;
-      if (options.signal?.aborted) {
-        results[index] = job.targets.map((t) => skipped(proxy, t.reference));
-        continue;
-      }
-      results[index] = await sideloadProxy(proxy, job, options);
-    }
-  };
-  await Promise.all(
-    Array.from({ length: Math.max(1, Math.min(options.concurrency, proxies.length)) }, worker),
+  const results = await mapConcurrently(
+    proxies,
+    options.concurrency,
+    (proxy) => sideloadProxy(proxy, job, options),
+    (proxy) => job.targets.map((t) => skipped(proxy, t.reference)),
+    options.signal,
   );
   return buildReport(
     job.mode,

@@ -9,22 +9,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { tmuxTerminal } from "../support/tmux.js";
 import { bin, clearImages, loadLab, repoDigests, type Lab } from "./lab.js";
 
 const run = promisify(execFile);
-const socket = `mpsl-test-${process.pid}`;
-const tmux = (...args: string[]) => run("tmux", ["-L", socket, ...args]);
-const screen = async () => (await tmux("capture-pane", "-p", "-t", "t")).stdout;
-
-async function waitForScreen(pattern: RegExp, timeoutMs = 30_000): Promise<string> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const text = await screen();
-    if (pattern.test(text)) return text;
-    if (Date.now() > until) throw new Error(`the screen never showed ${pattern}:\n${text}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const { tmux, waitForScreen, stop, shutdown } = tmuxTerminal("tty", "t");
 
 let lab: Lab;
 let scratch: string;
@@ -36,11 +25,11 @@ beforeAll(async () => {
 
 // A failed assertion must not leave its session behind for the next test.
 afterEach(async () => {
-  await tmux("kill-session", "-t", "t").catch(() => undefined);
+  await stop();
 });
 
 afterAll(async () => {
-  await tmux("kill-server").catch(() => undefined);
+  await shutdown();
   await rm(scratch, { recursive: true, force: true });
 });
 

@@ -10,25 +10,11 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { tmuxTerminal } from "../support/tmux.js";
 import { bin, clearImages, loadLab, repoDigests, type Lab } from "./lab.js";
 
 const run = promisify(execFile);
-const socket = `mpsl-wizard-${process.pid}`;
-const tmux = (...args: string[]) => run("tmux", ["-L", socket, ...args]);
-/** The screen, wrapped lines joined. */
-const screen = async (escapes = false) =>
-  (await tmux("capture-pane", "-p", "-J", ...(escapes ? ["-e"] : []), "-t", "w")).stdout;
-
-async function waitForScreen(pattern: RegExp, timeoutMs = 30_000): Promise<string> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const text = await screen();
-    if (pattern.test(text)) return text;
-    if (Date.now() > until) throw new Error(`the screen never showed ${pattern}:\n${text}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-const keys = (...k: string[]) => tmux("send-keys", "-t", "w", ...k);
+const { tmux, screen, waitForScreen, keys, stop, shutdown } = tmuxTerminal("wizard", "w");
 
 let lab: Lab;
 let scratch: string;
@@ -51,11 +37,11 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  await tmux("kill-session", "-t", "w").catch(() => undefined);
+  await stop();
 });
 
 afterAll(async () => {
-  await tmux("kill-server").catch(() => undefined);
+  await shutdown();
   await rm(scratch, { recursive: true, force: true });
 });
 
