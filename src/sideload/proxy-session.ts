@@ -97,7 +97,7 @@ class ProxySession implements Session {
     });
   }
 
-  async startEngine(): Promise<{ version: string; apiVersion: string }> {
+  async startEngine(whileWaiting?: () => void): Promise<{ version: string; apiVersion: string }> {
     const { socketPath, preferred, dialStdioHost } = await this.engineEndpoint();
     this.endpoint = { socketPath, dialStdioHost };
     this.docker = new Engine(
@@ -108,7 +108,10 @@ class ProxySession implements Session {
       dialStdioHost,
       this.options.signal,
     );
-    const version = await this.docker.version();
+    const answered = this.docker.version();
+    // Requests that do not depend on /version's answer go out now, on channels of their own.
+    whileWaiting?.();
+    const version = await answered;
     this.knownTransport = this.docker.transport;
     return version;
   }
