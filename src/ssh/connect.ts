@@ -1,23 +1,16 @@
-import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import type { Duplex } from "node:stream";
 import ssh2 from "ssh2";
-import type { AuthenticationType, ClientChannel, ConnectConfig, NextAuthHandler, SFTPWrapper } from "ssh2";
+import type { ClientChannel, ConnectConfig, SFTPWrapper } from "ssh2";
 import { SideloadError, hostPort, printable, quote } from "../errors.js";
-import { appendKnownHost, loadKnownHosts } from "./known-hosts-file.js";
+import { authHandlerFor } from "./auth-attempts.js";
+import { hostKeyVerifier } from "./host-key-check.js";
+import { loadKnownHosts } from "./known-hosts-file.js";
 import type { Hop, Proxy } from "../inventory/proxy.js";
-import {
-  fingerprint,
-  judgeHostKey,
-  keyTypeOf,
-  knownHostsLine,
-  knownKeyTypes,
-  parseKnownHosts,
-  type KnownHostLine,
-} from "./known-hosts.js";
+import { knownKeyTypes, type KnownHostLine } from "./known-hosts.js";
 
-const { Client, utils } = ssh2;
+const { Client } = ssh2;
 
 /** How host keys are checked; shared by every connection of a run. */
 export interface HostKeyPolicy {
@@ -105,28 +98,6 @@ export function defaultIdentities(env: NodeJS.ProcessEnv = process.env): string[
   return ["id_ed25519", "id_ecdsa", "id_rsa"].map((name) => join(env.HOME || homedir(), ".ssh", name));
 }
 
-/** Serialises writes to known_hosts and keeps the in-memory copy in step. */
-const knownHostsWrites = new Map<string, Promise<void>>();
-
-async function recordHostKey(
-  policy: HostKeyPolicy,
-  lines: KnownHostLine[],
-  proxy: Proxy,
-  key: Buffer,
-): Promise<void> {
-  const previous = knownHostsWrites.get(policy.knownHostsFile) ?? Promise.resolve();
-  const next = previous.then(async () => {
-    const text = knownHostsLine(proxy.host, proxy.port, key, false);
-    await appendKnownHost(policy.knownHostsFile, text);
-    for (const line of parseKnownHosts(text)) lines.push(line);
-  });
-  knownHostsWrites.set(
-    policy.knownHostsFile,
-    next.catch(() => undefined),
-  );
-  return next;
-}
-
 /**
  * Connect to a proxy: verify its host key against known_hosts during key exchange (before any
  * credential is sent), then authenticate with the first method that works.
@@ -182,94 +153,11 @@ function connectOnce(
 ): Promise<SshConnection> {
   const client = new Client();
   let hostKeyError: SideloadError | undefined;
-  let authAttempted = false;
-  /** The last method offered: the one that succeeded once the connection is ready. */
-  let lastMethod: string | undefined;
 
-  const hostVerifier = (key: Buffer, verify: (ok: boolean) => void): void => {
-    const judged = judgeHostKey(knownHosts, proxy.host, proxy.port, key);
-    const fp = fingerprint(key);
-    const type = keyTypeOf(key);
-    if (judged.verdict === "known") return verify(true);
-    if (judged.verdict === "revoked") {
-      hostKeyError = new SideloadError(
-        "HOSTKEY_REVOKED",
-        `${where} presented a revoked host key (${type} ${fp})`,
-        {
-          hint: `${options.hostKeys.knownHostsFile} line ${judged.line} marks this key @revoked; do not connect until the proxy's keys are replaced`,
-          exitStatus: 1,
-        },
-      );
-      return verify(false);
-    }
-    if (judged.verdict === "changed") {
-      hostKeyError = new SideloadError(
-        "HOSTKEY_MISMATCH",
-        `${where} presented host key ${type} ${fp}, which is NOT the one in known_hosts: possible man-in-the-middle; nothing was sent`,
-        {
-          hint: `if the proxy was really re-installed, remove its old key (ssh-keygen -R '${proxy.port === 22 ? proxy.host : `[${proxy.host}]:${proxy.port}`}' -f ${options.hostKeys.knownHostsFile}, line ${judged.line}) after checking the new fingerprint out of band`,
-          exitStatus: 1,
-        },
-      );
-      return verify(false);
-    }
-    const decide = async (): Promise<boolean> => {
-      if (options.hostKeys.acceptNew) return true;
-      if (options.hostKeys.confirm) return options.hostKeys.confirm(proxy, fp, type);
-      return false;
-    };
-    decide()
-      .then(async (accepted) => {
-        if (!accepted) {
-          hostKeyError = new SideloadError(
-            "HOSTKEY_UNKNOWN",
-            `${where} is not in ${options.hostKeys.knownHostsFile} (it presented ${type} ${fp}); nothing was sent`,
-            {
-              hint: "check the fingerprint out of band, then add it (ssh-keyscan, or one interactive ssh) or pass --accept-new-host-keys",
-              exitStatus: 1,
-            },
-          );
-          return verify(false);
-        }
-        await recordHostKey(options.hostKeys, knownHosts, proxy, key);
-        verify(true);
-      })
-      .catch((error: unknown) => {
-        hostKeyError = new SideloadError(
-          "FILE_UNREADABLE",
-          `cannot record the host key of ${where}: ${(error as Error).message}`,
-          {
-            hint: `check that ${options.hostKeys.knownHostsFile} is writable`,
-            exitStatus: 1,
-          },
-        );
-        verify(false);
-      });
-  };
-
-  const attempts = authAttempts(proxy, options.auth);
-  const authHandler = (
-    methodsLeft: AuthenticationType[] | null,
-    _partial: boolean | null,
-    next: NextAuthHandler,
-  ): void => {
-    authAttempted = true;
-    const pick = async () => {
-      for (;;) {
-        const attempt = attempts.next();
-        if (attempt.done) return false as const;
-        const method = await attempt.value(methodsLeft);
-        if (method) return method;
-      }
-    };
-    pick().then(
-      (method) => {
-        lastMethod = method === false ? undefined : (method as { type: string }).type;
-        next(method as Parameters<NextAuthHandler>[0]);
-      },
-      () => next(false as unknown as Parameters<NextAuthHandler>[0]),
-    );
-  };
+  const hostVerifier = hostKeyVerifier(proxy, knownHosts, options.hostKeys, where, (error) => {
+    hostKeyError = error;
+  });
+  const auth = authHandlerFor(proxy, options.auth);
 
   const config: ConnectConfig = {
     host: proxy.host,
@@ -280,7 +168,7 @@ function connectOnce(
     keepaliveInterval: proxy.keepaliveIntervalMs ?? options.keepaliveIntervalMs ?? 5_000,
     keepaliveCountMax: 4,
     hostVerifier,
-    authHandler,
+    authHandler: auth.handler,
     algorithms: {
       serverHostKey: hostKeyAlgorithms(knownKeyTypes(knownHosts, proxy.host, proxy.port)) as never,
     },
@@ -312,12 +200,12 @@ function connectOnce(
     client.once("ready", () => {
       settled = true;
       options.signal?.removeEventListener("abort", onAbort);
-      resolve(wrapConnection(client, where, () => lastMethod));
+      resolve(wrapConnection(client, where, () => auth.method));
     });
     // on, not once: ssh2 can emit a second error (e.g. "Connection lost before handshake" after a
     // timeout), and an error event with no listener would crash the whole run.
     client.on("error", (error: Error & { level?: string; code?: string }) => {
-      fail(hostKeyError ?? classifyConnectError(error, where, authAttempted));
+      fail(hostKeyError ?? classifyConnectError(error, where, auth.attempted));
     });
     client.once("close", () => {
       fail(
@@ -370,67 +258,6 @@ function classifyConnectError(
       exitStatus: 1,
     },
   );
-}
-
-type Attempt = (methodsLeft: AuthenticationType[] | null) => Promise<unknown>;
-
-/** The auth methods to try, in OpenSSH's order: agent, keys, password, keyboard-interactive. */
-function* authAttempts(proxy: Proxy, sources: SshAuthSources): Generator<Attempt> {
-  const allowed = (left: AuthenticationType[] | null, type: AuthenticationType) =>
-    left === null || left.includes(type);
-  const username = proxy.user;
-  // IdentityAgent none, or IdentitiesOnly (the agent's other keys must not be offered).
-  const agent = proxy.agent === null || proxy.identitiesOnly ? undefined : (proxy.agent ?? sources.agent);
-  if (agent) {
-    yield (left) =>
-      Promise.resolve(allowed(left, "publickey") ? { type: "agent", username, agent } : undefined);
-  }
-  // As OpenSSH: -i keys, then the host's IdentityFile lines (which replace the default keys).
-  const files = [
-    ...new Set([
-      ...(proxy.identity ? [proxy.identity] : []),
-      ...sources.identities,
-      ...(proxy.identityFiles ?? sources.defaultIdentities ?? []),
-    ]),
-  ];
-  for (const file of files) {
-    yield async (left) => {
-      if (!allowed(left, "publickey")) return undefined;
-      let key: Buffer;
-      try {
-        key = await readFile(file);
-      } catch {
-        return undefined; // a default identity that does not exist
-      }
-      let passphrase: string | undefined;
-      let parsed = utils.parseKey(key);
-      if (parsed instanceof Error && /encrypted|passphrase/i.test(parsed.message) && sources.passphrase) {
-        passphrase = await sources.passphrase(file);
-        if (passphrase === undefined) return undefined;
-        parsed = utils.parseKey(key, passphrase);
-      }
-      if (parsed instanceof Error) return undefined;
-      return { type: "publickey", username, key, passphrase };
-    };
-  }
-  let password: Promise<string | undefined> | undefined;
-  const getPassword = () => (password ??= sources.password ? sources.password() : Promise.resolve(undefined));
-  yield async (left) => {
-    if (!allowed(left, "password")) return undefined;
-    const pw = await getPassword();
-    return pw === undefined ? undefined : { type: "password", username, password: pw };
-  };
-  yield async (left) => {
-    if (!allowed(left, "keyboard-interactive")) return undefined;
-    const pw = await getPassword();
-    if (pw === undefined) return undefined;
-    return {
-      type: "keyboard-interactive",
-      username,
-      prompt: (_n: string, _i: string, _l: string, prompts: unknown[], finish: (answers: string[]) => void) =>
-        finish(prompts.map(() => pw)),
-    };
-  };
 }
 
 function wrapConnection(
