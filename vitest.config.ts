@@ -2,6 +2,8 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
+    // The default report, then the plain "N passed, N failed" line CI reads.
+    reporters: ["default", "./test/support/plain-summary.ts"],
     // The end-to-end suites share one lab and change its state: one test file at a time.
     fileParallelism: false,
     projects: [
