@@ -26,6 +26,7 @@ const { values } = parseArgs({
     "image-mb": { type: "string" },
     runs: { type: "string" },
     "delay-ms": { type: "string" },
+    "big-mb": { type: "string" },
     keep: { type: "boolean" },
   },
 });
@@ -113,7 +114,11 @@ function files(
  * Run the tool. Asynchronously: the relays live in this process, and a synchronous spawn would
  * stop them from forwarding anything while the tool waits on them.
  */
-function tool(args: string[], timed = false): Promise<{ ms: number; rssMb: number; stdout: string }> {
+function tool(
+  args: string[],
+  timed = false,
+  creds = { user: bench.registryUser, password: bench.registryPassword },
+): Promise<{ ms: number; rssMb: number; stdout: string }> {
   const start = process.hrtime.bigint();
   const argv = timed ? ["/usr/bin/time", "-f", "%M", bin, ...args] : [bin, ...args];
   return new Promise((resolve, reject) => {
@@ -122,8 +127,8 @@ function tool(args: string[], timed = false): Promise<{ ms: number; rssMb: numbe
         PATH: process.env.PATH,
         HOME: process.env.HOME,
         CI: "1",
-        MP_SIDELOAD_REGISTRY_USER: bench.registryUser,
-        MP_SIDELOAD_REGISTRY_PASSWORD: bench.registryPassword,
+        MP_SIDELOAD_REGISTRY_USER: creds.user,
+        MP_SIDELOAD_REGISTRY_PASSWORD: creds.password,
       },
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -322,4 +327,70 @@ try {
   }
 } finally {
   if (!values.keep) lab("down");
+}
+
+// 4. A large image: the same lab rebuilt with a --big-mb image (default 100; 0 skips), floor vs tool.
+const bigMb = Number(values["big-mb"] ?? 100);
+if (bigMb > 0) {
+  const bigEnv = { ...env, MP_LAB_IMAGE_MB: String(bigMb) };
+  const bigLab = (...args: string[]) =>
+    execFileSync("bash", [join(root, "scripts/lab.sh"), ...args], {
+      env: bigEnv,
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+  bigLab("up", String(proxies));
+  try {
+    const big = loadLab(labDir);
+
+    const clearBig = async () => {
+      for (const p of numbers) await clearImages(big, p);
+    };
+    const timeOnce = async (work: () => Promise<unknown>) => {
+      const samples: number[] = [];
+      for (let r = 0; r < runs; r++) {
+        await clearBig();
+        const start = process.hrtime.bigint();
+        await work();
+        samples.push(Number(process.hrtime.bigint() - start) / 1e6);
+      }
+      samples.sort((a, b) => a - b);
+      return samples[Math.floor(samples.length / 2)] ?? NaN;
+    };
+    const bigFloor = await timeOnce(() =>
+      Promise.all(
+        numbers.map((p) =>
+          pullDirect(engineOf(big, p), big.sampleReference, {
+            username: big.registryUser,
+            password: big.registryPassword,
+            serveraddress: big.registry,
+          }),
+        ),
+      ),
+    );
+    const bigTool = await timeOnce(() =>
+      tool(
+        [
+          "pull",
+          join(labDir, "paks/sample.pak"),
+          "--inventory",
+          big.inventory,
+          "--known-hosts",
+          big.knownHosts,
+          "--concurrency",
+          String(proxies),
+        ],
+        false,
+        { user: big.registryUser, password: big.registryPassword },
+      ),
+    );
+    console.log(`\n4. pull onto ${proxies} proxies, ${bigMb} MiB image, median of ${runs} runs`);
+    console.log(
+      `   floor                                       ${bigFloor.toFixed(0).padStart(6)} ms  1.00x`,
+    );
+    console.log(
+      `   mp-sideload pull --concurrency ${proxies}            ${bigTool.toFixed(0).padStart(6)} ms  ${(bigTool / bigFloor).toFixed(2)}x  (target ≤ 1.15x)`,
+    );
+  } finally {
+    if (!values.keep) bigLab("down");
+  }
 }
