@@ -11,6 +11,7 @@ import type { ConnectOptions } from "../ssh/connect.js";
 import type { KnownHostLine } from "../ssh/known-hosts.js";
 import { caPath, openProxySession, type OpenSession, type Session } from "../sideload/proxy-session.js";
 import { mapConcurrently } from "../sideload/map-concurrently.js";
+import { ProxyDeadline } from "../sideload/proxy-deadline.js";
 import type { Target } from "../sideload/types.js";
 
 export type Verdict = "pass" | "warn" | "fail";
@@ -108,9 +109,9 @@ export async function runDoctor(
 /** All checks of one proxy. Never throws. */
 export async function doctorProxy(proxy: Proxy, job: DoctorJob, deps: DoctorDeps): Promise<DoctorRow> {
   const started = Date.now();
-  const timeout = AbortSignal.timeout(job.timeoutMs);
-  const signal = deps.signal ? AbortSignal.any([deps.signal, timeout]) : timeout;
   const where = `${printable(proxy.name)} (${hostPort(proxy.host, proxy.port)})`;
+  const deadline = new ProxyDeadline(job.timeoutMs, deps.signal, where);
+  const signal = deadline.signal;
   const checks: DoctorCheck[] = [];
   const session = (deps.openSession ?? openProxySession)(proxy, {
     knownHosts: deps.knownHosts,
@@ -126,7 +127,7 @@ export async function doctorProxy(proxy: Proxy, job: DoctorJob, deps: DoctorDeps
       checks.push({ check: name, ...(await abortable(run(), signal)) });
       return true;
     } catch (error) {
-      checks.push(failed(name, signal.aborted ? abortError(signal, timeout, where, job.timeoutMs) : error));
+      checks.push(failed(name, deadline.explain(error)));
       return false;
     }
   };
@@ -286,28 +287,6 @@ async function checkCa(
 function failed(check: string, error: unknown): DoctorCheck {
   const info = toErrorInfo(error);
   return { check, verdict: "fail", detail: info.message, code: info.code, hint: info.hint };
-}
-
-function abortError(
-  signal: AbortSignal,
-  timeout: AbortSignal,
-  where: string,
-  timeoutMs: number,
-): SideloadError {
-  if (timeout.aborted) {
-    return new SideloadError("TIMEOUT", `${where}: did not answer within ${Math.round(timeoutMs / 1000)} s`, {
-      hint: "raise --timeout, or check the proxy",
-      exitStatus: 1,
-    });
-  }
-  const reason: unknown = signal.reason;
-  return new SideloadError(
-    "INTERRUPTED",
-    `${where}: ${reason instanceof SideloadError ? reason.message : "interrupted"}`,
-    {
-      exitStatus: 130,
-    },
-  );
 }
 
 function row(proxy: Proxy, started: number, checks: DoctorCheck[]): DoctorRow {

@@ -5,6 +5,7 @@ import type { EngineTransport } from "../engine/ssh-agent.js";
 import type { Proxy } from "../inventory/proxy.js";
 import type { ConnectOptions } from "../ssh/connect.js";
 import type { KnownHostLine } from "../ssh/known-hosts.js";
+import { ProxyDeadline } from "./proxy-deadline.js";
 import { openProxySession, type CaOutcome, type OpenSession, type Session } from "./proxy-session.js";
 import type { ProxyResult, SideloadEvent, SideloadJob, StepName, StepTiming, Target } from "./types.js";
 
@@ -32,7 +33,8 @@ export function sideloadProxy(proxy: Proxy, job: SideloadJob, deps: ProxyDeps): 
 /** The state of one proxy's run; its steps are the methods below, in the order they run. */
 class ProxyRun {
   private readonly started = Date.now();
-  private readonly timeout: AbortSignal;
+  private readonly deadline: ProxyDeadline;
+  /** The deadline's signal: the proxy's --timeout or the run's interruption. */
   private readonly signal: AbortSignal;
   private readonly where: string;
   /** Timings of connect and engine, shared by every target's row. */
@@ -58,9 +60,9 @@ class ProxyRun {
     private readonly job: SideloadJob,
     private readonly deps: ProxyDeps,
   ) {
-    this.timeout = AbortSignal.timeout(job.timeoutMs);
-    this.signal = deps.signal ? AbortSignal.any([deps.signal, this.timeout]) : this.timeout;
     this.where = `${printable(proxy.name)} (${hostPort(proxy.host, proxy.port)})`;
+    this.deadline = new ProxyDeadline(job.timeoutMs, deps.signal, this.where);
+    this.signal = this.deadline.signal;
   }
 
   async run(): Promise<ProxyResult[]> {
@@ -308,32 +310,11 @@ class ProxyRun {
       transport: this.transport,
       ...(failure === undefined
         ? {}
-        : { failedStep: failure.step, error: toErrorInfo(this.abortReason(failure.error)) }),
+        : { failedStep: failure.step, error: toErrorInfo(this.deadline.explain(failure.error)) }),
       steps,
       ...(attempts > 1 ? { attempts } : {}),
       ...(this.registryCa === undefined ? {} : { registryCa: this.registryCa }),
     };
-  }
-
-  /** An error that happened because the run was cut short is reported as TIMEOUT or INTERRUPTED. */
-  private abortReason(error: unknown): unknown {
-    if (!this.signal.aborted) return error;
-    if (this.timeout.aborted) {
-      return new SideloadError(
-        "TIMEOUT",
-        `${this.where}: did not finish within ${Math.round(this.job.timeoutMs / 1000)} s`,
-        {
-          hint: "raise --timeout, or check what the proxy is waiting for with --debug",
-          exitStatus: 1,
-        },
-      );
-    }
-    const reason: unknown = this.signal.reason;
-    return new SideloadError(
-      "INTERRUPTED",
-      `${this.where}: ${reason instanceof SideloadError ? reason.message : "interrupted"}`,
-      { exitStatus: reason instanceof SideloadError ? reason.exitStatus : 130 },
-    );
   }
 }
 
