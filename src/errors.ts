@@ -129,7 +129,12 @@ export function quote(text: string, max = 80): string {
  * screen, nor forge a line of its own.
  */
 export function printable(text: string): string {
-  return text.replace(unprintable, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return escapeMatches(text, unprintable);
+}
+
+/** Write each character `pattern` (a global regex) matches as its `\u001b`-style escape. */
+export function escapeMatches(text: string, pattern: RegExp): string {
+  return text.replace(pattern, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 // eslint-disable-next-line no-control-regex

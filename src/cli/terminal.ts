@@ -1,5 +1,5 @@
 import { redact } from "../credentials/redact.js";
-import { SideloadError, signalExitStatus, type HandledSignal } from "../errors.js";
+import { SideloadError, escapeMatches, signalExitStatus, type HandledSignal } from "../errors.js";
 
 /** What a command may do with the outside world: the seam tests replace. */
 export interface Terminal {
@@ -28,7 +28,7 @@ export interface Terminal {
  * valid JSON for the same character, so `--json` output stays exact.
  */
 export function scrubControls(text: string): string {
-  return text.replace(controlsButNewlineAndTab, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return escapeMatches(text, controlsButNewlineAndTab);
 }
 
 // eslint-disable-next-line no-control-regex
