@@ -84,8 +84,10 @@ export async function runWizard(terminal: Terminal, cwd = process.cwd()): Promis
   await confirmHostKeys(proxies, knownHostsFile, ask, spinner, terminal, values);
 
   // 6. The plan.
+  // Host keys declined in step 5 narrowed `values.limit`: the run gets exactly these proxies.
+  const chosen = proxies.filter((p) => values.limit === undefined || values.limit.includes(p.name));
   const plan = planSideload(
-    proxies.filter((p) => values.limit === undefined || values.limit.includes(p.name)),
+    chosen,
     { mode: "pull", targets, retries: 3, timeoutMs: 900_000 },
     knownHostsFile,
   );
@@ -109,6 +111,7 @@ export async function runWizard(terminal: Terminal, cwd = process.cwd()): Promis
   let result;
   try {
     result = await runSideload("pull", pakFile, values, terminal, {
+      proxies: chosen,
       registries,
       onEvent: board.onEvent,
       beforeOutput: () => board.stop(),

@@ -6,6 +6,7 @@ import { ExitStatus, SideloadError } from "../../errors.js";
 import { fatalCodes, preflightRegistries, type RegistryPreflight } from "../../registry/preflight.js";
 import { runBatch } from "../../sideload/run-batch.js";
 import { planSideload } from "../../sideload/plan.js";
+import type { Proxy } from "../../inventory/proxy.js";
 import type { BatchReport, SideloadEvent, SideloadJob, Target } from "../../sideload/types.js";
 import { intOption, onePositional, parseCommandArgs } from "../args.js";
 import { renderPlan, renderReportHuman, renderReportJson, createLiveRenderer } from "../render/batch.js";
@@ -88,6 +89,8 @@ export async function runSideloadCommand(
 
 /** What the wizard settles itself before handing over to the same pipeline as the flags. */
 export interface SideloadOverrides {
+  /** The proxies already selected and resolved (inventory, --limit, ssh config), not read again. */
+  proxies?: Proxy[];
   /** Registries already checked and their credentials settled (with a spinner, in the wizard). */
   registries?: RegistryPreflight[];
   /** Progress renderer (the wizard's live board). */
@@ -115,12 +118,14 @@ export async function runSideload(
 
   // Read and check every input before anything connects anywhere.
   const { targets } = await readPakInput(pakFile, values["default-registry"]);
-  const proxies = await selectTargets(
-    values,
-    targets.map((t) => t.reference),
-    terminal.env,
-    values.debug ? (message) => terminal.err(`debug: ${message}\n`) : undefined,
-  );
+  const proxies =
+    overrides.proxies ??
+    (await selectTargets(
+      values,
+      targets.map((t) => t.reference),
+      terminal.env,
+      values.debug ? (message) => terminal.err(`debug: ${message}\n`) : undefined,
+    ));
   const knownHostsFile = knownHostsFileOf(values);
   const registryCa =
     mode === "pull" && values["registry-ca"] !== undefined
