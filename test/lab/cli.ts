@@ -5,17 +5,25 @@ export interface CliRun {
   code: number | null;
   stdout: string;
   stderr: string;
+  /** Wall time of the run. */
+  ms: number;
+  /** With `signal`: the time from sending it to the exit. */
+  signalledAt?: number;
 }
 
 /**
  * Run the built `mp-sideload` binary with a clean environment (only PATH, HOME and what the
- * test passes): what a pipeline would do. CI is set, so it never prompts.
+ * test passes): what a pipeline would do. CI is set, so it never prompts. With `signal`, that
+ * signal is sent after `afterMs`. A run still going after 120 s is killed: a hang is a test
+ * failure, not a hung suite.
  */
 export function runCli(
   args: string[],
-  options: { env?: Record<string, string>; stdin?: string } = {},
+  options: { env?: Record<string, string>; stdin?: string; signal?: NodeJS.Signals; afterMs?: number } = {},
 ): Promise<CliRun> {
   return new Promise((resolve, reject) => {
+    const started = Date.now();
+    let signalledAt: number | undefined;
     const child = spawn(bin, args, {
       env: {
         PATH: process.env.PATH ?? "/usr/bin:/bin",
@@ -30,7 +38,26 @@ export function runCli(
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
+    const timer =
+      options.signal === undefined
+        ? undefined
+        : setTimeout(() => {
+            signalledAt = Date.now();
+            child.kill(options.signal);
+          }, options.afterMs ?? 1000);
+    const guard = setTimeout(() => child.kill("SIGKILL"), 120_000);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      clearTimeout(guard);
+      const end = Date.now();
+      resolve({
+        code,
+        stdout,
+        stderr,
+        ms: end - started,
+        ...(signalledAt === undefined ? {} : { signalledAt: end - signalledAt }),
+      });
+    });
     child.stdin.end(options.stdin ?? "");
   });
 }

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { parseReport, runCli, type CliRun } from "./cli.js";
-import { clearImages, labCtl, loadLab, repoDigests, type Lab } from "./lab.js";
+import { clearImages, labCtl, loadLab, repoDigests, inventoryArgs, type Lab } from "./lab.js";
 
 let lab: Lab;
 let scratch: string;
@@ -62,19 +62,7 @@ function expectNoSecret(run: CliRun, forms: string[]): void {
 }
 
 function pullProxy1(pak: string, extra: string[] = []): string[] {
-  return [
-    "pull",
-    pak,
-    "--inventory",
-    lab.inventory,
-    "--known-hosts",
-    lab.knownHosts,
-    "--limit",
-    "proxy-1",
-    "--json",
-    "--debug",
-    ...extra,
-  ];
+  return ["pull", pak, ...inventoryArgs(lab), "--limit", "proxy-1", "--json", "--debug", ...extra];
 }
 
 /** Accepted SSH connections so far, over every proxy's sshd log. */

@@ -6,7 +6,7 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "./cli.js";
-import { engineOf, labCtl, loadLab, type Lab } from "./lab.js";
+import { engineOf, labCtl, loadLab, inventoryArgs, type Lab } from "./lab.js";
 
 let lab: Lab;
 
@@ -30,19 +30,7 @@ const creds = () => ({
 });
 const doctor = async (extra: string[] = []) => {
   const run = await runCli(
-    [
-      "doctor",
-      "--inventory",
-      lab.inventory,
-      "--known-hosts",
-      lab.knownHosts,
-      "--pak",
-      lab.paks.sample,
-      "--json",
-      "--timeout",
-      "20",
-      ...extra,
-    ],
+    ["doctor", ...inventoryArgs(lab), "--pak", lab.paks.sample, "--json", "--timeout", "20", ...extra],
     { env: creds() },
   );
   return { run, doc: JSON.parse(run.stdout) as DoctorDocument };
@@ -133,15 +121,7 @@ describe("doctor", () => {
     expect(failing("proxy-3")).toEqual([["ssh", "SSH_UNREACHABLE"]]);
     expect(after).toBe(before);
 
-    const human = await runCli([
-      "doctor",
-      "--inventory",
-      lab.inventory,
-      "--known-hosts",
-      lab.knownHosts,
-      "--limit",
-      "proxy-1",
-    ]);
+    const human = await runCli(["doctor", ...inventoryArgs(lab), "--limit", "proxy-1"]);
     expect(human.code).toBe(0);
     expect(human.stdout).toMatch(/^ok {4}proxy-1 {2}\d+ checks pass$/m);
   });

@@ -3,14 +3,13 @@
  * engine (a paused dockerd, a socket that never answers), known_hosts without a final newline,
  * and proxy names carrying terminal escapes. Against the lab's real sshd and engines.
  */
-import { spawn } from "node:child_process";
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseReport, runCli, type CliRun, type JsonReport } from "./cli.js";
-import { bin, labCtl, loadLab, proxyAddress, type Lab } from "./lab.js";
+import { parseReport, runCli, type JsonReport } from "./cli.js";
+import { labCtl, loadLab, proxyAddress, inventoryArgs, type Lab } from "./lab.js";
 
 let lab: Lab;
 let scratch: string;
@@ -29,58 +28,12 @@ function creds(): Record<string, string> {
   return { MP_SIDELOAD_REGISTRY_USER: lab.registryUser, MP_SIDELOAD_REGISTRY_PASSWORD: lab.registryPassword };
 }
 
-/** Run the binary, optionally sending `signal` after `afterMs`; also measures the wall time. */
-function runTimed(
-  args: string[],
-  options: { env?: Record<string, string>; signal?: NodeJS.Signals; afterMs?: number } = {},
-): Promise<CliRun & { ms: number; signalledAt?: number }> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    let signalledAt: number | undefined;
-    const child = spawn(bin, args, {
-      env: {
-        PATH: process.env.PATH ?? "/usr/bin:/bin",
-        HOME: process.env.HOME ?? "/root",
-        CI: "true",
-        ...options.env,
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    const timer =
-      options.signal === undefined
-        ? undefined
-        : setTimeout(() => {
-            signalledAt = Date.now();
-            child.kill(options.signal);
-          }, options.afterMs ?? 1000);
-    // A run that hangs is the defect under test: stop it rather than the suite.
-    const guard = setTimeout(() => child.kill("SIGKILL"), 60_000);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      clearTimeout(guard);
-      const end = Date.now();
-      resolve({
-        code,
-        stdout,
-        stderr,
-        ms: end - started,
-        ...(signalledAt === undefined ? {} : { signalledAt: end - signalledAt }),
-      });
-    });
-  });
-}
-
 function statuses(report: JsonReport): [string, string, string | undefined][] {
   return report.proxies.map((p) => [p.name, p.status, p.error?.code]);
 }
 
 describe("a paused dockerd (SIGSTOP) on one of three proxies", () => {
-  const inventoryArgs = () => ["--inventory", lab.inventory, "--known-hosts", lab.knownHosts, "--json"];
+  const targetsJson = () => [...inventoryArgs(lab), "--json"];
 
   it.each(["verify", "pull"] as const)(
     "%s --timeout 5 ends within the timeout plus a second, with TIMEOUT there and the others reported",
@@ -89,8 +42,8 @@ describe("a paused dockerd (SIGSTOP) on one of three proxies", () => {
       await labCtl("pause-engine", "2");
       let run;
       try {
-        run = await runTimed(
-          [command, lab.paks.sample, ...inventoryArgs(), "--timeout", "5", "--report", reportFile],
+        run = await runCli(
+          [command, lab.paks.sample, ...targetsJson(), "--timeout", "5", "--report", reportFile],
           {
             env: creds(),
           },
@@ -114,8 +67,8 @@ describe("a paused dockerd (SIGSTOP) on one of three proxies", () => {
     await labCtl("pause-engine", "2");
     let run;
     try {
-      run = await runTimed(
-        ["verify", lab.paks.sample, ...inventoryArgs(), "--timeout", "60", "--report", reportFile],
+      run = await runCli(
+        ["verify", lab.paks.sample, ...targetsJson(), "--timeout", "60", "--report", reportFile],
         {
           signal: "SIGINT",
           afterMs: 3000,
@@ -182,7 +135,7 @@ describe("an engine socket that accepts and never answers", () => {
     async (command, when, step) => {
       const socket = when === "before /version" ? silentSocket() : versionSocket();
       const reportFile = join(scratch, `silent-${command}-${step}.json`);
-      const run = await runTimed(
+      const run = await runCli(
         [
           command,
           lab.paks.sample,
@@ -216,7 +169,7 @@ describe("an engine socket that accepts and never answers", () => {
     "%s while the socket is silent exits %i at once, reports and writes the report",
     async (signal, status) => {
       const reportFile = join(scratch, `silent-${signal}.json`);
-      const run = await runTimed(
+      const run = await runCli(
         [
           "pull",
           lab.paks.sample,

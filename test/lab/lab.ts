@@ -99,6 +99,11 @@ export function loadLab(dir: string = labDir): Lab {
   };
 }
 
+/** The lab's proxies as targets: its inventory and known_hosts. */
+export function inventoryArgs(lab: Lab): string[] {
+  return ["--inventory", lab.inventory, "--known-hosts", lab.knownHosts];
+}
+
 /** Run a lab switch: `labCtl("stop-engine", "2")`. */
 export async function labCtl(...args: string[]): Promise<string> {
   const { stdout } = await promisify(execFile)("bash", [labScript, ...args], { env: process.env });

@@ -7,13 +7,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { parseReport, runCli } from "./cli.js";
-import { clearImages, labCtl, loadLab, proxyAddress, repoDigests, type Lab } from "./lab.js";
+import { clearImages, labCtl, loadLab, proxyAddress, repoDigests, inventoryArgs, type Lab } from "./lab.js";
 
 let lab: Lab;
 let scratch: string;
 
 function target(extra: string[] = []): string[] {
-  return ["--inventory", lab.inventory, "--known-hosts", lab.knownHosts, ...extra];
+  return [...inventoryArgs(lab), ...extra];
 }
 
 /** Args for a run as the lab's password user against proxy I, with no key and no inventory. */

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseReport, runCli } from "./cli.js";
-import { clearImages, loadLab, type Lab } from "./lab.js";
+import { clearImages, loadLab, inventoryArgs, type Lab } from "./lab.js";
 
 let lab: Lab;
 let scratch: string;
@@ -34,23 +34,9 @@ const creds = () => ({
   MP_SIDELOAD_REGISTRY_PASSWORD: lab.registryPassword,
 });
 const pull = (extra: string[] = []) =>
-  runCli(
-    [
-      "pull",
-      lab.paks.sample,
-      "--inventory",
-      lab.inventory,
-      "--known-hosts",
-      lab.knownHosts,
-      "--limit",
-      "proxy-1",
-      "--json",
-      ...extra,
-    ],
-    {
-      env: creds(),
-    },
-  );
+  runCli(["pull", lab.paks.sample, ...inventoryArgs(lab), "--limit", "proxy-1", "--json", ...extra], {
+    env: creds(),
+  });
 
 describe("--registry-ca", () => {
   it("without the CA the proxy fails REGISTRY_UNTRUSTED_CA naming the option; with it, installed then unchanged", async () => {

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseReport, runCli, type CliRun } from "./cli.js";
-import { clearImages, labDir, loadLab, proxyAddress, type Lab } from "./lab.js";
+import { clearImages, labDir, loadLab, proxyAddress, inventoryArgs, type Lab } from "./lab.js";
 
 let lab: Lab;
 let scratch: string;
@@ -103,10 +103,7 @@ describe("secrets", () => {
       [
         "pull",
         lab.paks.sample,
-        "--inventory",
-        lab.inventory,
-        "--known-hosts",
-        lab.knownHosts,
+        ...inventoryArgs(lab),
         "--registry-user",
         lab.registryUser,
         "--registry-password-stdin",
@@ -144,10 +141,7 @@ describe("secrets", () => {
         [
           "pull",
           lab.paks.sample,
-          "--inventory",
-          lab.inventory,
-          "--known-hosts",
-          lab.knownHosts,
+          ...inventoryArgs(lab),
           "--limit",
           "proxy-1",
           "--registry-user",
