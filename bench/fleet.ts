@@ -13,12 +13,12 @@
  * 3. Scale: 8, 40 and 100 proxies (entries sharing the lab's engines) at --concurrency 16,
  *    wall time and peak RSS (GNU time).
  */
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { clearImages, engineOf, loadLab, pullDirect, repoDigests } from "../test/lab/lab.js";
+import { bin, medianRun, sshLoginPull, startBenchLab } from "./bench-lab.js";
 
 const { values } = parseArgs({
   options: {
@@ -33,35 +33,11 @@ const { values } = parseArgs({
 const proxies = Number(values.proxies ?? 8);
 const runs = Number(values.runs ?? 3);
 const delayMs = Number(values["delay-ms"] ?? 40);
-const root = join(import.meta.dirname, "..");
-const bin = join(root, "bin/mp-sideload");
-const labDir = join(root, ".lab-fleet");
-const env = {
-  ...process.env,
-  MP_LAB_DIR: labDir,
-  MP_LAB_PORT: "42400",
-  MP_LAB_IMAGE_MB: values["image-mb"] ?? "3",
-};
-const lab = (...args: string[]) =>
-  execFileSync("bash", [join(root, "scripts/lab.sh"), ...args], {
-    env,
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-
-const t0 = Date.now();
-lab("up", String(proxies));
-console.log(`lab of ${proxies} proxies up in ${Date.now() - t0} ms (image ${env.MP_LAB_IMAGE_MB} MiB)`);
-const bench = loadLab(labDir);
-const numbers = Array.from({ length: proxies }, (_, i) => i + 1);
+const fleet = startBenchLab("fleet", 42400, proxies, Number(values["image-mb"] ?? 3));
+const bench = fleet.lab;
+const labDir = fleet.dir;
+const numbers = fleet.numbers;
 const knownHosts = readFileSync(bench.knownHosts, "utf8");
-
-async function clearAll(): Promise<void> {
-  for (const p of numbers) await clearImages(bench, p);
-}
-async function everywhere(): Promise<boolean> {
-  for (const p of numbers) if (!(await repoDigests(bench, p)).includes(bench.sampleReference)) return false;
-  return true;
-}
 
 /** A relay in front of each sshd that holds every chunk back `delayMs` in each direction. */
 async function startRelays(): Promise<{ ports: number[]; close: () => void }> {
@@ -145,48 +121,7 @@ function tool(
   });
 }
 
-function sshLoopOne(port: number, kh: string): Promise<void> {
-  const remote = `export DOCKER_CONFIG=$(mktemp -d) && docker login -u ${bench.registryUser} --password-stdin ${bench.registry} >/dev/null 2>&1 && docker pull -q ${bench.sampleReference} >/dev/null; rc=$?; rm -rf "$DOCKER_CONFIG"; exit $rc`;
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      "ssh",
-      [
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        `UserKnownHostsFile=${kh}`,
-        "-i",
-        bench.identity,
-        "-p",
-        String(port),
-        "root@127.0.0.1",
-        remote,
-      ],
-      {
-        stdio: ["pipe", "ignore", "pipe"],
-      },
-    );
-    let err = "";
-    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    child.on("close", (code) =>
-      code === 0 ? resolve() : reject(new Error(`ssh loop: exit ${code}: ${err}`)),
-    );
-    child.stdin.end(`${bench.registryPassword}\n`);
-  });
-}
-
-async function median(name: string, work: () => Promise<unknown>): Promise<number> {
-  const samples: number[] = [];
-  for (let r = 0; r < runs; r++) {
-    await clearAll();
-    const start = process.hrtime.bigint();
-    await work();
-    samples.push(Number(process.hrtime.bigint() - start) / 1e6);
-    if (!(await everywhere())) throw new Error(`${name}: not every proxy has the image`);
-  }
-  samples.sort((a, b) => a - b);
-  return samples[Math.floor(samples.length / 2)] ?? NaN;
-}
+const median = (name: string, work: () => Promise<unknown>) => medianRun(fleet, runs, name, work);
 
 interface Report {
   proxies: { steps: { step: string; durationMs: number }[] }[];
@@ -199,19 +134,9 @@ try {
     "direct",
     numbers.map((p) => bench.firstSshPort + p - 1),
   );
-  const floor = await median("floor", () =>
-    Promise.all(
-      numbers.map((p) =>
-        pullDirect(engineOf(bench, p), bench.sampleReference, {
-          username: bench.registryUser,
-          password: bench.registryPassword,
-          serveraddress: bench.registry,
-        }),
-      ),
-    ),
-  );
+  const floor = await median("floor", () => fleet.pullLocally());
   const loop = await median("ssh loop", () =>
-    Promise.all(numbers.map((p) => sshLoopOne(bench.firstSshPort + p - 1, direct.knownHosts))),
+    Promise.all(numbers.map((p) => sshLoginPull(bench, bench.firstSshPort + p - 1, direct.knownHosts))),
   );
   let lastSteps: Report | undefined;
   const mine = await median("mp-sideload", async () => {
@@ -237,7 +162,9 @@ try {
       .sort((a, b) => a - b);
     return all[Math.floor(all.length / 2)] ?? NaN;
   };
-  console.log(`\n1. pull onto ${proxies} proxies, ${env.MP_LAB_IMAGE_MB} MiB image, median of ${runs} runs`);
+  console.log(
+    `\n1. pull onto ${proxies} proxies, ${values["image-mb"] ?? 3} MiB image, median of ${runs} runs`,
+  );
   console.log(`   floor (engines pull locally, all at once)   ${floor.toFixed(0).padStart(6)} ms  1.00x`);
   console.log(
     `   ssh + docker login/pull, parallel           ${loop.toFixed(0).padStart(6)} ms  ${(loop / floor).toFixed(2)}x`,
@@ -254,7 +181,7 @@ try {
   try {
     const wan = files("wan", relays.ports);
     const wanLoop = await median("ssh loop (wan)", () =>
-      Promise.all(relays.ports.map((port) => sshLoopOne(port, wan.knownHosts))),
+      Promise.all(relays.ports.map((port) => sshLoginPull(bench, port, wan.knownHosts))),
     );
     let wanSteps: Report | undefined;
     const wanMine = await median("mp-sideload (wan)", async () => {
@@ -326,48 +253,17 @@ try {
     );
   }
 } finally {
-  if (!values.keep) lab("down");
+  if (!values.keep) fleet.ctl("down");
 }
 
 // 4. A large image: the same lab rebuilt with a --big-mb image (default 100; 0 skips), floor vs tool.
 const bigMb = Number(values["big-mb"] ?? 100);
 if (bigMb > 0) {
-  const bigEnv = { ...env, MP_LAB_IMAGE_MB: String(bigMb) };
-  const bigLab = (...args: string[]) =>
-    execFileSync("bash", [join(root, "scripts/lab.sh"), ...args], {
-      env: bigEnv,
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-  bigLab("up", String(proxies));
+  const bigFleet = startBenchLab("fleet", 42400, proxies, bigMb);
   try {
-    const big = loadLab(labDir);
-
-    const clearBig = async () => {
-      for (const p of numbers) await clearImages(big, p);
-    };
-    const timeOnce = async (work: () => Promise<unknown>) => {
-      const samples: number[] = [];
-      for (let r = 0; r < runs; r++) {
-        await clearBig();
-        const start = process.hrtime.bigint();
-        await work();
-        samples.push(Number(process.hrtime.bigint() - start) / 1e6);
-      }
-      samples.sort((a, b) => a - b);
-      return samples[Math.floor(samples.length / 2)] ?? NaN;
-    };
-    const bigFloor = await timeOnce(() =>
-      Promise.all(
-        numbers.map((p) =>
-          pullDirect(engineOf(big, p), big.sampleReference, {
-            username: big.registryUser,
-            password: big.registryPassword,
-            serveraddress: big.registry,
-          }),
-        ),
-      ),
-    );
-    const bigTool = await timeOnce(() =>
+    const big = bigFleet.lab;
+    const bigFloor = await medianRun(bigFleet, runs, "floor (big)", () => bigFleet.pullLocally());
+    const bigTool = await medianRun(bigFleet, runs, "mp-sideload (big)", () =>
       tool(
         [
           "pull",
@@ -391,6 +287,6 @@ if (bigMb > 0) {
       `   mp-sideload pull --concurrency ${proxies}            ${bigTool.toFixed(0).padStart(6)} ms  ${(bigTool / bigFloor).toFixed(2)}x  (target ≤ 1.15x)`,
     );
   } finally {
-    if (!values.keep) bigLab("down");
+    if (!values.keep) bigFleet.ctl("down");
   }
 }

@@ -1,0 +1,123 @@
+/**
+ * What the benchmarks share: a lab of their own (own folder and ports, so the test lab is left
+ * alone), the floor (every engine pulling on its own socket, no SSH), the manual baseline
+ * (`ssh … docker login && docker pull` per proxy) and the median of timed runs.
+ */
+import { execFileSync, spawn } from "node:child_process";
+import { join } from "node:path";
+import { clearImages, engineOf, loadLab, pullDirect, repoDigests, type Lab } from "../test/lab/lab.js";
+
+export const root = join(import.meta.dirname, "..");
+export const bin = join(root, "bin/mp-sideload");
+
+export interface BenchLab {
+  lab: Lab;
+  dir: string;
+  /** 1 … proxies. */
+  numbers: number[];
+  /** Run a lab.sh command against this lab. */
+  ctl: (...args: string[]) => void;
+  /** Remove every image from every proxy. */
+  clearAll: () => Promise<void>;
+  /** True when every proxy holds the sample reference. */
+  everywhere: () => Promise<boolean>;
+  /** The floor: every engine pulls the sample reference itself, all at once. */
+  pullLocally: () => Promise<void>;
+}
+
+/** Bring up (or complete) a lab of `proxies` in `.lab-NAME` on ports from `port`, with an image of `imageMb` MiB. */
+export function startBenchLab(name: string, port: number, proxies: number, imageMb: number): BenchLab {
+  const dir = join(root, `.lab-${name}`);
+  const env = {
+    ...process.env,
+    MP_LAB_DIR: dir,
+    MP_LAB_PORT: String(port),
+    MP_LAB_IMAGE_MB: String(imageMb),
+  };
+  const ctl = (...args: string[]) => {
+    execFileSync("bash", [join(root, "scripts/lab.sh"), ...args], {
+      env,
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+  };
+  const t0 = Date.now();
+  ctl("up", String(proxies));
+  console.log(`lab of ${proxies} proxies up in ${Date.now() - t0} ms (image ${imageMb} MiB)`);
+  const lab = loadLab(dir);
+  const numbers = Array.from({ length: proxies }, (_, i) => i + 1);
+  return {
+    lab,
+    dir,
+    numbers,
+    ctl,
+    clearAll: async () => {
+      for (const p of numbers) await clearImages(lab, p);
+    },
+    everywhere: async () => {
+      for (const p of numbers) if (!(await repoDigests(lab, p)).includes(lab.sampleReference)) return false;
+      return true;
+    },
+    pullLocally: () =>
+      Promise.all(
+        numbers.map((p) =>
+          pullDirect(engineOf(lab, p), lab.sampleReference, {
+            username: lab.registryUser,
+            password: lab.registryPassword,
+            serveraddress: lab.registry,
+          }),
+        ),
+      ).then(() => undefined),
+  };
+}
+
+/**
+ * The manual way, for one proxy: one ssh, `docker login` (password on stdin, a throwaway
+ * DOCKER_CONFIG) and `docker pull` of the sample reference.
+ */
+export function sshLoginPull(lab: Lab, port: number, knownHostsFile: string): Promise<void> {
+  const remote = `export DOCKER_CONFIG=$(mktemp -d) && docker login -u ${lab.registryUser} --password-stdin ${lab.registry} >/dev/null 2>&1 && docker pull -q ${lab.sampleReference} >/dev/null; rc=$?; rm -rf "$DOCKER_CONFIG"; exit $rc`;
+  const argv = [
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    `UserKnownHostsFile=${knownHostsFile}`,
+    "-i",
+    lab.identity,
+    "-p",
+    String(port),
+    "root@127.0.0.1",
+    remote,
+  ];
+  return new Promise((resolve, reject) => {
+    const child = spawn("ssh", argv, { stdio: ["pipe", "ignore", "pipe"] });
+    let err = "";
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    child.on("close", (code) =>
+      code === 0 ? resolve() : reject(new Error(`ssh … docker pull: exit ${code}: ${err}`)),
+    );
+    child.stdin.end(`${lab.registryPassword}\n`);
+  });
+}
+
+/**
+ * Median wall time of `runs` runs of `work`, each after `bench.clearAll()`; each run must
+ * leave the image on every proxy.
+ */
+export async function medianRun(
+  bench: BenchLab,
+  runs: number,
+  name: string,
+  work: () => Promise<unknown>,
+): Promise<number> {
+  const samples: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    await bench.clearAll();
+    const start = process.hrtime.bigint();
+    await work();
+    samples.push(Number(process.hrtime.bigint() - start) / 1e6);
+    if (!(await bench.everywhere()))
+      throw new Error(`${name}: not every proxy has ${bench.lab.sampleReference}`);
+  }
+  samples.sort((a, b) => a - b);
+  return samples[Math.floor(samples.length / 2)] ?? NaN;
+}
