@@ -156,7 +156,7 @@ start_registry() {
     htpasswd -iBn "$(cat "$LAB/secrets/registry-user")" <"$LAB/secrets/registry-password" >"$LAB/registry/htpasswd" 2>/dev/null
   grep -q "^$(cat "$LAB/secrets/registry-user-2"):" "$LAB/registry/htpasswd" ||
     htpasswd -iB "$LAB/registry/htpasswd" "$(cat "$LAB/secrets/registry-user-2")" <"$LAB/secrets/registry-password-2" 2>/dev/null
-  cat >"$LAB/registry/config.yml" <<EOF
+  cat >"$LAB/registry/registry.yml" <<EOF
 version: 0.1
 log:
   level: info
@@ -177,14 +177,21 @@ auth:
     realm: mp-sideload-lab
     path: $LAB/registry/htpasswd
 EOF
-  setsid docker-registry serve "$LAB/registry/config.yml" >>"$LAB/registry/registry.log" 2>&1 </dev/null &
-  echo $! >"$LAB/registry/registry.pid"
-  wait_for registry 15 registry_ready ||
-    { tail -20 "$LAB/registry/registry.log" >&2; die "the registry did not start on $REGISTRY"; }
+  # Up means: TLS with the lab's CA, and anonymous requests refused (401).
+  serve_registry registry "$REGISTRY" 401
 }
 
-public_ready() {
-  [ "$(curl -s --cacert "$LAB/ca/ca.crt" -o /dev/null -w '%{http_code}' "https://$PUBLIC_REGISTRY/v2/")" = 200 ]
+# serve_registry NAME ADDRESS CODE: run docker-registry with $LAB/registry/NAME.yml (log and pid
+# file beside it) and wait until https://ADDRESS/v2/ answers CODE with the lab's CA.
+serve_registry() {
+  setsid docker-registry serve "$LAB/registry/$1.yml" >>"$LAB/registry/$1.log" 2>&1 </dev/null &
+  echo $! >"$LAB/registry/$1.pid"
+  wait_for "registry $2" 15 registry_answers "$2" "$3" ||
+    { tail -20 "$LAB/registry/$1.log" >&2; die "the registry did not start on $2"; }
+}
+
+registry_answers() {
+  [ "$(curl -s --cacert "$LAB/ca/ca.crt" -o /dev/null -w '%{http_code}' "https://$1/v2/")" = "$2" ]
 }
 
 start_public_registry() {
@@ -207,10 +214,8 @@ http:
     certificate: $LAB/registry/server.crt
     key: $LAB/registry/server.key
 EOF
-  setsid docker-registry serve "$LAB/registry/public.yml" >>"$LAB/registry/public.log" 2>&1 </dev/null &
-  echo $! >"$LAB/registry/public.pid"
-  wait_for "public registry" 15 public_ready ||
-    { tail -20 "$LAB/registry/public.log" >&2; die "the public registry did not start on $PUBLIC_REGISTRY"; }
+  # Up means: anonymous requests answered (200).
+  serve_registry public "$PUBLIC_REGISTRY" 200
 }
 
 hosts_add() {
@@ -224,11 +229,6 @@ hosts_remove() {
   kept=$(grep -vF "$HOSTS_MARK" /etc/hosts)
   # Rewrite in place (same inode): /etc/hosts is often a bind mount that cannot be renamed over.
   printf '%s\n' "$kept" >/etc/hosts
-}
-
-# Up means: TLS with the lab's CA, and anonymous requests refused (401).
-registry_ready() {
-  [ "$(curl -s --cacert "$LAB/ca/ca.crt" -o /dev/null -w '%{http_code}' "https://$REGISTRY/v2/")" = 401 ]
 }
 
 # registry_get PATH [CURL ARGS...]: an authenticated GET; the credentials go through curl's
