@@ -13,6 +13,7 @@
 #   scripts/lab.sh stop-sshd I   | start-sshd I
 #   scripts/lab.sh stop-registry | start-registry
 #   scripts/lab.sh forwarding I on|off  allow or forbid stream-local forwarding on proxy I
+#   scripts/lab.sh default-socket I on|off  proxy I's engine at /var/run/docker.sock, or only in DOCKER_HOST
 #   scripts/lab.sh rekey I           give proxy I a new host key (known_hosts keeps the old one)
 #   scripts/lab.sh client-files      rewrite known_hosts and inventories from the proxies' current keys
 #   scripts/lab.sh logs [PART]       print the logs (registry, proxy-I-sshd, proxy-I-engine, builder)
@@ -290,16 +291,34 @@ MaxSessions 64
 MaxStartups 64:30:128
 # DEBUG1 logs each direct-tcpip (jump host) channel, which the jump tests count.
 LogLevel DEBUG1
-SetEnv DOCKER_HOST=unix://$(engine_sock "$i")
 EOF
+  # Without its engine at the default socket, the proxy's sessions name it in DOCKER_HOST.
+  if [ -f "$dir/no-default-socket" ]; then echo "SetEnv DOCKER_HOST=unix://$(engine_sock "$i")" >>"$dir/sshd_config"; fi
 }
 
+# Each proxy's sshd runs in a mount namespace of its own whose /run is a fresh tmpfs holding
+# /run/sshd, the lab's runtime folder, and /run/docker.sock (= /var/run/docker.sock) linked to
+# that proxy's engine: like a cloud proxy, every proxy has its engine at the default socket,
+# whatever the machine running the lab has there. "default-socket I off" leaves the link out
+# and sets DOCKER_HOST instead.
 start_sshd() {
-  local i=$1 dir
+  local i=$1 dir link=/run/docker.sock
   dir=$(proxy_dir "$i")
   pid_alive "$dir/sshd.pid" && return 0
-  mkdir -p /run/sshd
-  /usr/sbin/sshd -f "$dir/sshd_config" -E "$dir/sshd.log" ||
+  [ -f "$dir/no-default-socket" ] && link=
+  mkdir -p /run/sshd "$dir/host-run"
+  # shellcheck disable=SC2016
+  unshare --mount --propagation private -- sh -euc '
+    hostrun=$1 run=$2 sock=$3 link=$4
+    shift 4
+    mount --rbind /run "$hostrun"
+    mount -t tmpfs -o mode=0755,size=16m mpsl-proxy-run /run
+    mkdir -p /run/sshd "$run"
+    mount --bind "$hostrun/${run#/run/}" "$run"
+    umount -l "$hostrun"
+    if [ -n "$link" ]; then ln -s "$sock" "$link"; fi
+    exec "$@"' sh "$dir/host-run" "$RUN" "$(engine_sock "$i")" "$link" \
+    /usr/sbin/sshd -f "$dir/sshd_config" -E "$dir/sshd.log" ||
     { tail -20 "$dir/sshd.log" >&2; die "sshd of proxy-$i did not start"; }
   wait_for sshd 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$(proxy_port "$i")" ||
     { tail -20 "$dir/sshd.log" >&2; die "sshd of proxy-$i does not listen on $(proxy_port "$i")"; }
@@ -508,6 +527,17 @@ case ${1:-} in
   stop-registry) stop_pid "$LAB/registry/registry.pid" ;;
   start-registry) start_registry ;;
   client-files) write_client_files "$(proxy_count)" ;;
+  default-socket)
+    proxy_arg "${2:-}"
+    case ${3:-} in
+      on) rm -f "$(proxy_dir "$2")/no-default-socket" ;;
+      off) touch "$(proxy_dir "$2")/no-default-socket" ;;
+      *) die "default-socket takes on or off" ;;
+    esac
+    write_sshd_config "$2"
+    stop_pid "$(proxy_dir "$2")/sshd.pid"
+    start_sshd "$2"
+    ;;
   forwarding)
     proxy_arg "${2:-}"
     case ${3:-} in

@@ -9,7 +9,13 @@ import type { RegistryAuth } from "../engine/engine.js";
 import type { Proxy } from "../inventory/proxy.js";
 import type { ConnectOptions } from "../ssh/connect.js";
 import type { KnownHostLine } from "../ssh/known-hosts.js";
-import { caPath, openProxySession, type OpenSession, type Session } from "../sideload/proxy-session.js";
+import {
+  caPath,
+  openProxySession,
+  type EngineEndpoint,
+  type OpenSession,
+  type Session,
+} from "../sideload/proxy-session.js";
 import { mapConcurrently } from "../sideload/map-concurrently.js";
 import { ProxyDeadline } from "../sideload/proxy-deadline.js";
 import type { Target } from "../sideload/types.js";
@@ -144,7 +150,7 @@ export async function doctorProxy(proxy: Proxy, job: DoctorJob, deps: DoctorDeps
       const v = await session.startEngine();
       return {
         verdict: "pass",
-        detail: `Docker ${v.version} (API ${v.apiVersion}) over ${session.transport ?? "?"}`,
+        detail: `Docker ${v.version} (API ${v.apiVersion}) over ${session.transport ?? "?"}${engineAt(session.endpoint)}`,
       };
     });
     if (!engine) return row(proxy, started, checks);
@@ -302,4 +308,15 @@ function row(proxy: Proxy, started: number, checks: DoctorCheck[]): DoctorRow {
     durationMs: started === 0 ? 0 : Date.now() - started,
     checks,
   };
+}
+
+/** " at SOCKET (where it came from)", for the engine check's detail. */
+function engineAt(endpoint: EngineEndpoint | undefined): string {
+  if (endpoint === undefined) return "";
+  const from = {
+    inventory: "the inventory's dockerSocket",
+    default: "the default",
+    DOCKER_HOST: "the proxy's DOCKER_HOST",
+  };
+  return ` at ${printable(endpoint.socket)} (${from[endpoint.source]})`;
 }

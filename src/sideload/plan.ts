@@ -22,7 +22,7 @@ export function planSideload(proxies: Proxy[], job: SideloadJob, knownHostsFile:
     const steps = [
       ...hops,
       `connect ${proxy.user}@${hostPort(proxy.host, proxy.port)} over SSH${hops.length > 0 ? " through a channel of the last jump host" : ""}; host key checked against ${printable(proxy.knownHostsFiles?.[0] ?? knownHostsFile)} before any credential is sent`,
-      `reach the Docker Engine through that connection (${proxy.dockerSocket ?? "the proxy's DOCKER_HOST, else /var/run/docker.sock"})`,
+      `reach the Docker Engine through that connection (${proxy.dockerSocket ?? "/var/run/docker.sock, else the proxy's DOCKER_HOST"})`,
     ];
     const registries = new Set<string>();
     for (const target of job.targets) {

@@ -10,8 +10,24 @@ import { Engine, type PullProgress, type RegistryAuth } from "../engine/engine.j
 import type { EngineTransport } from "../engine/ssh-agent.js";
 import type { Proxy } from "../inventory/proxy.js";
 import type { ImageReference } from "../reference.js";
-import { connectProxy, type ConnectOptions, type SshConnection } from "../ssh/connect.js";
+import { channelOpenFailure, connectProxy, type ConnectOptions, type SshConnection } from "../ssh/connect.js";
 import type { KnownHostLine } from "../ssh/known-hosts.js";
+
+/** The socket every Docker Engine listens on unless told otherwise; a cloud proxy's runtime uses it. */
+export const defaultDockerSocket = "/var/run/docker.sock";
+
+/**
+ * Where a proxy's engine was found, and how it is reached. `socket` is a unix socket path, or
+ * (from a TCP or SSH `DOCKER_HOST`) what only the docker CLI on the proxy can follow.
+ */
+export interface EngineEndpoint {
+  socket: string;
+  /** The inventory's `dockerSocket`, the default socket, or the proxy's `DOCKER_HOST`. */
+  source: "inventory" | "default" | "DOCKER_HOST";
+  transport?: EngineTransport | undefined;
+  /** `-H` for `docker system dial-stdio`, when the socket must be named to the CLI. */
+  dialStdioHost?: string | undefined;
+}
 
 /** What became of the registry CA on a proxy. */
 export type CaOutcome = "installed" | "unchanged";
@@ -22,10 +38,13 @@ export interface Session {
   connect(): Promise<void>;
   /**
    * Find the engine and prove it answers (`GET /version`). `whileWaiting` is called as soon as
-   * the engine can take requests, so that independent ones start together with `/version`.
+   * an engine can take requests, so that independent ones start together with `/version`; it is
+   * called again if that engine turns out not to be there (their requests then failed).
    */
   startEngine(whileWaiting?: () => void): Promise<{ version: string; apiVersion: string }>;
   readonly transport: EngineTransport | undefined;
+  /** The engine in use, once `startEngine` has found it. */
+  readonly endpoint: EngineEndpoint | undefined;
   readonly engine: Engine;
   readonly connection: SshConnection;
   /** Make `/etc/docker/certs.d/<registry>/ca.crt` hold `pem`, writing only if it differs. */
@@ -53,8 +72,8 @@ export interface SessionOptions {
   signal: AbortSignal;
   /** Messages name the proxy this way. */
   where: string;
-  /** The transport an earlier session of this proxy found, tried first. */
-  transport?: EngineTransport | undefined;
+  /** The engine an earlier session of this proxy found: used again without looking. */
+  endpoint?: EngineEndpoint | undefined;
 }
 
 /** Opens sessions; the seam the step tests replace. */
@@ -66,14 +85,13 @@ export const openProxySession: OpenSession = (proxy, options) => new ProxySessio
 class ProxySession implements Session {
   private ssh: SshConnection | undefined;
   private docker: Engine | undefined;
-  private knownTransport: EngineTransport | undefined;
-  private endpoint: { socketPath: string; dialStdioHost?: string | undefined } | undefined;
+  private found: EngineEndpoint | undefined;
 
   constructor(
     private readonly proxy: Proxy,
     private readonly options: SessionOptions,
   ) {
-    this.knownTransport = options.transport;
+    this.found = options.endpoint;
   }
 
   get connection(): SshConnection {
@@ -87,7 +105,11 @@ class ProxySession implements Session {
   }
 
   get transport(): EngineTransport | undefined {
-    return this.docker?.transport ?? this.knownTransport;
+    return this.docker?.transport ?? this.found?.transport;
+  }
+
+  get endpoint(): EngineEndpoint | undefined {
+    return this.found && { ...this.found, transport: this.transport };
   }
 
   async connect(): Promise<void> {
@@ -97,22 +119,76 @@ class ProxySession implements Session {
     });
   }
 
+  /**
+   * The inventory's socket when it names one. Else the default socket, the engine a cloud
+   * proxy's own runtime installs from, asked through a stream-local channel that the requests
+   * need anyway: no session just to look. Only when sshd cannot open it (nothing listens there,
+   * or forwarding is off: OpenSSH says "open failed" to both) does a session read the proxy's
+   * `DOCKER_HOST`; a server that says "prohibited" goes straight to `docker system dial-stdio`,
+   * which follows the proxy's `DOCKER_HOST` unasked.
+   */
   async startEngine(whileWaiting?: () => void): Promise<{ version: string; apiVersion: string }> {
-    const { socketPath, preferred, dialStdioHost } = await this.engineEndpoint();
-    this.endpoint = { socketPath, dialStdioHost };
+    if (this.found === undefined && this.proxy.dockerSocket !== undefined) {
+      const socket = this.proxy.dockerSocket;
+      this.found = { socket, source: "inventory", dialStdioHost: `unix://${socket}` };
+    }
+    if (this.found !== undefined) return this.answer(this.found, whileWaiting);
+    const guess: EngineEndpoint = {
+      socket: defaultDockerSocket,
+      source: "default",
+      transport: "stream-local",
+    };
+    let refusal: "prohibited" | "failed";
+    try {
+      return await this.answer(guess, whileWaiting);
+    } catch (error) {
+      const reason = channelOpenFailure(error);
+      if (reason === undefined || this.options.signal.aborted) throw error;
+      refusal = reason;
+      this.docker?.close();
+      this.docker = undefined;
+    }
+    if (refusal === "prohibited") {
+      return this.answer(
+        { socket: defaultDockerSocket, source: "default", transport: "dial-stdio" },
+        whileWaiting,
+      );
+    }
+    const { stdout } = await this.connection.exec("printenv DOCKER_HOST");
+    const dockerHost = stdout.trim();
+    if (dockerHost.startsWith("unix://")) {
+      const socket = dockerHost.slice("unix://".length);
+      return this.answer({ socket, source: "DOCKER_HOST" }, whileWaiting);
+    }
+    // A TCP or SSH DOCKER_HOST: only the docker CLI on the proxy can follow it. With none, the
+    // CLI reports why the default socket cannot be used (e.g. permission).
+    return this.answer(
+      dockerHost === ""
+        ? { socket: defaultDockerSocket, source: "default", transport: "dial-stdio" }
+        : { socket: dockerHost, source: "DOCKER_HOST", transport: "dial-stdio" },
+      whileWaiting,
+    );
+  }
+
+  /** Use `endpoint`'s engine, start the requests that may go with `/version`, and wait for it. */
+  private async answer(
+    endpoint: EngineEndpoint,
+    whileWaiting: (() => void) | undefined,
+  ): Promise<{ version: string; apiVersion: string }> {
+    this.found = endpoint;
     this.docker = new Engine(
       this.connection,
-      socketPath,
+      endpoint.socket,
       this.options.where,
-      preferred,
-      dialStdioHost,
+      endpoint.transport,
+      endpoint.dialStdioHost,
       this.options.signal,
     );
     const answered = this.docker.version();
     // Requests that do not depend on /version's answer go out now, on channels of their own.
     whileWaiting?.();
     const version = await answered;
-    this.knownTransport = this.docker.transport;
+    this.found = { ...endpoint, transport: this.docker.transport };
     return version;
   }
 
@@ -138,10 +214,10 @@ class ProxySession implements Session {
 
   async probeOtherTransport(): Promise<{ transport: EngineTransport; error?: unknown }> {
     const transport: EngineTransport = this.transport === "dial-stdio" ? "stream-local" : "dial-stdio";
-    const { socketPath, dialStdioHost } = this.endpoint ?? { socketPath: "/var/run/docker.sock" };
+    const { socket, dialStdioHost } = this.found ?? { socket: defaultDockerSocket };
     const other = new Engine(
       this.connection,
-      socketPath,
+      socket,
       this.options.where,
       transport,
       dialStdioHost,
@@ -215,29 +291,6 @@ class ProxySession implements Session {
     return new SideloadError("SSH_DISCONNECTED", `${this.options.where}: the connection is closed`, {
       exitStatus: 1,
     });
-  }
-
-  /** Where the proxy's engine listens: inventory setting, else the proxy's DOCKER_HOST, else the default. */
-  private async engineEndpoint(): Promise<{
-    socketPath: string;
-    preferred: EngineTransport | undefined;
-    dialStdioHost?: string;
-  }> {
-    const known = this.knownTransport;
-    if (this.proxy.dockerSocket) {
-      return {
-        socketPath: this.proxy.dockerSocket,
-        preferred: known,
-        dialStdioHost: `unix://${this.proxy.dockerSocket}`,
-      };
-    }
-    const { stdout } = await this.connection.exec("printenv DOCKER_HOST");
-    const dockerHost = stdout.trim();
-    if (dockerHost.startsWith("unix://"))
-      return { socketPath: dockerHost.slice("unix://".length), preferred: known };
-    // A TCP or SSH DOCKER_HOST: only the docker CLI on the proxy can follow it.
-    if (dockerHost !== "") return { socketPath: dockerHost, preferred: "dial-stdio" };
-    return { socketPath: "/var/run/docker.sock", preferred: known };
   }
 }
 

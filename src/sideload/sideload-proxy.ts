@@ -1,12 +1,17 @@
 import { abortable } from "../abortable.js";
 import { SideloadError, hostPort, printable, toErrorInfo } from "../errors.js";
 import type { RegistryAuth } from "../engine/engine.js";
-import type { EngineTransport } from "../engine/ssh-agent.js";
 import type { Proxy } from "../inventory/proxy.js";
 import type { ConnectOptions } from "../ssh/connect.js";
 import type { KnownHostLine } from "../ssh/known-hosts.js";
 import { ProxyDeadline } from "./proxy-deadline.js";
-import { openProxySession, type CaOutcome, type OpenSession, type Session } from "./proxy-session.js";
+import {
+  openProxySession,
+  type CaOutcome,
+  type EngineEndpoint,
+  type OpenSession,
+  type Session,
+} from "./proxy-session.js";
 import type { ProxyResult, SideloadEvent, SideloadJob, StepName, StepTiming, Target } from "./types.js";
 
 export interface ProxyDeps {
@@ -40,7 +45,8 @@ class ProxyRun {
   /** Timings of connect and engine, shared by every target's row. */
   private readonly common: StepTiming[] = [];
   private session: Session | undefined;
-  private transport: EngineTransport | undefined;
+  /** The engine the first session found; a reopened session goes straight to it. */
+  private endpoint: EngineEndpoint | undefined;
   /** Registries this session has logged in to, with the credentials that were accepted. */
   private readonly loggedIn = new Map<string, RegistryAuth | undefined>();
   private registryCa: CaOutcome | "failed" | undefined;
@@ -53,7 +59,8 @@ class ProxyRun {
     presence: new Map<string, Promise<boolean>>(),
     logins: new Map<string, Promise<void>>(),
   };
-  private startedEarly = false;
+  /** The session the early requests belong to (a reopened session after a drop starts none). */
+  private earlyFor: Session | undefined;
 
   constructor(
     private readonly proxy: Proxy,
@@ -110,27 +117,26 @@ class ProxyRun {
       connect: this.deps.connect,
       signal: this.signal,
       where: this.where,
-      transport: this.transport,
+      endpoint: this.endpoint,
     });
     this.session = session;
     try {
       await this.step("connect", timings, () => session.connect());
       await this.step("engine", timings, () => session.startEngine(() => this.startEarly(session)));
-      this.transport = session.transport;
+      this.endpoint = session.endpoint;
     } catch (error) {
       this.close();
       throw error;
     }
   }
 
+  /** Called again by the same session when its first guess of the engine was wrong: starts over. */
   private startEarly(session: Session): void {
-    if (this.startedEarly) return;
-    this.startedEarly = true;
+    if (this.earlyFor !== undefined && this.earlyFor !== session) return;
+    this.earlyFor = session;
     const quiet = <T>(promise: Promise<T>) => (promise.catch(() => undefined), promise);
     for (const target of this.job.targets) {
-      if (!this.early.presence.has(target.reference)) {
-        this.early.presence.set(target.reference, quiet(session.hasReference(target.reference)));
-      }
+      this.early.presence.set(target.reference, quiet(session.hasReference(target.reference)));
     }
     // The CA, when asked for, must be in place before a login can succeed: no early login then.
     if (this.job.mode !== "pull" || this.job.registryCa !== undefined) return;
@@ -307,7 +313,8 @@ class ProxyRun {
       status,
       reference: target.reference,
       durationMs: Date.now() - this.started,
-      transport: this.transport,
+      transport: this.endpoint?.transport,
+      ...(this.endpoint === undefined ? {} : { engine: this.endpoint.socket }),
       ...(failure === undefined
         ? {}
         : { failedStep: failure.step, error: toErrorInfo(this.deadline.explain(failure.error)) }),

@@ -29,6 +29,8 @@ export interface ProxyResult {
   reference: string;
   durationMs: number;
   transport?: EngineTransport | undefined;
+  /** The engine's socket on the proxy (or a TCP/SSH DOCKER_HOST the proxy's docker CLI follows). */
+  engine?: string | undefined;
   /** The step that failed, when status is failed. */
   failedStep?: StepName | undefined;
   steps: StepTiming[];

@@ -417,3 +417,21 @@ export class JumpPool {
     return entry.promise;
   }
 }
+
+/**
+ * Why sshd refused to open a channel, when that is what `error` (or one of its causes) is:
+ * `prohibited` (forwarding not allowed) or `failed` (nothing to connect to there, or no
+ * permission). Undefined for any other error, e.g. a dropped connection.
+ */
+export function channelOpenFailure(error: unknown): "prohibited" | "failed" | undefined {
+  for (let e = error, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    const reason = (e as { reason?: unknown }).reason;
+    if (typeof reason === "number" && e.message.startsWith("(SSH) Channel open failure")) {
+      return reason === sshOpenAdministrativelyProhibited ? "prohibited" : "failed";
+    }
+  }
+  return undefined;
+}
+
+/** SSH_OPEN_ADMINISTRATIVELY_PROHIBITED (RFC 4254, 5.1). */
+const sshOpenAdministrativelyProhibited = 1;

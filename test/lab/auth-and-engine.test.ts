@@ -10,7 +10,16 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseReport, runCli } from "./cli.js";
-import { clearImages, labCtl, loadLab, proxyAddress, repoDigests, type Lab } from "./lab.js";
+import {
+  clearImages,
+  inventoryArgs,
+  labCtl,
+  loadLab,
+  proxyAddress,
+  repoDigests,
+  sshdLog,
+  type Lab,
+} from "./lab.js";
 
 const run = promisify(execFile);
 let lab: Lab;
@@ -93,6 +102,62 @@ describe("the engine socket", () => {
       }
     },
   );
+
+  /** Channels opened on proxy `p`'s sshd since `from` (a length of its log), by type. */
+  async function channelsSince(p: number, from: number): Promise<string[]> {
+    const added = (await sshdLog(lab, p)).slice(from);
+    return [...added.matchAll(/server_input_channel_open: ctype (\S+)/g)].map((m) => m[1] ?? "");
+  }
+
+  it("uses the engine at /var/run/docker.sock through stream-local channels only: no session to look for it", async () => {
+    await clearImages(lab, 1);
+    const from = (await sshdLog(lab, 1)).length;
+    const result = await runCli(
+      [
+        "pull",
+        lab.paks.sample,
+        "--proxy",
+        `root@${proxyAddress(lab, 1)}`,
+        "--identity",
+        lab.identity,
+        "--known-hosts",
+        lab.knownHosts,
+        "--json",
+      ],
+      {
+        env: creds(),
+      },
+    );
+    expect(result.code, result.stderr).toBe(0);
+    const row = parseReport(result).proxies[0];
+    expect(row?.engine).toBe("/var/run/docker.sock");
+    expect(row?.transport).toBe("stream-local");
+    expect(await repoDigests(lab, 1)).toContain(lab.sampleReference);
+    const channels = await channelsSince(1, from);
+    expect(channels.length).toBeGreaterThan(0);
+    expect(new Set(channels)).toEqual(new Set(["direct-streamlocal@openssh.com"]));
+  });
+
+  it("with nothing at the default socket, finds the engine in the proxy's DOCKER_HOST", async () => {
+    await clearImages(lab, 2);
+    await labCtl("default-socket", "2", "off");
+    try {
+      const from = (await sshdLog(lab, 2)).length;
+      const result = await runCli(["pull", lab.paks.sample, ...inventoryArgs(lab), "--json"], {
+        env: creds(),
+      });
+      expect(result.code, result.stderr).toBe(0);
+      const rows = parseReport(result).proxies;
+      expect(rows.find((r) => r.name === "proxy-2")?.engine).toBe(join(lab.run, "p2", "docker.sock"));
+      expect(rows.find((r) => r.name === "proxy-2")?.transport).toBe("stream-local");
+      expect(rows.find((r) => r.name === "proxy-1")?.engine).toBe("/var/run/docker.sock");
+      expect(await repoDigests(lab, 2)).toContain(lab.sampleReference);
+      // One session: the one that read DOCKER_HOST.
+      expect((await channelsSince(2, from)).filter((c) => c === "session")).toHaveLength(1);
+    } finally {
+      await labCtl("default-socket", "2", "on");
+    }
+  });
 
   it("a socket the SSH user may not open gives ENGINE_PERMISSION", async () => {
     const socket = join(scratch, "root-only.sock");

@@ -73,6 +73,7 @@ export interface JsonReport {
     reference: string;
     durationMs: number;
     transport?: string;
+    engine?: string;
     failedStep?: string;
     attempts?: number;
     registryCa?: string;

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { parseReport, runCli, type CliRun } from "./cli.js";
-import { clearImages, labCtl, loadLab, repoDigests, inventoryArgs, type Lab } from "./lab.js";
+import { clearImages, labCtl, loadLab, repoDigests, inventoryArgs, sshdLog, type Lab } from "./lab.js";
 
 let lab: Lab;
 let scratch: string;
@@ -69,7 +69,7 @@ function pullProxy1(pak: string, extra: string[] = []): string[] {
 async function sshConnections(): Promise<number> {
   let count = 0;
   for (let p = 1; p <= lab.proxies; p++) {
-    const log = await readFile(join(lab.dir, "proxies", `proxy-${p}`, "sshd.log"), "utf8");
+    const log = await sshdLog(lab, p);
     count += log.split("\n").filter((line) => line.includes("Connection from")).length;
   }
   return count;

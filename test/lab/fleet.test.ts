@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseReport, runCli } from "./cli.js";
-import { clearImages, loadLab, repoDigests, type Lab } from "./lab.js";
+import { clearImages, loadLab, repoDigests, sshdLog, type Lab } from "./lab.js";
 
 let lab: Lab;
 let scratch: string;
@@ -35,9 +35,6 @@ async function homeWith(config: string): Promise<string> {
   return home;
 }
 
-async function sshdLog(proxy: number): Promise<string> {
-  return readFile(join(lab.dir, "proxies", `proxy-${proxy}`, "sshd.log"), "utf8");
-}
 const count = (text: string, needle: string | RegExp) =>
   text.split("\n").filter((l) => (typeof needle === "string" ? l.includes(needle) : needle.test(l))).length;
 
@@ -129,7 +126,7 @@ describe("jump hosts", () => {
       { env: { HOME: home } },
     );
     expect(dry.stdout).toContain("cp-behind-2: you → bastion → cp-behind-2");
-    const before = await sshdLog(1);
+    const before = await sshdLog(lab, 1);
     const run = await runCli(
       ["pull", lab.paks.sample, "--proxy", "cp-behind-2", "--known-hosts", lab.knownHosts, "--json"],
       {
@@ -139,7 +136,7 @@ describe("jump hosts", () => {
     expect(run.code, run.stderr).toBe(0);
     expect(parseReport(run).proxies[0]?.status).toBe("pulled");
     expect(await repoDigests(lab, 2)).toContain(lab.sampleReference);
-    const added = (await sshdLog(1)).slice(before.length);
+    const added = (await sshdLog(lab, 1)).slice(before.length);
     expect(added).toContain(
       `server_request_direct_tcpip: originator 127.0.0.1 port 0, target 127.0.0.1 port ${port(2)}`,
     );
@@ -147,7 +144,7 @@ describe("jump hosts", () => {
 
   it("two proxies behind one jump host share its connection: one more accepted connection on the jump, not two", async () => {
     const home = await homeWith(jumpConfig());
-    const before = count(await sshdLog(1), "Connection from");
+    const before = count(await sshdLog(lab, 1), "Connection from");
     const run = await runCli(
       [
         "verify",
@@ -165,7 +162,7 @@ describe("jump hosts", () => {
       },
     );
     expect(parseReport(run).proxies.map((p) => p.error?.code)).toEqual([undefined, undefined]);
-    expect(count(await sshdLog(1), "Connection from") - before).toBe(1);
+    expect(count(await sshdLog(lab, 1), "Connection from") - before).toBe(1);
   });
 
   it("the inventory's jump and --jump work too", async () => {
@@ -231,7 +228,7 @@ describe("jump hosts", () => {
         .map((l) => (l.startsWith(`[127.0.0.1]:${port(1)} `) ? `[127.0.0.1]:${port(1)} ${p3Key}` : l))
         .join("\n"),
     );
-    const before = count(await sshdLog(2), "Connection from");
+    const before = count(await sshdLog(lab, 2), "Connection from");
     const run = await runCli(
       ["verify", lab.paks.sample, "--proxy", "cp-behind-2", "--known-hosts", tampered, "--json"],
       { env: { HOME: home } },
@@ -241,6 +238,6 @@ describe("jump hosts", () => {
     expect(row?.error?.message).toMatch(
       /^jump host bastion \(127\.0\.0\.1:\d+\) on the way to cp-behind-2 presented host key/,
     );
-    expect(count(await sshdLog(2), "Connection from")).toBe(before);
+    expect(count(await sshdLog(lab, 2), "Connection from")).toBe(before);
   });
 });

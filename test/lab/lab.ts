@@ -4,6 +4,7 @@
  */
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import Docker from "dockerode";
@@ -156,4 +157,9 @@ export async function clearImages(lab: Lab, proxy: number): Promise<void> {
 /** `host:port` of proxy I's sshd. */
 export function proxyAddress(lab: Lab, proxy: number): string {
   return `127.0.0.1:${lab.firstSshPort + proxy - 1}`;
+}
+
+/** Proxy `proxy`'s sshd log so far (LogLevel DEBUG1: connections, channels, forwards). */
+export function sshdLog(lab: Lab, proxy: number): Promise<string> {
+  return readFile(join(lab.dir, "proxies", `proxy-${proxy}`, "sshd.log"), "utf8");
 }

@@ -7,7 +7,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { parseReport, runCli } from "./cli.js";
-import { clearImages, labCtl, loadLab, proxyAddress, repoDigests, inventoryArgs, type Lab } from "./lab.js";
+import {
+  clearImages,
+  labCtl,
+  loadLab,
+  proxyAddress,
+  repoDigests,
+  inventoryArgs,
+  sshdLog,
+  type Lab,
+} from "./lab.js";
 
 let lab: Lab;
 let scratch: string;
@@ -35,10 +44,6 @@ function creds(password = lab.registryPassword): Record<string, string> {
 
 async function clearAll(): Promise<void> {
   for (let p = 1; p <= lab.proxies; p++) await clearImages(lab, p);
-}
-
-async function sshdLog(proxy: number): Promise<string> {
-  return readFile(join(lab.dir, "proxies", `proxy-${proxy}`, "sshd.log"), "utf8");
 }
 
 beforeAll(async () => {
@@ -253,7 +258,7 @@ describe("proxy failures", () => {
     });
     expect(run.code, run.stderr).toBe(0);
     expect(parseReport(run).proxies[0]?.status).toBe("pulled");
-    expect(await sshdLog(1)).toMatch(
+    expect(await sshdLog(lab, 1)).toMatch(
       new RegExp(`Accepted (password|keyboard-interactive/pam) for ${lab.passwordUser}`),
     );
   });
@@ -302,7 +307,7 @@ describe("host keys", () => {
   it("a changed host key is refused before any credential is sent", async () => {
     await labCtl("rekey", "2");
     try {
-      const before = (await sshdLog(2)).length;
+      const before = (await sshdLog(lab, 2)).length;
       const run = await runCli(asPasswordUser("pull", 2), {
         env: { ...creds(), MP_SIDELOAD_SSH_PASSWORD: lab.sshPassword },
       });
@@ -312,7 +317,7 @@ describe("host keys", () => {
       expect(row?.failedStep).toBe("connect");
       expect(row?.error?.message).toContain("man-in-the-middle");
       // sshd saw no authentication attempt at all: no password, no key, no user name.
-      const log = (await sshdLog(2)).slice(before);
+      const log = (await sshdLog(lab, 2)).slice(before);
       expect(log).not.toMatch(/Accepted|Failed|Postponed|authenticating user|Invalid user|password/i);
       expect(log).toMatch(/Connection (closed|reset) by 127\.0\.0\.1/);
     } finally {
@@ -339,14 +344,14 @@ describe("scripting contract", () => {
   });
 
   it("missing registry credentials with no terminal: exit 2 before connecting", async () => {
-    const before = (await sshdLog(1)).length;
+    const before = (await sshdLog(lab, 1)).length;
     const run = await runCli(["pull", lab.paks.sample, ...target(["--limit", "proxy-1"])]);
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(
       /^mp-sideload: CREDENTIALS_MISSING: .*\n {2}hint: .*MP_SIDELOAD_REGISTRY_USER/,
     );
     expect(run.stdout).toBe("");
-    expect((await sshdLog(1)).length).toBe(before);
+    expect((await sshdLog(lab, 1)).length).toBe(before);
   });
 
   it("--report writes the document and --only-failed re-runs just the failed proxies", async () => {

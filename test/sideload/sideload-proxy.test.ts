@@ -28,6 +28,8 @@ function fakeSession(script: {
   present?: string[];
   loginRefuses?: (auth: RegistryAuth) => boolean;
   pullDrops?: number;
+  /** The first engine startEngine tries is not there: the early requests on it fail. */
+  wrongGuess?: boolean;
   verifyLists?: (reference: string) => string[];
   ca?: string;
 }) {
@@ -35,20 +37,37 @@ function fakeSession(script: {
   let drops = script.pullDrops ?? 0;
   const held = new Set(script.present ?? []);
   let ca = script.ca;
-  const open = (_p: Proxy, _o: SessionOptions): Session =>
-    ({
+  const given: (SessionOptions["endpoint"] | undefined)[] = [];
+  const found = { socket: "/run/e.sock", source: "DOCKER_HOST", transport: "stream-local" } as const;
+  const open = (_p: Proxy, options: SessionOptions): Session => {
+    given.push(options.endpoint);
+    let guessing = false;
+    const gone = () =>
+      Promise.reject(new SideloadError("ENGINE_UNREACHABLE", "no socket", { exitStatus: 1 }));
+    return {
       connect: () => (calls.push("connect"), Promise.resolve()),
       startEngine: (whileWaiting?: () => void) => {
         calls.push("engine");
+        if (script.wrongGuess && options.endpoint === undefined) {
+          guessing = true;
+          whileWaiting?.();
+          guessing = false;
+          calls.push("engine again");
+        }
         whileWaiting?.();
         return Promise.resolve({ version: "27", apiVersion: "1.47" });
       },
       transport: "stream-local",
-      hasReference: (ref: string) => (calls.push(`present ${ref}`), Promise.resolve(held.has(ref))),
+      endpoint: found,
+      hasReference: (ref: string) => {
+        calls.push(`present ${ref}${guessing ? " (guess)" : ""}`);
+        return guessing ? gone() : Promise.resolve(held.has(ref));
+      },
       repoDigests: (ref: string) =>
         Promise.resolve(script.verifyLists ? script.verifyLists(ref) : held.has(ref) ? [ref] : undefined),
       login: (auth: RegistryAuth) => {
-        calls.push(`login ${auth.serveraddress} ${auth.password}`);
+        calls.push(`login ${auth.serveraddress} ${auth.password}${guessing ? " (guess)" : ""}`);
+        if (guessing) return gone();
         if (script.loginRefuses?.(auth))
           return Promise.reject(new SideloadError("REGISTRY_UNAUTHORIZED", "refused", { exitStatus: 1 }));
         return Promise.resolve();
@@ -70,8 +89,9 @@ function fakeSession(script: {
       },
       readCa: () => Promise.resolve(ca),
       close: () => calls.push("close"),
-    }) as unknown as Session;
-  return { open, calls };
+    } as unknown as Session;
+  };
+  return { open, calls, given };
 }
 
 function job(targets: Target[], extra: Partial<SideloadJob> = {}): SideloadJob {
@@ -124,6 +144,33 @@ describe("sideloadProxy's rules", () => {
       session.calls.join("\n"),
     ).toHaveLength(2);
     expect(session.calls.filter((x) => x.startsWith("present"))).toHaveLength(2);
+  });
+
+  it("when the engine's first guess was wrong, starts the early requests over on the engine found", async () => {
+    const session = fakeSession({ wrongGuess: true, present: [c.reference] });
+    const results = await run([a, c], session);
+    expect(
+      results.map((r) => r.status),
+      session.calls.join("\n"),
+    ).toEqual(["pulled", "present"]);
+    const again = session.calls.indexOf("engine again");
+    expect(session.calls.slice(again + 1, again + 5).sort()).toEqual(
+      [`present ${a.reference}`, `present ${c.reference}`, "login r1:443 pw-1", "login r2:443 pw-1"].sort(),
+    );
+    // The guesses' failures were not taken for answers, and their logins were not asked again.
+    expect(session.calls.filter((x) => x.startsWith("login") && !x.endsWith("(guess)"))).toHaveLength(2);
+    expect(session.calls.filter((x) => x.endsWith("(guess)"))).toHaveLength(4);
+  });
+
+  it("a session reopened after a drop goes straight to the engine the first one found", async () => {
+    const session = fakeSession({ pullDrops: 1 });
+    const results = await run([a], session);
+    expect(results[0]?.status).toBe("pulled");
+    expect(results[0]?.engine).toBe("/run/e.sock");
+    expect(session.given).toEqual([
+      undefined,
+      { socket: "/run/e.sock", source: "DOCKER_HOST", transport: "stream-local" },
+    ]);
   });
 
   it("no early login when a CA must be installed first", async () => {

@@ -16,6 +16,7 @@ export function reportDocument(report: BatchReport) {
       reference: r.reference,
       durationMs: r.durationMs,
       ...(r.transport ? { transport: r.transport } : {}),
+      ...(r.engine ? { engine: r.engine } : {}),
       ...(r.failedStep ? { failedStep: r.failedStep } : {}),
       ...(r.attempts ? { attempts: r.attempts } : {}),
       ...(r.registryCa ? { registryCa: r.registryCa } : {}),
