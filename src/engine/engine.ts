@@ -1,9 +1,9 @@
-import Docker from "dockerode";
 import { abortable } from "../abortable.js";
 import { SideloadError, oneLine, type ErrorCode } from "../errors.js";
 import type { ImageReference } from "../reference.js";
 import { repositoryName } from "../reference.js";
 import type { SshConnection } from "../ssh/connect.js";
+import { EngineApiError, engineJson, engineRequest, registryAuthHeader } from "./engine-api.js";
 import { SshEngineAgent, type EngineTransport } from "./ssh-agent.js";
 
 /** Registry credentials as the engine API takes them. Never logged, never on a command line. */
@@ -26,7 +26,6 @@ export interface PullProgress {
 
 /** The Docker Engine of one proxy, reached through that proxy's SSH connection. */
 export class Engine {
-  private readonly docker: Docker;
   private readonly agent: SshEngineAgent;
 
   constructor(
@@ -39,12 +38,6 @@ export class Engine {
     private readonly signal?: AbortSignal,
   ) {
     this.agent = new SshEngineAgent(connection, socketPath, transport, dialStdioHost);
-    this.docker = new Docker({
-      protocol: "http",
-      host: "docker",
-      port: 80,
-      agent: this.agent,
-    } as Docker.DockerOptions);
   }
 
   get transport(): EngineTransport | undefined {
@@ -54,11 +47,14 @@ export class Engine {
   /** `GET /version`: proves the engine answers. */
   async version(): Promise<{ version: string; apiVersion: string }> {
     try {
-      // dockerode types `version` without options; it does pass abortSignal on.
-      const version = this.docker.version.bind(this.docker) as (opts: {
-        abortSignal?: AbortSignal;
-      }) => Promise<Docker.DockerVersion>;
-      const v = await abortable(version({ abortSignal: this.signal }), this.signal);
+      const v = await abortable(
+        engineJson<{ Version: string; ApiVersion: string }>(this.agent, {
+          method: "GET",
+          path: "/version",
+          signal: this.signal,
+        }),
+        this.signal,
+      );
       return { version: v.Version, apiVersion: v.ApiVersion };
     } catch (error) {
       if (this.signal?.aborted) throw error;
@@ -69,14 +65,14 @@ export class Engine {
   /** `GET /info`: where the engine keeps its data, and its clock. */
   async info(): Promise<{ rootDir: string; systemTime: string }> {
     try {
-      // dockerode types `info` without options; it does pass abortSignal on.
-      const getInfo = this.docker.info.bind(this.docker) as (opts: {
-        abortSignal?: AbortSignal;
-      }) => Promise<unknown>;
-      const info = (await abortable(getInfo({ abortSignal: this.signal }), this.signal)) as {
-        DockerRootDir?: string;
-        SystemTime?: string;
-      };
+      const info = await abortable(
+        engineJson<{ DockerRootDir?: string; SystemTime?: string }>(this.agent, {
+          method: "GET",
+          path: "/info",
+          signal: this.signal,
+        }),
+        this.signal,
+      );
       return { rootDir: info.DockerRootDir ?? "", systemTime: info.SystemTime ?? "" };
     } catch (error) {
       if (this.signal?.aborted) throw error;
@@ -87,11 +83,20 @@ export class Engine {
   /** The image's RepoDigests if the engine has an image for this reference, else undefined. */
   async repoDigests(reference: string): Promise<string[] | undefined> {
     try {
-      const info = await abortable(this.docker.getImage(reference).inspect(), this.signal);
+      // The reference passed the grammar: only [a-z0-9._:/@-], safe in a path as it is (the
+      // engine takes the name's slashes literally).
+      const info = await abortable(
+        engineJson<{ RepoDigests?: string[] | null }>(this.agent, {
+          method: "GET",
+          path: `/images/${reference}/json`,
+          signal: this.signal,
+        }),
+        this.signal,
+      );
       return info.RepoDigests ?? [];
     } catch (error) {
       if (this.signal?.aborted) throw error;
-      if ((error as { statusCode?: number }).statusCode === 404) return undefined;
+      if (error instanceof EngineApiError && error.statusCode === 404) return undefined;
       throw this.engineError(error);
     }
   }
@@ -108,7 +113,10 @@ export class Engine {
    */
   async login(auth: RegistryAuth): Promise<void> {
     try {
-      await abortable(this.docker.checkAuth({ ...auth, abortSignal: this.signal }), this.signal);
+      await abortable(
+        engineJson(this.agent, { method: "POST", path: "/auth", body: auth, signal: this.signal }),
+        this.signal,
+      );
     } catch (error) {
       if (this.signal?.aborted) throw error;
       throw classifyRegistryError(messageOf(error), auth.serveraddress, this.where, "login");
@@ -129,10 +137,11 @@ export class Engine {
     let stream: NodeJS.ReadableStream;
     try {
       stream = await abortable(
-        this.docker.createImage(auth ? { ...auth } : {}, {
-          fromImage: repositoryName(ref),
-          tag: ref.digest,
-          abortSignal,
+        engineRequest(this.agent, {
+          method: "POST",
+          path: `/images/create?${new URLSearchParams({ fromImage: repositoryName(ref), tag: ref.digest }).toString()}`,
+          headers: auth ? { "X-Registry-Auth": registryAuthHeader(auth) } : {},
+          signal: abortSignal,
         }),
         abortSignal,
       );
@@ -255,8 +264,7 @@ export class Engine {
 }
 
 function messageOf(error: unknown): string {
-  const e = error as { json?: { message?: string }; reason?: string; message?: string };
-  return e.json?.message ?? e.message ?? String(error);
+  return error instanceof Error ? error.message : String(error);
 }
 
 const registryPatterns: [RegExp, ErrorCode, (registry: string) => string][] = [

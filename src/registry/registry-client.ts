@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { readFileSync, readdirSync } from "node:fs";
 import { rootCertificates } from "node:tls";
 import { join } from "node:path";
-import { Agent, fetch, type Dispatcher } from "undici";
+import type { Dispatcher } from "undici";
 import { SideloadError, oneLine, type ErrorCode, type ErrorInfo, toErrorInfo } from "../errors.js";
 import type { RegistryAuth } from "../engine/engine.js";
 import type { ImageReference } from "../reference.js";
@@ -96,9 +96,20 @@ export function parseChallenge(header: string | null): Challenge | undefined {
   return { scheme, params };
 }
 
+/**
+ * undici, loaded on first use: it is ~100 files, and `pull` checks the registries while the
+ * proxies connect, so its loading must not come before the first SSH connection.
+ */
+const loadUndici = memo(() => import("undici"));
+
+function memo<T>(make: () => T): () => T {
+  let made: { value: T } | undefined;
+  return () => (made ??= { value: make() }).value;
+}
+
 /** A registry API client for one registry host. */
 export class RegistryClient {
-  private readonly dispatcher: Dispatcher;
+  private readonly dispatcher: Promise<Dispatcher>;
   private readonly base: string;
 
   constructor(
@@ -106,15 +117,19 @@ export class RegistryClient {
     private readonly options: RegistryClientOptions,
   ) {
     this.base = `https://${apiHost(registry)}`;
-    this.dispatcher = new Agent({
-      connect: { ca: trustedCas(registry, options), timeout: options.timeoutMs ?? 15_000 },
-      headersTimeout: options.timeoutMs ?? 15_000,
-      bodyTimeout: options.timeoutMs ?? 15_000,
-    });
+    const ca = trustedCas(registry, options);
+    this.dispatcher = loadUndici().then(
+      ({ Agent }) =>
+        new Agent({
+          connect: { ca, timeout: options.timeoutMs ?? 15_000 },
+          headersTimeout: options.timeoutMs ?? 15_000,
+          bodyTimeout: options.timeoutMs ?? 15_000,
+        }),
+    );
   }
 
   async close(): Promise<void> {
-    await this.dispatcher.close();
+    await (await this.dispatcher).close();
   }
 
   /**
@@ -349,10 +364,14 @@ export class RegistryClient {
     return this.request(url, { method: "GET", headers: { accept, ...headers } });
   }
 
-  private request(url: string, init: { method: string; headers: Record<string, string>; body?: string }) {
+  private async request(
+    url: string,
+    init: { method: string; headers: Record<string, string>; body?: string },
+  ) {
+    const [{ fetch }, dispatcher] = await Promise.all([loadUndici(), this.dispatcher]);
     const timeout = AbortSignal.timeout(this.options.timeoutMs ?? 15_000);
     const signal = this.options.signal ? AbortSignal.any([this.options.signal, timeout]) : timeout;
-    return fetch(url, { ...init, dispatcher: this.dispatcher, signal, redirect: "follow" });
+    return fetch(url, { ...init, dispatcher, signal, redirect: "follow" });
   }
 }
 

@@ -141,8 +141,12 @@ class ProxyRun {
     // The CA, when asked for, must be in place before a login can succeed: no early login then.
     if (this.job.mode !== "pull" || this.job.registryCa !== undefined) return;
     for (const registry of new Set(this.job.targets.map((t) => t.registry))) {
-      const auth = this.job.auth?.(registry);
-      if (auth !== undefined) this.early.logins.set(registry, quiet(session.login(auth)));
+      const start = () => {
+        const auth = this.job.auth?.(registry);
+        return auth === undefined ? Promise.resolve() : session.login(auth);
+      };
+      const login = this.job.ready === undefined ? start() : this.job.ready.then(start);
+      this.early.logins.set(registry, quiet(login));
     }
   }
 
@@ -187,6 +191,7 @@ class ProxyRun {
       "login",
       timings,
       async () => {
+        await this.ready();
         const session = this.current();
         if (this.job.registryCa !== undefined) {
           this.registryCa = "failed";
@@ -282,6 +287,11 @@ class ProxyRun {
       timings.push({ step: name, durationMs });
       this.deps.onEvent({ type: "step-finished", proxy: this.proxy, step: name, durationMs, ...ref });
     }
+  }
+
+  /** The workstation's registry check: before any credential goes out or anything changes. */
+  private ready(): Promise<void> {
+    return this.job.ready ?? Promise.resolve();
   }
 
   private current(): Session {

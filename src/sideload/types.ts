@@ -68,6 +68,12 @@ export type SideloadEvent =
 export interface SideloadJob {
   mode: "pull" | "verify";
   targets: Target[];
+  /**
+   * Settles when the registries have been checked from the workstation and `auth` can answer;
+   * rejects when the run must stop. Nothing that sends credentials or changes a proxy (CA,
+   * login, pull) happens before it. Absent: ready at once.
+   */
+  ready?: Promise<void>;
   /** Registry credentials by registry host[:port]; absent for verify. */
   auth?: (registry: string) => RegistryAuth | undefined;
   /**

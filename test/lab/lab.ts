@@ -163,3 +163,9 @@ export function proxyAddress(lab: Lab, proxy: number): string {
 export function sshdLog(lab: Lab, proxy: number): Promise<string> {
   return readFile(join(lab.dir, "proxies", `proxy-${proxy}`, "sshd.log"), "utf8");
 }
+
+/** Requests that Docker Engines (a proxy's login or pull) made to the lab's registry so far. */
+export async function engineRequestsToRegistry(lab: Lab): Promise<number> {
+  const log = await readFile(join(lab.dir, "registry", "registry.log"), "utf8");
+  return log.split("\n").filter((line) => line.includes('useragent="docker/')).length;
+}

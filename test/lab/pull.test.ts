@@ -9,6 +9,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { parseReport, runCli } from "./cli.js";
 import {
   clearImages,
+  engineRequestsToRegistry,
   labCtl,
   loadLab,
   proxyAddress,
@@ -343,15 +344,15 @@ describe("scripting contract", () => {
     expect(run.stdout).toContain("root@cp.example.com:22");
   });
 
-  it("missing registry credentials with no terminal: exit 2 before connecting", async () => {
-    const before = (await sshdLog(lab, 1)).length;
+  it("missing registry credentials with no terminal: exit 2, and no proxy logged in or pulled", async () => {
+    const before = await engineRequestsToRegistry(lab);
     const run = await runCli(["pull", lab.paks.sample, ...target(["--limit", "proxy-1"])]);
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(
       /^mp-sideload: CREDENTIALS_MISSING: .*\n {2}hint: .*MP_SIDELOAD_REGISTRY_USER/,
     );
     expect(run.stdout).toBe("");
-    expect((await sshdLog(lab, 1)).length).toBe(before);
+    expect(await engineRequestsToRegistry(lab)).toBe(before);
   });
 
   it("--report writes the document and --only-failed re-runs just the failed proxies", async () => {

@@ -173,6 +173,36 @@ describe("sideloadProxy's rules", () => {
     ]);
   });
 
+  it("waits for the registries' check (job.ready) before any CA, login or pull; a refusal means none at all", async () => {
+    let release: () => void = () => undefined;
+    const ready = new Promise<void>((resolve) => (release = resolve));
+    const session = fakeSession({});
+    const running = run([a], session, {
+      ready,
+      registryCa: "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n",
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(session.calls).toEqual(["connect", "engine", `present ${a.reference}`]);
+    release();
+    expect((await running).map((r) => r.status)).toEqual(["pulled"]);
+    expect(session.calls.slice(3)).toEqual([
+      "ca r1:443",
+      "login r1:443 pw-1",
+      `pull ${a.reference}`,
+      "close",
+    ]);
+
+    const refusedSession = fakeSession({});
+    const refused = Promise.reject(new SideloadError("REGISTRY_UNAUTHORIZED", "refused", { exitStatus: 2 }));
+    refused.catch(() => undefined);
+    const rows = await run([a, c], refusedSession, { ready: refused });
+    expect(rows.map((r) => [r.status, r.failedStep])).toEqual([
+      ["failed", "login"],
+      ["failed", "login"],
+    ]);
+    expect(refusedSession.calls.filter((x) => /^(login|pull|ca)/.test(x))).toEqual([]);
+  });
+
   it("no early login when a CA must be installed first", async () => {
     const session = fakeSession({});
     await run([a], session, { registryCa: "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n" });

@@ -146,9 +146,19 @@ export async function runSideload(
 
   const ask = terminal.interactive ? (await import("../prompts.js")).prompts : undefined;
   let registries: RegistryPreflight[] = [];
+  // In a terminal the registries are settled first (they may ask, and the run is confirmed).
+  // In a pipeline their check runs while the proxies connect and look for the image; the job
+  // waits for it (`ready`) before anything that sends credentials or changes a proxy, and a
+  // verdict that stops the run ends the batch with nothing changed.
+  let settling: Promise<void> | undefined;
   if (mode === "pull") {
-    registries = overrides.registries ?? (await settleRegistries(targets, values, terminal, registryCa));
-    const byRegistry = new Map(registries.map((r) => [r.registry, r]));
+    let byRegistry = new Map<string, RegistryPreflight>();
+    const settle = async () => {
+      registries = overrides.registries ?? (await settleRegistries(targets, values, terminal, registryCa));
+      byRegistry = new Map(registries.map((r) => [r.registry, r]));
+    };
+    if (ask) await settle();
+    else job.ready = settling = settle();
     job.auth = (registry) => byRegistry.get(registry)?.auth;
     job.refreshAuth = memoBy(async (registry: string) => {
       const entry = byRegistry.get(registry);
@@ -167,21 +177,29 @@ export async function runSideload(
     }
   }
 
-  const ssh = await sshConnectSetup(values, terminal, sshUser);
-  const live =
-    overrides.onEvent ??
-    createLiveRenderer(terminal, { debug: values.debug ?? false, json: values.json ?? false });
+  // A refused run must not wait for the proxies' connections: its batch is ended at once.
+  const refused = new AbortController();
+  settling?.catch((error: unknown) => refused.abort(error));
   let report: BatchReport;
   try {
-    report = await runBatch(proxies, job, {
-      concurrency,
-      knownHosts: ssh.knownHosts,
-      signal: terminal.signal,
-      onEvent: live,
-      connect: ssh.connect,
-    });
+    const ssh = await sshConnectSetup(values, terminal, sshUser);
+    const live =
+      overrides.onEvent ??
+      createLiveRenderer(terminal, { debug: values.debug ?? false, json: values.json ?? false });
+    try {
+      report = await runBatch(proxies, job, {
+        concurrency,
+        knownHosts: ssh.knownHosts,
+        signal: AbortSignal.any([terminal.signal, refused.signal]),
+        onEvent: live,
+        connect: ssh.connect,
+      });
+    } finally {
+      ssh.close();
+    }
   } finally {
-    ssh.close();
+    // The registries' verdict comes first: a refused run is an input error, whatever the batch did.
+    await settling;
   }
 
   report.registries = registries.map((r) => ({
@@ -240,10 +258,14 @@ async function settleRegistries(
         fatalCodes.includes(error.code) &&
         !(error.code === "REGISTRY_UNAUTHORIZED" && entry.credentialSource === "none")
       ) {
-        throw new SideloadError(error.code, `checked from this machine before any proxy: ${error.message}`, {
-          hint: error.hint,
-          exitStatus: ExitStatus.usage,
-        });
+        throw new SideloadError(
+          error.code,
+          `checked from this machine before any proxy logged in: ${error.message}`,
+          {
+            hint: error.hint,
+            exitStatus: ExitStatus.usage,
+          },
+        );
       }
       if (entry.credentialSource !== "none") {
         terminal.err(
