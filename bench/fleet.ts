@@ -201,11 +201,31 @@ try {
         ).stdout,
       ) as Report;
     });
+    // One proxy alone through its relay: the protocol's round trips without 8 handshakes and 8
+    // engines sharing this machine's 2 cores.
+    let aloneSteps: Report | undefined;
+    await median("mp-sideload (wan, 1 proxy)", async () => {
+      aloneSteps = JSON.parse(
+        (
+          await tool([
+            "pull",
+            pak,
+            "--inventory",
+            wan.inventory,
+            "--known-hosts",
+            wan.knownHosts,
+            "--json",
+            "--limit",
+            "p-1",
+          ])
+        ).stdout,
+      ) as Report;
+    });
     const rtt = 2 * delayMs;
-    const beforePull = ["connect", "engine", "present", "login"].reduce(
-      (sum, s) => sum + stepMedian(wanSteps, s),
-      0,
-    );
+    const untilPull = (report: Report | undefined) =>
+      ["connect", "engine", "present", "login"].reduce((sum, s) => sum + stepMedian(report, s), 0);
+    const beforePull = untilPull(wanSteps);
+    const alonePull = untilPull(aloneSteps);
     console.log(
       `\n2. through a relay adding ${delayMs} ms each way (round trip ${rtt} ms), median of ${runs} runs`,
     );
@@ -215,6 +235,9 @@ try {
     );
     console.log(
       `   TCP connect to the pull's start: ${beforePull.toFixed(0)} ms ≈ ${(beforePull / rtt).toFixed(1)} round trips (target ≤ 10)`,
+    );
+    console.log(
+      `   the same for 1 proxy alone:      ${alonePull.toFixed(0)} ms ≈ ${(alonePull / rtt).toFixed(1)} round trips`,
     );
     console.log(
       `   per-proxy steps (median ms): ${["connect", "engine", "present", "login", "pull", "verify"].map((s) => `${s} ${stepMedian(wanSteps, s)}`).join(", ")}`,

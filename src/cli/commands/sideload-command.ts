@@ -147,10 +147,13 @@ export async function runSideload(
   const ask = terminal.interactive ? (await import("../prompts.js")).prompts : undefined;
   let registries: RegistryPreflight[] = [];
   // In a terminal the registries are settled first (they may ask, and the run is confirmed).
-  // In a pipeline their check runs while the proxies connect and look for the image; the job
-  // waits for it (`ready`) before anything that sends credentials or changes a proxy, and a
-  // verdict that stops the run ends the batch with nothing changed.
+  // In a pipeline their check starts once the proxies have started to connect, and runs while
+  // they connect and look for the image; the job waits for it (`ready`) before anything that
+  // sends credentials or changes a proxy, and a verdict that stops the run ends the batch with
+  // nothing changed.
+  let settleLater: (() => Promise<void>) | undefined;
   let settling: Promise<void> | undefined;
+  const refused = new AbortController();
   if (mode === "pull") {
     let byRegistry = new Map<string, RegistryPreflight>();
     const settle = async () => {
@@ -158,7 +161,19 @@ export async function runSideload(
       byRegistry = new Map(registries.map((r) => [r.registry, r]));
     };
     if (ask) await settle();
-    else job.ready = settling = settle();
+    else {
+      const { promise, resolve, reject } = deferred();
+      job.ready = promise;
+      settleLater = () => {
+        const started = settle();
+        started.then(resolve, (error: unknown) => {
+          // A refused run must not wait for the proxies' connections: its batch ends at once.
+          reject(error);
+          refused.abort(error);
+        });
+        return started;
+      };
+    }
     job.auth = (registry) => byRegistry.get(registry)?.auth;
     job.refreshAuth = memoBy(async (registry: string) => {
       const entry = byRegistry.get(registry);
@@ -177,9 +192,6 @@ export async function runSideload(
     }
   }
 
-  // A refused run must not wait for the proxies' connections: its batch is ended at once.
-  const refused = new AbortController();
-  settling?.catch((error: unknown) => refused.abort(error));
   let report: BatchReport;
   try {
     const ssh = await sshConnectSetup(values, terminal, sshUser);
@@ -187,13 +199,16 @@ export async function runSideload(
       overrides.onEvent ??
       createLiveRenderer(terminal, { debug: values.debug ?? false, json: values.json ?? false });
     try {
-      report = await runBatch(proxies, job, {
+      const batch = runBatch(proxies, job, {
         concurrency,
         knownHosts: ssh.knownHosts,
         signal: AbortSignal.any([terminal.signal, refused.signal]),
         onEvent: live,
         connect: ssh.connect,
       });
+      settling = settleLater?.();
+      settling?.catch(() => undefined); // awaited below, after the batch
+      report = await batch;
     } finally {
       ssh.close();
     }
@@ -288,4 +303,16 @@ async function settleRegistries(
     }
   }
   return preflight;
+}
+
+/** A promise and the functions that settle it; its rejection counts as handled until awaited. */
+function deferred(): { promise: Promise<void>; resolve: () => void; reject: (error: unknown) => void } {
+  let resolve: () => void = () => undefined;
+  let reject: (error: unknown) => void = () => undefined;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
 }
