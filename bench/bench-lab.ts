@@ -20,7 +20,7 @@ export interface BenchLab {
   /** Remove every image from every proxy. */
   clearAll: () => Promise<void>;
   /** True when every proxy holds the sample reference. */
-  everywhere: () => Promise<boolean>;
+  everywhere: (only?: number[]) => Promise<boolean>;
   /** The floor: every engine pulls the sample reference itself, all at once. */
   pullLocally: () => Promise<void>;
 }
@@ -53,8 +53,8 @@ export function startBenchLab(name: string, port: number, proxies: number, image
     clearAll: async () => {
       for (const p of numbers) await clearImages(lab, p);
     },
-    everywhere: async () => {
-      for (const p of numbers) if (!(await repoDigests(lab, p)).includes(lab.sampleReference)) return false;
+    everywhere: async (only = numbers) => {
+      for (const p of only) if (!(await repoDigests(lab, p)).includes(lab.sampleReference)) return false;
       return true;
     },
     pullLocally: () =>
@@ -101,13 +101,14 @@ export function sshLoginPull(lab: Lab, port: number, knownHostsFile: string): Pr
 
 /**
  * Median wall time of `runs` runs of `work`, each after `bench.clearAll()`; each run must
- * leave the image on every proxy.
+ * leave the image on every proxy (or on the proxies numbered in `only`).
  */
 export async function medianRun(
   bench: BenchLab,
   runs: number,
   name: string,
   work: () => Promise<unknown>,
+  only?: number[],
 ): Promise<number> {
   const samples: number[] = [];
   for (let r = 0; r < runs; r++) {
@@ -115,7 +116,7 @@ export async function medianRun(
     const start = process.hrtime.bigint();
     await work();
     samples.push(Number(process.hrtime.bigint() - start) / 1e6);
-    if (!(await bench.everywhere()))
+    if (!(await bench.everywhere(only)))
       throw new Error(`${name}: not every proxy has ${bench.lab.sampleReference}`);
   }
   samples.sort((a, b) => a - b);

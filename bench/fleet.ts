@@ -121,7 +121,8 @@ function tool(
   });
 }
 
-const median = (name: string, work: () => Promise<unknown>) => medianRun(fleet, runs, name, work);
+const median = (name: string, work: () => Promise<unknown>, only?: number[]) =>
+  medianRun(fleet, runs, name, work, only);
 
 interface Report {
   proxies: { steps: { step: string; durationMs: number }[] }[];
@@ -183,9 +184,8 @@ try {
     const wanLoop = await median("ssh loop (wan)", () =>
       Promise.all(relays.ports.map((port) => sshLoginPull(bench, port, wan.knownHosts))),
     );
-    let wanSteps: Report | undefined;
-    const wanMine = await median("mp-sideload (wan)", async () => {
-      wanSteps = JSON.parse(
+    const wanPull = async (extra: string[]) =>
+      JSON.parse(
         (
           await tool([
             "pull",
@@ -195,32 +195,24 @@ try {
             "--known-hosts",
             wan.knownHosts,
             "--json",
-            "--concurrency",
-            String(proxies),
+            ...extra,
           ])
         ).stdout,
       ) as Report;
+    let wanSteps: Report | undefined;
+    const wanMine = await median("mp-sideload (wan)", async () => {
+      wanSteps = await wanPull(["--concurrency", String(proxies)]);
     });
     // One proxy alone through its relay: the protocol's round trips without 8 handshakes and 8
     // engines sharing this machine's 2 cores.
     let aloneSteps: Report | undefined;
-    await median("mp-sideload (wan, 1 proxy)", async () => {
-      aloneSteps = JSON.parse(
-        (
-          await tool([
-            "pull",
-            pak,
-            "--inventory",
-            wan.inventory,
-            "--known-hosts",
-            wan.knownHosts,
-            "--json",
-            "--limit",
-            "p-1",
-          ])
-        ).stdout,
-      ) as Report;
-    });
+    await median(
+      "mp-sideload (wan, 1 proxy)",
+      async () => {
+        aloneSteps = await wanPull(["--limit", "p-1"]);
+      },
+      [1],
+    );
     const rtt = 2 * delayMs;
     const untilPull = (report: Report | undefined) =>
       ["connect", "engine", "present", "login"].reduce((sum, s) => sum + stepMedian(report, s), 0);

@@ -14,6 +14,7 @@
 #   scripts/lab.sh stop-registry | start-registry
 #   scripts/lab.sh forwarding I on|off  allow or forbid stream-local forwarding on proxy I
 #   scripts/lab.sh default-socket I on|off  proxy I's engine at /var/run/docker.sock, or only in DOCKER_HOST
+#   scripts/lab.sh docker-host I VALUE|none  set (or unset) DOCKER_HOST in proxy I's sessions
 #   scripts/lab.sh rekey I           give proxy I a new host key (known_hosts keeps the old one)
 #   scripts/lab.sh client-files      rewrite known_hosts and inventories from the proxies' current keys
 #   scripts/lab.sh logs [PART]       print the logs (registry, proxy-I-sshd, proxy-I-engine, builder)
@@ -292,8 +293,30 @@ MaxStartups 64:30:128
 # DEBUG1 logs each direct-tcpip (jump host) channel, which the jump tests count.
 LogLevel DEBUG1
 EOF
-  # Without its engine at the default socket, the proxy's sessions name it in DOCKER_HOST.
-  if [ -f "$dir/no-default-socket" ]; then echo "SetEnv DOCKER_HOST=unix://$(engine_sock "$i")" >>"$dir/sshd_config"; fi
+  # Without its engine at the default socket, the proxy's sessions name it in DOCKER_HOST;
+  # "docker-host I VALUE" sets any other value.
+  local docker_host=
+  [ -f "$dir/no-default-socket" ] && docker_host="unix://$(engine_sock "$i")"
+  [ -f "$dir/docker-host" ] && docker_host=$(cat "$dir/docker-host")
+  if [ -n "$docker_host" ]; then echo "SetEnv DOCKER_HOST=$docker_host" >>"$dir/sshd_config"; fi
+}
+
+# restart_sshd I: after a change to proxy I's settings.
+restart_sshd() {
+  write_sshd_config "$1"
+  stop_pid "$(proxy_dir "$1")/sshd.pid"
+  start_sshd "$1"
+}
+
+# switch_flag I FILE on|off: "off" leaves FILE (e.g. no-forwarding) in proxy I's folder.
+switch_flag() {
+  proxy_arg "${1:-}"
+  case ${3:-} in
+    on) rm -f "$(proxy_dir "$1")/$2" ;;
+    off) touch "$(proxy_dir "$1")/$2" ;;
+    *) die "${2#no-} takes on or off" ;;
+  esac
+  restart_sshd "$1"
 }
 
 # Each proxy's sshd runs in a mount namespace of its own whose /run is a fresh tmpfs holding
@@ -527,27 +550,13 @@ case ${1:-} in
   stop-registry) stop_pid "$LAB/registry/registry.pid" ;;
   start-registry) start_registry ;;
   client-files) write_client_files "$(proxy_count)" ;;
-  default-socket)
+  default-socket) switch_flag "${2:-}" no-default-socket "${3:-}" ;;
+  forwarding) switch_flag "${2:-}" no-forwarding "${3:-}" ;;
+  docker-host)
     proxy_arg "${2:-}"
-    case ${3:-} in
-      on) rm -f "$(proxy_dir "$2")/no-default-socket" ;;
-      off) touch "$(proxy_dir "$2")/no-default-socket" ;;
-      *) die "default-socket takes on or off" ;;
-    esac
-    write_sshd_config "$2"
-    stop_pid "$(proxy_dir "$2")/sshd.pid"
-    start_sshd "$2"
-    ;;
-  forwarding)
-    proxy_arg "${2:-}"
-    case ${3:-} in
-      on) rm -f "$(proxy_dir "$2")/no-forwarding" ;;
-      off) touch "$(proxy_dir "$2")/no-forwarding" ;;
-      *) die "forwarding takes on or off" ;;
-    esac
-    write_sshd_config "$2"
-    stop_pid "$(proxy_dir "$2")/sshd.pid"
-    start_sshd "$2"
+    [[ ${3:-} =~ ^(none|[a-z]+://[A-Za-z0-9_./:-]+)$ ]] || die "docker-host takes none or a DOCKER_HOST value"
+    if [ "$3" = none ]; then rm -f "$(proxy_dir "$2")/docker-host"; else echo "$3" >"$(proxy_dir "$2")/docker-host"; fi
+    restart_sshd "$2"
     ;;
   rekey)
     proxy_arg "${2:-}"
@@ -557,7 +566,7 @@ case ${1:-} in
     start_sshd "$2"
     ;;
   *)
-    sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

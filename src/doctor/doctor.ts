@@ -148,9 +148,13 @@ export async function doctorProxy(proxy: Proxy, job: DoctorJob, deps: DoctorDeps
     if (!connected) return row(proxy, started, checks);
     const engine = await attempt("engine", async () => {
       const v = await session.startEngine();
+      const detail = `Docker ${v.version} (API ${v.apiVersion}) over ${session.transport ?? "?"}${engineAt(session.endpoint)}`;
+      const other = await otherDockerHost(session);
+      if (other === undefined) return { verdict: "pass", detail };
       return {
-        verdict: "pass",
-        detail: `Docker ${v.version} (API ${v.apiVersion}) over ${session.transport ?? "?"}${engineAt(session.endpoint)}`,
+        verdict: "warn",
+        detail: `${detail}; the SSH user's DOCKER_HOST names another engine: ${printable(other)}`,
+        hint: "mp-sideload pulls into the engine at /var/run/docker.sock, the one a cloud proxy's runtime installs from; if the proxy's runtime uses the other one, set that proxy's dockerSocket in the inventory",
       };
     });
     if (!engine) return row(proxy, started, checks);
@@ -319,4 +323,16 @@ function engineAt(endpoint: EngineEndpoint | undefined): string {
     DOCKER_HOST: "the proxy's DOCKER_HOST",
   };
   return ` at ${printable(endpoint.socket)} (${from[endpoint.source]})`;
+}
+
+/**
+ * The proxy's DOCKER_HOST when it names an engine other than the default socket in use (doctor
+ * only: `pull` never opens a session for it, and uses the default socket when it answers).
+ */
+async function otherDockerHost(session: Session): Promise<string | undefined> {
+  if (session.endpoint?.source !== "default") return undefined;
+  const { stdout } = await session.connection.exec("printenv DOCKER_HOST");
+  const dockerHost = stdout.trim();
+  const same = ["", "unix:///var/run/docker.sock", "unix:///run/docker.sock"];
+  return same.includes(dockerHost) ? undefined : dockerHost;
 }

@@ -126,6 +126,23 @@ describe("doctor", () => {
     expect(human.stdout).toMatch(/^ok {4}proxy-1 {2}\d+ checks pass$/m);
   });
 
+  it("warns when the SSH user's DOCKER_HOST names another engine than the default socket it uses", async () => {
+    await labCtl("docker-host", "2", "unix:///run/elsewhere.sock");
+    try {
+      const { run, doc } = await doctor(["--limit", "proxy-2"]);
+      expect(run.code, run.stderr).toBe(0);
+      const engine = doc.proxies[0]?.checks.find((c) => c.check === "engine");
+      expect(engine?.verdict).toBe("warn");
+      expect(engine?.detail).toContain("at /var/run/docker.sock (the default)");
+      expect(engine?.detail).toContain("DOCKER_HOST names another engine: unix:///run/elsewhere.sock");
+      expect(engine?.hint).toContain("dockerSocket");
+    } finally {
+      await labCtl("docker-host", "2", "none");
+    }
+    const { doc } = await doctor(["--limit", "proxy-2"]);
+    expect(doc.proxies[0]?.checks.find((c) => c.check === "engine")?.verdict).toBe("pass");
+  });
+
   it("compares each proxy's CA with --registry-ca", async () => {
     const { run, doc } = await doctor(["--registry-ca", lab.caFile, "--limit", "proxy-1"]);
     expect(run.code, run.stderr).toBe(0);
