@@ -8,10 +8,11 @@ import { createHash } from "node:crypto";
 import { readFileSync, readdirSync } from "node:fs";
 import { createSecureContext, rootCertificates, type SecureContext } from "node:tls";
 import { join } from "node:path";
-import type { Dispatcher } from "undici";
+import https from "node:https";
 import { SideloadError, oneLine, type ErrorCode, type ErrorInfo, toErrorInfo } from "../errors.js";
 import type { RegistryAuth } from "../engine/engine.js";
 import type { ImageReference } from "../reference.js";
+import { httpsExchange, type HttpAnswer, type HttpRequest } from "./https-exchange.js";
 
 const manifestTypes = {
   dockerManifest: "application/vnd.docker.distribution.manifest.v2+json",
@@ -98,7 +99,7 @@ interface Challenge {
 }
 
 /** Parse `WWW-Authenticate: Bearer realm="…",service="…",scope="…"`. */
-export function parseChallenge(header: string | null): Challenge | undefined {
+export function parseChallenge(header: string | null | undefined): Challenge | undefined {
   if (!header) return undefined;
   const match = /^\s*(\w+)\s*(.*)$/s.exec(header);
   if (!match) return undefined;
@@ -111,20 +112,9 @@ export function parseChallenge(header: string | null): Challenge | undefined {
   return { scheme, params };
 }
 
-/**
- * undici, loaded on first use: it is ~100 files, and `pull` checks the registries while the
- * proxies connect, so its loading must not come before the first SSH connection.
- */
-const loadUndici = memo(() => import("undici"));
-
-function memo<T>(make: () => T): () => T {
-  let made: { value: T } | undefined;
-  return () => (made ??= { value: make() }).value;
-}
-
 /** A registry API client for one registry host. */
 export class RegistryClient {
-  private readonly dispatcher: Promise<Dispatcher>;
+  private readonly agent: https.Agent;
   private readonly base: string;
 
   constructor(
@@ -132,19 +122,16 @@ export class RegistryClient {
     private readonly options: RegistryClientOptions,
   ) {
     this.base = `https://${apiHost(registry)}`;
-    const secureContext = secureContextFor(trustedCas(registry, options));
-    this.dispatcher = loadUndici().then(
-      ({ Agent }) =>
-        new Agent({
-          connect: { secureContext, timeout: options.timeoutMs ?? 15_000 },
-          headersTimeout: options.timeoutMs ?? 15_000,
-          bodyTimeout: options.timeoutMs ?? 15_000,
-        }),
-    );
+    // One TLS context and one pool of kept-alive connections for every request to it.
+    this.agent = new https.Agent({
+      keepAlive: true,
+      secureContext: secureContextFor(trustedCas(registry, options)),
+    });
   }
 
-  async close(): Promise<void> {
-    await (await this.dispatcher).close();
+  close(): Promise<void> {
+    this.agent.destroy();
+    return Promise.resolve();
   }
 
   /**
@@ -171,7 +158,7 @@ export class RegistryClient {
           auth === undefined ? "public" : "ok",
           await this.inspectManifest(ref, answer.response),
         );
-      await answer.response.body?.cancel();
+      answer.response.discard();
       return verdict("failed", {
         error: toErrorInfo(this.failure(answer.response.status, ref, auth !== undefined)),
       });
@@ -185,14 +172,14 @@ export class RegistryClient {
     const url = `${this.base}/v2${ref.repository}/manifests/${ref.digest}`;
     let response = await this.get(url, {});
     if (response.status !== 401) return { ok: response.ok, response };
-    const challenge = parseChallenge(response.headers.get("www-authenticate"));
-    await response.body?.cancel();
+    const challenge = parseChallenge(response.header("www-authenticate"));
+    response.discard();
     if (challenge?.scheme === "basic") {
       if (auth === undefined || auth.identitytoken) return { ok: false, response };
       response = await this.get(url, { authorization: basic(auth) });
     } else if (challenge?.scheme === "bearer") {
       const token = await this.token(challenge, ref, auth);
-      if (token === undefined) return { ok: false, response: new Response(null, { status: 401 }) };
+      if (token === undefined) return { ok: false, response: refused };
       response = await this.get(url, { authorization: `Bearer ${token}` });
     }
     return { ok: response.ok, response };
@@ -213,7 +200,7 @@ export class RegistryClient {
       );
     const scope = `repository:${ref.repository.slice(1)}:pull`;
     const service = challenge.params.service;
-    let response;
+    let response: HttpAnswer;
     if (auth?.identitytoken) {
       // An identity token is an OAuth refresh token: exchanged by POST, as the docker client does.
       const form = new URLSearchParams({
@@ -235,11 +222,11 @@ export class RegistryClient {
       response = await this.get(url.toString(), auth ? { authorization: basic(auth) } : {});
     }
     if (response.status === 401 || response.status === 403) {
-      await response.body?.cancel();
+      response.discard();
       return undefined;
     }
     if (!response.ok) {
-      await response.body?.cancel();
+      response.discard();
       throw new SideloadError(
         "REGISTRY_UNREACHABLE",
         `${this.registry}: the token service answered HTTP ${response.status}`,
@@ -249,16 +236,22 @@ export class RegistryClient {
         },
       );
     }
-    const body = (await response.json()) as { token?: string; access_token?: string };
+    const body = JSON.parse((await response.bytes()).toString("utf8")) as {
+      token?: string;
+      access_token?: string;
+    };
     return body.token ?? body.access_token;
   }
 
   /** Media type, digest check, and for an index whether linux/amd64 is in it. */
-  private async inspectManifest(ref: ImageReference, response: Response): Promise<Partial<RegistryVerdict>> {
-    const bytes = Buffer.from(await response.arrayBuffer());
-    const mediaType = (response.headers.get("content-type") ?? "").split(";")[0]?.trim();
+  private async inspectManifest(
+    ref: ImageReference,
+    response: HttpAnswer,
+  ): Promise<Partial<RegistryVerdict>> {
+    const bytes = await response.bytes();
+    const mediaType = (response.header("content-type") ?? "").split(";")[0]?.trim();
     const served =
-      response.headers.get("docker-content-digest") ??
+      response.header("docker-content-digest") ??
       `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
     if (served !== ref.digest) {
       return {
@@ -353,10 +346,6 @@ export class RegistryClient {
       EHOSTUNREACH: "host unreachable",
       ENETUNREACH: "network unreachable",
       ETIMEDOUT: "connection timed out",
-      UND_ERR_CONNECT_TIMEOUT: "connection timed out",
-      UND_ERR_HEADERS_TIMEOUT: "no answer in time",
-      UND_ERR_BODY_TIMEOUT: "no answer in time",
-      UND_ERR_SOCKET: "the connection closed",
       EPROTO: "not TLS (is it a plain-HTTP registry?)",
     };
     const name = (error as { name?: string }).name;
@@ -379,16 +368,21 @@ export class RegistryClient {
     return this.request(url, { method: "GET", headers: { accept, ...headers } });
   }
 
-  private async request(
-    url: string,
-    init: { method: string; headers: Record<string, string>; body?: string },
-  ) {
-    const [{ fetch }, dispatcher] = await Promise.all([loadUndici(), this.dispatcher]);
+  private request(url: string, init: HttpRequest): Promise<HttpAnswer> {
     const timeout = AbortSignal.timeout(this.options.timeoutMs ?? 15_000);
     const signal = this.options.signal ? AbortSignal.any([this.options.signal, timeout]) : timeout;
-    return fetch(url, { ...init, dispatcher, signal, redirect: "follow" });
+    return httpsExchange(url, init, this.agent, signal);
   }
 }
+
+/** The answer a token service's refusal stands for. */
+const refused: HttpAnswer = {
+  status: 401,
+  ok: false,
+  header: () => undefined,
+  bytes: () => Promise.resolve(Buffer.alloc(0)),
+  discard: () => undefined,
+};
 
 function basic(auth: RegistryAuth): string {
   return `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString("base64")}`;

@@ -368,16 +368,26 @@ describe("check-registry", () => {
     });
     const { createHash } = await import("node:crypto");
     const digest = `sha256:${createHash("sha256").update(index).digest("hex")}`;
-    const { fetch, Agent } = await import("undici");
-    const dispatcher = new Agent({ connect: { ca: await readFile(lab.caFile, "utf8") } });
-    const put = await fetch(`https://${lab.registry}/v2/mp/test-adapter/manifests/${digest}`, {
-      method: "PUT",
-      headers: { authorization: auth, "content-type": "application/vnd.oci.image.index.v1+json" },
-      body: index,
-      dispatcher,
+    const https = await import("node:https");
+    const ca = await readFile(lab.caFile, "utf8");
+    const put = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = https.request(
+        `https://${lab.registry}/v2/mp/test-adapter/manifests/${digest}`,
+        {
+          method: "PUT",
+          ca,
+          headers: { authorization: auth, "content-type": "application/vnd.oci.image.index.v1+json" },
+        },
+        (res) => {
+          let text = "";
+          res.on("data", (d: Buffer) => (text += d.toString()));
+          res.once("end", () => resolve({ status: res.statusCode ?? 0, text }));
+        },
+      );
+      req.once("error", reject);
+      req.end(index);
     });
-    expect(put.status, await put.text()).toBe(201);
-    await dispatcher.close();
+    expect(put.status, put.text).toBe(201);
     const pak = join(scratch, "arm64.pak");
     const { execFile } = await import("node:child_process");
     const { promisify } = await import("node:util");

@@ -1,0 +1,113 @@
+/**
+ * One HTTPS request and its answer, over Node's own `https` (already loaded for the engine's
+ * API; undici's ~100 files cost ~70 ms of every `pull` before this). Redirects are followed
+ * like fetch does, within https only, and credentials never follow one to another origin.
+ */
+import https from "node:https";
+
+/** What the registry client reads of an answer. */
+export interface HttpAnswer {
+  status: number;
+  ok: boolean;
+  /** A header's value (the first, if repeated), or undefined. */
+  header(name: string): string | undefined;
+  /** The whole body, refused past `maxBytes`. */
+  bytes(): Promise<Buffer>;
+  /** Drop the body unread (the connection is not reused then). */
+  discard(): void;
+}
+
+export interface HttpRequest {
+  method: "GET" | "POST";
+  headers: Record<string, string>;
+  body?: string | undefined;
+}
+
+const redirects = new Set([301, 302, 303, 307, 308]);
+const maxRedirects = 5;
+
+/** Send `init` to `url` through `agent`; answers for any status, rejects on network and TLS errors. */
+export async function httpsExchange(
+  url: string,
+  init: HttpRequest,
+  agent: https.Agent,
+  signal: AbortSignal,
+  maxBytes = 16 * 1024 * 1024,
+): Promise<HttpAnswer> {
+  let target = new URL(url);
+  let request = init;
+  for (let hop = 0; ; hop++) {
+    const answer = await once(target, request, agent, signal, maxBytes);
+    const location = answer.header("location");
+    if (!redirects.has(answer.status) || location === undefined || hop === maxRedirects) return answer;
+    answer.discard();
+    const next = new URL(location, target);
+    if (next.protocol !== "https:") throw new Error(`redirected to ${next.protocol} (not HTTPS)`);
+    const headers = { ...request.headers };
+    if (next.origin !== target.origin) delete headers.authorization;
+    request =
+      answer.status === 303 || (answer.status !== 307 && answer.status !== 308 && request.method === "POST")
+        ? { method: "GET", headers: withoutBodyHeaders(headers) }
+        : { ...request, headers };
+    target = next;
+  }
+}
+
+function withoutBodyHeaders(headers: Record<string, string>): Record<string, string> {
+  const { "content-type": _type, ...rest } = headers;
+  return rest;
+}
+
+function once(
+  url: URL,
+  init: HttpRequest,
+  agent: https.Agent,
+  signal: AbortSignal,
+  maxBytes: number,
+): Promise<HttpAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      url,
+      {
+        method: init.method,
+        agent,
+        signal,
+        headers: {
+          ...init.headers,
+          ...(init.body === undefined ? {} : { "content-length": String(Buffer.byteLength(init.body)) }),
+        },
+      },
+      (res) => {
+        const status = res.statusCode ?? 0;
+        let body: Promise<Buffer> | undefined;
+        resolve({
+          status,
+          ok: status >= 200 && status < 300,
+          header: (name) => {
+            const value = res.headers[name.toLowerCase()];
+            return Array.isArray(value) ? value[0] : value;
+          },
+          bytes: () =>
+            (body ??= new Promise<Buffer>((done, fail) => {
+              const chunks: Buffer[] = [];
+              let size = 0;
+              res.on("data", (chunk: Buffer) => {
+                size += chunk.length;
+                if (size > maxBytes) {
+                  res.destroy();
+                  fail(new Error(`the answer is larger than ${maxBytes} bytes`));
+                } else chunks.push(chunk);
+              });
+              res.once("end", () => done(Buffer.concat(chunks)));
+              res.once("error", fail);
+            })),
+          discard: () => {
+            res.resume();
+          },
+        });
+      },
+    );
+    req.once("error", reject);
+    req.end(init.body);
+  });
+}
