@@ -4,7 +4,7 @@
  */
 import { readFile } from "node:fs/promises";
 import ssh2 from "ssh2";
-import type { AuthenticationType, NextAuthHandler } from "ssh2";
+import type { AuthenticationType, NextAuthHandler, ParsedKey } from "ssh2";
 import type { Proxy } from "../inventory/proxy.js";
 import type { SshAuthSources } from "./connect.js";
 
@@ -45,6 +45,38 @@ export function authHandlerFor(proxy: Proxy, sources: SshAuthSources) {
 
 type Attempt = (methodsLeft: AuthenticationType[] | null) => Promise<unknown>;
 
+/**
+ * Identity files read, parsed (and decrypted) once per run (per set of auth sources), however
+ * many proxies use them:
+ * parsing a key builds its PEM forms, a few ms per proxy otherwise. Undefined for a file that
+ * does not exist, cannot be parsed, or whose passphrase was not given.
+ */
+const identityKeys = new WeakMap<SshAuthSources, Map<string, Promise<ParsedKey | undefined>>>();
+
+function identityKey(file: string, sources: SshAuthSources): Promise<ParsedKey | undefined> {
+  let run = identityKeys.get(sources);
+  if (run === undefined) identityKeys.set(sources, (run = new Map<string, Promise<ParsedKey | undefined>>()));
+  let key = run.get(file);
+  if (key === undefined) run.set(file, (key = loadIdentityKey(file, sources)));
+  return key;
+}
+
+async function loadIdentityKey(file: string, sources: SshAuthSources): Promise<ParsedKey | undefined> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch {
+    return undefined; // a default identity that does not exist
+  }
+  let parsed = utils.parseKey(bytes);
+  if (parsed instanceof Error && /encrypted|passphrase/i.test(parsed.message) && sources.passphrase) {
+    const passphrase = await sources.passphrase(file);
+    if (passphrase === undefined) return undefined;
+    parsed = utils.parseKey(bytes, passphrase);
+  }
+  return parsed instanceof Error ? undefined : parsed;
+}
+
 /** The auth methods to try, in OpenSSH's order: agent, keys, password, keyboard-interactive. */
 function* authAttempts(proxy: Proxy, sources: SshAuthSources): Generator<Attempt> {
   const allowed = (left: AuthenticationType[] | null, type: AuthenticationType) =>
@@ -67,21 +99,9 @@ function* authAttempts(proxy: Proxy, sources: SshAuthSources): Generator<Attempt
   for (const file of files) {
     yield async (left) => {
       if (!allowed(left, "publickey")) return undefined;
-      let key: Buffer;
-      try {
-        key = await readFile(file);
-      } catch {
-        return undefined; // a default identity that does not exist
-      }
-      let passphrase: string | undefined;
-      let parsed = utils.parseKey(key);
-      if (parsed instanceof Error && /encrypted|passphrase/i.test(parsed.message) && sources.passphrase) {
-        passphrase = await sources.passphrase(file);
-        if (passphrase === undefined) return undefined;
-        parsed = utils.parseKey(key, passphrase);
-      }
-      if (parsed instanceof Error) return undefined;
-      return { type: "publickey", username, key, passphrase };
+      const key = await identityKey(file, sources);
+      // The parsed key: ssh2 takes it as it is, instead of parsing the file once more.
+      return key === undefined ? undefined : { type: "publickey", username, key };
     };
   }
   let password: Promise<string | undefined> | undefined;
