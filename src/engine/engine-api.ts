@@ -5,6 +5,7 @@
  */
 import http from "node:http";
 import type { Readable } from "node:stream";
+import { readCapped } from "../streams.js";
 
 /** An answer of 4xx or 5xx: the engine's own message, and the status. */
 export class EngineApiError extends Error {
@@ -78,25 +79,9 @@ export function registryAuthHeader(auth: object): string {
   return Buffer.from(JSON.stringify(auth)).toString("base64").replace(/\+/g, "-").replace(/\//g, "_");
 }
 
-function readBody(stream: Readable, maxBytes: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    stream.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > maxBytes) {
-        stream.destroy();
-        reject(new Error(`the engine's answer is larger than ${maxBytes} bytes`));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    stream.once("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    stream.once("error", reject);
-    stream.once("close", () => {
-      if (!stream.readableEnded) reject(new Error("the engine's answer was cut off"));
-    });
-  });
+async function readBody(stream: Readable, maxBytes: number): Promise<string> {
+  const tooLarge = () => new Error(`the engine's answer is larger than ${maxBytes} bytes`);
+  return (await readCapped(stream, maxBytes, tooLarge)).toString("utf8");
 }
 
 /** The engine's error bodies are `{"message": "…"}`; anything else is shown as it came. */

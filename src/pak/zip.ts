@@ -3,6 +3,7 @@ import { Readable } from "node:stream";
 import { promisify } from "node:util";
 import yauzl from "yauzl";
 import type { Entry, ZipFile } from "yauzl";
+import { readCapped } from "../streams.js";
 
 /** A zip opened for random access: the central directory is read, no entry data yet. */
 export interface OpenZip {
@@ -277,19 +278,9 @@ export function readEntry(zip: ZipFile, entry: Entry, maxBytes: number): Promise
   return new Promise((resolve, reject) => {
     zip.openReadStream(entry, (error, stream) => {
       if (error) return reject(new ZipProblem(error.message));
-      const chunks: Buffer[] = [];
-      let total = 0;
-      stream.on("data", (chunk: Buffer) => {
-        total += chunk.length;
-        if (total > maxBytes) {
-          stream.destroy();
-          reject(new EntryTooLarge(maxBytes));
-          return;
-        }
-        chunks.push(chunk);
-      });
-      stream.once("error", (err: Error) => reject(new ZipProblem(err.message)));
-      stream.once("end", () => resolve(Buffer.concat(chunks, total)));
+      readCapped(stream, maxBytes, () => new EntryTooLarge(maxBytes)).then(resolve, (err: Error) =>
+        reject(err instanceof EntryTooLarge ? err : new ZipProblem(err.message)),
+      );
     });
   });
 }

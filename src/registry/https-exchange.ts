@@ -4,6 +4,7 @@
  * like fetch does, within https only, and credentials never follow one to another origin.
  */
 import https from "node:https";
+import { readCapped } from "../streams.js";
 
 /** What the registry client reads of an answer. */
 export interface HttpAnswer {
@@ -88,19 +89,11 @@ function once(
             return Array.isArray(value) ? value[0] : value;
           },
           bytes: () =>
-            (body ??= new Promise<Buffer>((done, fail) => {
-              const chunks: Buffer[] = [];
-              let size = 0;
-              res.on("data", (chunk: Buffer) => {
-                size += chunk.length;
-                if (size > maxBytes) {
-                  res.destroy();
-                  fail(new Error(`the answer is larger than ${maxBytes} bytes`));
-                } else chunks.push(chunk);
-              });
-              res.once("end", () => done(Buffer.concat(chunks)));
-              res.once("error", fail);
-            })),
+            (body ??= readCapped(
+              res,
+              maxBytes,
+              () => new Error(`the answer is larger than ${maxBytes} bytes`),
+            )),
           discard: () => {
             res.resume();
           },
