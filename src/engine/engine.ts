@@ -47,36 +47,20 @@ export class Engine {
   /** `GET /version`: proves the engine answers. */
   async version(): Promise<{ version: string; apiVersion: string }> {
     try {
-      const v = await abortable(
-        engineJson<{ Version: string; ApiVersion: string }>(this.agent, {
-          method: "GET",
-          path: "/version",
-          signal: this.signal,
-        }),
-        this.signal,
-      );
+      const v = await this.call<{ Version: string; ApiVersion: string }>("GET", "/version");
       return { version: v.Version, apiVersion: v.ApiVersion };
     } catch (error) {
-      if (this.signal?.aborted) throw error;
-      throw this.engineError(error);
+      throw this.signal?.aborted ? error : this.engineError(error);
     }
   }
 
   /** `GET /info`: where the engine keeps its data, and its clock. */
   async info(): Promise<{ rootDir: string; systemTime: string }> {
     try {
-      const info = await abortable(
-        engineJson<{ DockerRootDir?: string; SystemTime?: string }>(this.agent, {
-          method: "GET",
-          path: "/info",
-          signal: this.signal,
-        }),
-        this.signal,
-      );
+      const info = await this.call<{ DockerRootDir?: string; SystemTime?: string }>("GET", "/info");
       return { rootDir: info.DockerRootDir ?? "", systemTime: info.SystemTime ?? "" };
     } catch (error) {
-      if (this.signal?.aborted) throw error;
-      throw this.engineError(error);
+      throw this.signal?.aborted ? error : this.engineError(error);
     }
   }
 
@@ -85,14 +69,7 @@ export class Engine {
     try {
       // The reference passed the grammar: only [a-z0-9._:/@-], safe in a path as it is (the
       // engine takes the name's slashes literally).
-      const info = await abortable(
-        engineJson<{ RepoDigests?: string[] | null }>(this.agent, {
-          method: "GET",
-          path: `/images/${reference}/json`,
-          signal: this.signal,
-        }),
-        this.signal,
-      );
+      const info = await this.call<{ RepoDigests?: string[] | null }>("GET", `/images/${reference}/json`);
       return info.RepoDigests ?? [];
     } catch (error) {
       if (this.signal?.aborted) throw error;
@@ -113,13 +90,11 @@ export class Engine {
    */
   async login(auth: RegistryAuth): Promise<void> {
     try {
-      await abortable(
-        engineJson(this.agent, { method: "POST", path: "/auth", body: auth, signal: this.signal }),
-        this.signal,
-      );
+      await this.call("POST", "/auth", auth);
     } catch (error) {
-      if (this.signal?.aborted) throw error;
-      throw classifyRegistryError(messageOf(error), auth.serveraddress, this.where, "login");
+      throw this.signal?.aborted
+        ? error
+        : classifyRegistryError(messageOf(error), auth.serveraddress, this.where, "login");
     }
   }
 
@@ -219,6 +194,11 @@ export class Engine {
       // An engine that stops streaming mid-pull must not keep the channel (and the run) open.
       if (abortSignal?.aborted) (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
     }
+  }
+
+  /** One API call with a JSON answer, ended by this engine's signal whatever the far end does. */
+  private call<T>(method: "GET" | "POST", path: string, body?: unknown): Promise<T> {
+    return abortable(engineJson<T>(this.agent, { method, path, body, signal: this.signal }), this.signal);
   }
 
   /** Close every channel this engine opened. */
