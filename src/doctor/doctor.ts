@@ -11,6 +11,7 @@ import type { ConnectOptions } from "../ssh/connect.js";
 import type { KnownHostLine } from "../ssh/known-hosts.js";
 import {
   caPath,
+  defaultDockerSocket,
   openProxySession,
   type EngineEndpoint,
   type OpenSession,
@@ -331,8 +332,7 @@ function engineAt(endpoint: EngineEndpoint | undefined): string {
  */
 async function otherDockerHost(session: Session): Promise<string | undefined> {
   if (session.endpoint?.source !== "default") return undefined;
-  const { stdout } = await session.connection.exec("printenv DOCKER_HOST");
-  const dockerHost = stdout.trim();
-  const same = ["", "unix:///var/run/docker.sock", "unix:///run/docker.sock"];
+  const dockerHost = await session.dockerHost();
+  const same = ["", `unix://${defaultDockerSocket}`, "unix:///run/docker.sock"];
   return same.includes(dockerHost) ? undefined : dockerHost;
 }

@@ -45,6 +45,8 @@ export interface Session {
   readonly transport: EngineTransport | undefined;
   /** The engine in use, once `startEngine` has found it. */
   readonly endpoint: EngineEndpoint | undefined;
+  /** The SSH user's DOCKER_HOST on the proxy, "" when unset (a session of its own). */
+  dockerHost(): Promise<string>;
   readonly engine: Engine;
   readonly connection: SshConnection;
   /** Make `/etc/docker/certs.d/<registry>/ca.crt` hold `pem`, writing only if it differs. */
@@ -154,8 +156,7 @@ class ProxySession implements Session {
         whileWaiting,
       );
     }
-    const { stdout } = await this.connection.exec("printenv DOCKER_HOST");
-    const dockerHost = stdout.trim();
+    const dockerHost = await this.dockerHost();
     if (dockerHost.startsWith("unix://")) {
       const socket = dockerHost.slice("unix://".length);
       return this.answer({ socket, source: "DOCKER_HOST" }, whileWaiting);
@@ -168,6 +169,10 @@ class ProxySession implements Session {
         : { socket: dockerHost, source: "DOCKER_HOST", transport: "dial-stdio" },
       whileWaiting,
     );
+  }
+
+  async dockerHost(): Promise<string> {
+    return (await this.connection.exec("printenv DOCKER_HOST")).stdout.trim();
   }
 
   /** Use `endpoint`'s engine, start the requests that may go with `/version`, and wait for it. */
