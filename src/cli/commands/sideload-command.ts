@@ -9,7 +9,13 @@ import { planSideload } from "../../sideload/plan.js";
 import type { Proxy } from "../../inventory/proxy.js";
 import type { BatchReport, SideloadEvent, SideloadJob, Target } from "../../sideload/types.js";
 import { intOption, onePositional, parseCommandArgs } from "../args.js";
-import { renderPlan, renderReportHuman, renderReportJson, createLiveRenderer } from "../render/batch.js";
+import {
+  createLiveRenderer,
+  renderPlan,
+  renderPlanJson,
+  renderReportHuman,
+  renderReportJson,
+} from "../render/batch.js";
 import { credentialOptionSpecs, credentialOptionsHelp, credentialResolver } from "../credential-options.js";
 import { readPakInput } from "../pak-input.js";
 import { readCaOption } from "../registry-ca.js";
@@ -138,7 +144,11 @@ export async function runSideload(
     const plan = planSideload(proxies, job, knownHostsFile);
     terminal.out(
       values.json
-        ? `${JSON.stringify({ command: mode, dryRun: true, references: targets.map((t) => t.reference), plan: plan.map((p) => ({ name: p.proxy.name, host: p.proxy.host, port: p.proxy.port, user: p.proxy.user, route: p.route, ...(p.proxy.jump ? { jump: p.proxy.jump.map((h) => ({ name: h.name, host: h.host, port: h.port, user: h.user })) } : {}), steps: p.steps })) }, null, 2)}\n`
+        ? renderPlanJson(
+            mode,
+            targets.map((t) => t.reference),
+            plan,
+          )
         : renderPlan(mode, plan),
     );
     return { status: ExitStatus.ok };

@@ -65,6 +65,22 @@ export function renderReportHuman(report: BatchReport): string {
   return `${report.command} ${what}\n${lines.join("\n")}\n${ok} ok, ${failed} ${report.command === "verify" ? "not ok" : "failed"}, ${total} in all\n`;
 }
 
+/** `--dry-run --json`: the plan as one JSON document. */
+export function renderPlanJson(mode: "pull" | "verify", references: string[], plan: PlannedProxy[]): string {
+  const proxies = plan.map((p) => ({
+    name: p.proxy.name,
+    host: p.proxy.host,
+    port: p.proxy.port,
+    user: p.proxy.user,
+    route: p.route,
+    ...(p.proxy.jump
+      ? { jump: p.proxy.jump.map((h) => ({ name: h.name, host: h.host, port: h.port, user: h.user })) }
+      : {}),
+    steps: p.steps,
+  }));
+  return `${JSON.stringify({ command: mode, dryRun: true, references, plan: proxies }, null, 2)}\n`;
+}
+
 export function renderPlan(
   mode: "pull" | "verify",
   plan: PlannedProxy[],
