@@ -19,6 +19,7 @@ import {
   repoDigests,
   sshdLog,
   type Lab,
+  registryEnv,
 } from "./lab.js";
 
 const run = promisify(execFile);
@@ -33,10 +34,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(scratch, { recursive: true, force: true });
 });
-
-function creds(): Record<string, string> {
-  return { MP_SIDELOAD_REGISTRY_USER: lab.registryUser, MP_SIDELOAD_REGISTRY_PASSWORD: lab.registryPassword };
-}
 
 describe("ssh-agent", () => {
   it("authenticates with a key held only by the agent (SSH_AUTH_SOCK)", async () => {
@@ -90,7 +87,7 @@ describe("the engine socket", () => {
         const result = await runCli(
           ["pull", lab.paks.sample, "--inventory", inventory, "--known-hosts", lab.knownHosts, "--json"],
           {
-            env: creds(),
+            env: registryEnv(lab),
           },
         );
         expect(result.code, result.stderr).toBe(0);
@@ -125,7 +122,7 @@ describe("the engine socket", () => {
         "--json",
       ],
       {
-        env: creds(),
+        env: registryEnv(lab),
       },
     );
     expect(result.code, result.stderr).toBe(0);
@@ -144,7 +141,7 @@ describe("the engine socket", () => {
     try {
       const from = (await sshdLog(lab, 2)).length;
       const result = await runCli(["pull", lab.paks.sample, ...inventoryArgs(lab), "--json"], {
-        env: creds(),
+        env: registryEnv(lab),
       });
       expect(result.code, result.stderr).toBe(0);
       const rows = parseReport(result).proxies;
@@ -192,7 +189,7 @@ describe("a pak with two adapters", () => {
     for (let p = 1; p <= lab.proxies; p++) await clearImages(lab, p);
     const result = await runCli(
       ["pull", lab.paks.twoAdapters, "--inventory", lab.inventory, "--known-hosts", lab.knownHosts, "--json"],
-      { env: creds() },
+      { env: registryEnv(lab) },
     );
     expect(result.code, result.stderr).toBe(0);
     const report = parseReport(result);

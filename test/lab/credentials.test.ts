@@ -16,6 +16,7 @@ import {
   repoDigests,
   inventoryArgs,
   type Lab,
+  registryEnv,
 } from "./lab.js";
 
 let lab: Lab;
@@ -187,8 +188,7 @@ describe("pull with credentials from each source", () => {
     );
     const env = {
       ...(await home({ auths: { [lab.registry]: { auth: b64(`${lab.registryUser}:docker-is-wrong`) } } })),
-      MP_SIDELOAD_REGISTRY_USER: lab.registryUser,
-      MP_SIDELOAD_REGISTRY_PASSWORD: lab.registryPassword,
+      ...registryEnv(lab),
     };
     const first = await runCli(pullProxy1(lab.paks.sample, ["--registry-credentials", file]), { env });
     expect(first.code, first.stderr).toBe(0);
@@ -254,8 +254,7 @@ describe("pull with credentials from each source", () => {
     const run = await runCli(pullProxy1(lab.paks.sample), {
       env: {
         ...(await home()),
-        MP_SIDELOAD_REGISTRY_USER: lab.registryUser,
-        MP_SIDELOAD_REGISTRY_PASSWORD: "not-the-password",
+        ...registryEnv(lab, "not-the-password"),
       },
     });
     expect(run.code).toBe(2);
@@ -277,10 +276,6 @@ describe("pull with credentials from each source", () => {
 });
 
 describe("check-registry", () => {
-  const envCreds = (password = lab.registryPassword) => ({
-    MP_SIDELOAD_REGISTRY_USER: lab.registryUser,
-    MP_SIDELOAD_REGISTRY_PASSWORD: password,
-  });
   interface CheckDocument {
     results: {
       reference: string;
@@ -307,7 +302,7 @@ describe("check-registry", () => {
   });
 
   it("good credentials: ok, with the manifest's media type", async () => {
-    const { run, doc } = await check(lab.paks.sample, envCreds());
+    const { run, doc } = await check(lab.paks.sample, registryEnv(lab));
     expect(run.code, run.stderr).toBe(0);
     expect(doc.results[0]).toMatchObject({
       reference: lab.sampleReference,
@@ -318,23 +313,23 @@ describe("check-registry", () => {
   });
 
   it("bad credentials: REGISTRY_UNAUTHORIZED, exit 1, the password nowhere", async () => {
-    const { run, doc } = await check(lab.paks.sample, envCreds("bad-password-9876"));
+    const { run, doc } = await check(lab.paks.sample, registryEnv(lab, "bad-password-9876"));
     expect(run.code).toBe(1);
     expect(doc.results[0]?.error?.code).toBe("REGISTRY_UNAUTHORIZED");
     expectNoSecret(run, secretForms(lab.registryUser, "bad-password-9876"));
   });
 
   it("an unknown digest: MANIFEST_UNKNOWN", async () => {
-    const { run, doc } = await check(lab.paks.missing, envCreds());
+    const { run, doc } = await check(lab.paks.missing, registryEnv(lab));
     expect(run.code).toBe(1);
     expect(doc.results[0]?.error?.code).toBe("MANIFEST_UNKNOWN");
   });
 
   it("an untrusted CA: REGISTRY_UNTRUSTED_CA; --registry-ca makes it ok", async () => {
-    const { run, doc } = await check(lab.paks.untrusted, envCreds());
+    const { run, doc } = await check(lab.paks.untrusted, registryEnv(lab));
     expect(run.code).toBe(1);
     expect(doc.results[0]?.error?.code).toBe("REGISTRY_UNTRUSTED_CA");
-    const fixed = await check(lab.paks.untrusted, envCreds(), ["--registry-ca", lab.caFile]);
+    const fixed = await check(lab.paks.untrusted, registryEnv(lab), ["--registry-ca", lab.caFile]);
     expect(fixed.run.code, fixed.run.stderr).toBe(0);
     expect(fixed.doc.results[0]?.status).toBe("ok");
   });
@@ -342,7 +337,7 @@ describe("check-registry", () => {
   it("a stopped registry: REGISTRY_UNREACHABLE, connection refused", async () => {
     await labCtl("stop-registry");
     try {
-      const { run, doc } = await check(lab.paks.sample, envCreds());
+      const { run, doc } = await check(lab.paks.sample, registryEnv(lab));
       expect(run.code).toBe(1);
       expect(doc.results[0]?.error?.code).toBe("REGISTRY_UNREACHABLE");
       expect(doc.results[0]?.error?.message).toContain("connection refused");
@@ -410,7 +405,7 @@ describe("check-registry", () => {
       ],
       { cwd: join(import.meta.dirname, "../..") },
     );
-    const { run, doc } = await check(pak, envCreds());
+    const { run, doc } = await check(pak, registryEnv(lab));
     expect(run.code).toBe(1);
     expect(doc.results[0]?.error?.code).toBe("PLATFORM_MISSING");
     expect(doc.results[0]?.error?.message).toContain("linux/arm64");

@@ -6,7 +6,7 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "./cli.js";
-import { engineOf, labCtl, loadLab, inventoryArgs, type Lab } from "./lab.js";
+import { engineOf, labCtl, loadLab, inventoryArgs, type Lab, registryEnv } from "./lab.js";
 
 let lab: Lab;
 
@@ -24,14 +24,10 @@ interface DoctorDocument {
   summary: { pass: number; warn: number; fail: number; total: number };
 }
 
-const creds = () => ({
-  MP_SIDELOAD_REGISTRY_USER: lab.registryUser,
-  MP_SIDELOAD_REGISTRY_PASSWORD: lab.registryPassword,
-});
 const doctor = async (extra: string[] = []) => {
   const run = await runCli(
     ["doctor", ...inventoryArgs(lab), "--pak", lab.paks.sample, "--json", "--timeout", "20", ...extra],
-    { env: creds() },
+    { env: registryEnv(lab) },
   );
   return { run, doc: JSON.parse(run.stdout) as DoctorDocument };
 };

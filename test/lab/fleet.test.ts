@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseReport, runCli } from "./cli.js";
-import { clearImages, loadLab, repoDigests, sshdLog, type Lab } from "./lab.js";
+import { clearImages, loadLab, repoDigests, sshdLog, type Lab, registryEnv } from "./lab.js";
 
 let lab: Lab;
 let scratch: string;
@@ -22,10 +22,6 @@ afterAll(async () => {
 });
 
 const port = (proxy: number) => lab.firstSshPort + proxy - 1;
-const creds = () => ({
-  MP_SIDELOAD_REGISTRY_USER: lab.registryUser,
-  MP_SIDELOAD_REGISTRY_PASSWORD: lab.registryPassword,
-});
 
 /** A HOME with only `config` in ~/.ssh: no default keys, so the config's IdentityFile must be used. */
 async function homeWith(config: string): Promise<string> {
@@ -47,7 +43,7 @@ describe("~/.ssh/config", () => {
     const run = await runCli(
       ["pull", lab.paks.sample, "--proxy", "cp-east-1", "--known-hosts", lab.knownHosts, "--json", "--debug"],
       {
-        env: { HOME: home, ...creds() },
+        env: { HOME: home, ...registryEnv(lab) },
       },
     );
     expect(run.code, run.stderr).toBe(0);
@@ -130,7 +126,7 @@ describe("jump hosts", () => {
     const run = await runCli(
       ["pull", lab.paks.sample, "--proxy", "cp-behind-2", "--known-hosts", lab.knownHosts, "--json"],
       {
-        env: { HOME: home, ...creds() },
+        env: { HOME: home, ...registryEnv(lab) },
       },
     );
     expect(run.code, run.stderr).toBe(0);

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseReport, runCli, type JsonReport } from "./cli.js";
-import { labCtl, loadLab, proxyAddress, inventoryArgs, type Lab } from "./lab.js";
+import { labCtl, loadLab, proxyAddress, inventoryArgs, type Lab, registryEnv } from "./lab.js";
 
 let lab: Lab;
 let scratch: string;
@@ -23,10 +23,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(scratch, { recursive: true, force: true });
 });
-
-function creds(): Record<string, string> {
-  return { MP_SIDELOAD_REGISTRY_USER: lab.registryUser, MP_SIDELOAD_REGISTRY_PASSWORD: lab.registryPassword };
-}
 
 function statuses(report: JsonReport): [string, string, string | undefined][] {
   return report.proxies.map((p) => [p.name, p.status, p.error?.code]);
@@ -45,7 +41,7 @@ describe("a paused dockerd (SIGSTOP) on one of three proxies", () => {
         run = await runCli(
           [command, lab.paks.sample, ...targetsJson(), "--timeout", "5", "--report", reportFile],
           {
-            env: creds(),
+            env: registryEnv(lab),
           },
         );
       } finally {
@@ -149,7 +145,7 @@ describe("an engine socket that accepts and never answers", () => {
           "--report",
           reportFile,
         ],
-        { env: creds() },
+        { env: registryEnv(lab) },
       );
       expect(run.ms).toBeLessThan(5000);
       expect(run.code, run.stderr).toBe(1);
@@ -181,7 +177,7 @@ describe("an engine socket that accepts and never answers", () => {
           "--report",
           reportFile,
         ],
-        { env: creds(), signal, afterMs: 3000 },
+        { env: registryEnv(lab), signal, afterMs: 3000 },
       );
       expect(run.code, run.stderr).toBe(status);
       expect(run.signalledAt).toBeLessThan(1000);

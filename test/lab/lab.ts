@@ -169,3 +169,8 @@ export async function engineRequestsToRegistry(lab: Lab): Promise<number> {
   const log = await readFile(join(lab.dir, "registry", "registry.log"), "utf8");
   return log.split("\n").filter((line) => line.includes('useragent="docker/')).length;
 }
+
+/** The environment that hands mp-sideload the lab registry's user, with its password or `password`. */
+export function registryEnv(lab: Lab, password = lab.registryPassword): Record<string, string> {
+  return { MP_SIDELOAD_REGISTRY_USER: lab.registryUser, MP_SIDELOAD_REGISTRY_PASSWORD: password };
+}

@@ -4,7 +4,7 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "./cli.js";
-import { loadLab, inventoryArgs, type Lab } from "./lab.js";
+import { loadLab, inventoryArgs, type Lab, registryEnv } from "./lab.js";
 
 let lab: Lab;
 beforeAll(() => {
@@ -14,10 +14,7 @@ beforeAll(() => {
 describe("piped output", () => {
   it("has no escape sequence from any command, success or failure", async () => {
     const targets = inventoryArgs(lab);
-    const env = {
-      MP_SIDELOAD_REGISTRY_USER: lab.registryUser,
-      MP_SIDELOAD_REGISTRY_PASSWORD: lab.registryPassword,
-    };
+    const env = registryEnv(lab);
     const runs = [
       ["--help"],
       [],

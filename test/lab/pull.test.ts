@@ -17,6 +17,7 @@ import {
   inventoryArgs,
   sshdLog,
   type Lab,
+  registryEnv,
 } from "./lab.js";
 
 let lab: Lab;
@@ -39,10 +40,6 @@ function asPasswordUser(command: "pull" | "verify", proxy: number): string[] {
   ];
 }
 
-function creds(password = lab.registryPassword): Record<string, string> {
-  return { MP_SIDELOAD_REGISTRY_USER: lab.registryUser, MP_SIDELOAD_REGISTRY_PASSWORD: password };
-}
-
 async function clearAll(): Promise<void> {
   for (let p = 1; p <= lab.proxies; p++) await clearImages(lab, p);
 }
@@ -59,7 +56,7 @@ afterAll(async () => {
 
 describe("pull then verify on three proxies", () => {
   it("pulls and verifies the exact reference on every proxy", async () => {
-    const run = await runCli(["pull", lab.paks.sample, ...target(), "--json"], { env: creds() });
+    const run = await runCli(["pull", lab.paks.sample, ...target(), "--json"], { env: registryEnv(lab) });
     const report = parseReport(run);
     expect(run.code, run.stderr).toBe(0);
     expect(report.command).toBe("pull");
@@ -85,7 +82,7 @@ describe("pull then verify on three proxies", () => {
   });
 
   it("a second run finds the image present on every proxy and pulls nothing", async () => {
-    const run = await runCli(["pull", lab.paks.sample, ...target(), "--json"], { env: creds() });
+    const run = await runCli(["pull", lab.paks.sample, ...target(), "--json"], { env: registryEnv(lab) });
     const report = parseReport(run);
     expect(run.code).toBe(0);
     expect(report.proxies.map((p) => p.status)).toEqual(["present", "present", "present"]);
@@ -137,7 +134,7 @@ describe("registry failures, as seen from the proxies", () => {
   // credentials.test.ts); here the proxies' own engines must classify the same failures.
   it("a wrong password gives REGISTRY_UNAUTHORIZED on every proxy and pulls nothing", async () => {
     const run = await runCli(["pull", lab.paks.sample, ...target(), "--json", "--no-registry-check"], {
-      env: creds("not-the-password"),
+      env: registryEnv(lab, "not-the-password"),
     });
     const report = parseReport(run);
     expect(run.code).toBe(1);
@@ -154,7 +151,7 @@ describe("registry failures, as seen from the proxies", () => {
     const run = await runCli(
       ["pull", lab.paks.missing, ...target(["--limit", "proxy-1", "--json", "--no-registry-check"])],
       {
-        env: creds(),
+        env: registryEnv(lab),
       },
     );
     const report = parseReport(run);
@@ -166,7 +163,7 @@ describe("registry failures, as seen from the proxies", () => {
   it("a registry whose CA the proxy does not trust gives REGISTRY_UNTRUSTED_CA; --registry-ca fixes it", async () => {
     // The untrusted pak names the registry by its second name, for which no certs.d entry exists.
     const run = await runCli(["pull", lab.paks.untrusted, ...target(["--limit", "proxy-1", "--json"])], {
-      env: creds(),
+      env: registryEnv(lab),
     });
     expect(run.code).toBe(1);
     const row = parseReport(run).proxies[0];
@@ -180,7 +177,7 @@ describe("registry failures, as seen from the proxies", () => {
           lab.paks.untrusted,
           ...target(["--limit", "proxy-1", "--json", "--registry-ca", join(lab.dir, "ca/ca.crt")]),
         ],
-        { env: creds() },
+        { env: registryEnv(lab) },
       );
       expect(fixed.code, fixed.stderr).toBe(0);
       expect(parseReport(fixed).proxies[0]?.status).toBe("pulled");
@@ -197,7 +194,7 @@ describe("registry failures, as seen from the proxies", () => {
     await labCtl("stop-registry");
     try {
       const run = await runCli(["pull", lab.paks.sample, ...target(["--limit", "proxy-1", "--json"])], {
-        env: creds(),
+        env: registryEnv(lab),
       });
       expect(run.code).toBe(1);
       expect(parseReport(run).proxies[0]?.error?.code).toBe("REGISTRY_UNREACHABLE");
@@ -213,7 +210,7 @@ describe("proxy failures", () => {
   it("one proxy's sshd down: that proxy fails, the others are pulled, exit 1", async () => {
     await labCtl("stop-sshd", "3");
     try {
-      const run = await runCli(["pull", lab.paks.sample, ...target(), "--json"], { env: creds() });
+      const run = await runCli(["pull", lab.paks.sample, ...target(), "--json"], { env: registryEnv(lab) });
       const report = parseReport(run);
       expect(run.code).toBe(1);
       expect(report.proxies.map((p) => p.status)).toEqual(["pulled", "pulled", "failed"]);
@@ -241,7 +238,7 @@ describe("proxy failures", () => {
     await labCtl("forwarding", "3", "off");
     try {
       const run = await runCli(["pull", lab.paks.sample, ...target(["--limit", "proxy-3", "--json"])], {
-        env: creds(),
+        env: registryEnv(lab),
       });
       expect(run.code, run.stderr).toBe(0);
       const row = parseReport(run).proxies[0];
@@ -255,7 +252,7 @@ describe("proxy failures", () => {
 
   it("logs in by password (MP_SIDELOAD_SSH_PASSWORD) as a non-root user of the docker group", async () => {
     const run = await runCli(asPasswordUser("pull", 1), {
-      env: { ...creds(), MP_SIDELOAD_SSH_PASSWORD: lab.sshPassword },
+      env: { ...registryEnv(lab), MP_SIDELOAD_SSH_PASSWORD: lab.sshPassword },
     });
     expect(run.code, run.stderr).toBe(0);
     expect(parseReport(run).proxies[0]?.status).toBe("pulled");
@@ -310,7 +307,7 @@ describe("host keys", () => {
     try {
       const before = (await sshdLog(lab, 2)).length;
       const run = await runCli(asPasswordUser("pull", 2), {
-        env: { ...creds(), MP_SIDELOAD_SSH_PASSWORD: lab.sshPassword },
+        env: { ...registryEnv(lab), MP_SIDELOAD_SSH_PASSWORD: lab.sshPassword },
       });
       expect(run.code).toBe(1);
       const row = parseReport(run).proxies[0];
@@ -361,7 +358,7 @@ describe("scripting contract", () => {
     await labCtl("stop-sshd", "2");
     try {
       const first = await runCli(["pull", lab.paks.sample, ...target(["--report", report])], {
-        env: creds(),
+        env: registryEnv(lab),
       });
       expect(first.code).toBe(1);
     } finally {
@@ -372,7 +369,7 @@ describe("scripting contract", () => {
     };
     expect(written.proxies.map((p) => p.status)).toEqual(["pulled", "failed", "pulled"]);
     const again = await runCli(["pull", lab.paks.sample, ...target(["--only-failed", report, "--json"])], {
-      env: creds(),
+      env: registryEnv(lab),
     });
     expect(again.code, again.stderr).toBe(0);
     expect(parseReport(again).proxies.map((p) => [p.name, p.status])).toEqual([["proxy-2", "pulled"]]);

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseReport, runCli } from "./cli.js";
-import { clearImages, loadLab, inventoryArgs, type Lab } from "./lab.js";
+import { clearImages, loadLab, inventoryArgs, type Lab, registryEnv } from "./lab.js";
 
 let lab: Lab;
 let scratch: string;
@@ -29,13 +29,9 @@ afterAll(async () => {
   await rm(scratch, { recursive: true, force: true });
 });
 
-const creds = () => ({
-  MP_SIDELOAD_REGISTRY_USER: lab.registryUser,
-  MP_SIDELOAD_REGISTRY_PASSWORD: lab.registryPassword,
-});
 const pull = (extra: string[] = []) =>
   runCli(["pull", lab.paks.sample, ...inventoryArgs(lab), "--limit", "proxy-1", "--json", ...extra], {
-    env: creds(),
+    env: registryEnv(lab),
   });
 
 describe("--registry-ca", () => {

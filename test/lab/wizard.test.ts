@@ -11,7 +11,7 @@ import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { tmuxTerminal } from "../support/tmux.js";
-import { bin, clearImages, loadLab, repoDigests, type Lab } from "./lab.js";
+import { bin, clearImages, loadLab, repoDigests, type Lab, registryEnv } from "./lab.js";
 
 const run = promisify(execFile);
 const { tmux, screen, waitForScreen, keys, stop, shutdown } = tmuxTerminal("wizard", "w");
@@ -114,8 +114,7 @@ describe("the wizard", () => {
         PATH: `${dirname(bin)}:${process.env.PATH ?? ""}`,
         HOME: join(folder, "home"),
         CI: "true",
-        MP_SIDELOAD_REGISTRY_USER: lab.registryUser,
-        MP_SIDELOAD_REGISTRY_PASSWORD: lab.registryPassword,
+        ...registryEnv(lab),
       },
     });
     const report = JSON.parse(again.stdout) as { proxies: { name: string; status: string }[] };
