@@ -149,7 +149,8 @@ export async function sshConnectSetup(
               registerSecret(pw);
               return pw;
             }),
-      passphrase: ask && memoBy((file: string) => ask.keyPassphrase(file)),
+      // Asked once per key and run: the key is decrypted once and kept (auth-attempts.ts).
+      passphrase: ask && ((file: string) => ask.keyPassphrase(file)),
     },
   };
   const jumps = new JumpPool(knownHosts, connect, terminal.signal);

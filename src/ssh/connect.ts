@@ -33,7 +33,7 @@ export interface SshAuthSources {
   defaultIdentities?: string[];
   /** The SSH password (env or prompt), requested lazily. */
   password?: (() => Promise<string | undefined>) | undefined;
-  /** A key's passphrase (prompt), requested lazily. */
+  /** A key's passphrase (prompt), requested lazily, at most once per file and run. */
   passphrase?: ((file: string) => Promise<string | undefined>) | undefined;
 }
 
