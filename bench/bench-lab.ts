@@ -25,6 +25,43 @@ export interface BenchLab {
   pullLocally: () => Promise<void>;
 }
 
+/**
+ * Run mp-sideload with the lab registry's credentials (or `creds`); `timed` adds its peak RSS
+ * (GNU time). Asynchronous: a benchmark's relays live in its own process, and a synchronous
+ * spawn would stop them from forwarding anything while the tool waits on them.
+ */
+export function runTool(
+  lab: Lab,
+  args: string[],
+  timed = false,
+  creds = { user: lab.registryUser, password: lab.registryPassword },
+): Promise<{ ms: number; rssMb: number; stdout: string }> {
+  const start = process.hrtime.bigint();
+  const argv = timed ? ["/usr/bin/time", "-f", "%M", bin, ...args] : [bin, ...args];
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0] ?? "", argv.slice(1), {
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        CI: "1",
+        MP_SIDELOAD_REGISTRY_USER: creds.user,
+        MP_SIDELOAD_REGISTRY_PASSWORD: creds.password,
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("close", (code) => {
+      const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      if (code !== 0)
+        return reject(new Error(`mp-sideload exited ${code}: ${stderr.slice(-2000)} ${stdout.slice(-3000)}`));
+      resolve({ ms, rssMb: timed ? Number(stderr.trim().split("\n").at(-1)) / 1024 : NaN, stdout });
+    });
+  });
+}
+
 /** Bring up (or complete) a lab of `proxies` in `.lab-NAME` on ports from `port`, with an image of `imageMb` MiB. */
 export function startBenchLab(name: string, port: number, proxies: number, imageMb: number): BenchLab {
   const dir = join(root, `.lab-${name}`);

@@ -13,12 +13,11 @@
  * 3. Scale: 8, 40 and 100 proxies (entries sharing the lab's engines) at --concurrency 16,
  *    wall time and peak RSS (GNU time).
  */
-import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { bin, medianRun, sshLoginPull, startBenchLab } from "./bench-lab.js";
+import { medianRun, runTool, sshLoginPull, startBenchLab } from "./bench-lab.js";
 
 const { values } = parseArgs({
   options: {
@@ -86,40 +85,8 @@ function files(
   return { inventory, knownHosts: kh };
 }
 
-/**
- * Run the tool. Asynchronously: the relays live in this process, and a synchronous spawn would
- * stop them from forwarding anything while the tool waits on them.
- */
-function tool(
-  args: string[],
-  timed = false,
-  creds = { user: bench.registryUser, password: bench.registryPassword },
-): Promise<{ ms: number; rssMb: number; stdout: string }> {
-  const start = process.hrtime.bigint();
-  const argv = timed ? ["/usr/bin/time", "-f", "%M", bin, ...args] : [bin, ...args];
-  return new Promise((resolve, reject) => {
-    const child = spawn(argv[0] ?? "", argv.slice(1), {
-      env: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        CI: "1",
-        MP_SIDELOAD_REGISTRY_USER: creds.user,
-        MP_SIDELOAD_REGISTRY_PASSWORD: creds.password,
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("close", (code) => {
-      const ms = Number(process.hrtime.bigint() - start) / 1e6;
-      if (code !== 0)
-        return reject(new Error(`mp-sideload exited ${code}: ${stderr.slice(-2000)} ${stdout.slice(-3000)}`));
-      resolve({ ms, rssMb: timed ? Number(stderr.trim().split("\n").at(-1)) / 1024 : NaN, stdout });
-    });
-  });
-}
+const tool = (args: string[], timed = false, creds?: { user: string; password: string }) =>
+  runTool(bench, args, timed, creds);
 
 const median = (name: string, work: () => Promise<unknown>, only?: number[]) =>
   medianRun(fleet, runs, name, work, only);

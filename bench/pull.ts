@@ -6,10 +6,9 @@
  *
  *   npm run bench:pull [-- --proxies 8 --image-mb 32 --runs 3]
  */
-import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { bin, medianRun, sshLoginPull, startBenchLab } from "./bench-lab.js";
+import { medianRun, runTool, sshLoginPull, startBenchLab } from "./bench-lab.js";
 
 const { values } = parseArgs({
   options: {
@@ -25,35 +24,18 @@ const bench = startBenchLab("bench", 42300, proxies, Number(values["image-mb"] ?
 const labDir = bench.dir;
 const { lab } = bench;
 
-function tool(concurrency: number): Promise<void> {
-  const r = spawnSync(
-    bin,
-    [
-      "pull",
-      join(labDir, "paks/sample.pak"),
-      "--inventory",
-      join(labDir, "client/inventory.yaml"),
-      "--known-hosts",
-      join(labDir, "client/known_hosts"),
-      "--concurrency",
-      String(concurrency),
-      "--json",
-    ],
-    {
-      env: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        CI: "1",
-        MP_SIDELOAD_REGISTRY_USER: lab.registryUser,
-        MP_SIDELOAD_REGISTRY_PASSWORD: lab.registryPassword,
-      },
-      encoding: "utf8",
-    },
-  );
-  if (r.status !== 0)
-    return Promise.reject(new Error(`mp-sideload exited ${r.status}: ${r.stderr} ${r.stdout}`));
-  return Promise.resolve();
-}
+const tool = (concurrency: number) =>
+  runTool(lab, [
+    "pull",
+    join(labDir, "paks/sample.pak"),
+    "--inventory",
+    join(labDir, "client/inventory.yaml"),
+    "--known-hosts",
+    join(labDir, "client/known_hosts"),
+    "--concurrency",
+    String(concurrency),
+    "--json",
+  ]);
 
 const sequential = async (one: (i: number) => Promise<void>) => {
   for (let i = 0; i < proxies; i++) await one(i);
