@@ -68,6 +68,8 @@ install_packages() {
   command -v curl >/dev/null || missing+=(curl)
   command -v tmux >/dev/null || missing+=(tmux) # the interactive tests drive a real terminal
   [ -x /usr/bin/time ] || missing+=(time)        # peak RSS in bench/inspect.ts
+  command -v ansible-inventory >/dev/null || missing+=(ansible) # the inventory tests compare with Ansible itself
+  command -v sudo >/dev/null || missing+=(sudo)  # a proxy where root cannot log in (become)
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]} (apt-get)"
     # A policy-rc.d keeps the packages' own services (a system dockerd, sshd) from starting
