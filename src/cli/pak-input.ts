@@ -1,7 +1,7 @@
 import { SideloadError, quote } from "../errors.js";
 import { readPak, type Pak } from "../pak/read-pak.js";
 import { checkRegistry } from "../reference.js";
-import type { Target } from "../sideload/types.js";
+import type { AdapterImage } from "../sideload/types.js";
 
 /**
  * Read the pak a command works on, checking `--default-registry` first even when the pak does
@@ -10,7 +10,7 @@ import type { Target } from "../sideload/types.js";
 export async function readPakInput(
   file: string,
   defaultRegistry: string | undefined,
-): Promise<{ pak: Pak; targets: Target[] }> {
+): Promise<{ pak: Pak; images: AdapterImage[] }> {
   if (defaultRegistry !== undefined) {
     const check = checkRegistry(defaultRegistry);
     if (!check.ok) {
@@ -20,12 +20,12 @@ export async function readPakInput(
     }
   }
   const pak = await readPak(file, { defaultRegistry });
-  const targets = pak.adapters.map((a) => ({
+  const images = pak.adapters.map((a) => ({
     kind: a.kind,
     registry: a.registry,
     repository: a.repository,
     digest: a.digest,
     reference: a.reference,
   }));
-  return { pak, targets };
+  return { pak, images };
 }

@@ -61,7 +61,7 @@ export function knownHostsFileOf(values: TargetValues): string {
  * The proxies to work on: the inventory and `--proxy` entries, narrowed by `--only-failed`
  * (an earlier report for these `references`) and `--limit`.
  */
-export async function selectTargets(
+export async function resolveProxies(
   values: TargetValues,
   references: string[],
   env: NodeJS.ProcessEnv,

@@ -17,7 +17,7 @@ import type { Pak } from "../pak/read-pak.js";
 import { checkRegistry } from "../reference.js";
 import { preflightRegistries, fatalCodes, type RegistryPreflight } from "../registry/preflight.js";
 import { planSideload } from "../sideload/plan.js";
-import type { Target } from "../sideload/types.js";
+import type { AdapterImage } from "../sideload/types.js";
 import { appendKnownHost, loadKnownHosts } from "../ssh/known-hosts-file.js";
 import { knownHostsLine } from "../ssh/known-hosts.js";
 import { scanHostKey, type ScannedKey } from "../ssh/scan-host-key.js";
@@ -28,7 +28,7 @@ import type { Choice, ChoiceGroup, prompts } from "./prompts.js";
 import { renderPlan } from "./render/batch.js";
 import { LiveBoard } from "./render/live-board.js";
 import { renderPakHuman } from "./render/pak.js";
-import { knownHostsFileOf, selectTargets } from "./targets.js";
+import { knownHostsFileOf, resolveProxies } from "./targets.js";
 import type { Terminal } from "./terminal.js";
 
 const anotherPath = Symbol("another path");
@@ -48,7 +48,7 @@ export async function runWizard(terminal: Terminal, cwd = process.cwd()): Promis
   terminal.out(renderPakHuman(input.read.pak));
   const values: SideloadValues = { yes: true };
   if (input.defaultRegistry !== undefined) values["default-registry"] = input.defaultRegistry;
-  const targets = input.read.targets;
+  const images = input.read.images;
 
   // 3. The proxies.
   await chooseProxies(cwd, ask, values, terminal);
@@ -57,7 +57,7 @@ export async function runWizard(terminal: Terminal, cwd = process.cwd()): Promis
   // A question first stops the spinner, so that the two never fight for the line.
   const resolver = await credentialResolver({}, terminal, (question) => spinner.paused(question));
   const registries = await spinner.during("Checking the registry from this machine", () =>
-    preflightRegistries(targets, resolver, { env: terminal.env, signal: terminal.signal, prompt: true }),
+    preflightRegistries(images, resolver, { env: terminal.env, signal: terminal.signal, prompt: true }),
   );
   say("");
   for (const line of describeRegistries(registries)) say(line);
@@ -75,9 +75,9 @@ export async function runWizard(terminal: Terminal, cwd = process.cwd()): Promis
   }
 
   // 5. Host keys: every unknown one at once, before anything starts.
-  const proxies = await selectTargets(
+  const proxies = await resolveProxies(
     values,
-    targets.map((t) => t.reference),
+    images.map((t) => t.reference),
     terminal.env,
   );
   const knownHostsFile = knownHostsFileOf(values);
@@ -86,11 +86,7 @@ export async function runWizard(terminal: Terminal, cwd = process.cwd()): Promis
   // 6. The plan.
   // Host keys declined in step 5 narrowed `values.limit`: the run gets exactly these proxies.
   const chosen = proxies.filter((p) => values.limit === undefined || values.limit.includes(p.name));
-  const plan = planSideload(
-    chosen,
-    { mode: "pull", targets, retries: 3, timeoutMs: 900_000 },
-    knownHostsFile,
-  );
+  const plan = planSideload(chosen, { mode: "pull", images, retries: 3, timeoutMs: 900_000 }, knownHostsFile);
   say("");
   terminal.out(renderPlan("pull", plan, "The plan (nothing has been done yet):"));
   if (!(await ask.confirm(`Pull onto ${plan.length} prox${plan.length === 1 ? "y" : "ies"} now?`, true))) {
@@ -197,7 +193,7 @@ async function readPakOrAskRegistry(
   file: string,
   defaultRegistry: string | undefined,
   ask: Prompts,
-): Promise<{ read: { pak: Pak; targets: Target[] }; defaultRegistry: string | undefined }> {
+): Promise<{ read: { pak: Pak; images: AdapterImage[] }; defaultRegistry: string | undefined }> {
   try {
     return { read: await readPakInput(file, defaultRegistry), defaultRegistry };
   } catch (error) {

@@ -19,7 +19,7 @@ import {
 } from "../sideload/proxy-session.js";
 import { mapConcurrently } from "../sideload/map-concurrently.js";
 import { ProxyDeadline } from "../sideload/proxy-deadline.js";
-import type { Target } from "../sideload/types.js";
+import type { AdapterImage } from "../sideload/types.js";
 
 export type Verdict = "pass" | "warn" | "fail";
 
@@ -52,7 +52,7 @@ export interface DoctorReport {
 /** What a doctor run knows before it connects. */
 export interface DoctorJob {
   /** With --pak: the references to look for and the registries to probe. */
-  targets: Target[];
+  images: AdapterImage[];
   /** Credentials per registry, when some source has them (never asked for). */
   auth: (registry: string) => RegistryAuth | undefined;
   /** Bytes each reference needs (from the registry's manifest), when the workstation could tell. */
@@ -107,7 +107,7 @@ export async function runDoctor(
   const count = (v: Verdict) => rows.filter((r) => r.verdict === v).length;
   return {
     command: "doctor",
-    references: job.targets.map((t) => t.reference),
+    references: job.images.map((t) => t.reference),
     proxies: rows,
     summary: { pass: count("pass"), warn: count("warn"), fail: count("fail"), total: rows.length },
   };
@@ -177,14 +177,14 @@ export async function doctorProxy(proxy: Proxy, job: DoctorJob, deps: DoctorDeps
     const info = await session.engine.info().catch((error: unknown) => error);
     await attempt("disk", () => checkDisk(session, info, job.imageBytes));
     await attempt("clock", () => Promise.resolve(checkClock(info, (deps.now ?? Date.now)())));
-    for (const target of job.targets) {
-      await attempt(`image ${target.reference}`, async () =>
-        (await session.hasReference(target.reference))
+    for (const image of job.images) {
+      await attempt(`image ${image.reference}`, async () =>
+        (await session.hasReference(image.reference))
           ? { verdict: "pass", detail: "present" }
           : { verdict: "pass", detail: "not present yet: mp-sideload pull puts it there" },
       );
     }
-    for (const registry of [...new Set(job.targets.map((t) => t.registry))]) {
+    for (const registry of [...new Set(job.images.map((t) => t.registry))]) {
       await attempt(`registry ${registry}`, () => checkRegistry(session, registry, job.auth(registry)));
       await attempt(`ca ${registry}`, () => checkCa(session, registry, job.registryCa));
     }

@@ -32,20 +32,20 @@ export interface PreflightOptions extends RegistryClientOptions {
   skipCheck?: boolean;
 }
 
-type Target = ImageReference & { reference: string };
+type AdapterImage = ImageReference & { reference: string };
 
-/** Check every registry of `targets` and settle its credentials. */
+/** Check every registry of `images` and settle its credentials. */
 export async function preflightRegistries(
-  targets: Target[],
+  images: AdapterImage[],
   resolver: CredentialResolver,
   options: PreflightOptions,
 ): Promise<RegistryPreflight[]> {
-  const registries = [...new Set(targets.map((t) => t.registry))];
+  const registries = [...new Set(images.map((t) => t.registry))];
   return Promise.all(
     registries.map((registry) =>
       preflightRegistry(
         registry,
-        targets.filter((t) => t.registry === registry),
+        images.filter((t) => t.registry === registry),
         resolver,
         options,
       ),
@@ -55,11 +55,11 @@ export async function preflightRegistries(
 
 async function preflightRegistry(
   registry: string,
-  targets: Target[],
+  images: AdapterImage[],
   resolver: CredentialResolver,
   options: PreflightOptions,
 ): Promise<RegistryPreflight> {
-  const first = targets[0] as Target;
+  const first = images[0] as AdapterImage;
   if (options.skipCheck) {
     const resolved = await resolver.resolve(registry, first.reference);
     return {
@@ -72,7 +72,7 @@ async function preflightRegistry(
   }
   const client = new RegistryClient(registry, options);
   try {
-    const anonymous = await Promise.all(targets.map((t) => client.check(t, undefined)));
+    const anonymous = await Promise.all(images.map((t) => client.check(t, undefined)));
     if (anonymous.every((v) => v.status === "public")) {
       return { registry, credentialSource: "anonymous", verdicts: anonymous };
     }
@@ -91,10 +91,10 @@ async function preflightRegistry(
       };
     }
     let auth = resolved.auth;
-    let verdicts = await Promise.all(targets.map((t) => client.check(t, auth)));
+    let verdicts = await Promise.all(images.map((t) => client.check(t, auth)));
     if (resolved.refresh && verdicts.some((v) => v.error?.code === "REGISTRY_UNAUTHORIZED")) {
       auth = await resolved.refresh();
-      verdicts = await Promise.all(targets.map((t) => client.check(t, auth)));
+      verdicts = await Promise.all(images.map((t) => client.check(t, auth)));
     }
     return { registry, credentialSource: resolved.source, auth, refresh: resolved.refresh, verdicts };
   } finally {

@@ -25,19 +25,19 @@ export function planSideload(proxies: Proxy[], job: SideloadJob, knownHostsFile:
       `reach the Docker Engine through that connection (${proxy.dockerSocket ?? "/var/run/docker.sock, else the proxy's DOCKER_HOST"})`,
     ];
     const registries = new Set<string>();
-    for (const target of job.targets) {
-      steps.push(`check whether the engine already holds ${target.reference}`);
+    for (const image of job.images) {
+      steps.push(`check whether the engine already holds ${image.reference}`);
       if (job.mode === "verify") continue;
-      if (!registries.has(target.registry)) {
-        registries.add(target.registry);
+      if (!registries.has(image.registry)) {
+        registries.add(image.registry);
         if (job.registryCa !== undefined)
-          steps.push(`  if not: install the registry CA as /etc/docker/certs.d/${target.registry}/ca.crt`);
+          steps.push(`  if not: install the registry CA as /etc/docker/certs.d/${image.registry}/ca.crt`);
         steps.push(
-          `  if not: check the registry credentials for ${target.registry} from the proxy (engine POST /auth)`,
+          `  if not: check the registry credentials for ${image.registry} from the proxy (engine POST /auth)`,
         );
       }
-      steps.push(`  then pull ${target.reference} (credentials only in the X-Registry-Auth header)`);
-      steps.push(`  then verify that the image's RepoDigests holds exactly ${target.reference}`);
+      steps.push(`  then pull ${image.reference} (credentials only in the X-Registry-Auth header)`);
+      steps.push(`  then verify that the image's RepoDigests holds exactly ${image.reference}`);
     }
     return { proxy, route: printable(routeOf(proxy)), steps };
   });

@@ -21,12 +21,12 @@ export async function runBatch(
     proxies,
     options.concurrency,
     (proxy) => sideloadProxy(proxy, job, options),
-    (proxy) => job.targets.map((t) => skipped(proxy, t.reference)),
+    (proxy) => job.images.map((t) => skipped(proxy, t.reference)),
     options.signal,
   );
   return buildReport(
     job.mode,
-    job.targets.map((t) => t.reference),
+    job.images.map((t) => t.reference),
     results.flat(),
   );
 }

@@ -12,7 +12,7 @@ import {
   type OpenSession,
   type Session,
 } from "./proxy-session.js";
-import type { ProxyResult, SideloadEvent, SideloadJob, StepName, StepTiming, Target } from "./types.js";
+import type { ProxyResult, SideloadEvent, SideloadJob, StepName, StepTiming, AdapterImage } from "./types.js";
 
 export interface ProxyDeps {
   knownHosts: KnownHostLine[];
@@ -28,7 +28,7 @@ export interface ProxyDeps {
 const defaultBackoff = (attempt: number) => Math.min(500 * 2 ** (attempt - 1), 8_000);
 
 /**
- * Prepare one proxy: connect → engine → for each target: present? → login → pull → verify.
+ * Prepare one proxy: connect → engine → for each image: present? → login → pull → verify.
  * Never throws: every failure becomes a `failed` result naming the step and the error.
  */
 export function sideloadProxy(proxy: Proxy, job: SideloadJob, deps: ProxyDeps): Promise<ProxyResult[]> {
@@ -42,7 +42,7 @@ class ProxyRun {
   /** The deadline's signal: the proxy's --timeout or the run's interruption. */
   private readonly signal: AbortSignal;
   private readonly where: string;
-  /** Timings of connect and engine, shared by every target's row. */
+  /** Timings of connect and engine, shared by every image's row. */
   private readonly common: StepTiming[] = [];
   private session: Session | undefined;
   /** The engine the first session found; a reopened session goes straight to it. */
@@ -92,19 +92,19 @@ class ProxyRun {
     try {
       await this.open(this.common);
     } catch (error) {
-      return this.job.targets.map((t) =>
+      return this.job.images.map((t) =>
         this.row(t, "failed", [...this.common], { error, step: this.common.at(-1)?.step }),
       );
     }
     const results: ProxyResult[] = [];
-    for (const target of this.job.targets) {
-      results.push(await this.sideloadTarget(target));
+    for (const image of this.job.images) {
+      results.push(await this.sideloadImage(image));
       if (this.signal.aborted) break;
     }
     // Targets never reached (aborted): reported as skipped rather than left out.
-    for (const target of this.job.targets.slice(results.length)) {
+    for (const image of this.job.images.slice(results.length)) {
       results.push(
-        this.row(target, "skipped", [...this.common], { error: this.signal.reason, step: undefined }),
+        this.row(image, "skipped", [...this.common], { error: this.signal.reason, step: undefined }),
       );
     }
     return results;
@@ -135,12 +135,12 @@ class ProxyRun {
     if (this.earlyFor !== undefined && this.earlyFor !== session) return;
     this.earlyFor = session;
     const quiet = <T>(promise: Promise<T>) => (promise.catch(() => undefined), promise);
-    for (const target of this.job.targets) {
-      this.early.presence.set(target.reference, quiet(session.hasReference(target.reference)));
+    for (const image of this.job.images) {
+      this.early.presence.set(image.reference, quiet(session.hasReference(image.reference)));
     }
     // The CA, when asked for, must be in place before a login can succeed: no early login then.
     if (this.job.mode !== "pull" || this.job.registryCa !== undefined) return;
-    for (const registry of new Set(this.job.targets.map((t) => t.registry))) {
+    for (const registry of new Set(this.job.images.map((t) => t.registry))) {
       const start = () => {
         const auth = this.job.auth?.(registry);
         return auth === undefined ? Promise.resolve() : session.login(auth);
@@ -150,34 +150,34 @@ class ProxyRun {
     }
   }
 
-  /** present? → (pull only) login → pull → verify, for one target. */
-  private async sideloadTarget(target: Target): Promise<ProxyResult> {
+  /** present? → (pull only) login → pull → verify, for one image. */
+  private async sideloadImage(image: AdapterImage): Promise<ProxyResult> {
     const timings: StepTiming[] = [...this.common];
     const attempts = { count: 0 };
     let current: StepName = "present";
-    const early = this.early.presence.get(target.reference);
-    this.early.presence.delete(target.reference);
+    const early = this.early.presence.get(image.reference);
+    this.early.presence.delete(image.reference);
     try {
       if (
         await this.step(
           "present",
           timings,
-          () => early ?? this.current().hasReference(target.reference),
-          target.reference,
+          () => early ?? this.current().hasReference(image.reference),
+          image.reference,
         )
       ) {
-        return this.row(target, "present", timings);
+        return this.row(image, "present", timings);
       }
-      if (this.job.mode === "verify") return this.row(target, "missing", timings);
+      if (this.job.mode === "verify") return this.row(image, "missing", timings);
       current = "login";
-      const auth = await this.login(target, timings);
+      const auth = await this.login(image, timings);
       current = "pull";
-      await this.step("pull", timings, () => this.pullWithRetries(target, auth, attempts), target.reference);
+      await this.step("pull", timings, () => this.pullWithRetries(image, auth, attempts), image.reference);
       current = "verify";
-      await this.step("verify", timings, () => this.verify(target), target.reference);
-      return this.row(target, "pulled", timings, undefined, attempts.count);
+      await this.step("verify", timings, () => this.verify(image), image.reference);
+      return this.row(image, "pulled", timings, undefined, attempts.count);
     } catch (error) {
-      return this.row(target, "failed", timings, { error, step: current }, attempts.count);
+      return this.row(image, "failed", timings, { error, step: current }, attempts.count);
     }
   }
 
@@ -185,8 +185,8 @@ class ProxyRun {
    * Once per registry and session: the CA (if asked), then `POST /auth`. A refusal is retried
    * once with fresh credentials when their source can give them.
    */
-  private async login(target: Target, timings: StepTiming[]): Promise<RegistryAuth | undefined> {
-    if (this.loggedIn.has(target.registry)) return this.loggedIn.get(target.registry);
+  private async login(image: AdapterImage, timings: StepTiming[]): Promise<RegistryAuth | undefined> {
+    if (this.loggedIn.has(image.registry)) return this.loggedIn.get(image.registry);
     const auth = await this.step(
       "login",
       timings,
@@ -195,43 +195,43 @@ class ProxyRun {
         const session = this.current();
         if (this.job.registryCa !== undefined) {
           this.registryCa = "failed";
-          this.registryCa = await session.installCa(target.registry, this.job.registryCa);
+          this.registryCa = await session.installCa(image.registry, this.job.registryCa);
         }
-        const given = this.job.auth?.(target.registry);
+        const given = this.job.auth?.(image.registry);
         if (given === undefined) return undefined;
-        const early = this.early.logins.get(target.registry);
-        this.early.logins.delete(target.registry);
+        const early = this.early.logins.get(image.registry);
+        this.early.logins.delete(image.registry);
         try {
           await (early ?? session.login(given));
           return given;
         } catch (error) {
           const refused = error instanceof SideloadError && error.code === "REGISTRY_UNAUTHORIZED";
-          const fresh = refused ? await this.job.refreshAuth?.(target.registry) : undefined;
+          const fresh = refused ? await this.job.refreshAuth?.(image.registry) : undefined;
           if (fresh === undefined) throw error;
           await session.login(fresh);
           return fresh;
         }
       },
-      target.reference,
+      image.reference,
     );
-    this.loggedIn.set(target.registry, auth);
+    this.loggedIn.set(image.registry, auth);
     return auth;
   }
 
   /** The pull; a dropped connection is reopened and the pull re-issued (layers already fetched are kept). */
   private async pullWithRetries(
-    target: Target,
+    image: AdapterImage,
     auth: RegistryAuth | undefined,
     attempts: { count: number },
   ): Promise<void> {
     for (;;) {
       attempts.count++;
       try {
-        await this.current().pull(target, auth, (progress) =>
+        await this.current().pull(image, auth, (progress) =>
           this.deps.onEvent({
             type: "pull-progress",
             proxy: this.proxy,
-            reference: target.reference,
+            reference: image.reference,
             progress,
           }),
         );
@@ -243,7 +243,7 @@ class ProxyRun {
         this.deps.onEvent({
           type: "retry",
           proxy: this.proxy,
-          reference: target.reference,
+          reference: image.reference,
           attempt: attempts.count,
           error: toErrorInfo(error),
           delayMs,
@@ -256,12 +256,12 @@ class ProxyRun {
   }
 
   /** The engine must list exactly the reference the proxy will look up. */
-  private async verify(target: Target): Promise<void> {
-    const digests = await this.current().repoDigests(target.reference);
-    if (!digests?.includes(target.reference)) {
+  private async verify(image: AdapterImage): Promise<void> {
+    const digests = await this.current().repoDigests(image.reference);
+    if (!digests?.includes(image.reference)) {
       throw new SideloadError(
         "VERIFY_FAILED",
-        `${this.where}: after the pull, the engine does not list ${target.reference} (RepoDigests: ${JSON.stringify(digests ?? [])})`,
+        `${this.where}: after the pull, the engine does not list ${image.reference} (RepoDigests: ${JSON.stringify(digests ?? [])})`,
         {
           hint: "the registry served another manifest than the digest names; check the registry and the pak",
           exitStatus: 1,
@@ -308,9 +308,9 @@ class ProxyRun {
     this.session = undefined;
   }
 
-  /** One row of the report: this proxy, one target, what became of it. */
+  /** One row of the report: this proxy, one image, what became of it. */
   private row(
-    target: Target,
+    image: AdapterImage,
     status: ProxyResult["status"],
     steps: StepTiming[],
     failure?: { error: unknown; step: StepName | undefined },
@@ -321,7 +321,7 @@ class ProxyRun {
       host: this.proxy.host,
       port: this.proxy.port,
       status,
-      reference: target.reference,
+      reference: image.reference,
       durationMs: Date.now() - this.started,
       transport: this.endpoint?.transport,
       ...(this.endpoint === undefined ? {} : { engine: this.endpoint.socket }),

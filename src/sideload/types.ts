@@ -10,7 +10,7 @@ export type StepName = "connect" | "engine" | "present" | "login" | "pull" | "ve
 export type ProxyStatus = "pulled" | "present" | "missing" | "failed" | "skipped";
 
 /** An image to put on (or look for on) every proxy. */
-export interface Target extends ImageReference {
+export interface AdapterImage extends ImageReference {
   reference: string;
   kind: string;
 }
@@ -67,7 +67,7 @@ export type SideloadEvent =
 
 export interface SideloadJob {
   mode: "pull" | "verify";
-  targets: Target[];
+  images: AdapterImage[];
   /**
    * Settles when the registries have been checked from the workstation and `auth` can answer;
    * rejects when the run must stop. Nothing that sends credentials or changes a proxy (CA,

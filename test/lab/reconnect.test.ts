@@ -67,7 +67,7 @@ async function throughRelay(retries: number) {
     .join(" ");
   const job: SideloadJob = {
     mode: "pull",
-    targets: (await readPak(lab.paks.sample)).adapters,
+    images: (await readPak(lab.paks.sample)).adapters,
     retries,
     timeoutMs: 120_000,
     auth: (registry) => ({

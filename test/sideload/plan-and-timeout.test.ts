@@ -7,7 +7,7 @@ import type { SideloadEvent, SideloadJob } from "../../src/sideload/types.js";
 const digest = `sha256:${"a".repeat(64)}`;
 const job: SideloadJob = {
   mode: "pull",
-  targets: [
+  images: [
     {
       kind: "K",
       registry: "r.example:5000",
@@ -26,7 +26,7 @@ describe("planSideload", () => {
     const [pull] = planSideload([proxy("cp1", 22)], job, "/k");
     expect(pull?.steps).toHaveLength(6);
     expect(pull?.steps[0]).toContain("root@127.0.0.1:22");
-    expect(pull?.steps.join("\n")).toContain(`pull ${job.targets[0]?.reference}`);
+    expect(pull?.steps.join("\n")).toContain(`pull ${job.images[0]?.reference}`);
     const [verify] = planSideload([proxy("cp1", 22)], { ...job, mode: "verify" }, "/k");
     expect(verify?.steps).toHaveLength(3);
     expect(verify?.steps.join("\n")).not.toContain("pull");

@@ -9,19 +9,19 @@ import type { RegistryAuth } from "../../src/engine/engine.js";
 import type { Proxy } from "../../src/inventory/proxy.js";
 import type { Session, SessionOptions } from "../../src/sideload/proxy-session.js";
 import { sideloadProxy } from "../../src/sideload/sideload-proxy.js";
-import type { SideloadJob, Target } from "../../src/sideload/types.js";
+import type { SideloadJob, AdapterImage } from "../../src/sideload/types.js";
 
 const proxy: Proxy = { name: "cp-1", host: "10.0.0.5", port: 22, user: "root", groups: [] };
-const target = (registry: string, name: string): Target => ({
+const image = (registry: string, name: string): AdapterImage => ({
   kind: "K",
   registry,
   repository: `/mp/${name}`,
   digest: `sha256:${"a".repeat(64)}`,
   reference: `${registry}/mp/${name}@sha256:${"a".repeat(64)}`,
 });
-const a = target("r1:443", "a");
-const b = target("r1:443", "b");
-const c = target("r2:443", "c");
+const a = image("r1:443", "a");
+const b = image("r1:443", "b");
+const c = image("r2:443", "c");
 
 /** A scripted session that records every call. */
 function fakeSession(script: {
@@ -72,7 +72,7 @@ function fakeSession(script: {
           return Promise.reject(new SideloadError("REGISTRY_UNAUTHORIZED", "refused", { exitStatus: 1 }));
         return Promise.resolve();
       },
-      pull: (t: Target) => {
+      pull: (t: AdapterImage) => {
         calls.push(`pull ${t.reference}`);
         if (drops > 0) {
           drops--;
@@ -94,10 +94,10 @@ function fakeSession(script: {
   return { open, calls, given };
 }
 
-function job(targets: Target[], extra: Partial<SideloadJob> = {}): SideloadJob {
+function job(images: AdapterImage[], extra: Partial<SideloadJob> = {}): SideloadJob {
   return {
     mode: "pull",
-    targets,
+    images,
     retries: 2,
     timeoutMs: 10_000,
     auth: (registry) => ({ username: "u", password: "pw-1", serveraddress: registry }),
@@ -105,8 +105,12 @@ function job(targets: Target[], extra: Partial<SideloadJob> = {}): SideloadJob {
   };
 }
 
-function run(targets: Target[], session: ReturnType<typeof fakeSession>, extra: Partial<SideloadJob> = {}) {
-  return sideloadProxy(proxy, job(targets, extra), {
+function run(
+  images: AdapterImage[],
+  session: ReturnType<typeof fakeSession>,
+  extra: Partial<SideloadJob> = {},
+) {
+  return sideloadProxy(proxy, job(images, extra), {
     knownHosts: [],
     connect: { hostKeys: { knownHostsFile: "/dev/null", acceptNew: false }, auth: { identities: [] } },
     onEvent: () => undefined,

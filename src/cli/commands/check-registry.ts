@@ -56,17 +56,17 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
     return ExitStatus.ok;
   }
   const file = onePositional("check-registry", positionals, "pak file");
-  const { pak, targets } = await readPakInput(file, values["default-registry"]);
+  const { pak, images } = await readPakInput(file, values["default-registry"]);
   const ca = values["registry-ca"] === undefined ? undefined : await readCaOption(values["registry-ca"]);
   const resolver = await credentialResolver(values, terminal);
-  const preflight = await preflightRegistries(targets, resolver, {
+  const preflight = await preflightRegistries(images, resolver, {
     ca,
     env: terminal.env,
     signal: terminal.signal,
     prompt: terminal.interactive,
   });
   const rows = checkRows(
-    targets.map((t) => t.reference),
+    images.map((t) => t.reference),
     preflight,
   );
   const ok = rows.filter((r) => r.status !== "failed").length;
@@ -80,7 +80,7 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
           {
             command: "check-registry",
             pak: { file: pak.file, name: pak.name, version: pak.version },
-            references: targets.map((t) => t.reference),
+            references: images.map((t) => t.reference),
             registries: preflight.map((p) => ({
               registry: p.registry,
               credentialSource: p.credentialSource,

@@ -1,17 +1,17 @@
 /**
- * `doctor`: the readiness of each proxy, changing nothing. Same targets, concurrency, --limit,
+ * `doctor`: the readiness of each proxy, changing nothing. Same proxies, concurrency, --limit,
  * --report and Ctrl-C behaviour as `pull`.
  */
 import { writeFile } from "node:fs/promises";
 import { ExitStatus, oneLine, printable } from "../../errors.js";
 import { runDoctor, type DoctorReport, type DoctorRow } from "../../doctor/doctor.js";
 import { preflightRegistries } from "../../registry/preflight.js";
-import type { Target } from "../../sideload/types.js";
+import type { AdapterImage } from "../../sideload/types.js";
 import { intOption, parseCommandArgs } from "../args.js";
 import { credentialOptionSpecs, credentialResolver } from "../credential-options.js";
 import { readPakInput } from "../pak-input.js";
 import { readCaOption } from "../registry-ca.js";
-import { selectTargets, sshConnectSetup, targetOptionSpecs, targetOptionsHelp } from "../targets.js";
+import { resolveProxies, sshConnectSetup, targetOptionSpecs, targetOptionsHelp } from "../targets.js";
 import { interruptedStatus, type Terminal } from "../terminal.js";
 
 const options = {
@@ -65,20 +65,20 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
   const concurrency = intOption("concurrency", values.concurrency, 8, 1, 256);
   const timeoutS = intOption("timeout", values.timeout, 60, 1, 86_400);
   const sshUser = values["ssh-user"] ?? "root";
-  const targets: Target[] =
-    values.pak === undefined ? [] : (await readPakInput(values.pak, values["default-registry"])).targets;
+  const images: AdapterImage[] =
+    values.pak === undefined ? [] : (await readPakInput(values.pak, values["default-registry"])).images;
   const registryCa =
     values["registry-ca"] === undefined ? undefined : await readCaOption(values["registry-ca"]);
-  const proxies = await selectTargets(
+  const proxies = await resolveProxies(
     values,
-    targets.map((t) => t.reference),
+    images.map((t) => t.reference),
     terminal.env,
     values.debug ? (message) => terminal.err(`debug: ${message}\n`) : undefined,
   );
 
   // Credentials and the image's size, from this machine, never asked for: doctor is for pipelines too.
   const resolver = await credentialResolver(values, { ...terminal, interactive: false });
-  const registries = await preflightRegistries(targets, resolver, {
+  const registries = await preflightRegistries(images, resolver, {
     ca: registryCa,
     env: terminal.env,
     signal: terminal.signal,
@@ -91,7 +91,7 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
     report = await runDoctor(
       proxies,
       {
-        targets,
+        images,
         auth: (registry) => registries.find((r) => r.registry === registry)?.auth,
         imageBytes: sizes.length > 0 && sizes.every((s) => s > 0) ? Math.max(...sizes) : undefined,
         registryCa,

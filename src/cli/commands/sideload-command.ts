@@ -7,7 +7,7 @@ import { fatalCodes, preflightRegistries, type RegistryPreflight } from "../../r
 import { runBatch } from "../../sideload/run-batch.js";
 import { planSideload } from "../../sideload/plan.js";
 import type { Proxy } from "../../inventory/proxy.js";
-import type { BatchReport, SideloadEvent, SideloadJob, Target } from "../../sideload/types.js";
+import type { BatchReport, SideloadEvent, SideloadJob, AdapterImage } from "../../sideload/types.js";
 import { intOption, onePositional, parseCommandArgs } from "../args.js";
 import {
   createLiveRenderer,
@@ -23,7 +23,7 @@ import { interruptedStatus, type Terminal } from "../terminal.js";
 import {
   knownHostsFileOf,
   memoBy,
-  selectTargets,
+  resolveProxies,
   sshConnectSetup,
   targetOptionSpecs,
   targetOptionsHelp,
@@ -123,12 +123,12 @@ export async function runSideload(
   const sshUser = values["ssh-user"] ?? "root";
 
   // Read and check every input before anything connects anywhere.
-  const { targets } = await readPakInput(pakFile, values["default-registry"]);
+  const { images } = await readPakInput(pakFile, values["default-registry"]);
   const proxies =
     overrides.proxies ??
-    (await selectTargets(
+    (await resolveProxies(
       values,
-      targets.map((t) => t.reference),
+      images.map((t) => t.reference),
       terminal.env,
       values.debug ? (message) => terminal.err(`debug: ${message}\n`) : undefined,
     ));
@@ -138,7 +138,7 @@ export async function runSideload(
       ? await readCaOption(values["registry-ca"])
       : undefined;
 
-  const job: SideloadJob = { mode, targets, retries, timeoutMs: timeoutS * 1000, registryCa };
+  const job: SideloadJob = { mode, images, retries, timeoutMs: timeoutS * 1000, registryCa };
 
   if (values["dry-run"]) {
     const plan = planSideload(proxies, job, knownHostsFile);
@@ -146,7 +146,7 @@ export async function runSideload(
       values.json
         ? renderPlanJson(
             mode,
-            targets.map((t) => t.reference),
+            images.map((t) => t.reference),
             plan,
           )
         : renderPlan(mode, plan),
@@ -167,7 +167,7 @@ export async function runSideload(
   if (mode === "pull") {
     let byRegistry = new Map<string, RegistryPreflight>();
     const settle = async () => {
-      registries = overrides.registries ?? (await settleRegistries(targets, values, terminal, registryCa));
+      registries = overrides.registries ?? (await settleRegistries(images, values, terminal, registryCa));
       byRegistry = new Map(registries.map((r) => [r.registry, r]));
     };
     if (ask) await settle();
@@ -193,7 +193,7 @@ export async function runSideload(
     });
     if (ask && !values.yes) {
       const go = await ask.confirmRun(
-        `Pull ${targets.length === 1 ? targets[0]?.reference : `${targets.length} images`} onto ${proxies.length} prox${proxies.length === 1 ? "y" : "ies"}?`,
+        `Pull ${images.length === 1 ? images[0]?.reference : `${images.length} images`} onto ${proxies.length} prox${proxies.length === 1 ? "y" : "ies"}?`,
       );
       if (!go) {
         terminal.err("nothing done\n");
@@ -261,13 +261,13 @@ type Values = {
  * the proxies often sit in another network and their own login is the authority.
  */
 async function settleRegistries(
-  targets: Target[],
+  images: AdapterImage[],
   values: Values,
   terminal: Terminal,
   registryCa: string | undefined,
 ): Promise<RegistryPreflight[]> {
   const resolver = await credentialResolver(values, terminal);
-  const preflight = await preflightRegistries(targets, resolver, {
+  const preflight = await preflightRegistries(images, resolver, {
     ca: registryCa,
     env: terminal.env,
     signal: terminal.signal,
@@ -303,7 +303,7 @@ async function settleRegistries(
       // CREDENTIALS_MISSING (with the options that would supply them) is the error.
       const resolved = await resolver.resolve(
         entry.registry,
-        targets.find((t) => t.registry === entry.registry)?.reference ?? "",
+        images.find((t) => t.registry === entry.registry)?.reference ?? "",
       );
       Object.assign(entry, {
         credentialSource: resolved.source,
