@@ -47,7 +47,9 @@ HOSTS_MARK="# mp-sideload lab $LAB"
 RUN=/run/mpsl-$(printf '%s' "$LAB" | md5sum | cut -c1-8)
 CERTS_D=/etc/docker/certs.d/$REGISTRY
 PUBLIC_CERTS_D=/etc/docker/certs.d/$PUBLIC_REGISTRY
-LAB_USER=mplab
+# The account for password logins, one per lab: labs running side by side must not reset each
+# other's password (a system user is machine-wide).
+LAB_USER=mplab-$(printf '%s' "$LAB" | md5sum | cut -c1-6)
 
 log() { printf 'lab: %s\n' "$*" >&2; }
 die() {
@@ -499,6 +501,7 @@ cmd_down() {
   # Also the CA that `pull --registry-ca` tests install for the registry's other name.
   rm -rf "$CERTS_D" "$PUBLIC_CERTS_D" "/etc/docker/certs.d/$UNTRUSTED_HOST:$REG_PORT" "$RUN"
   hosts_remove
+  ! id "$LAB_USER" >/dev/null 2>&1 || userdel -r "$LAB_USER" 2>/dev/null || true
   rm -rf "$LAB"
   log "down"
 }

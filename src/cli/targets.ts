@@ -2,16 +2,10 @@
  * The target options every proxy command shares (`pull`, `verify`, `doctor`): which proxies,
  * and how to reach them over SSH (known_hosts, keys, agent, password).
  */
-import { homedir } from "node:os";
-import { join } from "node:path";
-import { SideloadError, quote } from "../errors.js";
 import { registerSecret } from "../credentials/redact.js";
-import { loadInventory, selectProxies } from "../inventory/load-inventory.js";
-import { parseProxyArg, type Proxy } from "../inventory/proxy.js";
-import { readEarlierReport } from "../report/earlier-report.js";
+import type { ProxyQuery, SshInputs } from "../sideload/inputs.js";
+import { knownHostsFileOf } from "../sideload/resolve-inputs.js";
 import { JumpPool, defaultIdentities, loadKnownHosts, type ConnectOptions } from "../ssh/connect.js";
-import { openSshConfig } from "../ssh/ssh-config.js";
-import { resolveRoutes } from "../inventory/routes.js";
 import type { KnownHostLine } from "../ssh/known-hosts.js";
 import type { Terminal } from "./terminal.js";
 
@@ -52,66 +46,26 @@ export interface TargetValues {
   "only-failed"?: string | undefined;
 }
 
-/** known_hosts as given, else OpenSSH's default. */
-export function knownHostsFileOf(values: TargetValues): string {
-  return values["known-hosts"] ?? join(homedir(), ".ssh", "known_hosts");
+/** The target flags as the core's proxy query: read once, here. */
+export function proxyQueryOf(values: TargetValues): ProxyQuery {
+  return {
+    inventories: values.inventory === undefined ? [] : [values.inventory],
+    proxies: values.proxy ?? [],
+    limit: values.limit ?? [],
+    onlyFailed: values["only-failed"],
+    sshUser: values["ssh-user"],
+    sshConfig: values["ssh-config"],
+    jump: values.jump ?? [],
+  };
 }
 
-/**
- * The proxies to work on: the inventory and `--proxy` entries, narrowed by `--only-failed`
- * (an earlier report for these `references`) and `--limit`.
- */
-export async function resolveProxies(
-  values: TargetValues,
-  references: string[],
-  env: NodeJS.ProcessEnv,
-  onDebug?: (message: string) => void,
-): Promise<Proxy[]> {
-  const sshUser = values["ssh-user"] ?? "root";
-  const userGiven = values["ssh-user"] !== undefined;
-  // Checked before the inventory: a report for another pak is refused whatever else is given.
-  const unfinished =
-    values["only-failed"] === undefined
-      ? undefined
-      : await readEarlierReport(values["only-failed"], references);
-  let proxies: Proxy[] =
-    values.inventory === undefined ? [] : await loadInventory(values.inventory, sshUser, userGiven);
-  // concat, not push(...): a spread of a large array overflows the call stack.
-  proxies = proxies.concat((values.proxy ?? []).map((p) => parseProxyArg(p, sshUser, userGiven)));
-  if (unfinished !== undefined) {
-    const names = new Set(unfinished.map((f) => f.name));
-    proxies =
-      proxies.length === 0
-        ? unfinished.map((f) => ({
-            ...f,
-            user: sshUser,
-            groups: [],
-            ...(userGiven ? {} : { defaulted: ["user" as const] }),
-          }))
-        : proxies.filter((p) => names.has(p.name));
-  }
-  if (proxies.length === 0 && unfinished === undefined) {
-    throw new SideloadError("NO_PROXIES", "no proxies given", {
-      hint: "pass --proxy HOST (repeatable) or --inventory FILE",
-    });
-  }
-  const selected = selectProxies(proxies, values.limit ?? []);
-  if (selected.length === 0 && unfinished === undefined) {
-    throw new SideloadError(
-      "NO_PROXIES",
-      `no proxy matches --limit ${quote((values.limit ?? []).join(","))}`,
-      {
-        hint: "--limit takes a group or proxy name, with * and ? wildcards",
-      },
-    );
-  }
-  const reader = openSshConfig(values["ssh-config"], env);
-  onDebug?.(reader ? `ssh config ${reader.file} read with ${reader.via}` : "no ssh config applied");
-  const jump = values.jump?.flatMap((j) => j.split(",")).filter((j) => j !== "");
-  return resolveRoutes(selected, reader, {
-    jump: jump && jump.length > 0 ? jump : undefined,
-    defaultUser: sshUser,
-  });
+/** The host key and identity flags as typed inputs. */
+export function sshInputsOf(values: TargetValues): SshInputs {
+  return {
+    knownHostsFile: values["known-hosts"],
+    acceptNewHostKeys: values["accept-new-host-keys"] ?? false,
+    identities: values.identity ?? [],
+  };
 }
 
 /**
@@ -120,37 +74,47 @@ export async function resolveProxies(
  * key's passphrase asked once per run however many proxies want them.
  */
 export async function sshConnectSetup(
-  values: TargetValues,
-  terminal: Terminal,
+  ssh: SshInputs,
   sshUser: string,
+  terminal: Terminal,
+  options: {
+    /** Ask about each unknown host key as it is met (false: they were asked about up front). */
+    askHostKeys: boolean;
+    /** Wraps each question (the live board steps aside meanwhile). */
+    around?: <T>(question: () => Promise<T>) => Promise<T>;
+  } = { askHostKeys: true },
 ): Promise<{ knownHosts: KnownHostLine[]; connect: Omit<ConnectOptions, "signal">; close: () => void }> {
   const ask = terminal.interactive ? (await import("./prompts.js")).prompts : undefined;
-  const knownHostsFile = knownHostsFileOf(values);
+  const around = options.around ?? (<T>(question: () => Promise<T>) => question());
+  const knownHostsFile = knownHostsFileOf(ssh.knownHostsFile);
   const sshPasswordEnv = terminal.env.MP_SIDELOAD_SSH_PASSWORD || undefined;
   registerSecret(sshPasswordEnv);
   const knownHosts = await loadKnownHosts(knownHostsFile);
   const connect: Omit<ConnectOptions, "signal"> = {
     hostKeys: {
       knownHostsFile,
-      knownHostsExplicit: values["known-hosts"] !== undefined,
-      acceptNew: values["accept-new-host-keys"] ?? false,
-      confirm: ask && ((proxy, fp, type) => ask.trustHostKey(proxy.name, type, fp)),
+      knownHostsExplicit: ssh.knownHostsFile !== undefined,
+      acceptNew: ssh.acceptNewHostKeys,
+      confirm:
+        ask && options.askHostKeys
+          ? (proxy, fp, type) => around(() => ask.trustHostKey(proxy.name, type, fp))
+          : undefined,
     },
     auth: {
       agent: terminal.env.SSH_AUTH_SOCK || undefined,
-      identities: values.identity ?? [],
+      identities: ssh.identities,
       defaultIdentities: defaultIdentities(terminal.env),
       password:
         sshPasswordEnv !== undefined
           ? () => Promise.resolve(sshPasswordEnv)
           : ask &&
             memo(async () => {
-              const pw = await ask.sshPassword(`${sshUser}@proxies`);
+              const pw = await around(() => ask.sshPassword(`${sshUser}@proxies`));
               registerSecret(pw);
               return pw;
             }),
       // Asked once per key and run: the key is decrypted once and kept (auth-attempts.ts).
-      passphrase: ask && ((file: string) => ask.keyPassphrase(file)),
+      passphrase: ask && ((file: string) => around(() => ask.keyPassphrase(file))),
     },
   };
   const jumps = new JumpPool(knownHosts, connect, terminal.signal);

@@ -4,8 +4,8 @@
  * host keys at once, the plan — then the same pipeline the flags run, with live progress, and
  * at the end the command line that repeats it in a script.
  *
- * The wizard only gathers answers into the same `values` object the flags produce; the run,
- * the report and the equivalent command all come from that object.
+ * The wizard fills the same typed inputs the flags give and calls the same core functions
+ * (resolve, gate, plan, run); the equivalent command is printed from those inputs.
  */
 import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
@@ -14,22 +14,24 @@ import { ExitStatus, SideloadError, hostPort, printable } from "../errors.js";
 import { loadInventory } from "../inventory/load-inventory.js";
 import { parseProxyArg, type Proxy } from "../inventory/proxy.js";
 import type { Pak } from "../pak/read-pak.js";
+import { readPaks, type AdapterImage } from "../pak/read-paks.js";
 import { checkRegistry } from "../reference.js";
-import { preflightRegistries, fatalCodes, type RegistryPreflight } from "../registry/preflight.js";
+import type { RegistryPreflight } from "../registry/preflight.js";
+import type { SideloadInputs } from "../sideload/inputs.js";
 import { planSideload } from "../sideload/plan.js";
-import type { AdapterImage } from "../sideload/types.js";
-import { appendKnownHost, loadKnownHosts } from "../ssh/known-hosts-file.js";
-import { knownHostsLine } from "../ssh/known-hosts.js";
-import { scanHostKey, type ScannedKey } from "../ssh/scan-host-key.js";
-import { runSideload, type SideloadValues } from "./commands/sideload-command.js";
+import { RegistryGate } from "../sideload/registry-gate.js";
+import { knownHostsFileOf, resolveProxies } from "../sideload/resolve-inputs.js";
+import { runSideload } from "../sideload/run-sideload.js";
+import type { SideloadJob } from "../sideload/types.js";
+import { stderrBoard } from "./commands/sideload-command.js";
 import { credentialResolver } from "./credential-options.js";
-import { readPakInput } from "./pak-input.js";
+import { confirmHostKeys } from "./host-keys.js";
 import type { Choice, ChoiceGroup, prompts } from "./prompts.js";
-import { renderPlan } from "./render/batch.js";
+import { renderPlan, renderReportHuman } from "./render/batch.js";
 import { LiveBoard } from "./render/live-board.js";
 import { renderPakHuman } from "./render/pak.js";
-import { knownHostsFileOf, resolveProxies } from "./targets.js";
-import type { Terminal } from "./terminal.js";
+import { sshConnectSetup } from "./targets.js";
+import { interruptedStatus, type Terminal } from "./terminal.js";
 
 const anotherPath = Symbol("another path");
 const typeProxies = Symbol("type proxies");
@@ -45,20 +47,36 @@ export async function runWizard(terminal: Terminal, cwd = process.cwd()): Promis
   const input = await readPakOrAskRegistry(pakFile, undefined, ask);
   // 2. What was found.
   say("");
-  terminal.out(renderPakHuman(input.read.pak));
-  const values: SideloadValues = { yes: true };
-  if (input.defaultRegistry !== undefined) values["default-registry"] = input.defaultRegistry;
+  for (const pak of input.read.paks) terminal.out(renderPakHuman(pak));
   const images = input.read.images;
+  const inputs: SideloadInputs = {
+    mode: "pull",
+    paks: [pakFile],
+    defaultRegistry: input.defaultRegistry,
+    targets: { inventories: [], proxies: [], limit: [], jump: [] },
+    ssh: { acceptNewHostKeys: false, identities: [] },
+    registryCheck: true,
+    concurrency: 8,
+    timeoutMs: 900_000,
+    retries: 3,
+  };
 
   // 3. The proxies.
-  await chooseProxies(cwd, ask, values, terminal);
+  await chooseProxies(cwd, ask, inputs, terminal);
 
-  // 4. Credentials, and the registry as the proxies will see it.
+  // 4. Credentials, and the registry as the proxies will see it: a refused password is asked
+  // again (three tries), every earlier answer kept.
   // A question first stops the spinner, so that the two never fight for the line.
-  const resolver = await credentialResolver({}, terminal, (question) => spinner.paused(question));
-  const registries = await spinner.during("Checking the registry from this machine", () =>
-    preflightRegistries(images, resolver, { env: terminal.env, signal: terminal.signal, prompt: true }),
-  );
+  const gate = new RegistryGate(images, {
+    resolver: await credentialResolver({}, terminal, (question) => spinner.paused(question)),
+    env: terminal.env,
+    signal: terminal.signal,
+    skipCheck: false,
+    prompt: true,
+    promptTries: 3,
+    warn: (message) => terminal.err(`mp-sideload: warning: ${message}\n`),
+  });
+  const registries = await spinner.during("Checking the registry from this machine", () => gate.settleAll());
   say("");
   for (const line of describeRegistries(registries)) say(line);
   const verdicts = registries.flatMap((r) => r.verdicts);
@@ -66,27 +84,27 @@ export async function runWizard(terminal: Terminal, cwd = process.cwd()): Promis
     say("\npublic: the proxies can pull these images anonymously at install time; no sideload needed.");
     return ExitStatus.ok;
   }
-  const fatal = verdicts.find((v) => v.error && fatalCodes.includes(v.error.code));
-  if (fatal?.error) {
-    throw new SideloadError(fatal.error.code, fatal.error.message, {
-      hint: fatal.error.hint,
-      exitStatus: ExitStatus.usage,
-    });
-  }
 
   // 5. Host keys: every unknown one at once, before anything starts.
-  const proxies = await resolveProxies(
-    values,
+  const knownHostsFile = knownHostsFileOf(inputs.ssh.knownHostsFile);
+  const all = await resolveProxies(
+    inputs.targets,
     images.map((t) => t.reference),
     terminal.env,
   );
-  const knownHostsFile = knownHostsFileOf(values);
-  await confirmHostKeys(proxies, knownHostsFile, ask, spinner, terminal, values);
+  const { proxies } = await confirmHostKeys(all, knownHostsFile, ask, terminal, (text, work) =>
+    spinner.during(text, work),
+  );
+  if (proxies.length === 0)
+    throw new SideloadError("HOSTKEY_UNKNOWN", "no proxy with a trusted host key is left", {
+      hint: "trust the keys after checking them out of band, or add them with ssh-keyscan",
+    });
+  // Declined host keys narrow the selection: the repeat command names exactly these proxies.
+  if (proxies.length < all.length) inputs.targets.limit = proxies.map((p) => p.name);
 
   // 6. The plan.
-  // Host keys declined in step 5 narrowed `values.limit`: the run gets exactly these proxies.
-  const chosen = proxies.filter((p) => values.limit === undefined || values.limit.includes(p.name));
-  const plan = planSideload(chosen, { mode: "pull", images, retries: 3, timeoutMs: 900_000 }, knownHostsFile);
+  const job: SideloadJob = { mode: "pull", images, retries: inputs.retries, timeoutMs: inputs.timeoutMs };
+  const plan = planSideload(proxies, job, knownHostsFile);
   say("");
   terminal.out(renderPlan("pull", plan, "The plan (nothing has been done yet):"));
   if (!(await ask.confirm(`Pull onto ${plan.length} prox${plan.length === 1 ? "y" : "ies"} now?`, true))) {
@@ -95,30 +113,28 @@ export async function runWizard(terminal: Terminal, cwd = process.cwd()): Promis
   }
 
   // 7. Run, then the command that repeats it.
-  const board = new LiveBoard(
-    {
-      write: (text) => void process.stderr.write(text),
-      columns: () => process.stderr.columns || 80,
-      rows: () => process.stderr.rows || 24,
-      color: terminal.color,
-    },
-    plan.length,
-  );
+  const board = new LiveBoard(stderrBoard(terminal)).start(plan.length);
+  const ssh = await sshConnectSetup(inputs.ssh, "root", terminal);
   let result;
   try {
-    result = await runSideload("pull", pakFile, values, terminal, {
-      proxies: chosen,
-      registries,
+    result = await runSideload(proxies, { ...job, registries: gate }, gate, {
+      concurrency: inputs.concurrency,
+      knownHosts: ssh.knownHosts,
+      signal: terminal.signal,
       onEvent: board.onEvent,
-      beforeOutput: () => board.stop(),
+      connect: ssh.connect,
     });
   } finally {
     board.stop();
+    ssh.close();
   }
+  terminal.out(renderReportHuman(result.report));
   say("");
-  for (const line of equivalentCommand("pull", pakFile, values, registries)) say(line);
-  await remember({ inventory: values.inventory });
-  return result.status;
+  for (const line of equivalentCommand(inputs, registries)) say(line);
+  await remember({ inventory: inputs.targets.inventories[0] });
+  const interrupted = interruptedStatus(terminal.signal);
+  if (interrupted !== undefined) return interrupted;
+  return result.report.summary.failed === 0 ? ExitStatus.ok : ExitStatus.proxyFailed;
 }
 
 /** Step 1: a pak of this folder (newest first, with kind and version), or a path typed and checked. */
@@ -129,7 +145,7 @@ async function choosePak(cwd: string, ask: Prompts): Promise<string> {
       const file = join(cwd, name);
       const mtime = (await stat(file).catch(() => undefined))?.mtimeMs ?? 0;
       try {
-        const { pak } = await readPakInput(file, undefined);
+        const pak = (await readPaks([file], undefined)).paks[0] as Pak;
         return { file, mtime, label: `${name}  ${describePak(pak)}`, problem: undefined };
       } catch (error) {
         const code = error instanceof SideloadError ? error.code : "INTERNAL";
@@ -157,7 +173,7 @@ async function choosePak(cwd: string, ask: Prompts): Promise<string> {
 export function validatePakPath(cwd: string): (value: string) => Promise<string | true> {
   return async (value) => {
     try {
-      await readPakInput(resolve(cwd, value), undefined);
+      await readPaks([resolve(cwd, value)], undefined);
       return true;
     } catch (error) {
       if (error instanceof SideloadError && error.code === "NO_DEFAULT_REGISTRY") return true;
@@ -193,16 +209,16 @@ async function readPakOrAskRegistry(
   file: string,
   defaultRegistry: string | undefined,
   ask: Prompts,
-): Promise<{ read: { pak: Pak; images: AdapterImage[] }; defaultRegistry: string | undefined }> {
+): Promise<{ read: { paks: Pak[]; images: AdapterImage[] }; defaultRegistry: string | undefined }> {
   try {
-    return { read: await readPakInput(file, defaultRegistry), defaultRegistry };
+    return { read: await readPaks([file], defaultRegistry), defaultRegistry };
   } catch (error) {
     if (!(error instanceof SideloadError && error.code === "NO_DEFAULT_REGISTRY")) throw error;
     const registry = await ask.text(
       "This pak names no registry. The proxies' default registry (host[:port]):",
       validateRegistry,
     );
-    return { read: await readPakInput(file, registry), defaultRegistry: registry };
+    return { read: await readPaks([file], registry), defaultRegistry: registry };
   }
 }
 
@@ -210,7 +226,7 @@ async function readPakOrAskRegistry(
 async function chooseProxies(
   cwd: string,
   ask: Prompts,
-  values: SideloadValues,
+  inputs: SideloadInputs,
   terminal: Terminal,
 ): Promise<void> {
   const candidates = new Set<string>();
@@ -237,11 +253,11 @@ async function chooseProxies(
   const picked = await ask.choose("Which cloud proxies?", choices);
   if (picked === typeProxies) {
     const typed = await ask.text("Proxies, separated by commas or spaces:", validateProxyList);
-    values.proxy = typed.split(/[\s,]+/).filter(Boolean);
+    inputs.targets.proxies = typed.split(/[\s,]+/).filter(Boolean);
     return;
   }
   const inventory = inventories.find((i) => i.file === picked) as { file: string; proxies: Proxy[] };
-  values.inventory = inventory.file;
+  inputs.targets.inventories = [inventory.file];
   const groups = new Map<string, Choice<string>[]>();
   for (const proxy of inventory.proxies) {
     const group = proxy.groups[0] ?? "ungrouped";
@@ -258,55 +274,8 @@ async function chooseProxies(
     choices: list,
   }));
   const chosen = await ask.pickMany("Which proxies? (space toggles, enter confirms)", grouped);
-  if (chosen.length < inventory.proxies.length) values.limit = chosen;
+  if (chosen.length < inventory.proxies.length) inputs.targets.limit = chosen;
   terminal.out(`${chosen.length} of ${inventory.proxies.length} proxies selected\n`);
-}
-
-/** Step 5: read every proxy's host key; list the unknown ones with fingerprints for one answer. */
-async function confirmHostKeys(
-  proxies: Proxy[],
-  knownHostsFile: string,
-  ask: Prompts,
-  spinner: Spinner,
-  terminal: Terminal,
-  values: SideloadValues,
-): Promise<void> {
-  const knownHosts = await loadKnownHosts(knownHostsFile);
-  // Proxies behind jump hosts are checked when the batch reaches them.
-  const direct = proxies.filter((p) => !p.jump || p.jump.length === 0);
-  const scanned = await spinner.during(
-    `Reading the host keys of ${direct.length} prox${direct.length === 1 ? "y" : "ies"}`,
-    () => Promise.all(direct.map((p) => scanHostKey(p, knownHosts).catch(() => undefined))),
-  );
-  const unknown = scanned.filter((s): s is ScannedKey => s?.verdict === "unknown");
-  const refused = scanned.filter(
-    (s): s is ScannedKey => s?.verdict === "changed" || s?.verdict === "revoked",
-  );
-  for (const s of refused) {
-    terminal.out(
-      `! ${printable(s.proxy.name)}: its host key ${s.keyType} ${s.fingerprint} is NOT the one in known_hosts; it will be refused\n`,
-    );
-  }
-  if (unknown.length === 0) return;
-  terminal.out(`\nThese proxies are not in ${knownHostsFile}:\n`);
-  for (const s of unknown)
-    terminal.out(`  ${printable(s.proxy.name).padEnd(20)} ${s.keyType.padEnd(20)} ${s.fingerprint}\n`);
-  const trust = await ask.confirm(
-    `Check these fingerprints out of band. Trust all ${unknown.length} and remember them?`,
-    false,
-  );
-  if (trust) {
-    for (const s of unknown)
-      await appendKnownHost(knownHostsFile, knownHostsLine(s.proxy.host, s.proxy.port, s.key, false));
-    return;
-  }
-  // Not trusted: left out of the run rather than refused one by one in the middle of it.
-  const keep = proxies.filter((p) => !unknown.some((u) => u.proxy.name === p.name)).map((p) => p.name);
-  if (keep.length === 0)
-    throw new SideloadError("HOSTKEY_UNKNOWN", "no proxy with a trusted host key is left", {
-      hint: "trust the keys after checking them out of band, or add them with ssh-keyscan",
-    });
-  values.limit = keep;
 }
 
 function describeRegistries(registries: RegistryPreflight[]): string[] {
@@ -328,18 +297,13 @@ function describeRegistries(registries: RegistryPreflight[]): string[] {
  * The command line that repeats this run without questions: from the same answers, never a
  * secret (the password comes from the environment or where it already lives).
  */
-export function equivalentCommand(
-  mode: "pull" | "verify",
-  pakFile: string,
-  values: SideloadValues,
-  registries: RegistryPreflight[],
-): string[] {
-  const args = [mode, pakFile];
-  if (values["default-registry"] !== undefined) args.push("--default-registry", values["default-registry"]);
-  if (values.inventory !== undefined) args.push("--inventory", values.inventory);
-  for (const p of values.proxy ?? []) args.push("--proxy", p);
-  for (const l of values.limit ?? []) args.push("--limit", l);
-  if (values["known-hosts"] !== undefined) args.push("--known-hosts", values["known-hosts"]);
+export function equivalentCommand(inputs: SideloadInputs, registries: RegistryPreflight[]): string[] {
+  const args = [inputs.mode, ...inputs.paks];
+  if (inputs.defaultRegistry !== undefined) args.push("--default-registry", inputs.defaultRegistry);
+  for (const i of inputs.targets.inventories) args.push("--inventory", i);
+  for (const p of inputs.targets.proxies) args.push("--proxy", p);
+  for (const l of inputs.targets.limit) args.push("--limit", l);
+  if (inputs.ssh.knownHostsFile !== undefined) args.push("--known-hosts", inputs.ssh.knownHostsFile);
   args.push("--yes");
   const lines = ["To repeat this without questions (in a script or a pipeline):"];
   for (const r of registries) {

@@ -53,6 +53,17 @@ export interface ResolvedAuth {
   refresh?: (() => Promise<RegistryAuth>) | undefined;
 }
 
+/** No source has credentials for `registry`, and there is no terminal to ask in. */
+export function credentialsMissing(registry: string): SideloadError {
+  return new SideloadError(
+    "CREDENTIALS_MISSING",
+    `no credentials for registry ${registry}, and no terminal to ask in`,
+    {
+      hint: "docker login to it on this machine, or set MP_SIDELOAD_REGISTRY_USER and MP_SIDELOAD_REGISTRY_PASSWORD, or pass --registry-credentials FILE, --registry-credentials-helper or --registry-password-command (see the README)",
+    },
+  );
+}
+
 /** Resolves credentials for each registry of a run; stdin and the credentials file are read once. */
 export class CredentialResolver {
   private stdinPassword: Promise<string> | undefined;
@@ -73,13 +84,7 @@ export class CredentialResolver {
   async resolve(registry: string, image: string): Promise<ResolvedAuth> {
     const found = await this.find(registry, image);
     if (found) return found;
-    throw new SideloadError(
-      "CREDENTIALS_MISSING",
-      `no credentials for registry ${registry}, and no terminal to ask in`,
-      {
-        hint: "docker login to it on this machine, or set MP_SIDELOAD_REGISTRY_USER and MP_SIDELOAD_REGISTRY_PASSWORD, or pass --registry-credentials FILE, --registry-credentials-helper or --registry-password-command (see the README)",
-      },
-    );
+    throw credentialsMissing(registry);
   }
 
   /** Like `resolve`, but undefined (rather than asking or failing) when no source has any. */

@@ -8,7 +8,7 @@
 import type { CredentialResolver } from "../credentials/resolve.js";
 import type { RegistryAuth } from "../engine/engine.js";
 import type { ErrorCode } from "../errors.js";
-import type { ImageReference } from "../reference.js";
+import type { AdapterImage } from "../pak/read-paks.js";
 import { RegistryClient, type RegistryClientOptions, type RegistryVerdict } from "./registry-client.js";
 
 export interface RegistryPreflight {
@@ -32,8 +32,6 @@ export interface PreflightOptions extends RegistryClientOptions {
   skipCheck?: boolean;
 }
 
-type AdapterImage = ImageReference & { reference: string };
-
 /** Check every registry of `images` and settle its credentials. */
 export async function preflightRegistries(
   images: AdapterImage[],
@@ -53,7 +51,8 @@ export async function preflightRegistries(
   );
 }
 
-async function preflightRegistry(
+/** Check one registry's images and settle its credentials (`none` when no source has any). */
+export async function preflightRegistry(
   registry: string,
   images: AdapterImage[],
   resolver: CredentialResolver,
@@ -61,7 +60,8 @@ async function preflightRegistry(
 ): Promise<RegistryPreflight> {
   const first = images[0] as AdapterImage;
   if (options.skipCheck) {
-    const resolved = await resolver.resolve(registry, first.reference);
+    const resolved = await resolver.find(registry, first.reference, options.prompt);
+    if (resolved === undefined) return { registry, credentialSource: "none", verdicts: [] };
     return {
       registry,
       credentialSource: resolved.source,

@@ -139,13 +139,19 @@ class ProxyRun {
       this.early.presence.set(image.reference, quiet(session.hasReference(image.reference)));
     }
     // The CA, when asked for, must be in place before a login can succeed: no early login then.
-    if (this.job.mode !== "pull" || this.job.registryCa !== undefined) return;
+    const registries = this.job.registries;
+    if (this.job.mode !== "pull" || registries === undefined || this.job.registryCa !== undefined) return;
     for (const registry of new Set(this.job.images.map((t) => t.registry))) {
-      const start = () => {
-        const auth = this.job.auth?.(registry);
-        return auth === undefined ? Promise.resolve() : session.login(auth);
-      };
-      const login = this.job.ready === undefined ? start() : this.job.ready.then(start);
+      // Only once an image of the registry turns out to be missing: a proxy that holds every
+      // image never asks for credentials, so a run with nothing to pull needs none.
+      const presence = this.job.images
+        .filter((t) => t.registry === registry)
+        .map((t) => this.early.presence.get(t.reference) ?? Promise.resolve(false));
+      const login = Promise.all(presence).then(async (present) => {
+        if (present.every((p) => p === true)) return;
+        const auth = await registries.credentials(registry);
+        if (auth !== undefined) await session.login(auth);
+      });
       this.early.logins.set(registry, quiet(login));
     }
   }
@@ -191,13 +197,13 @@ class ProxyRun {
       "login",
       timings,
       async () => {
-        await this.ready();
+        // The workstation's registry check passes before any credential goes out or anything changes.
+        const given = await this.job.registries?.credentials(image.registry);
         const session = this.current();
         if (this.job.registryCa !== undefined) {
           this.registryCa = "failed";
           this.registryCa = await session.installCa(image.registry, this.job.registryCa);
         }
-        const given = this.job.auth?.(image.registry);
         if (given === undefined) return undefined;
         const early = this.early.logins.get(image.registry);
         this.early.logins.delete(image.registry);
@@ -206,7 +212,7 @@ class ProxyRun {
           return given;
         } catch (error) {
           const refused = error instanceof SideloadError && error.code === "REGISTRY_UNAUTHORIZED";
-          const fresh = refused ? await this.job.refreshAuth?.(image.registry) : undefined;
+          const fresh = refused ? await this.job.registries?.refresh(image.registry) : undefined;
           if (fresh === undefined) throw error;
           await session.login(fresh);
           return fresh;
@@ -287,11 +293,6 @@ class ProxyRun {
       timings.push({ step: name, durationMs });
       this.deps.onEvent({ type: "step-finished", proxy: this.proxy, step: name, durationMs, ...ref });
     }
-  }
-
-  /** The workstation's registry check: before any credential goes out or anything changes. */
-  private ready(): Promise<void> {
-    return this.job.ready ?? Promise.resolve();
   }
 
   private current(): Session {

@@ -2,18 +2,14 @@ import type { ErrorInfo } from "../errors.js";
 import type { PullProgress, RegistryAuth } from "../engine/engine.js";
 import type { EngineTransport } from "../engine/ssh-agent.js";
 import type { Proxy } from "../inventory/proxy.js";
-import type { ImageReference } from "../reference.js";
+import type { AdapterImage } from "../pak/read-paks.js";
 
 export type StepName = "connect" | "engine" | "present" | "login" | "pull" | "verify";
 
 /** What happened to one reference on one proxy. */
 export type ProxyStatus = "pulled" | "present" | "missing" | "failed" | "skipped";
 
-/** An image to put on (or look for on) every proxy. */
-export interface AdapterImage extends ImageReference {
-  reference: string;
-  kind: string;
-}
+export type { AdapterImage } from "../pak/read-paks.js";
 
 export interface StepTiming {
   step: StepName;
@@ -65,22 +61,31 @@ export type SideloadEvent =
   | { type: "retry"; proxy: Proxy; reference: string; attempt: number; error: ErrorInfo; delayMs: number }
   | { type: "proxy-finished"; proxy: Proxy; results: ProxyResult[] };
 
+/** What a proxy that must pull asks of the run for a registry's credentials. */
+export interface RegistryCredentials {
+  /**
+   * The credentials for `registry` (host[:port] as in the reference), once the workstation's
+   * check passed; undefined for an anonymous registry. Rejects when the run must stop (refused
+   * credentials, no such manifest, no credentials and no terminal to ask in).
+   */
+  credentials(registry: string): Promise<RegistryAuth | undefined>;
+  /**
+   * Fresh credentials after a proxy's login was refused, when their source can give them (a
+   * helper's --refresh, a token command); one refresh is shared by every proxy.
+   */
+  refresh(registry: string): Promise<RegistryAuth | undefined>;
+}
+
 export interface SideloadJob {
   mode: "pull" | "verify";
   images: AdapterImage[];
   /**
-   * Settles when the registries have been checked from the workstation and `auth` can answer;
-   * rejects when the run must stop. Nothing that sends credentials or changes a proxy (CA,
-   * login, pull) happens before it. Absent: ready at once.
+   * The registry credentials for the proxies (pull only), owned by the run's RegistryGate:
+   * asked for only by a proxy that must pull, and given only once the registry passed its
+   * check from the workstation. Nothing that sends credentials or changes a proxy (CA, login,
+   * pull) happens before that.
    */
-  ready?: Promise<void>;
-  /** Registry credentials by registry host[:port]; absent for verify. */
-  auth?: (registry: string) => RegistryAuth | undefined;
-  /**
-   * Fresh credentials for a registry that refused the current ones, when their source can give
-   * them (a helper's --refresh, a token command); one refresh is shared by every proxy.
-   */
-  refreshAuth?: (registry: string) => Promise<RegistryAuth | undefined>;
+  registries?: RegistryCredentials | undefined;
   /** Re-issues of a pull whose connection dropped. */
   retries: number;
   /** Per-proxy time limit. */

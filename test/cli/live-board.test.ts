@@ -58,10 +58,12 @@ describe("the live board's layout", () => {
 
   it("writes no colour with NO_COLOR, and finished proxies collapse into ok/failed lines", () => {
     const written: string[] = [];
-    const board = new LiveBoard(
-      { write: (t) => written.push(t), columns: () => 80, rows: () => 24, color: false },
-      2,
-    );
+    const board = new LiveBoard({
+      write: (t) => written.push(t),
+      columns: () => 80,
+      rows: () => 24,
+      color: false,
+    }).start(2);
     board.onEvent({ type: "proxy-started", proxy: proxy(1) });
     board.onEvent({
       type: "proxy-finished",

@@ -193,7 +193,9 @@ describe("pull with credentials from each source", () => {
     const first = await runCli(pullProxy1(lab.paks.sample, ["--registry-credentials", file]), { env });
     expect(first.code, first.stderr).toBe(0);
     expect(first.stderr).toContain("credentials from environment");
-    // Without the environment the (wrong) file is used, not the (also wrong) Docker config.
+    // Without the environment the (wrong) file is used, not the (also wrong) Docker config; the
+    // image is cleared so that the run needs credentials at all.
+    await clearImages(lab, 1);
     const { MP_SIDELOAD_REGISTRY_USER: _u, MP_SIDELOAD_REGISTRY_PASSWORD: _p, ...withoutEnv } = env;
     const second = await runCli(pullProxy1(lab.paks.sample, ["--registry-credentials", file]), {
       env: withoutEnv,

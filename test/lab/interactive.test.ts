@@ -1,7 +1,7 @@
 /**
  * A developer at a terminal: the built binary in a real pseudo-terminal (tmux), answering
- * inquirer's prompts by keystrokes: the registry password (masked), the "go?" question and an
- * unknown host key, which is then recorded in known_hosts.
+ * inquirer's prompts by keystrokes: the unknown host keys (once, up front, then recorded in
+ * known_hosts), the "go?" question and the registry password (masked).
  */
 import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -34,7 +34,7 @@ afterAll(async () => {
 });
 
 describe("in a terminal", () => {
-  it("asks for the password (masked), for confirmation and about an unknown host key, then pulls", async () => {
+  it("asks about the unknown host key, for confirmation and for the password (masked), then pulls", async () => {
     await clearImages(lab, 1);
     const knownHosts = join(scratch, "known_hosts");
     await writeFile(knownHosts, "");
@@ -49,20 +49,20 @@ describe("in a terminal", () => {
     );
     await tmux("new-session", "-d", "-s", "t", "-x", "200", "-y", "50", script);
 
+    // Every unknown host key first, with its fingerprint, for one answer; then "go?"; then the
+    // password, asked only once the proxy turned out to need a pull.
+    const keys = await waitForScreen(/Trust all 1 and remember them\?/);
+    expect(keys).toMatch(/These proxies are not in[\s\S]*proxy-1\s+ssh-ed25519\s+SHA256:\S+/);
+    await tmux("send-keys", "-t", "t", "y", "Enter");
+
+    await waitForScreen(/Pull .* onto 1 proxy\?/);
+    await tmux("send-keys", "-t", "t", "y", "Enter");
+
     await waitForScreen(/Password of mpuser at/);
     // Typed from a paste buffer loaded from the secrets file: the password is on no command line.
     await tmux("load-buffer", "-b", "pw", join(lab.dir, "secrets/registry-password"));
     await tmux("paste-buffer", "-d", "-b", "pw", "-t", "t");
     await tmux("send-keys", "-t", "t", "Enter");
-
-    await waitForScreen(/Pull .* onto 1 proxy\?/);
-    await tmux("send-keys", "-t", "t", "y", "Enter");
-
-    const question = await waitForScreen(
-      /proxy-1 is not in known_hosts\. Its ssh-ed25519 key fingerprint is SHA256:\S+/,
-    );
-    expect(question).toMatch(/Trust it and remember it\?/);
-    await tmux("send-keys", "-t", "t", "y", "Enter");
 
     const end = await waitForScreen(/EXIT=\d+/, 60_000);
     expect(end).toMatch(/EXIT=0/);
@@ -120,7 +120,7 @@ describe("in a terminal", () => {
       { mode: 0o755 },
     );
     await tmux("new-session", "-d", "-s", "t", "-x", "200", "-y", "50", script);
-    await waitForScreen(/proxy-2 is not in known_hosts/);
+    await waitForScreen(/These proxies are not in[\s\S]*proxy-2[\s\S]*Trust all 1 and remember them\?/);
     await tmux("send-keys", "-t", "t", "n", "Enter");
     const end = await waitForScreen(/EXIT=\d+/);
     expect(end).toMatch(/EXIT=1/);

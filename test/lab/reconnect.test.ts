@@ -70,11 +70,15 @@ async function throughRelay(retries: number) {
     images: (await readPak(lab.paks.sample)).adapters,
     retries,
     timeoutMs: 120_000,
-    auth: (registry) => ({
-      username: lab.registryUser,
-      password: lab.registryPassword,
-      serveraddress: registry,
-    }),
+    registries: {
+      credentials: (registry) =>
+        Promise.resolve({
+          username: lab.registryUser,
+          password: lab.registryPassword,
+          serveraddress: registry,
+        }),
+      refresh: () => Promise.resolve(undefined),
+    },
   };
   const proxy = { name: "proxy-1-via-relay", host: "127.0.0.1", port: relay.port, user: "root", groups: [] };
   const deps = {

@@ -9,7 +9,7 @@ import type { RegistryAuth } from "../../src/engine/engine.js";
 import type { Proxy } from "../../src/inventory/proxy.js";
 import type { Session, SessionOptions } from "../../src/sideload/proxy-session.js";
 import { sideloadProxy } from "../../src/sideload/sideload-proxy.js";
-import type { SideloadJob, AdapterImage } from "../../src/sideload/types.js";
+import type { AdapterImage, RegistryCredentials, SideloadJob } from "../../src/sideload/types.js";
 
 const proxy: Proxy = { name: "cp-1", host: "10.0.0.5", port: 22, user: "root", groups: [] };
 const image = (registry: string, name: string): AdapterImage => ({
@@ -94,13 +94,29 @@ function fakeSession(script: {
   return { open, calls, given };
 }
 
+/** The registry gate as a proxy sees it: credentials once `ready` settles. */
+function registries(
+  options: {
+    ready?: Promise<void>;
+    refresh?: (registry: string) => Promise<RegistryAuth | undefined>;
+  } = {},
+): RegistryCredentials {
+  return {
+    credentials: async (registry) => {
+      await options.ready;
+      return { username: "u", password: "pw-1", serveraddress: registry };
+    },
+    refresh: options.refresh ?? (() => Promise.resolve(undefined)),
+  };
+}
+
 function job(images: AdapterImage[], extra: Partial<SideloadJob> = {}): SideloadJob {
   return {
     mode: "pull",
     images,
     retries: 2,
     timeoutMs: 10_000,
-    auth: (registry) => ({ username: "u", password: "pw-1", serveraddress: registry }),
+    registries: registries(),
     ...extra,
   };
 }
@@ -135,7 +151,7 @@ describe("sideloadProxy's rules", () => {
     ]);
   });
 
-  it("starts the presence checks and the logins together with the engine check, and uses their answers", async () => {
+  it("starts the presence checks with the engine check, and a missing image's login right after its answer", async () => {
     const session = fakeSession({});
     await run([a, c], session);
     const engineAt = session.calls.indexOf("engine");
@@ -158,12 +174,15 @@ describe("sideloadProxy's rules", () => {
       session.calls.join("\n"),
     ).toEqual(["pulled", "present"]);
     const again = session.calls.indexOf("engine again");
-    expect(session.calls.slice(again + 1, again + 5).sort()).toEqual(
-      [`present ${a.reference}`, `present ${c.reference}`, "login r1:443 pw-1", "login r2:443 pw-1"].sort(),
+    // c is present: its registry (r2) needs no login at all.
+    expect(session.calls.slice(again + 1, again + 4).sort()).toEqual(
+      [`present ${a.reference}`, `present ${c.reference}`, "login r1:443 pw-1"].sort(),
     );
-    // The guesses' failures were not taken for answers, and their logins were not asked again.
-    expect(session.calls.filter((x) => x.startsWith("login") && !x.endsWith("(guess)"))).toHaveLength(2);
-    expect(session.calls.filter((x) => x.endsWith("(guess)"))).toHaveLength(4);
+    // The guesses' failures were not taken for answers; a failed presence check starts no login.
+    expect(session.calls.filter((x) => x.startsWith("login") && !x.endsWith("(guess)"))).toEqual([
+      "login r1:443 pw-1",
+    ]);
+    expect(session.calls.filter((x) => x.endsWith("(guess)"))).toHaveLength(2);
   });
 
   it("a session reopened after a drop goes straight to the engine the first one found", async () => {
@@ -177,12 +196,12 @@ describe("sideloadProxy's rules", () => {
     ]);
   });
 
-  it("waits for the registries' check (job.ready) before any CA, login or pull; a refusal means none at all", async () => {
+  it("waits for the registries' check (job.registries)  before any CA, login or pull; a refusal means none at all", async () => {
     let release: () => void = () => undefined;
     const ready = new Promise<void>((resolve) => (release = resolve));
     const session = fakeSession({});
     const running = run([a], session, {
-      ready,
+      registries: registries({ ready }),
       registryCa: "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n",
     });
     await new Promise((resolve) => setTimeout(resolve, 20));
@@ -199,7 +218,7 @@ describe("sideloadProxy's rules", () => {
     const refusedSession = fakeSession({});
     const refused = Promise.reject(new SideloadError("REGISTRY_UNAUTHORIZED", "refused", { exitStatus: 2 }));
     refused.catch(() => undefined);
-    const rows = await run([a, c], refusedSession, { ready: refused });
+    const rows = await run([a, c], refusedSession, { registries: registries({ ready: refused }) });
     expect(rows.map((r) => [r.status, r.failedStep])).toEqual([
       ["failed", "login"],
       ["failed", "login"],
@@ -227,10 +246,12 @@ describe("sideloadProxy's rules", () => {
     const session = fakeSession({ loginRefuses: (auth) => auth.password === "pw-1" });
     let refreshes = 0;
     const results = await run([a], session, {
-      refreshAuth: (registry) => (
-        refreshes++,
-        Promise.resolve({ username: "u", password: "pw-2", serveraddress: registry })
-      ),
+      registries: registries({
+        refresh: (registry) => (
+          refreshes++,
+          Promise.resolve({ username: "u", password: "pw-2", serveraddress: registry })
+        ),
+      }),
     });
     expect(results[0]?.status).toBe("pulled");
     expect(refreshes).toBe(1);

@@ -2,16 +2,17 @@
  * `check-registry <pak>`: the registry as the proxies will see it, asked from this machine.
  * Changes nothing anywhere.
  */
-import { ExitStatus, oneLine } from "../../errors.js";
+import { ExitStatus, SideloadError, oneLine } from "../../errors.js";
 import { preflightRegistries, type RegistryPreflight } from "../../registry/preflight.js";
 import type { RegistryVerdict } from "../../registry/registry-client.js";
-import { onePositional, parseCommandArgs } from "../args.js";
+import { parseCommandArgs } from "../args.js";
 import { credentialOptionSpecs, credentialOptionsHelp, credentialResolver } from "../credential-options.js";
-import { readPakInput } from "../pak-input.js";
-import { readCaOption } from "../registry-ca.js";
+import type { Pak } from "../../pak/read-pak.js";
+import { readPaks } from "../../pak/read-paks.js";
+import { readCaOption } from "../../registry/ca-file.js";
 import type { Terminal } from "../terminal.js";
 
-const help = `Usage: mp-sideload check-registry <pak> [--json] [--registry-ca FILE] [credential options]
+const help = `Usage: mp-sideload check-registry <pak>... [--json] [--registry-ca FILE] [credential options]
 
 Check from this machine that each adapter image of a pak can be pulled by its exact digest:
 anonymously (then the proxies pull it themselves and no sideload is needed), or with the
@@ -55,8 +56,13 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
     terminal.out(help);
     return ExitStatus.ok;
   }
-  const file = onePositional("check-registry", positionals, "pak file");
-  const { pak, images } = await readPakInput(file, values["default-registry"]);
+  if (positionals.length === 0) {
+    throw new SideloadError("USAGE", "check-registry: missing pak file", {
+      hint: "e.g. mp-sideload check-registry my-adapter.pak (several paks, or a folder of them, are fine)",
+    });
+  }
+  const { paks, images } = await readPaks(positionals, values["default-registry"]);
+  const pakOf = (p: Pak) => ({ file: p.file, name: p.name, version: p.version });
   const ca = values["registry-ca"] === undefined ? undefined : await readCaOption(values["registry-ca"]);
   const resolver = await credentialResolver(values, terminal);
   const preflight = await preflightRegistries(images, resolver, {
@@ -79,7 +85,8 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
       ? `${JSON.stringify(
           {
             command: "check-registry",
-            pak: { file: pak.file, name: pak.name, version: pak.version },
+            pak: pakOf(paks[0] as Pak),
+            ...(paks.length > 1 ? { paks: paks.map(pakOf) } : {}),
             references: images.map((t) => t.reference),
             registries: preflight.map((p) => ({
               registry: p.registry,

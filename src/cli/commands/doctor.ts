@@ -9,14 +9,21 @@ import { preflightRegistries } from "../../registry/preflight.js";
 import type { AdapterImage } from "../../sideload/types.js";
 import { intOption, parseCommandArgs } from "../args.js";
 import { credentialOptionSpecs, credentialResolver } from "../credential-options.js";
-import { readPakInput } from "../pak-input.js";
-import { readCaOption } from "../registry-ca.js";
-import { resolveProxies, sshConnectSetup, targetOptionSpecs, targetOptionsHelp } from "../targets.js";
+import { readPaks } from "../../pak/read-paks.js";
+import { resolveProxies } from "../../sideload/resolve-inputs.js";
+import { readCaOption } from "../../registry/ca-file.js";
+import {
+  proxyQueryOf,
+  sshConnectSetup,
+  sshInputsOf,
+  targetOptionSpecs,
+  targetOptionsHelp,
+} from "../targets.js";
 import { interruptedStatus, type Terminal } from "../terminal.js";
 
 const options = {
   ...targetOptionSpecs,
-  pak: { type: "string" },
+  pak: { type: "string", multiple: true },
   "default-registry": { type: "string" },
   "registry-ca": { type: "string" },
   ...credentialOptionSpecs,
@@ -36,7 +43,7 @@ disk space under the engine's data root, the clock; with --pak, each image prese
 registry reached and trusted from the proxy (POST /auth with credentials when some source has
 them, anonymously otherwise), and /etc/docker/certs.d/<REGISTRY>/ca.crt against --registry-ca.
 
-${targetOptionsHelp}  --pak PAK                   also check the pak's images and registries
+${targetOptionsHelp}  --pak PAK                   also check the pak's images and registries (repeatable; or a folder)
   --default-registry HOST     the proxies' default registry, for a pak that names none
   --registry-ca FILE          compare each proxy's CA for the registry with this PEM file
   --registry-user … (as pull) credentials for the registry check; never asked for
@@ -66,11 +73,11 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
   const timeoutS = intOption("timeout", values.timeout, 60, 1, 86_400);
   const sshUser = values["ssh-user"] ?? "root";
   const images: AdapterImage[] =
-    values.pak === undefined ? [] : (await readPakInput(values.pak, values["default-registry"])).images;
+    values.pak === undefined ? [] : (await readPaks(values.pak, values["default-registry"])).images;
   const registryCa =
     values["registry-ca"] === undefined ? undefined : await readCaOption(values["registry-ca"]);
   const proxies = await resolveProxies(
-    values,
+    proxyQueryOf(values),
     images.map((t) => t.reference),
     terminal.env,
     values.debug ? (message) => terminal.err(`debug: ${message}\n`) : undefined,
@@ -85,7 +92,7 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
     prompt: false,
   });
   const sizes = registries.flatMap((r) => r.verdicts.map((v) => v.size ?? 0));
-  const ssh = await sshConnectSetup(values, terminal, sshUser);
+  const ssh = await sshConnectSetup(sshInputsOf(values), sshUser, terminal);
   let report;
   try {
     report = await runDoctor(

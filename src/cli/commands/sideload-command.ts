@@ -2,13 +2,16 @@
  * `pull` and `verify`: the same options, the same pipeline; verify stops after "present?".
  */
 import { writeFile } from "node:fs/promises";
-import { ExitStatus, SideloadError } from "../../errors.js";
-import { fatalCodes, preflightRegistries, type RegistryPreflight } from "../../registry/preflight.js";
-import { runBatch } from "../../sideload/run-batch.js";
+import { ExitStatus, SideloadError, printable } from "../../errors.js";
+import type { SideloadInputs } from "../../sideload/inputs.js";
 import { planSideload } from "../../sideload/plan.js";
-import type { Proxy } from "../../inventory/proxy.js";
-import type { BatchReport, SideloadEvent, SideloadJob, AdapterImage } from "../../sideload/types.js";
-import { intOption, onePositional, parseCommandArgs } from "../args.js";
+import { RegistryGate } from "../../sideload/registry-gate.js";
+import { resolveInputs } from "../../sideload/resolve-inputs.js";
+import { runSideload } from "../../sideload/run-sideload.js";
+import type { SideloadJob } from "../../sideload/types.js";
+import { intOption, parseCommandArgs } from "../args.js";
+import { credentialOptionSpecs, credentialOptionsHelp, credentialResolver } from "../credential-options.js";
+import { confirmHostKeys } from "../host-keys.js";
 import {
   createLiveRenderer,
   renderPlan,
@@ -16,15 +19,12 @@ import {
   renderReportHuman,
   renderReportJson,
 } from "../render/batch.js";
-import { credentialOptionSpecs, credentialOptionsHelp, credentialResolver } from "../credential-options.js";
-import { readPakInput } from "../pak-input.js";
-import { readCaOption } from "../registry-ca.js";
+import { LiveBoard } from "../render/live-board.js";
 import { interruptedStatus, type Terminal } from "../terminal.js";
 import {
-  knownHostsFileOf,
-  memoBy,
-  resolveProxies,
+  proxyQueryOf,
   sshConnectSetup,
+  sshInputsOf,
   targetOptionSpecs,
   targetOptionsHelp,
 } from "../targets.js";
@@ -89,240 +89,155 @@ export async function runSideloadCommand(
     terminal.out(help(mode));
     return ExitStatus.ok;
   }
-  const pakFile = onePositional(mode, positionals, "pak file");
-  return (await runSideload(mode, pakFile, values, terminal)).status;
+  return sideloadCommand(sideloadInputsOf(mode, values, positionals), outputOf(values), values, terminal);
 }
 
-/** What the wizard settles itself before handing over to the same pipeline as the flags. */
-export interface SideloadOverrides {
-  /** The proxies already selected and resolved (inventory, --limit, ssh config), not read again. */
-  proxies?: Proxy[];
-  /** Registries already checked and their credentials settled (with a spinner, in the wizard). */
-  registries?: RegistryPreflight[];
-  /** Progress renderer (the wizard's live board). */
-  onEvent?: (event: SideloadEvent) => void;
-  /** Called once the batch is over, before the report is printed (the board clears itself). */
-  beforeOutput?: () => void;
+/** How a run reports: the flags that decide output, confirmation and the dry run. */
+export interface SideloadOutput {
+  json: boolean;
+  report?: string | undefined;
+  dryRun: boolean;
+  yes: boolean;
+  debug: boolean;
+}
+
+/** The argv of `pull` or `verify` as typed inputs: the one place they are read. */
+export function sideloadInputsOf(
+  mode: "pull" | "verify",
+  values: SideloadValues,
+  paks: string[],
+): SideloadInputs {
+  if (paks.length === 0) {
+    throw new SideloadError("USAGE", `${mode}: missing pak file`, {
+      hint: `e.g. mp-sideload ${mode} my-adapter.pak (several paks, or a folder of them, are fine)`,
+    });
+  }
+  return {
+    mode,
+    paks,
+    defaultRegistry: values["default-registry"],
+    targets: proxyQueryOf(values),
+    ssh: sshInputsOf(values),
+    registryCaFile: values["registry-ca"],
+    registryCheck: !(values["no-registry-check"] ?? false),
+    concurrency: intOption("concurrency", values.concurrency, 8, 1, 256),
+    timeoutMs: intOption("timeout", values.timeout, 900, 1, 86_400) * 1000,
+    retries: intOption("retries", values.retries, 3, 0, 20),
+  };
+}
+
+function outputOf(values: SideloadValues): SideloadOutput {
+  return {
+    json: values.json ?? false,
+    report: values.report,
+    dryRun: values["dry-run"] ?? false,
+    yes: values.yes ?? false,
+    debug: values.debug ?? false,
+  };
 }
 
 /**
- * The pipeline of `pull` and `verify`, from the answers the flags (or the wizard) gave: read and
- * check every input, settle the registries, run the batch, render. Returns the exit status and
- * the report.
+ * `pull` or `verify` from typed inputs: resolve them, then the dry run's plan, or the registry
+ * gate, the host keys and the confirmation in a terminal, the batch, the report. Returns the exit
+ * status.
  */
-export async function runSideload(
-  mode: "pull" | "verify",
-  pakFile: string,
-  values: SideloadValues,
+async function sideloadCommand(
+  inputs: SideloadInputs,
+  output: SideloadOutput,
+  credentials: SideloadValues,
   terminal: Terminal,
-  overrides: SideloadOverrides = {},
-): Promise<{ status: number; report?: BatchReport }> {
-  const concurrency = intOption("concurrency", values.concurrency, 8, 1, 256);
-  const timeoutS = intOption("timeout", values.timeout, 900, 1, 86_400);
-  const retries = intOption("retries", values.retries, 3, 0, 20);
-  const sshUser = values["ssh-user"] ?? "root";
-
-  // Read and check every input before anything connects anywhere.
-  const { images } = await readPakInput(pakFile, values["default-registry"]);
-  const proxies =
-    overrides.proxies ??
-    (await resolveProxies(
-      values,
-      images.map((t) => t.reference),
-      terminal.env,
-      values.debug ? (message) => terminal.err(`debug: ${message}\n`) : undefined,
-    ));
-  const knownHostsFile = knownHostsFileOf(values);
-  const registryCa =
-    mode === "pull" && values["registry-ca"] !== undefined
-      ? await readCaOption(values["registry-ca"])
-      : undefined;
-
-  const job: SideloadJob = { mode, images, retries, timeoutMs: timeoutS * 1000, registryCa };
-
-  if (values["dry-run"]) {
-    const plan = planSideload(proxies, job, knownHostsFile);
-    terminal.out(
-      values.json
-        ? renderPlanJson(
-            mode,
-            images.map((t) => t.reference),
-            plan,
-          )
-        : renderPlan(mode, plan),
-    );
-    return { status: ExitStatus.ok };
+): Promise<number> {
+  const debug = output.debug ? (message: string) => terminal.err(`debug: ${message}\n`) : undefined;
+  const resolved = await resolveInputs(inputs, terminal.env, debug);
+  const { images, knownHostsFile } = resolved;
+  const job: SideloadJob = {
+    mode: inputs.mode,
+    images,
+    retries: inputs.retries,
+    timeoutMs: inputs.timeoutMs,
+    registryCa: resolved.registryCa,
+  };
+  if (output.dryRun) {
+    const plan = planSideload(resolved.proxies, job, knownHostsFile);
+    const references = images.map((i) => i.reference);
+    terminal.out(output.json ? renderPlanJson(inputs.mode, references, plan) : renderPlan(inputs.mode, plan));
+    return ExitStatus.ok;
   }
 
   const ask = terminal.interactive ? (await import("../prompts.js")).prompts : undefined;
-  let registries: RegistryPreflight[] = [];
-  // In a terminal the registries are settled first (they may ask, and the run is confirmed).
-  // In a pipeline their check starts once the proxies have started to connect, and runs while
-  // they connect and look for the image; the job waits for it (`ready`) before anything that
-  // sends credentials or changes a proxy, and a verdict that stops the run ends the batch with
-  // nothing changed.
-  let settleLater: (() => Promise<void>) | undefined;
-  let settling: Promise<void> | undefined;
-  const refused = new AbortController();
-  if (mode === "pull") {
-    let byRegistry = new Map<string, RegistryPreflight>();
-    const settle = async () => {
-      registries = overrides.registries ?? (await settleRegistries(images, values, terminal, registryCa));
-      byRegistry = new Map(registries.map((r) => [r.registry, r]));
-    };
-    if (ask) await settle();
-    else {
-      const { promise, resolve, reject } = deferred();
-      job.ready = promise;
-      settleLater = () => {
-        const started = settle();
-        started.then(resolve, (error: unknown) => {
-          // A refused run must not wait for the proxies' connections: its batch ends at once.
-          reject(error);
-          refused.abort(error);
-        });
-        return started;
-      };
-    }
-    job.auth = (registry) => byRegistry.get(registry)?.auth;
-    job.refreshAuth = memoBy(async (registry: string) => {
-      const entry = byRegistry.get(registry);
-      if (entry?.refresh === undefined) return undefined;
-      entry.auth = await entry.refresh();
-      return entry.auth;
-    });
-    if (ask && !values.yes) {
-      const go = await ask.confirmRun(
-        `Pull ${images.length === 1 ? images[0]?.reference : `${images.length} images`} onto ${proxies.length} prox${proxies.length === 1 ? "y" : "ies"}?`,
+  const board = ask && !output.json && !output.debug ? new LiveBoard(stderrBoard(terminal)) : undefined;
+  // The registries' checks start now and overlap everything below; a proxy that must pull waits
+  // for its registry's verdict before any credential goes out.
+  const gate =
+    inputs.mode === "pull"
+      ? new RegistryGate(images, {
+          resolver: await credentialResolver(credentials, terminal, (q) => board?.paused(q) ?? q()),
+          ca: resolved.registryCa,
+          env: terminal.env,
+          signal: terminal.signal,
+          skipCheck: !inputs.registryCheck,
+          prompt: ask !== undefined,
+          warn: (message) => terminal.err(`mp-sideload: warning: ${message}\n`),
+          debug,
+        }).start()
+      : undefined;
+  const proxies = resolved.proxies;
+  // In a terminal: every unknown host key at once, then one "go?"; nothing is asked mid-batch
+  // but the registry password, with the board paused.
+  if (ask) {
+    const { trusted } = await confirmHostKeys(proxies, knownHostsFile, ask, terminal);
+    const what = images.length === 1 ? images[0]?.reference : `${images.length} images`;
+    const count = `${proxies.length} prox${proxies.length === 1 ? "y" : "ies"}`;
+    if (inputs.mode === "pull" && !output.yes && !(await ask.confirmRun(`Pull ${what} onto ${count}?`))) {
+      terminal.err(
+        trusted > 0
+          ? `nothing done on the proxies (${trusted} host key${trusted === 1 ? " was" : "s were"} added to ${printable(knownHostsFile)})\n`
+          : "nothing done\n",
       );
-      if (!go) {
-        terminal.err("nothing done\n");
-        return { status: ExitStatus.ok };
-      }
+      return ExitStatus.ok;
     }
   }
-
-  let report: BatchReport;
+  const ssh = await sshConnectSetup(inputs.ssh, inputs.targets.sshUser ?? "root", terminal, {
+    askHostKeys: false,
+    around: (question) => board?.paused(question) ?? question(),
+  });
+  let result;
   try {
-    const ssh = await sshConnectSetup(values, terminal, sshUser);
-    const live =
-      overrides.onEvent ??
-      createLiveRenderer(terminal, { debug: values.debug ?? false, json: values.json ?? false });
-    try {
-      const batch = runBatch(proxies, job, {
-        concurrency,
-        knownHosts: ssh.knownHosts,
-        signal: AbortSignal.any([terminal.signal, refused.signal]),
-        onEvent: live,
-        connect: ssh.connect,
-      });
-      settling = settleLater?.();
-      settling?.catch(() => undefined); // awaited below, after the batch
-      report = await batch;
-    } finally {
-      ssh.close();
-    }
+    board?.start(proxies.length);
+    result = await runSideload(proxies, { ...job, registries: gate }, gate, {
+      concurrency: inputs.concurrency,
+      knownHosts: ssh.knownHosts,
+      signal: terminal.signal,
+      onEvent: board?.onEvent ?? createLiveRenderer(terminal, { debug: output.debug, json: output.json }),
+      connect: ssh.connect,
+    });
   } finally {
-    // The registries' verdict comes first: a refused run is an input error, whatever the batch did.
-    await settling;
+    board?.stop();
+    ssh.close();
   }
-
-  report.registries = registries.map((r) => ({
-    registry: r.registry,
-    credentialSource: r.credentialSource,
-    ...(r.verdicts.length === 0
-      ? {}
-      : { check: r.verdicts.every((v) => v.status !== "failed") ? r.verdicts[0]?.status : "unknown" }),
-  }));
-  overrides.beforeOutput?.();
-  const document = renderReportJson(report);
-  if (values.report !== undefined) await writeFile(values.report, document, { mode: 0o644 });
-  terminal.out(values.json ? document : renderReportHuman(report));
+  const document = renderReportJson(result.report);
+  terminal.out(output.json ? document : renderReportHuman(result.report));
+  if (output.report !== undefined) await writeFile(output.report, document, { mode: 0o644 });
   const interrupted = interruptedStatus(terminal.signal);
-  if (interrupted !== undefined) return { status: interrupted, report };
-  return { status: report.summary.failed === 0 ? ExitStatus.ok : ExitStatus.proxyFailed, report };
+  if (interrupted !== undefined) return interrupted;
+  return result.report.summary.failed === 0 ? ExitStatus.ok : ExitStatus.proxyFailed;
 }
 
-/** The answers of a `pull` or `verify` run: what its flags say, or what the wizard gathered. */
-export type SideloadValues = Values;
+/** The live board on stderr. */
+export function stderrBoard(terminal: Terminal) {
+  return {
+    write: (text: string) => void process.stderr.write(text),
+    columns: () => process.stderr.columns || 80,
+    rows: () => process.stderr.rows || 24,
+    color: terminal.color,
+  };
+}
 
-type Values = {
+/** The answers of a `pull` or `verify` run, as its flags give them. */
+export type SideloadValues = {
   -readonly [K in keyof typeof sideloadOptions]?: (typeof sideloadOptions)[K] extends { multiple: true }
     ? string[]
     : (typeof sideloadOptions)[K] extends { type: "boolean" }
       ? boolean
       : string;
 };
-
-/**
- * Before any proxy: check each registry from this machine and settle its credentials. A verdict
- * that every proxy would meet (refused credentials, no such manifest, no linux/amd64) stops the
- * run here, once, with exit 2; a registry this machine cannot reach or trust is a warning, since
- * the proxies often sit in another network and their own login is the authority.
- */
-async function settleRegistries(
-  images: AdapterImage[],
-  values: Values,
-  terminal: Terminal,
-  registryCa: string | undefined,
-): Promise<RegistryPreflight[]> {
-  const resolver = await credentialResolver(values, terminal);
-  const preflight = await preflightRegistries(images, resolver, {
-    ca: registryCa,
-    env: terminal.env,
-    signal: terminal.signal,
-    prompt: terminal.interactive,
-    skipCheck: values["no-registry-check"] ?? false,
-  });
-  for (const entry of preflight) {
-    if (values.debug) terminal.err(`debug: ${entry.registry}: credentials from ${entry.credentialSource}\n`);
-    for (const verdict of entry.verdicts) {
-      const error = verdict.error;
-      if (error === undefined) continue;
-      if (
-        fatalCodes.includes(error.code) &&
-        !(error.code === "REGISTRY_UNAUTHORIZED" && entry.credentialSource === "none")
-      ) {
-        throw new SideloadError(
-          error.code,
-          `checked from this machine before any proxy logged in: ${error.message}`,
-          {
-            hint: error.hint,
-            exitStatus: ExitStatus.usage,
-          },
-        );
-      }
-      if (entry.credentialSource !== "none") {
-        terminal.err(
-          `mp-sideload: warning: ${error.code}: ${error.message}; going on: the proxies' own login decides\n`,
-        );
-      }
-    }
-    if (entry.credentialSource === "none") {
-      // Not public and no source has credentials: ask the resolver once more so that its
-      // CREDENTIALS_MISSING (with the options that would supply them) is the error.
-      const resolved = await resolver.resolve(
-        entry.registry,
-        images.find((t) => t.registry === entry.registry)?.reference ?? "",
-      );
-      Object.assign(entry, {
-        credentialSource: resolved.source,
-        auth: resolved.auth,
-        refresh: resolved.refresh,
-      });
-    }
-  }
-  return preflight;
-}
-
-/** A promise and the functions that settle it; its rejection counts as handled until awaited. */
-function deferred(): { promise: Promise<void>; resolve: () => void; reject: (error: unknown) => void } {
-  let resolve: () => void = () => undefined;
-  let reject: (error: unknown) => void = () => undefined;
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  promise.catch(() => undefined);
-  return { promise, resolve, reject };
-}

@@ -74,13 +74,14 @@ export class LiveBoard {
   private frame = 0;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(
-    private readonly out: BoardOutput,
-    total: number,
-  ) {
+  constructor(private readonly out: BoardOutput) {}
+
+  /** Start drawing, for a batch of `total` proxies. */
+  start(total: number): this {
     this.counts.total = total;
     this.timer = setInterval(() => this.draw(), 100);
     this.timer.unref();
+    return this;
   }
 
   readonly onEvent = (event: SideloadEvent): void => {
@@ -119,6 +120,22 @@ export class LiveBoard {
     }
     this.draw();
   };
+
+  /** Run `question` with the board erased and still, then draw it again. */
+  async paused<T>(question: () => Promise<T>): Promise<T> {
+    const timer = this.timer;
+    if (timer === undefined) return question();
+    clearInterval(timer);
+    this.timer = undefined;
+    this.erase();
+    try {
+      return await question();
+    } finally {
+      this.timer = setInterval(() => this.draw(), 100);
+      this.timer.unref();
+      this.draw();
+    }
+  }
 
   /** Erase the board (the finished lines stay). */
   stop(): void {

@@ -1,0 +1,49 @@
+/**
+ * The typed inputs of a sideload run: what the flags (or the wizard's answers) say, turned into
+ * plain data once, at the edge, in `src/cli`. Nothing below the command sees argv.
+ */
+
+/** Which proxies, and the route details that apply to all of them. */
+export interface ProxyQuery {
+  /** `--inventory` files or folders, in the order given. */
+  inventories: string[];
+  /** `--proxy [user@]host[:port]` entries. */
+  proxies: string[];
+  /** `--limit` patterns. */
+  limit: string[];
+  /** `--only-failed REPORT`: only what an earlier report left unfinished. */
+  onlyFailed?: string | undefined;
+  /** `--ssh-user`, when given (else `root`, or the ssh config's `User`). */
+  sshUser?: string | undefined;
+  /** `--ssh-config FILE|none`; undefined: ~/.ssh/config when it exists. */
+  sshConfig?: string | undefined;
+  /** `--jump` hops for every proxy, like `ssh -J`. */
+  jump: string[];
+}
+
+/** How to reach the proxies over SSH: host keys and the keys to offer. */
+export interface SshInputs {
+  /** `--known-hosts`, when given (else ~/.ssh/known_hosts). */
+  knownHostsFile?: string | undefined;
+  acceptNewHostKeys: boolean;
+  /** `--identity` files, in the order given. */
+  identities: string[];
+}
+
+/** What a `pull` or `verify` run works on and how. */
+export interface SideloadInputs {
+  mode: "pull" | "verify";
+  /** Pak files, or folders of them. */
+  paks: string[];
+  /** `--default-registry`, for a pak that names no registry. */
+  defaultRegistry?: string | undefined;
+  targets: ProxyQuery;
+  ssh: SshInputs;
+  /** `--registry-ca FILE` (pull only). */
+  registryCaFile?: string | undefined;
+  /** False with `--no-registry-check`. */
+  registryCheck: boolean;
+  concurrency: number;
+  timeoutMs: number;
+  retries: number;
+}

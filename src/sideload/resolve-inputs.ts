@@ -1,0 +1,108 @@
+/**
+ * The first arrow of the pipeline: the run's inputs read and checked, before anything connects
+ * anywhere. Paks become adapter images; inventories, `--proxy` entries, an earlier report and
+ * `--limit` become the proxies, each with its route (ssh config, jump hosts).
+ */
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { SideloadError, quote } from "../errors.js";
+import { loadInventory, selectProxies } from "../inventory/load-inventory.js";
+import { parseProxyArg, type Proxy } from "../inventory/proxy.js";
+import { resolveRoutes } from "../inventory/routes.js";
+import type { Pak } from "../pak/read-pak.js";
+import { readPaks, type AdapterImage } from "../pak/read-paks.js";
+import { readCaOption } from "../registry/ca-file.js";
+import { readEarlierReport } from "../report/earlier-report.js";
+import { openSshConfig } from "../ssh/ssh-config.js";
+import type { ProxyQuery, SideloadInputs } from "./inputs.js";
+
+/** Everything a run needs, read and checked. */
+export interface ResolvedInputs {
+  paks: Pak[];
+  images: AdapterImage[];
+  proxies: Proxy[];
+  /** PEM of `--registry-ca`, checked. */
+  registryCa?: string | undefined;
+  knownHostsFile: string;
+}
+
+/** known_hosts as given, else OpenSSH's default. */
+export function knownHostsFileOf(given: string | undefined): string {
+  return given ?? join(homedir(), ".ssh", "known_hosts");
+}
+
+/**
+ * Read the paks, the CA and the proxies of a run, in that order: a bad input is an exit-2 error
+ * before any connection.
+ */
+export async function resolveInputs(
+  inputs: SideloadInputs,
+  env: NodeJS.ProcessEnv,
+  onDebug?: (message: string) => void,
+): Promise<ResolvedInputs> {
+  const { paks, images } = await readPaks(inputs.paks, inputs.defaultRegistry);
+  const registryCa =
+    inputs.mode === "pull" && inputs.registryCaFile !== undefined
+      ? await readCaOption(inputs.registryCaFile)
+      : undefined;
+  const proxies = await resolveProxies(
+    inputs.targets,
+    images.map((i) => i.reference),
+    env,
+    onDebug,
+  );
+  return { paks, images, proxies, registryCa, knownHostsFile: knownHostsFileOf(inputs.ssh.knownHostsFile) };
+}
+
+/**
+ * The proxies to work on: the inventories and `--proxy` entries, narrowed by `--only-failed`
+ * (an earlier report for these `references`) and `--limit`, each with its route.
+ */
+export async function resolveProxies(
+  query: ProxyQuery,
+  references: string[],
+  env: NodeJS.ProcessEnv,
+  onDebug?: (message: string) => void,
+): Promise<Proxy[]> {
+  const sshUser = query.sshUser ?? "root";
+  const userGiven = query.sshUser !== undefined;
+  // Checked before the inventory: a report for another pak is refused whatever else is given.
+  const unfinished =
+    query.onlyFailed === undefined ? undefined : await readEarlierReport(query.onlyFailed, references);
+  let proxies: Proxy[] = [];
+  for (const inventory of query.inventories) {
+    // concat, not push(...): a spread of a large array overflows the call stack.
+    proxies = proxies.concat(await loadInventory(inventory, sshUser, userGiven));
+  }
+  proxies = proxies.concat(query.proxies.map((p) => parseProxyArg(p, sshUser, userGiven)));
+  if (unfinished !== undefined) {
+    const names = new Set(unfinished.map((f) => f.name));
+    proxies =
+      proxies.length === 0
+        ? unfinished.map((f) => ({
+            ...f,
+            user: sshUser,
+            groups: [],
+            ...(userGiven ? {} : { defaulted: ["user" as const] }),
+          }))
+        : proxies.filter((p) => names.has(p.name));
+  }
+  if (proxies.length === 0 && unfinished === undefined) {
+    throw new SideloadError("NO_PROXIES", "no proxies given", {
+      hint: "pass --proxy HOST (repeatable) or --inventory FILE",
+    });
+  }
+  const selected = selectProxies(proxies, query.limit);
+  if (selected.length === 0 && unfinished === undefined) {
+    throw new SideloadError("NO_PROXIES", `no proxy matches --limit ${quote(query.limit.join(","))}`, {
+      hint: "--limit takes a group or proxy name, with * and ? wildcards",
+    });
+  }
+  const reader = openSshConfig(query.sshConfig, env);
+  onDebug?.(reader ? `ssh config ${reader.file} read with ${reader.via}` : "no ssh config applied");
+  const jump = query.jump.flatMap((j) => j.split(",")).filter((j) => j !== "");
+  return resolveRoutes(selected, reader, {
+    jump: jump.length > 0 ? jump : undefined,
+    defaultUser: sshUser,
+  });
+}
