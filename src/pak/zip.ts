@@ -30,18 +30,21 @@ const options: yauzl.Options = {
  */
 export async function openZipFile(path: string, maxEntries: number): Promise<OpenZip> {
   const fd = await promisify(open)(path, "r");
+  let zip: ZipFile;
   try {
     const { size } = await promisify(fstat)(fd);
-    const zip = await new Promise<ZipFile>((resolve, reject) => {
+    zip = await new Promise<ZipFile>((resolve, reject) => {
       yauzl.fromRandomAccessReader(new FileReader(fd), size, options, (error, opened) =>
         error ? reject(new ZipProblem(error.message)) : resolve(opened),
       );
     });
-    return await collectEntries(zip, maxEntries);
   } catch (error) {
     close(fd, () => undefined);
     throw error;
   }
+  // From here the zip owns the fd: collectEntries closes it on failure, and closing it twice
+  // could close a descriptor the number was reused for.
+  return collectEntries(zip, maxEntries);
 }
 
 /** How far past a read that misses the window {@link FileReader} reads. */
