@@ -6,7 +6,8 @@
  *   npm run bench:inspect [-- --runs 15 --gib 1]
  *
  * Targets (issue 2): 1 GiB within 10% of 100 KiB; under 2x the bare Node start; peak RSS
- * under 100 MB whatever the pak size.
+ * under 100 MB whatever the pak size. Issue 17: a 1 GiB pak of 1,000 files (every record of its
+ * central directory parsed by yauzl) within 2.5x the bare Node start.
  */
 import { spawnSync } from "node:child_process";
 import { mkdtemp, rm, stat } from "node:fs/promises";
@@ -31,24 +32,34 @@ interface Measure {
   peakRssMb: number;
 }
 
+/** One run of a command under GNU time: wall ms (hrtime, since %e has 10 ms resolution), peak RSS MB. */
+function once(argv: string[]): { ms: number; rssMb: number } {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync("/usr/bin/time", ["-f", "%M", ...argv], { encoding: "utf8" });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.status !== 0) throw new Error(`${argv.join(" ")} failed: ${r.stderr}`);
+  return { ms, rssMb: Number(r.stderr.trim().split("\n").at(-1)) / 1024 };
+}
+
 /**
- * Run a command `runs` times (after one warm-up run) under GNU time for its peak RSS; the wall
- * time is taken here with hrtime, since GNU time's %e has only 10 ms resolution.
+ * Run every command `runs` times after one warm-up run each, round-robin: on a shared machine
+ * the load drifts, and interleaving makes a drift hit every row alike, not one row.
  */
-function run(argv: string[]): Measure {
-  const times: number[] = [];
-  let rss = 0;
+function runAll(commands: string[][]): Measure[] {
+  const times = commands.map(() => [] as number[]);
+  const rss = commands.map(() => 0);
   for (let i = 0; i < runs + 1; i++) {
-    const t0 = process.hrtime.bigint();
-    const r = spawnSync("/usr/bin/time", ["-f", "%M", ...argv], { encoding: "utf8" });
-    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-    if (r.status !== 0) throw new Error(`${argv.join(" ")} failed: ${r.stderr}`);
-    if (i === 0) continue;
-    rss = Math.max(rss, Number(r.stderr.trim().split("\n").at(-1)) / 1024);
-    times.push(ms);
+    commands.forEach((argv, c) => {
+      const { ms, rssMb } = once(argv);
+      if (i === 0) return;
+      times[c]!.push(ms);
+      rss[c] = Math.max(rss[c]!, rssMb);
+    });
   }
-  times.sort((a, b) => a - b);
-  return { medianMs: times[Math.floor(times.length / 2)] ?? 0, minMs: times[0] ?? 0, peakRssMb: rss };
+  return times.map((t, c) => {
+    t.sort((a, b) => a - b);
+    return { medianMs: t[Math.floor(t.length / 2)] ?? 0, minMs: t[0] ?? 0, peakRssMb: rss[c]! };
+  });
 }
 
 const dir = await mkdtemp(join(tmpdir(), "mp-sideload-bench-"));
@@ -78,19 +89,21 @@ try {
     `import zipfile,io,sys\nz=zipfile.ZipFile(sys.argv[1])\na=zipfile.ZipFile(io.BytesIO(z.read('adapter.zip')))\na.read('SampleAdapter.conf')`,
     pak,
   ];
-  const rows: [string, Measure][] = [
-    ["node -e 0 (floor)", run(["node", "-e", "0"])],
-    ["mp-sideload inspect, 100 KiB pak", run([bin, "inspect", small, "--json"])],
-    [`mp-sideload inspect, ${gib} GiB pak`, run([bin, "inspect", large, "--json"])],
-    [`mp-sideload inspect, ${gib} GiB, ${files} files`, run([bin, "inspect", many, "--json"])],
-    ["unzip -p, 100 KiB pak", run(unzipShell(small))],
-    [`unzip -p, ${gib} GiB pak`, run(unzipShell(large))],
-    ["python3 zipfile, 100 KiB pak", run(python(small))],
-    [`python3 zipfile, ${gib} GiB pak`, run(python(large))],
+  const commands: [string, string[]][] = [
+    ["node -e 0 (floor)", ["node", "-e", "0"]],
+    ["mp-sideload inspect, 100 KiB pak", [bin, "inspect", small, "--json"]],
+    [`mp-sideload inspect, ${gib} GiB pak`, [bin, "inspect", large, "--json"]],
+    [`mp-sideload inspect, ${gib} GiB, ${files} files`, [bin, "inspect", many, "--json"]],
+    ["unzip -p, 100 KiB pak", unzipShell(small)],
+    [`unzip -p, ${gib} GiB pak`, unzipShell(large)],
+    ["python3 zipfile, 100 KiB pak", python(small)],
+    [`python3 zipfile, ${gib} GiB pak`, python(large)],
   ];
+  const measures = runAll(commands.map(([, argv]) => argv));
+  const rows = commands.map(([name], i): [string, Measure] => [name, measures[i]!]);
 
   console.log(
-    `inspect benchmark: ${runs} runs each after a warm-up; paks of ${sizes.small} and ${sizes.large} bytes`,
+    `inspect benchmark: ${runs} runs each after a warm-up, interleaved; paks of ${sizes.small} and ${sizes.large} bytes`,
   );
   console.log(
     `${"".padEnd(36)} ${"median ms".padStart(10)} ${"min ms".padStart(8)} ${"peak RSS MB".padStart(12)}`,
@@ -116,7 +129,7 @@ try {
     `inspect / node -e 0:    ${vsFloor.toFixed(2)}x  (target < 2x)    ${vsFloor < 2 ? "met" : "MISSED"}`,
   );
   console.log(
-    `${files} files / node -e 0: ${manyVsFloor.toFixed(2)}x  (target < 2x)    ${manyVsFloor < 2 ? "met" : "MISSED"}`,
+    `${files} files / node -e 0: ${manyVsFloor.toFixed(2)}x  (target ≤ 2.5x)  ${manyVsFloor <= 2.5 ? "met" : "MISSED"}`,
   );
   console.log(
     `peak RSS:               ${rss.toFixed(1)} MB (target < 100 MB) ${rss < 100 ? "met" : "MISSED"}`,

@@ -1,3 +1,4 @@
+import { text } from "node:stream/consumers";
 import { redact } from "../credentials/redact.js";
 import { SideloadError, escapeMatches, signalExitStatus, type HandledSignal } from "../errors.js";
 
@@ -77,11 +78,7 @@ export function createTerminal(signal: AbortSignal = watchSignals()): Terminal {
     interactive,
     color: Boolean(process.stderr.isTTY) && env.NO_COLOR === undefined && env.TERM !== "dumb",
     env,
-    readStdin: async () => {
-      const chunks: Buffer[] = [];
-      for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-      return Buffer.concat(chunks).toString("utf8");
-    },
+    readStdin: () => text(process.stdin),
     signal,
   };
 }

@@ -78,24 +78,14 @@ export async function readPak(file: string, options: ReadPakOptions = {}): Promi
   const label = basename(file);
   await checkIsFile(file);
 
-  const open = (wanted?: (name: string) => boolean) =>
-    openOrExplain(
-      () => openZipFile(file, limits.maxEntries, wanted),
-      label,
-      "PAK_NOT_ZIP",
-      limits.maxEntries,
-    );
-  // Only the manifest and the zips are parsed; a pak's content/ (hundreds of dashboards and
-  // reports) is skipped by name.
-  let outer = await open((name) => name === "manifest.txt" || name.toLowerCase().endsWith(".zip"));
+  const outer = await openOrExplain(
+    () => openZipFile(file, limits.maxEntries),
+    label,
+    "PAK_NOT_ZIP",
+    limits.maxEntries,
+  );
   try {
     const manifest = await readManifest(outer, label, limits);
-    if (manifest.adapterZips.some((name) => outer.omitted?.has(name))) {
-      // The manifest names an adapter that is not a .zip by name: read the whole directory.
-      const whole = await open();
-      outer.zip.close();
-      outer = whole;
-    }
     const adapters: Adapter[] = [];
     for (const [index, zipName] of manifest.adapterZips.entries()) {
       adapters.push(

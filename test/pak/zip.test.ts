@@ -1,7 +1,8 @@
 /**
- * openZipFile's narrowed central directory: only wanted records are parsed, and no name can hide
- * from that by being spelled another way (non-ASCII bytes, an Info-ZIP Unicode Path field).
- * The zips are written byte by byte here, since no zip library writes such hostile records.
+ * openZipFile: yauzl parses every record of the central directory through a read-ahead reader,
+ * and hostile records (a name spelled another way by non-ASCII bytes or an Info-ZIP Unicode
+ * Path field, a broken record, a count that lies) are read as yauzl reads them. The zips are
+ * written byte by byte here, since no zip library writes such hostile records.
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -9,7 +10,7 @@ import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readPak } from "../../src/pak/read-pak.js";
-import { openZipFile, readEntry, ZipProblem } from "../../src/pak/zip.js";
+import { openZipFile, readEntry, ZipProblem, type OpenZip } from "../../src/pak/zip.js";
 import { sampleDigest } from "../../scripts/fixture-catalogue.js";
 import { writePak } from "../../scripts/pak-writer.js";
 
@@ -21,7 +22,10 @@ interface RawEntry {
 }
 
 /** A zip of stored entries, with the names and extra fields exactly as given. */
-function rawZip(entries: RawEntry[], options: { breakSecondRecord?: boolean } = {}): Buffer {
+function rawZip(
+  entries: RawEntry[],
+  options: { breakSecondRecord?: boolean; declaredCount?: number } = {},
+): Buffer {
   const locals: Buffer[] = [];
   const records: Buffer[] = [];
   let offset = 0;
@@ -54,8 +58,8 @@ function rawZip(entries: RawEntry[], options: { breakSecondRecord?: boolean } = 
   const directory = Buffer.concat(records);
   const end = Buffer.alloc(22);
   end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(entries.length, 8);
-  end.writeUInt16LE(entries.length, 10);
+  end.writeUInt16LE(options.declaredCount ?? entries.length, 8);
+  end.writeUInt16LE(options.declaredCount ?? entries.length, 10);
   end.writeUInt32LE(directory.length, 12);
   end.writeUInt32LE(offset, 16);
   return Buffer.concat([...locals, directory, end]);
@@ -85,32 +89,42 @@ async function zipFile(name: string, bytes: Buffer): Promise<string> {
   return file;
 }
 
-const wanted = (name: string) => name === "manifest.txt" || name.endsWith(".zip");
+/** The bytes of one entry, read from the file through yauzl. */
+async function dataOf(zip: OpenZip, name: string): Promise<string> {
+  const entry = zip.entries.get(name);
+  if (entry === undefined || entry === "duplicate") throw new Error(`no single ${name}`);
+  return (await readEntry(zip.zip, entry, 1000)).toString();
+}
 
-describe("openZipFile with a wanted filter", () => {
-  it("parses only the wanted records, lists the others, and reads entries from the real file", async () => {
+describe("openZipFile", () => {
+  it("parses every record, across read-ahead windows, and reads entries from the real file", async () => {
+    // 2,000 records of ~100 bytes: a directory of ~200 KiB, several read-ahead windows, with
+    // records cut by a window's end.
+    const content = Array.from({ length: 2000 }, (_, i) => ({
+      name: `content/dashboards/${String(i).padStart(4, "0")}-${"d".repeat(40)}.json`,
+      data: `dashboard ${i}`,
+    }));
     const file = await zipFile(
       "plain.zip",
       rawZip([
         { name: "manifest.txt", data: "{}" },
-        ...Array.from({ length: 50 }, (_, i) => ({ name: `content/dashboards/d${i}.json`, data: `${i}` })),
+        ...content,
         { name: "adapter.zip", data: "the adapter" },
       ]),
     );
-    const zip = await openZipFile(file, 1000, wanted);
+    const zip = await openZipFile(file, 10_000);
     try {
-      expect([...zip.entries.keys()]).toEqual(["manifest.txt", "adapter.zip"]);
-      expect(zip.omitted?.size).toBe(50);
-      expect(zip.omitted?.has("content/dashboards/d7.json")).toBe(true);
-      const entry = zip.entries.get("adapter.zip");
-      if (entry === undefined || entry === "duplicate") throw new Error("no adapter.zip");
-      expect((await readEntry(zip.zip, entry, 1000)).toString()).toBe("the adapter");
+      expect(zip.entries.size).toBe(2002);
+      expect([...zip.entries.keys()]).toEqual(["manifest.txt", ...content.map((e) => e.name), "adapter.zip"]);
+      expect(await dataOf(zip, "adapter.zip")).toBe("the adapter");
+      expect(await dataOf(zip, "manifest.txt")).toBe("{}");
+      expect(await dataOf(zip, content[1234]!.name)).toBe("dashboard 1234");
     } finally {
       zip.zip.close();
     }
   });
 
-  it("a name given by a Unicode Path field is parsed, so a second adapter.zip is still a duplicate", async () => {
+  it("a name given by a Unicode Path field is the name, so a second adapter.zip is a duplicate", async () => {
     const file = await zipFile(
       "unicode-path.zip",
       rawZip([
@@ -118,21 +132,21 @@ describe("openZipFile with a wanted filter", () => {
         { name: "content/x.json", data: "installed", extra: unicodePath("content/x.json", "adapter.zip") },
       ]),
     );
-    const zip = await openZipFile(file, 1000, wanted);
+    const zip = await openZipFile(file, 1000);
     try {
       expect(zip.entries.get("adapter.zip")).toBe("duplicate");
-      expect(zip.omitted?.size).toBe(0);
+      expect(zip.entries.has("content/x.json")).toBe(false);
     } finally {
       zip.zip.close();
     }
   });
 
-  it("a name with non-ASCII bytes is parsed (yauzl decodes it), not skipped by its bytes", async () => {
+  it("a name with non-ASCII bytes is decoded as CP437, as yauzl decodes it", async () => {
     const file = await zipFile(
       "cp437.zip",
       rawZip([{ name: Buffer.from([0x63, 0x81, 0x2e, 0x6a, 0x73, 0x6f, 0x6e]) }, { name: "adapter.zip" }]),
     );
-    const zip = await openZipFile(file, 1000, wanted);
+    const zip = await openZipFile(file, 1000);
     try {
       expect([...zip.entries.keys()]).toEqual(["cü.json", "adapter.zip"]);
     } finally {
@@ -140,18 +154,30 @@ describe("openZipFile with a wanted filter", () => {
     }
   });
 
-  it("a directory it cannot walk is left to yauzl, which refuses it as without the filter", async () => {
+  it("refuses a directory with a broken record", async () => {
     const bytes = rawZip([{ name: "manifest.txt" }, { name: "content/a" }, { name: "adapter.zip" }], {
       breakSecondRecord: true,
     });
     const file = await zipFile("broken.zip", bytes);
-    await expect(openZipFile(file, 1000, wanted)).rejects.toBeInstanceOf(ZipProblem);
+    await expect(openZipFile(file, 1000)).rejects.toThrow(/invalid central directory file header signature/);
     await expect(openZipFile(file, 1000)).rejects.toBeInstanceOf(ZipProblem);
+  });
+
+  it("refuses an end record that declares more records than the directory holds", async () => {
+    const bytes = rawZip([{ name: "manifest.txt" }, { name: "adapter.zip" }], { declaredCount: 3 });
+    const file = await zipFile("short.zip", bytes);
+    await expect(openZipFile(file, 1000)).rejects.toBeInstanceOf(ZipProblem);
+  });
+
+  it("refuses more entries than allowed by the count yauzl reads, before parsing any record", async () => {
+    const bytes = rawZip([{ name: "manifest.txt" }, { name: "adapter.zip" }], { declaredCount: 60_000 });
+    const file = await zipFile("lying-count.zip", bytes);
+    await expect(openZipFile(file, 1000)).rejects.toMatchObject({ count: 60_000 });
   });
 });
 
-describe("readPak and the narrowed directory", () => {
-  it("reads an adapter the manifest names without .zip (the whole directory is read then)", async () => {
+describe("readPak", () => {
+  it("reads an adapter the manifest names without .zip", async () => {
     const file = join(dir, "odd-name.pak");
     const adapter = {
       kind: "OddAdapter",

@@ -1,0 +1,56 @@
+// @ts-check
+/**
+ * The architecture's picture: the layers of src/, top to bottom. A module may import modules of
+ * its own layer and of the layers below it, never above; and no import cycles, within a layer
+ * or across. `npm run deps` checks src/ against it.
+ *
+ *   cli → doctor/sideload → engine/registry/credentials → ssh → inventory/pak/report
+ *       → errors/reference (+ the leaf utilities files, streams, abortable)
+ */
+const layers = [
+  ["cli"],
+  ["doctor", "sideload"],
+  ["engine", "registry", "credentials"],
+  ["ssh"],
+  // report reads an earlier run's report: an input, like the inventory and the pak.
+  ["inventory", "pak", "report"],
+  // The bottom: errors, reference and the shared leaf utilities, importable from every layer.
+  ["errors", "reference", "files", "streams", "abortable"],
+];
+
+/** A folder src/NAME/ or a file src/NAME.ts. */
+const pathOf = (names) => `^src/(${names.join("|")})(/|\\.ts$)`;
+
+/** @type {import("dependency-cruiser").IConfiguration} */
+export default {
+  forbidden: [
+    ...layers.slice(1).map((layer, index) => ({
+      name: `layer-${layer.join("-")}`,
+      comment: `${layer.join(", ")} must not import the layers above: ${layers
+        .slice(0, index + 1)
+        .flat()
+        .join(", ")}`,
+      severity: "error",
+      from: { path: pathOf(layer) },
+      to: { path: pathOf(layers.slice(0, index + 1).flat()) },
+    })),
+    {
+      name: "in-a-layer",
+      comment: "every module of src/ has a place in the layers above: add a new one to a layer",
+      severity: "error",
+      from: { path: "^src/" },
+      to: { path: "^src/", pathNot: pathOf(layers.flat()) },
+    },
+    {
+      name: "no-circular",
+      comment: "an import cycle hides which module depends on which",
+      severity: "error",
+      from: {},
+      to: { circular: true },
+    },
+  ],
+  options: {
+    doNotFollow: { path: "node_modules" },
+    tsPreCompilationDeps: true,
+  },
+};
