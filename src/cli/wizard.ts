@@ -21,7 +21,7 @@ import type { SideloadInputs } from "../sideload/inputs.js";
 import { planSideload } from "../sideload/plan.js";
 import { RegistryGate } from "../sideload/registry-gate.js";
 import { knownHostsFileOf, resolveProxies } from "../sideload/resolve-inputs.js";
-import { runSideload } from "../sideload/run-sideload.js";
+import { runSideload, type SideloadResult } from "../sideload/run-sideload.js";
 import type { SideloadJob } from "../sideload/types.js";
 import { stderrBoard } from "./commands/sideload-command.js";
 import { credentialResolver } from "./credential-options.js";
@@ -49,17 +49,7 @@ export async function runWizard(terminal: Terminal, cwd = process.cwd()): Promis
   say("");
   for (const pak of input.read.paks) terminal.out(renderPakHuman(pak));
   const images = input.read.images;
-  const inputs: SideloadInputs = {
-    mode: "pull",
-    paks: [pakFile],
-    defaultRegistry: input.defaultRegistry,
-    targets: { inventories: [], proxies: [], limit: [], jump: [] },
-    ssh: { acceptNewHostKeys: false, identities: [] },
-    registryCheck: true,
-    concurrency: 8,
-    timeoutMs: 900_000,
-    retries: 3,
-  };
+  const inputs = pullInputs(pakFile, input.defaultRegistry);
 
   // 3. The proxies.
   await chooseProxies(cwd, ask, inputs, terminal);
@@ -67,15 +57,7 @@ export async function runWizard(terminal: Terminal, cwd = process.cwd()): Promis
   // 4. Credentials, and the registry as the proxies will see it: a refused password is asked
   // again (three tries), every earlier answer kept.
   // A question first stops the spinner, so that the two never fight for the line.
-  const gate = new RegistryGate(images, {
-    resolver: await credentialResolver({}, terminal, (question) => spinner.paused(question)),
-    env: terminal.env,
-    signal: terminal.signal,
-    skipCheck: false,
-    prompt: true,
-    promptTries: 3,
-    warn: (message) => terminal.err(`mp-sideload: warning: ${message}\n`),
-  });
+  const gate = await wizardGate(images, terminal, spinner);
   const registries = await spinner.during("Checking the registry from this machine", () => gate.settleAll());
   say("");
   for (const line of describeRegistries(registries)) say(line);
@@ -113,11 +95,64 @@ export async function runWizard(terminal: Terminal, cwd = process.cwd()): Promis
   }
 
   // 7. Run, then the command that repeats it.
-  const board = new LiveBoard(stderrBoard(terminal)).start(plan.length);
-  const ssh = await sshConnectSetup(inputs.ssh, "root", terminal);
-  let result;
+  const result = await runOnBoard(proxies, { ...job, registries: gate }, gate, inputs, terminal);
+  terminal.out(renderReportHuman(result.report));
+  say("");
+  for (const line of equivalentCommand(inputs, registries)) say(line);
+  await remember({ inventory: inputs.targets.inventories[0] });
+  const interrupted = interruptedStatus(terminal.signal);
+  if (interrupted !== undefined) return interrupted;
+  return result.report.summary.failed === 0 ? ExitStatus.ok : ExitStatus.proxyFailed;
+}
+
+/** The inputs of a pull of `pakFile`, before the proxies are chosen: the flags' defaults. */
+function pullInputs(pakFile: string, defaultRegistry: string | undefined): SideloadInputs {
+  return {
+    mode: "pull",
+    paks: [pakFile],
+    defaultRegistry,
+    targets: { inventories: [], proxies: [], limit: [], jump: [] },
+    ssh: { acceptNewHostKeys: false, identities: [] },
+    registryCheck: true,
+    concurrency: 8,
+    timeoutMs: 900_000,
+    retries: 3,
+  };
+}
+
+/** The wizard's registry gate: asks in the terminal, three tries for a mistyped password. */
+async function wizardGate(
+  images: AdapterImage[],
+  terminal: Terminal,
+  spinner: Spinner,
+): Promise<RegistryGate> {
+  return new RegistryGate(images, {
+    // A question first stops the spinner, so that the two never fight for the line.
+    resolver: await credentialResolver({}, terminal, (question) => spinner.paused(question)),
+    env: terminal.env,
+    signal: terminal.signal,
+    skipCheck: false,
+    prompt: true,
+    promptTries: 3,
+    warn: (message) => terminal.err(`mp-sideload: warning: ${message}\n`),
+  });
+}
+
+/** Step 7: the batch with the live board on stderr. */
+async function runOnBoard(
+  proxies: Proxy[],
+  job: SideloadJob,
+  gate: RegistryGate,
+  inputs: SideloadInputs,
+  terminal: Terminal,
+): Promise<SideloadResult> {
+  const board = new LiveBoard(stderrBoard(terminal)).start(proxies.length);
+  const ssh = await sshConnectSetup(inputs.ssh, "root", terminal, {
+    askHostKeys: true,
+    around: (question) => board.paused(question),
+  });
   try {
-    result = await runSideload(proxies, { ...job, registries: gate }, gate, {
+    return await runSideload(proxies, job, gate, {
       concurrency: inputs.concurrency,
       knownHosts: ssh.knownHosts,
       signal: terminal.signal,
@@ -128,13 +163,6 @@ export async function runWizard(terminal: Terminal, cwd = process.cwd()): Promis
     board.stop();
     ssh.close();
   }
-  terminal.out(renderReportHuman(result.report));
-  say("");
-  for (const line of equivalentCommand(inputs, registries)) say(line);
-  await remember({ inventory: inputs.targets.inventories[0] });
-  const interrupted = interruptedStatus(terminal.signal);
-  if (interrupted !== undefined) return interrupted;
-  return result.report.summary.failed === 0 ? ExitStatus.ok : ExitStatus.proxyFailed;
 }
 
 /** Step 1: a pak of this folder (newest first, with kind and version), or a path typed and checked. */
