@@ -21,6 +21,9 @@ const commands: Record<string, () => Promise<Command>> = {
   doctor: () => import("./commands/doctor.js"),
 };
 
+/** The commands of the table, in the order `--help` lists them (the docs test walks them). */
+export const commandNames: readonly string[] = Object.keys(commands);
+
 const usage = `Usage: mp-sideload <command> [options]
        mp-sideload          (in a terminal: a wizard that asks for everything, then shows the command)
 
