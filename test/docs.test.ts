@@ -3,8 +3,8 @@
  * troubleshooting entry, and every option a command's --help prints is in docs/options.md.
  * Codes and options added later are found the same way; the failure lists what is missing.
  */
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { access, readdir, readFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { commandNames, main } from "../src/cli/main.js";
 import { captureTerminal } from "./support/terminal.js";
@@ -40,6 +40,16 @@ export function helpOptionsOf(help: string): string[] {
 /** The option as written in the docs: in backticks, not the prefix of a longer option. */
 function documented(doc: string, option: string): boolean {
   return new RegExp(`\`${option.replace(/[-]/g, "\\-")}(?![\\w-])`).test(doc);
+}
+
+/** The anchors GitHub makes of a page's headings: lower case, punctuation dropped, spaces as "-". */
+function anchorsOf(markdown: string): string[] {
+  return [...markdown.matchAll(/^#{1,6} (.+)$/gm)].map((m) =>
+    (m[1] ?? "")
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N} _-]/gu, "")
+      .replace(/ /g, "-"),
+  );
 }
 
 async function helpOf(command: string): Promise<string> {
@@ -92,5 +102,38 @@ SSH password: MP_SIDELOAD_SSH_PASSWORD`;
       }
     }
     expect(missing, "options in --help but not in docs/options.md").toEqual([]);
+  });
+});
+
+describe("links between the docs", () => {
+  it("every relative link of README.md and docs/*.md names a file that exists", async () => {
+    const pages = [
+      "README.md",
+      ...(await readdir(join(root, "docs"))).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`),
+    ];
+    const broken: string[] = [];
+    for (const page of pages) {
+      for (const m of (await read(page)).matchAll(/\]\(([^)#\s]+)(#[^)]*)?\)/g)) {
+        const target = m[1] ?? "";
+        if (/^[a-z]+:/.test(target)) continue;
+        const file = join(root, dirname(page), target);
+        const exists = await access(file).then(
+          () => true,
+          () => false,
+        );
+        if (!exists) broken.push(`${page} → ${target}`);
+        else if (m[2] !== undefined && !anchorsOf(await readFile(file, "utf8")).includes(m[2].slice(1))) {
+          broken.push(`${page} → ${target}${m[2]}`);
+        }
+      }
+    }
+    for (const page of pages) {
+      const text = await read(page);
+      for (const m of text.matchAll(/\]\(#([^)]+)\)/g)) {
+        if (!anchorsOf(text).includes(m[1] ?? "")) broken.push(`${page} → #${m[1]}`);
+      }
+    }
+    expect(pages.length).toBeGreaterThan(8);
+    expect(broken).toEqual([]);
   });
 });
