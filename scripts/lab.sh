@@ -72,6 +72,7 @@ install_packages() {
   [ -x /usr/bin/time ] || missing+=(time)        # peak RSS in bench/inspect.ts
   command -v ansible-inventory >/dev/null || missing+=(ansible) # the inventory tests compare with Ansible itself
   command -v sudo >/dev/null || missing+=(sudo)  # a proxy where root cannot log in (become)
+  command -v xmllint >/dev/null || missing+=(libxml2-utils) # the JUnit report test parses with libxml2
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]} (apt-get)"
     # A policy-rc.d keeps the packages' own services (a system dockerd, sshd) from starting

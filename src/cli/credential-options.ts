@@ -3,6 +3,7 @@
  * build. No option takes a secret: argv is visible to every user of the machine.
  */
 import { CredentialResolver } from "../credentials/resolve.js";
+import { refuseSecretFromTerminal } from "./args.js";
 import type { Terminal } from "./terminal.js";
 
 export const credentialOptionSpecs = {
@@ -37,6 +38,7 @@ export async function credentialResolver(
   /** Wraps each question (the wizard stops its spinner meanwhile). */
   around: <T>(question: () => Promise<T>) => Promise<T> = (question) => question(),
 ): Promise<CredentialResolver> {
+  if (values["registry-password-stdin"]) refuseSecretFromTerminal(["--registry-password-stdin"], terminal);
   const ask = terminal.interactive ? (await import("./prompts.js")).prompts : undefined;
   return new CredentialResolver({
     user: values["registry-user"],

@@ -1,4 +1,6 @@
-import { ExitStatus, SideloadError, oneLine } from "../errors.js";
+import { ExitStatus, SideloadError, oneLine, toErrorInfo } from "../errors.js";
+import { nearest } from "../nearest.js";
+import { refuseSecretFromTerminal } from "./args.js";
 import { redact } from "../credentials/redact.js";
 import { createTerminal, interruptedStatus, type Terminal } from "./terminal.js";
 
@@ -21,6 +23,9 @@ const commands: Record<string, () => Promise<Command>> = {
   doctor: () => import("./commands/doctor.js"),
 };
 
+/** The commands of the table, in the order `--help` lists them (the docs test walks them). */
+export const commandNames: readonly string[] = Object.keys(commands);
+
 const usage = `Usage: mp-sideload <command> [options]
        mp-sideload          (in a terminal: a wizard that asks for everything, then shows the command)
 
@@ -37,36 +42,65 @@ Exit status: 0 ok, 1 a proxy failed or lacks the image, 2 usage or input error,
 
 /** Run the command line; returns the exit status. The one place that turns errors into output. */
 export async function main(argv: string[], terminal: Terminal = createTerminal()): Promise<number> {
-  const debug = argv.includes("--debug");
+  const given = optionsOf(argv);
+  const debug = given.includes("--debug");
   const [name, ...rest] = argv;
+  // With --json, stdout carries one document whatever happens: the command's, or the error's.
+  let wroteOut = false;
+  const watched: Terminal = {
+    ...terminal,
+    out: (text) => {
+      wroteOut = true;
+      terminal.out(text);
+    },
+  };
   try {
-    if (name === undefined && terminal.interactive) {
-      const { runWizard } = await import("./wizard.js");
-      return await runWizard(terminal);
-    }
-    if (name === undefined || name === "--help" || name === "-h" || name === "help") {
-      terminal.out(`${usage}\n`);
-      return name === undefined ? ExitStatus.usage : ExitStatus.ok;
-    }
-    if (name === "--version" || name === "-V") {
-      terminal.out(`${await version()}\n`);
-      return ExitStatus.ok;
-    }
-    const load = commands[name];
-    if (!load) {
-      throw new SideloadError("USAGE", `unknown command ${JSON.stringify(name)}`, {
-        hint: "run 'mp-sideload --help' for the list of commands",
-      });
-    }
-    const command = await load();
-    const status = await command.run(rest, terminal);
-    // A signal that arrived while a command could not stop early (reading a pak, say) still
-    // ends the run as interrupted, with 128 + the signal's number.
-    return interruptedStatus(terminal.signal) ?? status;
+    return await runCommand(name, rest, watched);
   } catch (error) {
     const status = reportFatal(error, terminal, debug);
+    if (given.includes("--json") && !wroteOut) terminal.out(errorDocument(name, error));
     return interruptedStatus(terminal.signal) ?? status;
   }
+}
+
+async function runCommand(name: string | undefined, rest: string[], terminal: Terminal): Promise<number> {
+  if (name === undefined && terminal.interactive) {
+    const { runWizard } = await import("./wizard.js");
+    return await runWizard(terminal);
+  }
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    terminal.out(`${usage}\n`);
+    return name === undefined ? ExitStatus.usage : ExitStatus.ok;
+  }
+  if (name === "--version" || name === "-V") {
+    terminal.out(`${await version()}\n`);
+    return ExitStatus.ok;
+  }
+  // hasOwn: a name such as "constructor" must not find Object.prototype's.
+  const load = Object.hasOwn(commands, name) ? commands[name] : undefined;
+  if (!load) {
+    const guess = name.startsWith("-") ? undefined : nearest(name, commandNames);
+    throw new SideloadError("USAGE", `unknown command ${JSON.stringify(name)}`, {
+      hint: `${guess === undefined ? "" : `did you mean ${guess}? `}run 'mp-sideload --help' for the list of commands`,
+    });
+  }
+  refuseSecretFromTerminal(rest, terminal);
+  const command = await load();
+  const status = await command.run(rest, terminal);
+  // A signal that arrived while a command could not stop early (reading a pak, say) still
+  // ends the run as interrupted, with 128 + the signal's number.
+  return interruptedStatus(terminal.signal) ?? status;
+}
+
+/** The arguments before a `--` (after it, everything is a positional). */
+function optionsOf(argv: readonly string[]): readonly string[] {
+  const end = argv.indexOf("--");
+  return end === -1 ? argv : argv.slice(0, end);
+}
+
+/** The `--json` document of a run that ended in an error: `{"command","error":{"code","message","hint"}}`. */
+export function errorDocument(command: string | undefined, error: unknown): string {
+  return `${JSON.stringify({ command: command ?? null, error: toErrorInfo(error) }, null, 2)}\n`;
 }
 
 /** Print an error that ended the whole run: one line, a hint, a stack only with --debug. */

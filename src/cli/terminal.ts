@@ -12,6 +12,8 @@ export interface Terminal {
   interactive: boolean;
   /** True when colour is allowed (interactive stderr, NO_COLOR unset). */
   color: boolean;
+  /** True when stdin is a terminal: what a `-stdin` option would read echoes there as it is typed. */
+  stdinIsTerminal?: boolean | undefined;
   env: NodeJS.ProcessEnv;
   /** Read all of stdin (for --registry-password-stdin). */
   readStdin(): Promise<string>;
@@ -77,6 +79,7 @@ export function createTerminal(signal: AbortSignal = watchSignals()): Terminal {
     err: (text) => void process.stderr.write(scrubControls(redact(text))),
     interactive,
     color: Boolean(process.stderr.isTTY) && env.NO_COLOR === undefined && env.TERM !== "dumb",
+    stdinIsTerminal: Boolean(process.stdin.isTTY),
     env,
     readStdin: () => text(process.stdin),
     signal,

@@ -41,11 +41,11 @@ describe("mp-sideload inspect", () => {
   });
 
   it.each(badFixtures)(
-    "$file: exit 2, one line with $code and a hint, no stack, empty stdout",
+    "$file: exit 2, one line with $code and a hint, no stack; --json: the error as the document",
     async ({ file, code }) => {
       const t = captureTerminal();
       expect(await main(["inspect", join(fixtures, file), "--json"], t.terminal)).toBe(2);
-      expect(t.stdout()).toBe("");
+      expect(JSON.parse(t.stdout())).toMatchObject({ command: "inspect", error: { code } });
       const lines = t.stderr().trimEnd().split("\n");
       expect(lines[0]).toMatch(new RegExp(`^mp-sideload: ${code}: .*${file.replace(".", "\\.")}`));
       expect(lines[1]).toMatch(/^ {2}hint: /);
@@ -63,7 +63,7 @@ describe("mp-sideload inspect", () => {
   it.each([
     [["inspect"], "missing pak file"],
     [["inspect", "a.pak", "b.pak"], "expected one pak file"],
-    [["inspect", "--nope"], "Unknown option '--nope'"],
+    [["inspect", "--nope"], "inspect: unknown option --nope"],
     [["frobnicate"], 'unknown command "frobnicate"'],
   ])("usage error %j exits 2", async (argv, message) => {
     const t = captureTerminal();

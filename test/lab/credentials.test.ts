@@ -260,7 +260,12 @@ describe("pull with credentials from each source", () => {
       },
     });
     expect(run.code).toBe(2);
-    expect(run.stdout).toBe("");
+    // --json: the error is the one document on stdout.
+    expect(JSON.parse(run.stdout)).toMatchObject({
+      command: "pull",
+      error: { code: "REGISTRY_UNAUTHORIZED" },
+    });
+    expect(run.stdout).not.toContain("not-the-password");
     expect(run.stderr).toMatch(
       /^mp-sideload: REGISTRY_UNAUTHORIZED: checked from this machine before any proxy logged in: /m,
     );

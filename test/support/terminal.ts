@@ -1,7 +1,9 @@
 import type { Terminal } from "../../src/cli/terminal.js";
 
 /** A terminal that records what a command writes; non-interactive, like CI. */
-export function captureTerminal(options: { env?: NodeJS.ProcessEnv; stdin?: string } = {}) {
+export function captureTerminal(
+  options: { env?: NodeJS.ProcessEnv; stdin?: string; stdinIsTerminal?: boolean } = {},
+) {
   const out: string[] = [];
   const err: string[] = [];
   const terminal: Terminal = {
@@ -9,6 +11,7 @@ export function captureTerminal(options: { env?: NodeJS.ProcessEnv; stdin?: stri
     err: (text) => void err.push(text),
     interactive: false,
     color: false,
+    stdinIsTerminal: options.stdinIsTerminal ?? false,
     env: options.env ?? {},
     readStdin: () => Promise.resolve(options.stdin ?? ""),
     signal: new AbortController().signal,
