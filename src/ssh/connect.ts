@@ -68,7 +68,7 @@ export interface SshConnection {
   close(): void;
 }
 
-export { loadKnownHosts } from "./known-hosts-file.js";
+export { defaultKnownHostsFile, loadKnownHosts } from "./known-hosts-file.js";
 export { checkIdentityFiles } from "./auth-attempts.js";
 
 /** Key exchange offers host key algorithms the client already knows for this host first. */

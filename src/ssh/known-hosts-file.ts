@@ -4,12 +4,20 @@
  */
 import { randomBytes } from "node:crypto";
 import { chmod, chown, mkdir, readFile, realpath, rename, stat, unlink, writeFile } from "node:fs/promises";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import { SideloadError } from "../errors.js";
-import { describeFsError } from "../files.js";
+import { describeFsError, homeDir } from "../files.js";
 import { parseKnownHosts, type KnownHostLine } from "./known-hosts.js";
 
 const hint = "check --known-hosts";
+
+/**
+ * OpenSSH's `~/.ssh/known_hosts`, with the home from the password database when HOME is empty
+ * or relative (never a `./.ssh/known_hosts` in the working folder).
+ */
+export function defaultKnownHostsFile(env: NodeJS.ProcessEnv = process.env): string {
+  return join(homeDir(env), ".ssh", "known_hosts");
+}
 
 /** Read known_hosts once per run; a missing file (or /dev/null) is an empty one. */
 export async function loadKnownHosts(file: string): Promise<KnownHostLine[]> {

@@ -7,11 +7,12 @@
  */
 import { execFile } from "node:child_process";
 import { readFileSync, readdirSync, statSync } from "node:fs";
-import { homedir, userInfo } from "node:os";
+import { userInfo } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import SSHConfig from "ssh-config";
 import { SideloadError, oneLine, quote } from "../errors.js";
+import { homeDir } from "../files.js";
 
 /** What an ssh configuration says about one host; absent keys are not set by it. */
 export interface SshHostConfig {
@@ -61,7 +62,7 @@ export function openSshConfig(
   env: NodeJS.ProcessEnv,
 ): SshConfigReader | undefined {
   if (option === "none") return undefined;
-  const home = env.HOME || homedir();
+  const home = homeDir(env);
   const file = option ?? join(home, ".ssh", "config");
   try {
     if (!statSync(file).isFile()) throw new Error("not a regular file");

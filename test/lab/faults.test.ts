@@ -3,11 +3,12 @@
  * a real engine's registry mirror, hostile local files (devices, FIFOs, symbolic links, an
  * empty HOME), and ssh configurations the tool must not misread.
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { spawn, execFileSync } from "node:child_process";
+import { mkdir, mkdtemp, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseReport, runCli } from "./cli.js";
+import { parseReport, runCli, type CliRun } from "./cli.js";
 import {
   clearImages,
   engineOf,
@@ -16,6 +17,7 @@ import {
   proxyAddress,
   pullDirect,
   registryEnv,
+  bin,
   type Lab,
 } from "./lab.js";
 
@@ -104,5 +106,116 @@ describe("Docker Hub references (through the engine's registry mirror)", () => {
     const verified = await runCli(["verify", pak("hub-legacy"), ...proxyOne(["--json"])]);
     expect(verified.code).toBe(1);
     expect(parseReport(verified).proxies[0]?.status).toBe("missing");
+  });
+});
+
+/** The binary run in `cwd` with exactly `env` (and PATH, CI): for HOME="" and a planted folder. */
+function runIn(cwd: string, args: string[], env: Record<string, string>): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const child = spawn(bin, args, {
+      cwd,
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", CI: "true", ...env },
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", reject);
+    const guard = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    child.on("close", (code) => {
+      clearTimeout(guard);
+      resolve({ code, stdout, stderr, ms: Date.now() - started });
+    });
+  });
+}
+
+describe("hostile local files", () => {
+  let fifo: string;
+  beforeAll(() => {
+    fifo = join(scratch, "identity-fifo");
+    execFileSync("mkfifo", [fifo]);
+  });
+  const withIdentity = (identity: string) => [
+    "--proxy",
+    `root@${proxyAddress(lab, 1)}`,
+    "--identity",
+    identity,
+    "--known-hosts",
+    lab.knownHosts,
+    "--json",
+  ];
+
+  it.each(["/dev/zero", "FIFO"])("doctor: %s as --identity exits 2 at once", async (what) => {
+    const run = await runCli(["doctor", ...withIdentity(what === "FIFO" ? fifo : what)]);
+    expect(run.code, run.stderr).toBe(2);
+    expect(run.stderr).toContain("FILE_UNREADABLE");
+    expect(run.stderr).toMatch(/is (a device|a named pipe), not a regular file/);
+    expect(run.ms).toBeLessThan(5000);
+  });
+
+  // Needs the lead's call of checkIdentityFiles (src/ssh/connect.ts) in pull/verify before the batch.
+  it.each(["/dev/zero", "FIFO"])("pull: %s as --identity exits 2 at once", async (what) => {
+    const run = await runCli(["pull", lab.paks.sample, ...withIdentity(what === "FIFO" ? fifo : what)], {
+      env: registryEnv(lab),
+    });
+    expect(run.stderr + run.stdout).toContain("FILE_UNREADABLE");
+    expect(run.ms).toBeLessThan(5000);
+    expect(run.code, run.stderr).toBe(2);
+  });
+
+  it("doctor: a missing --identity is FILE_NOT_FOUND before connecting", async () => {
+    const run = await runCli(["doctor", ...withIdentity(join(scratch, "no-such-key"))]);
+    expect(run.code, run.stderr).toBe(2);
+    expect(run.stderr).toContain("FILE_NOT_FOUND");
+    expect(run.stderr).toContain("no-such-key");
+  });
+
+  it("doctor --report through a planted symbolic link: refused before connecting, the target untouched", async () => {
+    const victim = join(scratch, "victim");
+    await writeFile(victim, "precious\n");
+    const link = join(scratch, "doctor-report.json");
+    await symlink(victim, link);
+    const run = await runCli(["doctor", ...proxyOne(["--json", "--report", link])]);
+    expect(run.code, run.stderr).toBe(2);
+    expect(run.stderr).toContain("FILE_NOT_WRITABLE");
+    expect(await readFile(victim, "utf8")).toBe("precious\n");
+    expect(await readlink(link)).toBe(victim);
+  });
+
+  // Needs the lead's checkWritableOutput / writeFileAtomic (src/files.ts) in sideload-command.ts.
+  it("pull --report through a planted symbolic link leaves the link's target untouched", async () => {
+    const victim = join(scratch, "victim-2");
+    await writeFile(victim, "precious\n");
+    const link = join(scratch, "pull-report.json");
+    await symlink(victim, link);
+    const run = await runCli(["pull", lab.paks.sample, ...proxyOne(["--json", "--report", link])], {
+      env: registryEnv(lab),
+    });
+    expect(run.code, run.stderr).toBe(2);
+    expect(await readFile(victim, "utf8")).toBe("precious\n");
+  });
+
+  // Needs the lead's known_hosts default from defaultKnownHostsFile (src/ssh/connect.ts) in targets.ts.
+  it('HOME="": a known_hosts planted in the working folder is not trusted', async () => {
+    const cwd = join(scratch, "planted");
+    await mkdir(join(cwd, ".ssh"), { recursive: true });
+    const line = (await readFile(lab.knownHosts, "utf8")).split("\n")[0] ?? "";
+    await writeFile(join(cwd, ".ssh", "known_hosts"), `${line}\n`);
+    const run = await runIn(
+      cwd,
+      [
+        "verify",
+        lab.paks.sample,
+        "--proxy",
+        `root@${proxyAddress(lab, 1)}`,
+        "--identity",
+        lab.identity,
+        "--json",
+      ],
+      { HOME: "" },
+    );
+    expect(run.code, run.stderr).toBe(1);
+    expect(parseReport(run).proxies[0]?.error?.code).toBe("HOSTKEY_UNKNOWN");
   });
 });
