@@ -5,7 +5,7 @@
  * through a temporary file and a rename, never through a link. And the home folder they live in.
  */
 import { randomBytes } from "node:crypto";
-import { constants } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from "node:fs";
 import { chmod, lstat, open, rename, stat, unlink, writeFile } from "node:fs/promises";
 import { homedir, userInfo } from "node:os";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
@@ -55,18 +55,13 @@ export async function checkRegularFile(file: string, rules: RegularFileRules): P
     );
   }
   if (!info.isFile()) {
-    const kind = info.isDirectory()
-      ? "a folder"
-      : info.isFIFO()
-        ? "a named pipe"
-        : info.isCharacterDevice() || info.isBlockDevice()
-          ? "a device"
-          : info.isSocket()
-            ? "a socket"
-            : "not a regular file";
-    throw new SideloadError("FILE_UNREADABLE", `${file}: the ${rules.what} is ${kind}, not a regular file`, {
-      hint: rules.hint,
-    });
+    throw new SideloadError(
+      "FILE_UNREADABLE",
+      `${file}: the ${rules.what} is ${kindOf(info)}, not a regular file`,
+      {
+        hint: rules.hint,
+      },
+    );
   }
   return info.size;
 }
@@ -133,6 +128,63 @@ export async function readRegularFile(file: string, rules: RegularFileRules & Re
 /** Read a regular text file of at most `maxBytes` (UTF-8), by the rules of `readRegularFile`. */
 export async function readTextFile(file: string, rules: RegularFileRules & ReadLimits): Promise<string> {
   return (await readRegularFile(file, rules)).toString("utf8");
+}
+
+/** The words for what a non-regular file is, for "the X is …, not a regular file". */
+function kindOf(info: Stats): string {
+  return info.isDirectory()
+    ? "a folder"
+    : info.isFIFO()
+      ? "a named pipe"
+      : info.isCharacterDevice() || info.isBlockDevice()
+        ? "a device"
+        : info.isSocket()
+          ? "a socket"
+          : "a special file";
+}
+
+/**
+ * `readTextFile`'s rules, synchronously, for the few readers that must stay synchronous (the
+ * ssh configuration is opened while the command line is read): a regular file (checked on the
+ * open handle, opened without blocking), at most `maxBytes`.
+ */
+export function readTextFileSync(file: string, rules: RegularFileRules & { maxBytes: number }): string {
+  const fail = (code: "FILE_NOT_FOUND" | "FILE_UNREADABLE", why: string, cause?: unknown) =>
+    new SideloadError(code, `${file}: ${why}`, { hint: rules.hint, cause });
+  let fd: number | undefined;
+  try {
+    const info = statSync(file);
+    if (!info.isFile())
+      throw fail("FILE_UNREADABLE", `the ${rules.what} is ${kindOf(info)}, not a regular file`);
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+    const size = fstatSync(fd).isFile() ? fstatSync(fd).size : -1;
+    if (size < 0) throw fail("FILE_UNREADABLE", `the ${rules.what} is not a regular file`);
+    const tooLarge = (n: number) =>
+      fail(
+        "FILE_UNREADABLE",
+        `the ${rules.what} is ${n} bytes, more than the ${rules.maxBytes} this tool reads`,
+      );
+    if (size > rules.maxBytes) throw tooLarge(size);
+    const buffer = Buffer.alloc(rules.maxBytes + 1);
+    let length = 0;
+    for (;;) {
+      const n = readSync(fd, buffer, length, buffer.length - length, null);
+      if (n === 0) break;
+      length += n;
+      if (length > rules.maxBytes) throw tooLarge(length);
+    }
+    return buffer.subarray(0, length).toString("utf8");
+  } catch (error) {
+    if (error instanceof SideloadError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    throw fail(
+      code === "ENOENT" || code === "ENOTDIR" ? "FILE_NOT_FOUND" : "FILE_UNREADABLE",
+      `cannot read the ${rules.what}: ${describeFsError(error)}`,
+      error,
+    );
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
 
 /**

@@ -219,3 +219,26 @@ describe("hostile local files", () => {
     expect(parseReport(run).proxies[0]?.error?.code).toBe("HOSTKEY_UNKNOWN");
   });
 });
+
+describe("ssh configurations the tool must not misread", () => {
+  it("ProxyCommand for a proxy is refused with exit 2 before any connection (never ignored)", async () => {
+    const config = join(scratch, "proxycommand.conf");
+    await writeFile(config, `Host 127.0.0.1\n  ProxyCommand ssh -W %h:%p bastion.example\n`);
+    const run = await runCli(["verify", lab.paks.sample, ...proxyOne(["--ssh-config", config, "--json"])]);
+    expect(run.code, run.stderr).toBe(2);
+    expect(run.stderr).toContain("SSH_CONFIG_INVALID");
+    expect(run.stderr).toContain("does not run ProxyCommand");
+  });
+
+  it("a device as --ssh-config is 'not a regular file', a 5 MB line is named by its number", async () => {
+    const device = await runCli(["verify", lab.paks.sample, ...proxyOne(["--ssh-config", "/dev/zero"])]);
+    expect(device.code).toBe(2);
+    expect(device.stderr).toContain("is a device, not a regular file");
+    const config = join(scratch, "long.conf");
+    await writeFile(config, `Host *\n  User ${"u".repeat(5 * 1024 * 1024)}\n`);
+    const long = await runCli(["verify", lab.paks.sample, ...proxyOne(["--ssh-config", config])]);
+    expect(long.code).toBe(2);
+    expect(long.stderr).toContain("long.conf:2: the line is");
+    expect(long.ms).toBeLessThan(5000);
+  });
+});
