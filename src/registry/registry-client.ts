@@ -5,13 +5,14 @@
  * the OCI and Docker media types, its digest compared, an index searched for linux/amd64.
  */
 import { createHash } from "node:crypto";
-import { readFileSync, readdirSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { createSecureContext, rootCertificates, type SecureContext } from "node:tls";
 import { join } from "node:path";
 import https from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
 import { SideloadError, oneLine, type ErrorCode, type ErrorInfo, toErrorInfo } from "../errors.js";
 import type { RegistryAuth } from "../engine/engine.js";
+import { readTextFileSync } from "../files.js";
 import type { ImageReference } from "../reference.js";
 import { httpsExchange, type HttpAnswer, type HttpRequest } from "./https-exchange.js";
 
@@ -118,9 +119,10 @@ export function trustedCas(registry: string, options: RegistryClientOptions): st
   const cas = [...rootCertificates];
   const readIf = (file: string) => {
     try {
-      cas.push(readFileSync(file, "utf8"));
+      // A regular file of bounded size: a FIFO planted in certs.d must not hang the check.
+      cas.push(readTextFileSync(file, { what: "CA bundle", hint: "", maxBytes: 16 * 1024 * 1024 }));
     } catch {
-      // absent: nothing to add
+      // absent (or not a file): nothing to add
     }
   };
   readIf("/etc/ssl/certs/ca-certificates.crt");

@@ -78,7 +78,7 @@ describe("appendKnownHost", () => {
 describe("loadKnownHosts", () => {
   it("refuses a device other than /dev/null, naming it", async () => {
     await expect(loadKnownHosts("/dev/zero")).rejects.toThrow(
-      /\/dev\/zero: known_hosts is not a regular file/,
+      /\/dev\/zero: the known_hosts file is a device, not a regular file/,
     );
   });
   it("reads a missing file as empty", async () => {
