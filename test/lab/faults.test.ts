@@ -4,6 +4,8 @@
  * empty HOME), and ssh configurations the tool must not misread.
  */
 import { spawn, execFileSync } from "node:child_process";
+import https from "node:https";
+import type { AddressInfo } from "node:net";
 import { mkdir, mkdtemp, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -240,5 +242,67 @@ describe("ssh configurations the tool must not misread", () => {
     expect(long.code).toBe(2);
     expect(long.stderr).toContain("long.conf:2: the line is");
     expect(long.ms).toBeLessThan(5000);
+  });
+});
+
+describe("a rate-limiting registry, checked from the workstation", () => {
+  let relay: https.Server;
+  let registry: string;
+  let limited = 0;
+
+  beforeAll(async () => {
+    const key = await readFile(join(lab.dir, "registry", "server.key"));
+    const cert = await readFile(join(lab.dir, "registry", "server.crt"));
+    const ca = await readFile(lab.caFile);
+    // The lab's registry behind a relay that answers its first two manifest requests 429.
+    relay = https.createServer({ key, cert }, (req, res) => {
+      if (req.url?.includes("/manifests/") && limited < 2) {
+        limited++;
+        return void res.writeHead(429, { "retry-after": "2" }).end();
+      }
+      const upstream = https.request(
+        `https://${lab.registry}${req.url ?? "/"}`,
+        { method: req.method, headers: { ...req.headers, host: lab.registry }, ca },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        },
+      );
+      upstream.on("error", () => res.writeHead(502).end());
+      req.pipe(upstream);
+    });
+    await new Promise<void>((resolve) => relay.listen(0, "::1", resolve));
+    registry = `${lab.registry.split(":")[0] ?? ""}:${(relay.address() as AddressInfo).port}`;
+  });
+
+  afterAll(() => {
+    relay.close();
+  });
+
+  it("429 with Retry-After: 2 twice: the check waits, says so, and succeeds on the third try", async () => {
+    const pak = join(scratch, "limited.pak");
+    execFileSync(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        "scripts/make-pak.ts",
+        ...["--out", pak, "--kind", "LabAdapter", "--registry", registry],
+        ...["--repository", "/mp/test-adapter", "--digest", lab.sampleDigest],
+      ],
+      { cwd: join(import.meta.dirname, "../..") },
+    );
+    limited = 0;
+    const run = await runCli(["check-registry", pak, "--registry-ca", lab.caFile, "--json"], {
+      env: registryEnv(lab),
+    });
+    expect(run.code, run.stderr).toBe(0);
+    expect(limited).toBe(2);
+    expect(run.stderr).toContain(`${registry}: rate-limited (HTTP 429)`);
+    expect(run.stderr).toContain("waiting 2 s (Retry-After) before try 2");
+    expect(run.stderr).toContain("waiting 2 s (Retry-After) before try 3");
+    expect(run.ms).toBeGreaterThanOrEqual(4000);
+    expect(run.stdout).toContain('"waitedMs": 4000');
+    expect(run.stderr + run.stdout).not.toContain(lab.registryPassword);
   });
 });
