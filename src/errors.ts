@@ -23,6 +23,8 @@ export type ErrorCode =
   | "USAGE"
   | "FILE_NOT_FOUND"
   | "FILE_UNREADABLE"
+  | "FILE_NOT_WRITABLE"
+  | "DIR_NOT_FOUND"
   | "PAK_NOT_ZIP"
   | "PAK_TOO_MANY_ENTRIES"
   | "PAK_MANIFEST_INVALID"

@@ -1,9 +1,14 @@
 /**
- * Reading the user's input files (pak, inventory, report, CA, known_hosts) with one set of rules:
- * only regular files (a FIFO or a device would block or never end), a size cap stated up front,
- * and an error that names the file and the cause in words.
+ * The user's files with one set of rules. Reading (pak, inventory, report, CA, known_hosts, SSH
+ * identities): only regular files (a FIFO or a device would block or never end), a size cap
+ * stated up front, and an error that names the file and the cause in words. Writing (reports):
+ * through a temporary file and a rename, never through a link. And the home folder they live in.
  */
-import { open, stat } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from "node:fs";
+import { chmod, lstat, open, rename, stat, unlink, writeFile } from "node:fs/promises";
+import { homedir, userInfo } from "node:os";
+import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { SideloadError } from "./errors.js";
 
 /** Words for the errno codes a user meets when giving a path. */
@@ -50,30 +55,32 @@ export async function checkRegularFile(file: string, rules: RegularFileRules): P
     );
   }
   if (!info.isFile()) {
-    const kind = info.isDirectory()
-      ? "a folder"
-      : info.isFIFO()
-        ? "a named pipe"
-        : info.isCharacterDevice() || info.isBlockDevice()
-          ? "a device"
-          : info.isSocket()
-            ? "a socket"
-            : "not a regular file";
-    throw new SideloadError("FILE_UNREADABLE", `${file}: the ${rules.what} is ${kind}, not a regular file`, {
-      hint: rules.hint,
-    });
+    throw new SideloadError(
+      "FILE_UNREADABLE",
+      `${file}: the ${rules.what} is ${kindOf(info)}, not a regular file`,
+      {
+        hint: rules.hint,
+      },
+    );
   }
   return info.size;
 }
 
+/** What a read may also be bounded by: the run's deadline or signal. */
+export interface ReadLimits {
+  maxBytes: number;
+  tooLarge?: (size: number) => SideloadError;
+  /** Abort the read (Ctrl-C, the run's deadline): it never outlives the run. */
+  signal?: AbortSignal | undefined;
+}
+
 /**
- * Read a regular text file of at most `maxBytes` (UTF-8). The cap is checked on the size and
- * again on the bytes read, so a file that grows while it is read is still refused.
+ * Read a regular file of at most `maxBytes`. The path is checked first (for a message about it),
+ * then opened without blocking and checked again on the open handle, so a path swapped for a
+ * FIFO or a device in between is refused rather than read forever; the cap is checked on the
+ * size and again on the bytes read, so a file that grows while it is read is still refused.
  */
-export async function readTextFile(
-  file: string,
-  rules: RegularFileRules & { maxBytes: number; tooLarge?: (size: number) => SideloadError },
-): Promise<string> {
+export async function readRegularFile(file: string, rules: RegularFileRules & ReadLimits): Promise<Buffer> {
   const tooLarge =
     rules.tooLarge ??
     ((size: number) =>
@@ -86,10 +93,18 @@ export async function readTextFile(
   if (size > rules.maxBytes) throw tooLarge(size);
   let handle;
   try {
-    handle = await open(file, "r");
+    rules.signal?.throwIfAborted();
+    // O_NONBLOCK: opening a FIFO read-only would otherwise wait for a writer.
+    handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
+    if (!(await handle.stat()).isFile()) {
+      throw new SideloadError("FILE_UNREADABLE", `${file}: the ${rules.what} is not a regular file`, {
+        hint: rules.hint,
+      });
+    }
     const chunks: Buffer[] = [];
     let length = 0;
     for (;;) {
+      rules.signal?.throwIfAborted();
       const chunk = Buffer.alloc(64 * 1024);
       const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
       if (bytesRead === 0) break;
@@ -97,9 +112,9 @@ export async function readTextFile(
       if (length > rules.maxBytes) throw tooLarge(length);
       chunks.push(chunk.subarray(0, bytesRead));
     }
-    return Buffer.concat(chunks, length).toString("utf8");
+    return Buffer.concat(chunks, length);
   } catch (error) {
-    if (error instanceof SideloadError) throw error;
+    if (error instanceof SideloadError || rules.signal?.aborted) throw error;
     throw new SideloadError(
       "FILE_UNREADABLE",
       `${file}: cannot read the ${rules.what}: ${describeFsError(error)}`,
@@ -107,5 +122,162 @@ export async function readTextFile(
     );
   } finally {
     await handle?.close();
+  }
+}
+
+/** Read a regular text file of at most `maxBytes` (UTF-8), by the rules of `readRegularFile`. */
+export async function readTextFile(file: string, rules: RegularFileRules & ReadLimits): Promise<string> {
+  return (await readRegularFile(file, rules)).toString("utf8");
+}
+
+/** The words for what a non-regular file is, for "the X is …, not a regular file". */
+function kindOf(info: Stats): string {
+  return info.isDirectory()
+    ? "a folder"
+    : info.isFIFO()
+      ? "a named pipe"
+      : info.isCharacterDevice() || info.isBlockDevice()
+        ? "a device"
+        : info.isSocket()
+          ? "a socket"
+          : "a special file";
+}
+
+/**
+ * `readTextFile`'s rules, synchronously, for the few readers that must stay synchronous (the
+ * ssh configuration is opened while the command line is read): a regular file (checked on the
+ * open handle, opened without blocking), at most `maxBytes`.
+ */
+export function readTextFileSync(file: string, rules: RegularFileRules & { maxBytes: number }): string {
+  const fail = (code: "FILE_NOT_FOUND" | "FILE_UNREADABLE", why: string, cause?: unknown) =>
+    new SideloadError(code, `${file}: ${why}`, { hint: rules.hint, cause });
+  let fd: number | undefined;
+  try {
+    const info = statSync(file);
+    if (!info.isFile())
+      throw fail("FILE_UNREADABLE", `the ${rules.what} is ${kindOf(info)}, not a regular file`);
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+    const size = fstatSync(fd).isFile() ? fstatSync(fd).size : -1;
+    if (size < 0) throw fail("FILE_UNREADABLE", `the ${rules.what} is not a regular file`);
+    const tooLarge = (n: number) =>
+      fail(
+        "FILE_UNREADABLE",
+        `the ${rules.what} is ${n} bytes, more than the ${rules.maxBytes} this tool reads`,
+      );
+    if (size > rules.maxBytes) throw tooLarge(size);
+    const buffer = Buffer.alloc(rules.maxBytes + 1);
+    let length = 0;
+    for (;;) {
+      const n = readSync(fd, buffer, length, buffer.length - length, null);
+      if (n === 0) break;
+      length += n;
+      if (length > rules.maxBytes) throw tooLarge(length);
+    }
+    return buffer.subarray(0, length).toString("utf8");
+  } catch (error) {
+    if (error instanceof SideloadError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    throw fail(
+      code === "ENOENT" || code === "ENOTDIR" ? "FILE_NOT_FOUND" : "FILE_UNREADABLE",
+      `cannot read the ${rules.what}: ${describeFsError(error)}`,
+      error,
+    );
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * Check, before anything is changed, that an output file can be written where it is asked
+ * for: its folder must exist (and be a folder), and the path must be absent or a regular file.
+ * A symbolic link, a FIFO, a device or a folder is refused: the tool may run as root in a
+ * shared folder, where a planted link would turn a report into an overwrite of another file.
+ *
+ * @param what e.g. "report" or "--report"; named in the message
+ */
+export async function checkWritableOutput(file: string, what: string): Promise<void> {
+  const hint = `give ${what} a path in an existing folder, to a new file or a regular file`;
+  const folder = dirname(resolve(file));
+  const dir = await stat(folder).catch((error: unknown) => error as NodeJS.ErrnoException);
+  if (dir instanceof Error) {
+    throw new SideloadError(
+      dir.code === "ENOENT" || dir.code === "ENOTDIR" ? "DIR_NOT_FOUND" : "FILE_NOT_WRITABLE",
+      `${file}: cannot write the ${what}: the folder ${folder} ${dir.code === "ENOENT" ? "does not exist" : describeFsError(dir)}`,
+      { hint },
+    );
+  }
+  if (!dir.isDirectory()) {
+    throw new SideloadError("DIR_NOT_FOUND", `${file}: cannot write the ${what}: ${folder} is not a folder`, {
+      hint,
+    });
+  }
+  const target = await lstat(file).catch((error: unknown) => error as NodeJS.ErrnoException);
+  if (target instanceof Error) {
+    if (target.code === "ENOENT") return;
+    throw new SideloadError(
+      "FILE_NOT_WRITABLE",
+      `${file}: cannot write the ${what}: ${describeFsError(target)}`,
+      { hint },
+    );
+  }
+  if (!target.isFile()) {
+    const kind = target.isSymbolicLink()
+      ? "a symbolic link"
+      : target.isDirectory()
+        ? "a folder"
+        : target.isFIFO()
+          ? "a named pipe"
+          : target.isSocket()
+            ? "a socket"
+            : "a device";
+    throw new SideloadError(
+      "FILE_NOT_WRITABLE",
+      `${file}: the ${what} path is ${kind}; this tool writes only regular files and never through a link`,
+      { hint },
+    );
+  }
+}
+
+/**
+ * Write `data` to `file` through a new temporary file in the same folder and a rename over
+ * `file`: the rename replaces a symbolic link planted at `file` instead of following it, a
+ * crash never leaves half a file, and readers see the old or the new content whole. The
+ * target is checked as `checkWritableOutput` does first (a FIFO or a folder is refused).
+ */
+export async function writeFileAtomic(
+  file: string,
+  data: string | Uint8Array,
+  options: { mode: number; what: string },
+): Promise<void> {
+  await checkWritableOutput(file, options.what);
+  const temporary = join(dirname(file), `.${basename(file)}.mp-sideload-${randomBytes(6).toString("hex")}`);
+  try {
+    // wx: O_CREAT|O_EXCL, so a link planted at the temporary name is not followed either.
+    await writeFile(temporary, data, { mode: options.mode, flag: "wx" });
+    await chmod(temporary, options.mode); // the umask may have narrowed it
+    await rename(temporary, file);
+  } catch (error) {
+    await unlink(temporary).catch(() => undefined);
+    if (error instanceof SideloadError) throw error;
+    throw new SideloadError(
+      "FILE_NOT_WRITABLE",
+      `${file}: cannot write the ${options.what}: ${describeFsError(error)}`,
+      { hint: `check the permissions of ${dirname(resolve(file))}`, cause: error },
+    );
+  }
+}
+
+/**
+ * The user's home folder as OpenSSH takes it: `HOME` when it is an absolute path, else the
+ * password database's entry (an empty or relative `HOME` would put `~/.ssh/known_hosts` in
+ * the working folder, where anyone who can write there could plant trusted keys).
+ */
+export function homeDir(env: NodeJS.ProcessEnv = process.env): string {
+  const home = env.HOME;
+  if (home !== undefined && isAbsolute(home)) return home;
+  try {
+    return userInfo().homedir;
+  } catch {
+    return homedir();
   }
 }

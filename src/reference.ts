@@ -109,3 +109,47 @@ export function composeReference(ref: ImageReference): string {
 export function repositoryName(ref: ImageReference): string {
   return `${ref.registry}${ref.repository}`;
 }
+
+/** Docker Hub's name, and the legacy one the engine maps onto it. */
+const hubDomain = "docker.io";
+const legacyHubDomain = "index.docker.io";
+
+/**
+ * A `name@digest` (or `name:tag`) reference in the fully qualified form the engine resolves it
+ * to, as the distribution project's `ParseNormalizedNamed` does: a first component without
+ * `.` or `:` that is not `localhost` (and is lowercase) is a path on Docker Hub, not a host;
+ * `index.docker.io` is `docker.io`; a single-component Hub name is under `library/`. Other
+ * hosts are kept exactly as written, including `registry.hub.docker.com`, which the engine
+ * does not map onto Docker Hub. Undefined when `reference` has no name.
+ */
+export function normalizeReference(reference: string): string | undefined {
+  const at = reference.indexOf("@");
+  const nameAndTag = at < 0 ? reference : reference.slice(0, at);
+  const suffix = at < 0 ? "" : reference.slice(at);
+  // A tag follows the last ':' after the last '/' (a ':' before it is a port).
+  const slash = nameAndTag.lastIndexOf("/");
+  const colon = nameAndTag.indexOf(":", slash + 1);
+  const name = colon < 0 ? nameAndTag : nameAndTag.slice(0, colon);
+  const tag = colon < 0 ? "" : nameAndTag.slice(colon);
+  if (name === "") return undefined;
+  const first = name.indexOf("/");
+  const head = first < 0 ? "" : name.slice(0, first);
+  const isHost = first >= 0 && (/[.:]/.test(head) || head === "localhost" || head.toLowerCase() !== head);
+  let domain = isHost ? head : hubDomain;
+  let path = isHost ? name.slice(first + 1) : name;
+  if (domain === legacyHubDomain) domain = hubDomain;
+  if (domain === hubDomain && !path.includes("/")) path = `library/${path}`;
+  return `${domain}/${path}${tag}${suffix}`;
+}
+
+/**
+ * True when `repoDigest` (one of an image's `RepoDigests`, which the engine lists in familiar
+ * form: `user/repo@…`, `alpine@…` for Docker Hub) names the same image as `wanted` (the
+ * reference the proxy will look up, e.g. `docker.io/library/alpine@…`): both compared in the
+ * form the engine resolves them to.
+ */
+export function sameImageReference(wanted: string, repoDigest: string): boolean {
+  if (wanted === repoDigest) return true;
+  const a = normalizeReference(wanted);
+  return a !== undefined && a === normalizeReference(repoDigest);
+}

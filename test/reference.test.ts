@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { checkDigest, checkRegistry, checkRepository, composeReference } from "../src/reference.js";
+import {
+  checkDigest,
+  checkRegistry,
+  checkRepository,
+  composeReference,
+  normalizeReference,
+  sameImageReference,
+} from "../src/reference.js";
 
 const hex64 = "a".repeat(64);
 
@@ -89,4 +96,50 @@ describe("composeReference", () => {
       }),
     ).toBe(`registry.hub.docker.com/acme/x@sha256:${hex64}`);
   });
+});
+
+const d = `sha256:${hex64}`;
+
+describe("normalizeReference (as the engine's ParseNormalizedNamed)", () => {
+  it.each([
+    [`alpine@${d}`, `docker.io/library/alpine@${d}`],
+    [`library/alpine@${d}`, `docker.io/library/alpine@${d}`],
+    [`docker.io/alpine@${d}`, `docker.io/library/alpine@${d}`],
+    [`docker.io/library/alpine@${d}`, `docker.io/library/alpine@${d}`],
+    [`index.docker.io/alpine@${d}`, `docker.io/library/alpine@${d}`],
+    [`index.docker.io/user/repo@${d}`, `docker.io/user/repo@${d}`],
+    [`user/repo@${d}`, `docker.io/user/repo@${d}`],
+    [`user/team/repo@${d}`, `docker.io/user/team/repo@${d}`],
+    [`user/repo:1.0`, `docker.io/user/repo:1.0`],
+    ["alpine", "docker.io/library/alpine"],
+    // Hosts: a dot, a port, localhost, or uppercase in the first component.
+    [`registry.hub.docker.com/library/alpine@${d}`, `registry.hub.docker.com/library/alpine@${d}`],
+    [`registry.hub.docker.com/alpine@${d}`, `registry.hub.docker.com/alpine@${d}`],
+    [`harbor.example.com:8443/mp/x@${d}`, `harbor.example.com:8443/mp/x@${d}`],
+    [`localhost/x@${d}`, `localhost/x@${d}`],
+    [`localhost:5000/x:1@${d}`, `localhost:5000/x:1@${d}`],
+    [`myhost:5000/x@${d}`, `myhost:5000/x@${d}`],
+    [`Harbor/x@${d}`, `Harbor/x@${d}`],
+    [`[::1]:5000/mp/x@${d}`, `[::1]:5000/mp/x@${d}`],
+    [`docker.io.example.com/x@${d}`, `docker.io.example.com/x@${d}`],
+  ])("%s → %s", (input, expected) => expect(normalizeReference(input)).toBe(expected));
+
+  it("has no form for an empty name", () => expect(normalizeReference(`@${d}`)).toBeUndefined());
+});
+
+describe("sameImageReference", () => {
+  it.each([
+    [`docker.io/user/repo@${d}`, `user/repo@${d}`, true],
+    [`docker.io/library/alpine@${d}`, `alpine@${d}`, true],
+    [`docker.io/alpine@${d}`, `alpine@${d}`, true],
+    [`index.docker.io/user/repo@${d}`, `user/repo@${d}`, true],
+    [`harbor.example.com/mp/x@${d}`, `harbor.example.com/mp/x@${d}`, true],
+    // The engine keeps registry.hub.docker.com apart from Docker Hub's docker.io.
+    [`registry.hub.docker.com/user/repo@${d}`, `user/repo@${d}`, false],
+    [`registry.hub.docker.com/library/alpine@${d}`, `alpine@${d}`, false],
+    [`docker.io/user/repo@${d}`, `user/other@${d}`, false],
+    [`docker.io/user/repo@${d}`, `user/repo@sha256:${"b".repeat(64)}`, false],
+    [`harbor.example.com/mp/x@${d}`, `mp/x@${d}`, false],
+    [`Harbor.example.com/mp/x@${d}`, `harbor.example.com/mp/x@${d}`, false],
+  ])("%s vs %s → %s", (wanted, listed, same) => expect(sameImageReference(wanted, listed)).toBe(same));
 });

@@ -4,10 +4,9 @@
  * `username`/`password`, `identitytoken`). Helpers speak the docker-credential-helpers
  * protocol: `docker-credential-<name> get`, the server URL on stdin, JSON on stdout.
  */
-import { homedir } from "node:os";
 import { join } from "node:path";
 import { SideloadError, quote } from "../errors.js";
-import { readTextFile } from "../files.js";
+import { homeDir, readTextFile } from "../files.js";
 import type { RegistryAuth } from "../engine/engine.js";
 import { registerSecret } from "./redact.js";
 import { runProgram, stderrForMessage } from "./run-program.js";
@@ -20,7 +19,7 @@ interface DockerConfig {
 
 /** Where the docker CLI reads its configuration. */
 export function dockerConfigFile(env: NodeJS.ProcessEnv): string {
-  return join(env.DOCKER_CONFIG || join(env.HOME || homedir(), ".docker"), "config.json");
+  return join(env.DOCKER_CONFIG || join(homeDir(env), ".docker"), "config.json");
 }
 
 /** Docker Hub's key in config.json, whatever name the pak uses for it. */

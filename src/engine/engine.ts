@@ -1,7 +1,7 @@
 import { abortable } from "../abortable.js";
 import { SideloadError, oneLine, type ErrorCode } from "../errors.js";
 import type { ImageReference } from "../reference.js";
-import { repositoryName } from "../reference.js";
+import { repositoryName, sameImageReference } from "../reference.js";
 import type { SshConnection } from "../ssh/connect.js";
 import { EngineApiError, engineJson, engineRequest, registryAuthHeader } from "./engine-api.js";
 import { SshEngineAgent, type EngineTransport } from "./ssh-agent.js";
@@ -80,7 +80,7 @@ export class Engine {
 
   /** True when the engine holds exactly `reference` among an image's RepoDigests. */
   async hasReference(reference: string): Promise<boolean> {
-    return (await this.repoDigests(reference))?.includes(reference) ?? false;
+    return (await this.repoDigests(reference))?.some((d) => sameImageReference(reference, d)) ?? false;
   }
 
   /**

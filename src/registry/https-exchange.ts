@@ -19,7 +19,7 @@ export interface HttpAnswer {
 }
 
 export interface HttpRequest {
-  method: "GET" | "POST";
+  method: "GET" | "HEAD" | "POST";
   headers: Record<string, string>;
   body?: string | undefined;
 }

@@ -96,6 +96,11 @@ export async function preflightRegistry(
       auth = await resolved.refresh();
       verdicts = await Promise.all(images.map((t) => client.check(t, auth)));
     }
+    // The waits for rate limits of the anonymous try count too: one total per reference.
+    verdicts = verdicts.map((v, i) => {
+      const waitedMs = (v.waitedMs ?? 0) + (anonymous[i]?.waitedMs ?? 0);
+      return waitedMs > 0 ? { ...v, waitedMs } : v;
+    });
     return { registry, credentialSource: resolved.source, auth, refresh: resolved.refresh, verdicts };
   } finally {
     await client.close();

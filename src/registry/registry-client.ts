@@ -5,12 +5,14 @@
  * the OCI and Docker media types, its digest compared, an index searched for linux/amd64.
  */
 import { createHash } from "node:crypto";
-import { readFileSync, readdirSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { createSecureContext, rootCertificates, type SecureContext } from "node:tls";
 import { join } from "node:path";
 import https from "node:https";
+import { setTimeout as sleep } from "node:timers/promises";
 import { SideloadError, oneLine, type ErrorCode, type ErrorInfo, toErrorInfo } from "../errors.js";
 import type { RegistryAuth } from "../engine/engine.js";
+import { readTextFileSync } from "../files.js";
 import type { ImageReference } from "../reference.js";
 import { httpsExchange, type HttpAnswer, type HttpRequest } from "./https-exchange.js";
 
@@ -29,6 +31,8 @@ export interface RegistryVerdict {
   /** `public`: anonymous pulls work; `ok`: pulls with the credentials work; else `failed`. */
   status: "public" | "ok" | "failed";
   mediaType?: string | undefined;
+  /** Time spent waiting out rate limits (HTTP 429) during the check. */
+  waitedMs?: number | undefined;
   /** Bytes to download (config and layers) for a single-platform manifest. */
   size?: number | undefined;
   /** `os/architecture` of each image of an index. */
@@ -45,11 +49,65 @@ export interface RegistryClientOptions {
   timeoutMs?: number;
   /** The docker certs.d folder whose <registry>/*.crt are trusted, as the engine trusts them. */
   certsDir?: string;
+  /** Tries after a rate limit (HTTP 429): --retries; default 3. */
+  retries?: number | undefined;
+  /** The most the waits of one check may add up to (the run's --timeout); default 60 s. */
+  waitBudgetMs?: number | undefined;
+  /** Told of each wait before it starts, for the operator ("rate-limited: waiting 2 s"). */
+  onWait?: ((wait: RateLimitWait) => void) | undefined;
+}
+
+/** One wait for a rate limit, as reported. */
+export interface RateLimitWait {
+  registry: string;
+  reference: string;
+  waitMs: number;
+  /** The try that follows the wait, from 2. */
+  attempt: number;
+  /** The registry's Retry-After, when it sent one. */
+  retryAfter?: string | undefined;
+}
+
+/** The line that tells the operator of a wait: `docker.io: rate-limited (HTTP 429) for …; waiting 2 s (Retry-After) before try 2`. */
+export function rateLimitWaitMessage(wait: RateLimitWait): string {
+  const why = wait.retryAfter === undefined ? "" : " (Retry-After)";
+  return `${wait.registry}: rate-limited (HTTP 429) checking ${wait.reference}; waiting ${seconds(wait.waitMs)}${why} before try ${wait.attempt}`;
+}
+
+/** What one check spent on rate limits: for the verdict and the message. */
+interface RateLimitTrace {
+  reference: string;
+  waitedMs: number;
+  waits: number;
+  /** Why the last 429 was not waited out, when it was not. */
+  gaveUp?: string;
+}
+
+/**
+ * `Retry-After` in milliseconds: delta-seconds or an HTTP date (RFC 9110); undefined when
+ * absent or unreadable.
+ */
+export function parseRetryAfter(header: string | undefined, now = Date.now()): number | undefined {
+  if (header === undefined) return undefined;
+  const text = header.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const date = Date.parse(text);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** Docker Hub's names (the engine maps both onto registry-1.docker.io). */
+function isDockerHub(registry: string): boolean {
+  return ["docker.io", "index.docker.io"].includes(registry);
 }
 
 /** The API's host: Docker Hub's names all mean registry-1.docker.io. */
 function apiHost(registry: string): string {
-  return ["docker.io", "index.docker.io"].includes(registry) ? "registry-1.docker.io" : registry;
+  return isDockerHub(registry) ? "registry-1.docker.io" : registry;
+}
+
+/** `2 s`, `1.5 s`. */
+function seconds(ms: number): string {
+  return `${Math.round(ms / 100) / 10} s`;
 }
 
 /**
@@ -61,9 +119,10 @@ export function trustedCas(registry: string, options: RegistryClientOptions): st
   const cas = [...rootCertificates];
   const readIf = (file: string) => {
     try {
-      cas.push(readFileSync(file, "utf8"));
+      // A regular file of bounded size: a FIFO planted in certs.d must not hang the check.
+      cas.push(readTextFileSync(file, { what: "CA bundle", hint: "", maxBytes: 16 * 1024 * 1024 }));
     } catch {
-      // absent: nothing to add
+      // absent (or not a file): nothing to add
     }
   };
   readIf("/etc/ssl/certs/ca-certificates.crt");
@@ -116,6 +175,8 @@ export function parseChallenge(header: string | null | undefined): Challenge | u
 export class RegistryClient {
   private readonly agent: https.Agent;
   private readonly base: string;
+  /** The registry answered HEAD with 405/501: GET only from then on. */
+  private noHead = false;
 
   constructor(
     readonly registry: string,
@@ -142,6 +203,7 @@ export class RegistryClient {
     ref: ImageReference & { reference: string },
     auth: RegistryAuth | undefined,
   ): Promise<RegistryVerdict> {
+    const trace: RateLimitTrace = { reference: ref.reference, waitedMs: 0, waits: 0 };
     const verdict = (
       status: RegistryVerdict["status"],
       extra: Partial<RegistryVerdict> = {},
@@ -149,10 +211,11 @@ export class RegistryClient {
       reference: ref.reference,
       registry: ref.registry,
       status,
+      ...(trace.waitedMs > 0 ? { waitedMs: trace.waitedMs } : {}),
       ...extra,
     });
     try {
-      const answer = await this.manifest(ref, auth);
+      const answer = await this.manifest(ref, auth, trace);
       if (answer.ok)
         return verdict(
           auth === undefined ? "public" : "ok",
@@ -160,29 +223,56 @@ export class RegistryClient {
         );
       answer.response.discard();
       return verdict("failed", {
-        error: toErrorInfo(this.failure(answer.response.status, ref, auth !== undefined)),
+        error: toErrorInfo(this.failure(answer.response.status, ref, auth !== undefined, trace)),
       });
     } catch (error) {
       return verdict("failed", { error: toErrorInfo(this.networkError(error)) });
     }
   }
 
-  /** GET the manifest by digest, answering one 401 challenge the way the docker client does. */
-  private async manifest(ref: ImageReference, auth: RegistryAuth | undefined) {
+  /** The manifest by digest, answering one 401 challenge the way the docker client does. */
+  private async manifest(ref: ImageReference, auth: RegistryAuth | undefined, trace: RateLimitTrace) {
     const url = `${this.base}/v2${ref.repository}/manifests/${ref.digest}`;
-    let response = await this.get(url, {});
+    let response = await this.fetchManifest(url, {}, trace);
     if (response.status !== 401) return { ok: response.ok, response };
     const challenge = parseChallenge(response.header("www-authenticate"));
     response.discard();
     if (challenge?.scheme === "basic") {
       if (auth === undefined || auth.identitytoken) return { ok: false, response };
-      response = await this.get(url, { authorization: basic(auth) });
+      response = await this.fetchManifest(url, { authorization: basic(auth) }, trace);
     } else if (challenge?.scheme === "bearer") {
       const token = await this.token(challenge, ref, auth);
       if (token === undefined) return { ok: false, response: refused };
-      response = await this.get(url, { authorization: `Bearer ${token}` });
+      response = await this.fetchManifest(url, { authorization: `Bearer ${token}` }, trace);
     }
     return { ok: response.ok, response };
+  }
+
+  /**
+   * HEAD first: a refusal (401, 404, 429) needs no body, and Docker Hub does not count a HEAD
+   * against its pull limit. The body is fetched (GET) only when the check needs it: an image
+   * index (is linux/amd64 in it?), a HEAD without Docker-Content-Digest, or the download size
+   * from a registry other than Docker Hub (where a GET would count as a pull). A registry that
+   * answers HEAD with 405 or 501 gets GET from then on.
+   */
+  private async fetchManifest(
+    url: string,
+    headers: Record<string, string>,
+    trace: RateLimitTrace,
+  ): Promise<HttpAnswer & { fromHead?: boolean }> {
+    if (!this.noHead) {
+      const head = await this.request(url, { method: "HEAD", headers: { accept, ...headers } }, trace);
+      head.discard();
+      if (head.status === 405 || head.status === 501) this.noHead = true;
+      else if (!head.ok) return head;
+      else {
+        const type = (head.header("content-type") ?? "").split(";")[0]?.trim();
+        const index = type === manifestTypes.dockerList || type === manifestTypes.ociIndex;
+        const digest = head.header("docker-content-digest") !== undefined;
+        if (digest && !index && isDockerHub(this.registry)) return { ...head, fromHead: true };
+      }
+    }
+    return this.get(url, headers, trace);
   }
 
   /** A Bearer token from the challenge's realm; undefined when the realm refuses. */
@@ -246,9 +336,9 @@ export class RegistryClient {
   /** Media type, digest check, and for an index whether linux/amd64 is in it. */
   private async inspectManifest(
     ref: ImageReference,
-    response: HttpAnswer,
+    response: HttpAnswer & { fromHead?: boolean },
   ): Promise<Partial<RegistryVerdict>> {
-    const bytes = await response.bytes();
+    const bytes = response.fromHead ? Buffer.alloc(0) : await response.bytes();
     const mediaType = (response.header("content-type") ?? "").split(";")[0]?.trim();
     const served =
       response.header("docker-content-digest") ??
@@ -264,6 +354,7 @@ export class RegistryClient {
         },
       };
     }
+    if (response.fromHead) return { mediaType }; // a single-platform manifest: nothing more to check
     if (mediaType !== manifestTypes.dockerList && mediaType !== manifestTypes.ociIndex) {
       const manifest = JSON.parse(bytes.toString("utf8")) as {
         config?: { size?: number };
@@ -294,7 +385,12 @@ export class RegistryClient {
     return { mediaType, platforms };
   }
 
-  private failure(status: number, ref: ImageReference, withAuth: boolean): SideloadError {
+  private failure(
+    status: number,
+    ref: ImageReference,
+    withAuth: boolean,
+    trace: RateLimitTrace,
+  ): SideloadError {
     const where = `${this.registry}${ref.repository}@${ref.digest}`;
     const code: ErrorCode =
       status === 401 || status === 403
@@ -309,12 +405,18 @@ export class RegistryClient {
         ? `the registry refused the credentials for ${this.registry}: check the user and password (or token) and the user's pull permission`
         : `${this.registry} refuses anonymous pulls and no credentials were found: see the README for the credential sources`,
       MANIFEST_UNKNOWN: `the registry has no manifest ${ref.digest}: was the image pushed, and does the pak match the build?`,
-      REGISTRY_RATE_LIMITED: "the registry is rate-limiting: try again later",
+      REGISTRY_RATE_LIMITED: isDockerHub(this.registry)
+        ? "Docker Hub limits anonymous and free-account pulls: give credentials (a login raises the limit), or try again later with a larger --retries or --timeout"
+        : "the registry is rate-limiting: try again later, or with a larger --retries or --timeout",
       REGISTRY_UNREACHABLE: "the registry is failing: try again later, or check its logs",
     };
+    const waited =
+      status !== 429
+        ? ""
+        : ` (rate-limited; waited ${seconds(trace.waitedMs)} over ${trace.waits} ${trace.waits === 1 ? "retry" : "retries"}${trace.gaveUp === undefined ? "" : `; ${trace.gaveUp}`})`;
     return new SideloadError(
       code,
-      `${where}: HTTP ${status}${withAuth ? " with the credentials" : " anonymously"}`,
+      `${where}: HTTP ${status}${withAuth ? " with the credentials" : " anonymously"}${waited}`,
       {
         hint: hints[code],
         exitStatus: 1,
@@ -364,14 +466,47 @@ export class RegistryClient {
     );
   }
 
-  private get(url: string, headers: Record<string, string>) {
-    return this.request(url, { method: "GET", headers: { accept, ...headers } });
+  private get(url: string, headers: Record<string, string>, trace?: RateLimitTrace) {
+    return this.request(url, { method: "GET", headers: { accept, ...headers } }, trace);
   }
 
-  private request(url: string, init: HttpRequest): Promise<HttpAnswer> {
-    const timeout = AbortSignal.timeout(this.options.timeoutMs ?? 15_000);
-    const signal = this.options.signal ? AbortSignal.any([this.options.signal, timeout]) : timeout;
-    return httpsExchange(url, init, this.agent, signal);
+  /**
+   * One request; with a `trace`, an HTTP 429 is waited out and tried again: for the
+   * registry's Retry-After (else 1, 2, 4… s), within --retries tries and the wait budget
+   * (--timeout), each wait reported before it starts. The last 429 is returned when the
+   * tries or the budget are spent, and the trace says why.
+   */
+  private async request(url: string, init: HttpRequest, trace?: RateLimitTrace): Promise<HttpAnswer> {
+    const retries = this.options.retries ?? 3;
+    const budgetMs = this.options.waitBudgetMs ?? 60_000;
+    for (let attempt = 1; ; attempt++) {
+      const timeout = AbortSignal.timeout(this.options.timeoutMs ?? 15_000);
+      const signal = this.options.signal ? AbortSignal.any([this.options.signal, timeout]) : timeout;
+      const answer = await httpsExchange(url, init, this.agent, signal);
+      if (answer.status !== 429 || trace === undefined) return answer;
+      const retryAfter = answer.header("retry-after");
+      const waitMs = parseRetryAfter(retryAfter) ?? Math.min(1000 * 2 ** (attempt - 1), 30_000);
+      const left = budgetMs - trace.waitedMs;
+      if (attempt > retries) {
+        trace.gaveUp = `no tries left (--retries ${retries})`;
+        return answer;
+      }
+      if (waitMs > left) {
+        trace.gaveUp = `asked to wait ${seconds(waitMs)}${retryAfter === undefined ? "" : " (Retry-After)"}, more than the ${seconds(left)} left of the time allowed`;
+        return answer;
+      }
+      answer.discard();
+      this.options.onWait?.({
+        registry: this.registry,
+        reference: trace.reference,
+        waitMs,
+        attempt: attempt + 1,
+        retryAfter,
+      });
+      await sleep(waitMs, undefined, this.options.signal ? { signal: this.options.signal } : {});
+      trace.waitedMs += waitMs;
+      trace.waits++;
+    }
   }
 }
 

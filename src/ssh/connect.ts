@@ -1,10 +1,10 @@
-import { homedir } from "node:os";
 import { join } from "node:path";
 import type { Duplex } from "node:stream";
 import ssh2 from "ssh2";
 import type { ClientChannel, ConnectConfig, SFTPWrapper } from "ssh2";
 import { SideloadError, hostPort, printable, quote } from "../errors.js";
-import { authHandlerFor } from "./auth-attempts.js";
+import { homeDir } from "../files.js";
+import { authHandlerFor, checkIdentityFiles } from "./auth-attempts.js";
 import { hostKeyVerifier } from "./host-key-check.js";
 import { loadKnownHosts } from "./known-hosts-file.js";
 import type { Hop, Proxy } from "../inventory/proxy.js";
@@ -68,7 +68,8 @@ export interface SshConnection {
   close(): void;
 }
 
-export { loadKnownHosts } from "./known-hosts-file.js";
+export { defaultKnownHostsFile, loadKnownHosts } from "./known-hosts-file.js";
+export { checkIdentityFiles } from "./auth-attempts.js";
 
 /** Key exchange offers host key algorithms the client already knows for this host first. */
 const defaultHostKeyAlgorithms = [
@@ -95,7 +96,7 @@ function hostKeyAlgorithms(knownTypes: string[]): string[] {
 
 /** Default private keys, as OpenSSH tries them. */
 export function defaultIdentities(env: NodeJS.ProcessEnv = process.env): string[] {
-  return ["id_ed25519", "id_ecdsa", "id_rsa"].map((name) => join(env.HOME || homedir(), ".ssh", name));
+  return ["id_ed25519", "id_ecdsa", "id_rsa"].map((name) => join(homeDir(env), ".ssh", name));
 }
 
 /**
@@ -109,6 +110,8 @@ export async function connectProxy(
   knownHosts: KnownHostLine[],
   options: ConnectOptions,
 ): Promise<SshConnection> {
+  // Key files first: a missing --identity or a FIFO given as one fails here, before any packet.
+  await checkIdentityFiles([proxy], options.auth);
   const hostKeys = await hostKeysFor(proxy, knownHosts, options.hostKeys);
   const where = `${printable(proxy.name)} (${hostPort(proxy.host, proxy.port)})`;
   if (!proxy.jump || proxy.jump.length === 0)
@@ -205,7 +208,7 @@ function connectOnce(
     // on, not once: ssh2 can emit a second error (e.g. "Connection lost before handshake" after a
     // timeout), and an error event with no listener would crash the whole run.
     client.on("error", (error: Error & { level?: string; code?: string }) => {
-      fail(hostKeyError ?? classifyConnectError(error, where, auth.attempted));
+      fail(hostKeyError ?? classifyConnectError(error, where, auth.describe()));
     });
     client.once("close", () => {
       fail(
@@ -222,17 +225,13 @@ function connectOnce(
 function classifyConnectError(
   error: Error & { level?: string; code?: string },
   where: string,
-  authAttempted: boolean,
+  authTried: string,
 ): SideloadError {
   if (error.level === "client-authentication") {
-    return new SideloadError(
-      "SSH_AUTH_FAILED",
-      `${where}: SSH authentication failed (tried: ${authAttempted ? "all available methods" : "none"})`,
-      {
-        hint: "check --ssh-user, --identity, ssh-agent, or MP_SIDELOAD_SSH_PASSWORD",
-        exitStatus: 1,
-      },
-    );
+    return new SideloadError("SSH_AUTH_FAILED", `${where}: SSH authentication failed (${authTried})`, {
+      hint: "check --ssh-user, --identity, ssh-agent, or MP_SIDELOAD_SSH_PASSWORD",
+      exitStatus: 1,
+    });
   }
   if (error.level === "client-timeout") {
     return new SideloadError("SSH_UNREACHABLE", `${where}: no SSH handshake within the time limit`, {

@@ -4,33 +4,42 @@
  */
 import { randomBytes } from "node:crypto";
 import { chmod, chown, mkdir, readFile, realpath, rename, stat, unlink, writeFile } from "node:fs/promises";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import { SideloadError } from "../errors.js";
-import { describeFsError } from "../files.js";
+import { homeDir, readTextFile } from "../files.js";
 import { parseKnownHosts, type KnownHostLine } from "./known-hosts.js";
 
 const hint = "check --known-hosts";
+
+/**
+ * OpenSSH's `~/.ssh/known_hosts`, with the home from the password database when HOME is empty
+ * or relative (never a `./.ssh/known_hosts` in the working folder).
+ */
+export function defaultKnownHostsFile(env: NodeJS.ProcessEnv = process.env): string {
+  return join(homeDir(env), ".ssh", "known_hosts");
+}
+
+/** The largest known_hosts read (OpenSSH's own lines are ~100 bytes: a million hosts). */
+const maxKnownHostsBytes = 128 * 1024 * 1024;
 
 /** Read known_hosts once per run; a missing file (or /dev/null) is an empty one. */
 export async function loadKnownHosts(file: string): Promise<KnownHostLine[]> {
   try {
     const info = await stat(file);
-    if (!info.isFile()) {
-      if (info.isCharacterDevice() && (await realpath(file)) === "/dev/null") return [];
-      throw new SideloadError("FILE_UNREADABLE", `${file}: known_hosts is not a regular file`, { hint });
-    }
-    return parseKnownHosts(await readFile(file, "utf8"));
+    if (!info.isFile() && info.isCharacterDevice() && (await realpath(file)) === "/dev/null") return [];
   } catch (error) {
-    if (error instanceof SideloadError) throw error;
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw new SideloadError(
-      "FILE_UNREADABLE",
-      `${file}: cannot read known_hosts: ${describeFsError(error)}`,
-      {
-        hint,
-      },
-    );
   }
+  // Regular files only, bounded, and a path swapped for a FIFO after the stat is refused too.
+  const text = await readTextFile(file, {
+    what: "known_hosts file",
+    hint,
+    maxBytes: maxKnownHostsBytes,
+  }).catch((error: unknown) => {
+    if (error instanceof SideloadError && error.code === "FILE_NOT_FOUND") return "";
+    throw error;
+  });
+  return parseKnownHosts(text);
 }
 
 /**

@@ -6,12 +6,13 @@
  * mp-sideload's own defaults apply where it is silent.
  */
 import { execFile } from "node:child_process";
-import { readFileSync, readdirSync, statSync } from "node:fs";
-import { homedir, userInfo } from "node:os";
+import { readdirSync, statSync } from "node:fs";
+import { userInfo } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import SSHConfig from "ssh-config";
 import { SideloadError, oneLine, quote } from "../errors.js";
+import { homeDir, readTextFileSync } from "../files.js";
 
 /** What an ssh configuration says about one host; absent keys are not set by it. */
 export interface SshHostConfig {
@@ -50,7 +51,35 @@ const wanted = [
   "stricthostkeychecking",
   "connecttimeout",
   "serveraliveinterval",
+  "proxycommand",
 ];
+
+/** The largest ssh configuration read, and its longest line (OpenSSH's own values are short). */
+const maxConfigBytes = 16 * 1024 * 1024;
+const maxLineLength = 16 * 1024;
+
+/**
+ * Read an ssh configuration by the input file rules (a regular file, bounded) and refuse an
+ * absurd line with its number, before `ssh -G` or the parser spends seconds on it.
+ */
+function readConfigText(file: string, hint: string, what = "ssh configuration"): string {
+  const text = readTextFileSync(file, { what, hint, maxBytes: maxConfigBytes });
+  let start = 0;
+  for (let line = 1; start <= text.length; line++) {
+    const end = text.indexOf("\n", start);
+    const length = (end < 0 ? text.length : end) - start;
+    if (length > maxLineLength) {
+      throw new SideloadError(
+        "SSH_CONFIG_INVALID",
+        `${file}:${line}: the line is ${length} characters long, more than the ${maxLineLength} an ssh configuration line may have`,
+        { hint: `fix or remove line ${line} (a paste gone wrong?), or pass --ssh-config none` },
+      );
+    }
+    if (end < 0) break;
+    start = end + 1;
+  }
+  return text;
+}
 
 /**
  * The reader for a run: `--ssh-config none` → none; `--ssh-config FILE` → that file (which must
@@ -61,22 +90,19 @@ export function openSshConfig(
   env: NodeJS.ProcessEnv,
 ): SshConfigReader | undefined {
   if (option === "none") return undefined;
-  const home = env.HOME || homedir();
+  const home = homeDir(env);
   const file = option ?? join(home, ".ssh", "config");
+  const hint = "give an OpenSSH client configuration file, or --ssh-config none";
+  let text: string;
   try {
-    if (!statSync(file).isFile()) throw new Error("not a regular file");
+    text = readConfigText(file, hint, option === undefined ? "ssh configuration" : "--ssh-config file");
   } catch (error) {
-    if (option === undefined) return undefined;
-    throw new SideloadError(
-      "FILE_NOT_FOUND",
-      `--ssh-config ${file}: cannot read it (${(error as Error).message})`,
-      {
-        hint: "give an OpenSSH client configuration file, or --ssh-config none",
-      },
-    );
+    // No ~/.ssh/config is the common case; one that is there but unreadable is an error.
+    if (option === undefined && (error as SideloadError).code === "FILE_NOT_FOUND") return undefined;
+    throw error;
   }
   const ssh = findSsh(env);
-  return ssh ? sshDashG(ssh, file, home) : parsedConfig(file, home);
+  return ssh ? sshDashG(ssh, file, home) : parsedConfig(file, text, home);
 }
 
 function findSsh(env: NodeJS.ProcessEnv): string | undefined {
@@ -97,6 +123,7 @@ function sshDashG(ssh: string, file: string, home: string): SshConfigReader {
     try {
       const { stdout } = await promisify(execFile)(ssh, ["-F", config, "-G", "--", host], {
         timeout: 10_000,
+        maxBuffer: 4 * maxLineLength + 1024 * 1024,
       });
       return evaluated(stdout);
     } catch (error) {
@@ -118,7 +145,7 @@ function sshDashG(ssh: string, file: string, home: string): SshConfigReader {
         const fallback = key === "hostname" ? [host.toLowerCase()] : defaults.get(key);
         if (JSON.stringify(value) !== JSON.stringify(fallback)) set.set(key, value);
       }
-      return interpret(set, home, file);
+      return interpret(set, home, file, host);
     },
   };
 }
@@ -136,8 +163,8 @@ function evaluated(stdout: string): Map<string, string[]> {
 }
 
 /** The `ssh-config` package, with Include inlined, when no ssh binary is installed. */
-function parsedConfig(file: string, home: string): SshConfigReader {
-  const text = withIncludes(file, home, 0);
+function parsedConfig(file: string, top: string, home: string): SshConfigReader {
+  const text = withIncludes(file, home, 0, top);
   let config: ReturnType<typeof SSHConfig.parse>;
   try {
     config = SSHConfig.parse(text);
@@ -160,24 +187,18 @@ function parsedConfig(file: string, home: string): SshConfigReader {
           Array.isArray(value) ? value : lower === "userknownhostsfile" ? value.split(/\s+/) : [value],
         );
       }
-      return Promise.resolve(interpret(set, home, file));
+      // In an executor, so that a refusal (ProxyCommand) is a rejection, as with ssh -G.
+      return new Promise((resolve) => resolve(interpret(set, home, file, host)));
     },
   };
 }
 
-function withIncludes(file: string, home: string, depth: number): string {
+function withIncludes(file: string, home: string, depth: number, top?: string): string {
   if (depth > 8)
     throw new SideloadError("SSH_CONFIG_INVALID", `${file}: Include nested too deeply`, {
       hint: "check for an Include loop",
     });
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (error) {
-    throw new SideloadError("SSH_CONFIG_INVALID", `${file}: cannot read it (${(error as Error).message})`, {
-      hint: "check the Include lines",
-    });
-  }
+  const text = top ?? readConfigText(file, "check the Include lines");
   return text
     .split("\n")
     .map((line) => {
@@ -220,7 +241,7 @@ function expandInclude(pattern: string, home: string): string[] {
 }
 
 /** Turn OpenSSH's values into typed settings, with tokens and `~` expanded. */
-function interpret(set: Map<string, string[]>, home: string, file: string): SshHostConfig {
+function interpret(set: Map<string, string[]>, home: string, file: string, host: string): SshHostConfig {
   const one = (key: string) => set.get(key)?.[0];
   const out: SshHostConfig = {};
   const hostname = one("hostname");
@@ -259,6 +280,18 @@ function interpret(set: Map<string, string[]>, home: string, file: string): SshH
   const agent = one("identityagent");
   if (agent !== undefined)
     out.identityAgent = agent === "none" || agent === "SSH_AUTH_SOCK" ? agent : tokens(unquote(agent));
+  const command = one("proxycommand");
+  if (command !== undefined && command.toLowerCase() !== "none") {
+    // Connecting directly where ssh would run a command (a corporate access proxy, `ssh -W`
+    // through a bastion) could reach another machine, or none: refused, never ignored.
+    throw new SideloadError(
+      "SSH_CONFIG_INVALID",
+      `${file}: ProxyCommand ${quote(oneLine(command, 200))} applies to ${quote(host)}; mp-sideload does not run ProxyCommand`,
+      {
+        hint: "write the route as ProxyJump (or --jump user@bastion), which mp-sideload follows with the host key checked at every hop; or pass --ssh-config none to connect directly",
+      },
+    );
+  }
   const jump = one("proxyjump");
   if (jump !== undefined && jump.toLowerCase() !== "none")
     out.proxyJump = jump

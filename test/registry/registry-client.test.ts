@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RegistryClient } from "../../src/registry/registry-client.js";
+import { RegistryClient, parseRetryAfter, type RateLimitWait } from "../../src/registry/registry-client.js";
 
 const manifest = JSON.stringify({
   schemaVersion: 2,
@@ -31,6 +31,8 @@ let port: number;
 let otherPort: number;
 /** Every request the registry saw: path and Authorization header. */
 const seen: { path: string; authorization: string | undefined; method: string; body: string }[] = [];
+let limitedAnswers = 0;
+let retryAfter = "30";
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "mp-sideload-registry-"));
@@ -89,6 +91,25 @@ beforeAll(async () => {
           .writeHead(307, { location: `https://127.0.0.1:${otherPort}/v2/mp/x/manifests/${digest}` })
           .end();
       }
+      if (url.pathname === `/v2/mp/limited/manifests/${digest}`) {
+        // Rate-limited twice (Retry-After: 2), then served: counted across methods.
+        if (limitedAnswers++ < 2) return void res.writeHead(429, { "retry-after": "2" }).end();
+        return void res
+          .writeHead(200, {
+            "content-type": "application/vnd.oci.image.manifest.v1+json",
+            "docker-content-digest": digest,
+          })
+          .end(manifest);
+      }
+      if (url.pathname === `/v2/mp/always-limited/manifests/${digest}`) {
+        return void res.writeHead(429, { "retry-after": retryAfter }).end();
+      }
+      if (url.pathname === `/v2/mp/no-head/manifests/${digest}`) {
+        if (req.method === "HEAD") return void res.writeHead(405).end();
+        return void res
+          .writeHead(200, { "content-type": "application/vnd.oci.image.manifest.v1+json" })
+          .end(manifest);
+      }
       if (url.pathname.startsWith("/v2/mp/private/manifests/")) {
         if (req.headers.authorization !== "Bearer tok-1") return void challenge("mp/private");
         if (!url.pathname.endsWith(digest)) return void res.writeHead(404).end();
@@ -120,12 +141,21 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function client(options: { trusted?: boolean } = {}) {
+function client(
+  options: {
+    trusted?: boolean;
+    retries?: number;
+    waitBudgetMs?: number;
+    onWait?: (w: RateLimitWait) => void;
+  } = {},
+) {
+  const { trusted, ...limits } = options;
   return new RegistryClient(`localhost:${port}`, {
     env: {},
     certsDir: dir,
-    ...(options.trusted === false ? {} : { ca: cert }),
+    ...(trusted === false ? {} : { ca: cert }),
     timeoutMs: 5000,
+    ...limits,
   });
 }
 const ref = (repository: string, d = digest) => ({
@@ -191,4 +221,67 @@ describe("RegistryClient", () => {
     await c.close();
     expect(verdict.error?.code).toBe("REGISTRY_UNTRUSTED_CA");
   });
+});
+
+describe("rate limits and HEAD", () => {
+  it("429 with Retry-After: 2 twice, then 200: succeeds on the third try, each wait reported", async () => {
+    limitedAnswers = 0;
+    const waits: RateLimitWait[] = [];
+    const c = client({ retries: 3, waitBudgetMs: 60_000, onWait: (w) => waits.push(w) });
+    const started = Date.now();
+    const verdict = await c.check(ref("/mp/limited"), undefined);
+    await c.close();
+    expect(verdict).toMatchObject({ status: "public", waitedMs: 4000 });
+    expect(waits.map((w) => [w.waitMs, w.attempt, w.retryAfter])).toEqual([
+      [2000, 2, "2"],
+      [2000, 3, "2"],
+    ]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(3900);
+  });
+
+  it("a Retry-After longer than the time allowed: REGISTRY_RATE_LIMITED at once, saying so", async () => {
+    retryAfter = "30";
+    const waits: RateLimitWait[] = [];
+    const c = client({ retries: 3, waitBudgetMs: 5000, onWait: (w) => waits.push(w) });
+    const started = Date.now();
+    const verdict = await c.check(ref("/mp/always-limited"), undefined);
+    await c.close();
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(waits).toEqual([]);
+    expect(verdict.error?.code).toBe("REGISTRY_RATE_LIMITED");
+    expect(verdict.error?.message).toContain("asked to wait 30 s (Retry-After), more than the 5 s left");
+    expect(verdict.error?.hint).toContain("--retries");
+  });
+
+  it("no tries left after --retries: the message counts the waits", async () => {
+    retryAfter = "0";
+    const c = client({ retries: 2 });
+    const verdict = await c.check(ref("/mp/always-limited"), undefined);
+    await c.close();
+    expect(verdict.error?.code).toBe("REGISTRY_RATE_LIMITED");
+    expect(verdict.error?.message).toContain("waited 0 s over 2 retries; no tries left (--retries 2)");
+  });
+
+  it("a refusal costs a HEAD and no GET; a registry answering HEAD with 405 gets GET", async () => {
+    seen.length = 0;
+    const c = client();
+    await c.check(ref("/mp/private"), undefined);
+    expect(seen.filter((s) => s.path.startsWith("/v2/")).map((s) => s.method)).toEqual(["HEAD"]);
+    seen.length = 0;
+    const verdict = await c.check(ref("/mp/no-head"), undefined);
+    await c.close();
+    expect(verdict).toMatchObject({ status: "public", size: 3100 });
+    expect(seen.map((s) => s.method)).toEqual(["HEAD", "GET"]);
+  });
+
+  it.each([
+    ["2", 2000],
+    ["0", 0],
+    [" 10 ", 10_000],
+    ["Wed, 21 Oct 2015 07:28:05 GMT", 5000],
+    ["soon", undefined],
+    [undefined, undefined],
+  ])("parseRetryAfter(%j) → %j ms", (header, ms) =>
+    expect(parseRetryAfter(header, Date.parse("Wed, 21 Oct 2015 07:28:00 GMT"))).toBe(ms),
+  );
 });

@@ -1,8 +1,10 @@
 import { chmod, mkdtemp, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { appendKnownHost, loadKnownHosts } from "../../src/ssh/known-hosts-file.js";
+import { dockerConfigFile } from "../../src/credentials/docker-config.js";
+import { defaultIdentities } from "../../src/ssh/connect.js";
+import { appendKnownHost, defaultKnownHostsFile, loadKnownHosts } from "../../src/ssh/known-hosts-file.js";
 
 let dir: string;
 const line = "[10.0.0.9]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHx0\n";
@@ -76,10 +78,24 @@ describe("appendKnownHost", () => {
 describe("loadKnownHosts", () => {
   it("refuses a device other than /dev/null, naming it", async () => {
     await expect(loadKnownHosts("/dev/zero")).rejects.toThrow(
-      /\/dev\/zero: known_hosts is not a regular file/,
+      /\/dev\/zero: the known_hosts file is a device, not a regular file/,
     );
   });
   it("reads a missing file as empty", async () => {
     expect(await loadKnownHosts(join(dir, "absent"))).toEqual([]);
   });
+});
+
+describe("the default files when HOME is empty or relative", () => {
+  it.each([{ HOME: "" }, { HOME: "." }, { HOME: "somewhere" }])(
+    "%j: the password database's home, never the working folder",
+    (env) => {
+      const home = userInfo().homedir;
+      expect(defaultKnownHostsFile(env)).toBe(join(home, ".ssh", "known_hosts"));
+      expect(defaultIdentities(env)).toEqual(
+        ["id_ed25519", "id_ecdsa", "id_rsa"].map((k) => join(home, ".ssh", k)),
+      );
+      expect(dockerConfigFile(env)).toBe(join(home, ".docker", "config.json"));
+    },
+  );
 });

@@ -84,7 +84,50 @@ describe("openSshConfig", () => {
     expect(openSshConfig("none", { HOME: home })).toBeUndefined();
     expect(openSshConfig(undefined, { HOME: join(home, "nowhere") })).toBeUndefined();
     expect(() => openSshConfig(join(home, "absent"), { HOME: home })).toThrow(
-      /--ssh-config .*absent: cannot read it/,
+      /absent: cannot read the --ssh-config file: no such file/,
     );
+  });
+
+  it("a device as --ssh-config is not a regular file (not 'not found'), and fails at once", () => {
+    expect(() => openSshConfig("/dev/zero", { HOME: home })).toThrow(
+      expect.objectContaining({
+        code: "FILE_UNREADABLE",
+        message: "/dev/zero: the --ssh-config file is a device, not a regular file",
+      }) as Error,
+    );
+  });
+});
+
+describe.each([
+  ["ssh -G", () => ({ HOME: home, PATH: process.env.PATH ?? "" })],
+  ["the ssh-config parser", () => ({ HOME: home, PATH: "/nonexistent" })],
+])("a hostile ssh config through %s", (_via, env) => {
+  it("a 5 MB line is named by its number, at once", async () => {
+    const file = join(home, "long.conf");
+    await writeFile(file, `Host x\n  HostName ${"a".repeat(5 * 1024 * 1024)}\n`);
+    const started = Date.now();
+    expect(() => openSshConfig(file, env())).toThrow(
+      expect.objectContaining({
+        code: "SSH_CONFIG_INVALID",
+        message: expect.stringMatching(/long\.conf:2: the line is 5242891 characters long/) as string,
+      }) as Error,
+    );
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  it("ProxyCommand is refused (exit 2), never ignored; ProxyCommand none is no command", async () => {
+    const file = join(home, "proxycommand.conf");
+    await writeFile(
+      file,
+      "Host via-command\n  ProxyCommand ssh -W %h:%p bastion\nHost direct\n  ProxyCommand none\n  Port 2200\n",
+    );
+    const reader = openSshConfig(file, env());
+    await expect(reader?.lookup("via-command")).rejects.toMatchObject({
+      code: "SSH_CONFIG_INVALID",
+      exitStatus: 2,
+      message: expect.stringContaining("does not run ProxyCommand") as string,
+      hint: expect.stringContaining("ProxyJump") as string,
+    });
+    expect(await reader?.lookup("direct")).toEqual({ port: 2200 });
   });
 });

@@ -4,6 +4,7 @@
  */
 import { ExitStatus, SideloadError, oneLine } from "../../errors.js";
 import { preflightRegistries, type RegistryPreflight } from "../../registry/preflight.js";
+import { rateLimitWaitMessage } from "../../registry/registry-client.js";
 import type { RegistryVerdict } from "../../registry/registry-client.js";
 import { parseCommandArgs } from "../args.js";
 import { credentialOptionSpecs, credentialOptionsHelp, credentialResolver } from "../credential-options.js";
@@ -70,6 +71,7 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
     env: terminal.env,
     signal: terminal.signal,
     prompt: terminal.interactive,
+    onWait: (wait) => terminal.err(`mp-sideload: ${rateLimitWaitMessage(wait)}\n`),
   });
   const rows = checkRows(
     images.map((t) => t.reference),

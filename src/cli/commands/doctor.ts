@@ -2,8 +2,9 @@
  * `doctor`: the readiness of each proxy, changing nothing. Same proxies, concurrency, --limit,
  * --report and Ctrl-C behaviour as `pull`.
  */
-import { writeFile } from "node:fs/promises";
 import { ExitStatus, oneLine, printable } from "../../errors.js";
+import { checkWritableOutput, writeFileAtomic } from "../../files.js";
+import { checkIdentityFiles } from "../../ssh/connect.js";
 import { runDoctor, type DoctorReport, type DoctorRow } from "../../doctor/doctor.js";
 import { preflightRegistries } from "../../registry/preflight.js";
 import type { AdapterImage } from "../../sideload/types.js";
@@ -72,6 +73,8 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
   const concurrency = intOption("concurrency", values.concurrency, 8, 1, 256);
   const timeoutS = intOption("timeout", values.timeout, 60, 1, 86_400);
   const sshUser = values["ssh-user"] ?? "root";
+  // Before any proxy is touched: a report that cannot be written would lose the results.
+  if (values.report !== undefined) await checkWritableOutput(values.report, "--report");
   const images: AdapterImage[] =
     values.pak === undefined ? [] : (await readPaks(values.pak, values["default-registry"])).images;
   const registryCa =
@@ -95,6 +98,7 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
   const ssh = await sshConnectSetup(sshInputsOf(values), sshUser, terminal);
   let report;
   try {
+    await checkIdentityFiles(proxies, ssh.connect.auth);
     report = await runDoctor(
       proxies,
       {
@@ -119,8 +123,9 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
     ssh.close();
   }
   const document = `${JSON.stringify(report, null, 2)}\n`;
-  if (values.report !== undefined) await writeFile(values.report, document, { mode: 0o644 });
   terminal.out(values.json ? document : renderDoctorHuman(report));
+  if (values.report !== undefined)
+    await writeFileAtomic(values.report, document, { mode: 0o644, what: "--report" });
   const interrupted = interruptedStatus(terminal.signal);
   if (interrupted !== undefined) return interrupted;
   return report.summary.fail === 0 ? ExitStatus.ok : ExitStatus.proxyFailed;
