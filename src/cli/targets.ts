@@ -86,7 +86,7 @@ export async function sshConnectSetup(
 ): Promise<{ knownHosts: KnownHostLine[]; connect: Omit<ConnectOptions, "signal">; close: () => void }> {
   const ask = terminal.interactive ? (await import("./prompts.js")).prompts : undefined;
   const around = options.around ?? (<T>(question: () => Promise<T>) => question());
-  const knownHostsFile = knownHostsFileOf(ssh.knownHostsFile);
+  const knownHostsFile = knownHostsFileOf(ssh.knownHostsFile, terminal.env);
   const sshPasswordEnv = terminal.env.MP_SIDELOAD_SSH_PASSWORD || undefined;
   registerSecret(sshPasswordEnv);
   const knownHosts = await loadKnownHosts(knownHostsFile);

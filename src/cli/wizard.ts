@@ -68,7 +68,7 @@ export async function runWizard(terminal: Terminal, cwd = process.cwd()): Promis
   }
 
   // 5. Host keys: every unknown one at once, before anything starts.
-  const knownHostsFile = knownHostsFileOf(inputs.ssh.knownHostsFile);
+  const knownHostsFile = knownHostsFileOf(inputs.ssh.knownHostsFile, terminal.env);
   const all = await resolveProxies(
     inputs.targets,
     images.map((t) => t.reference),

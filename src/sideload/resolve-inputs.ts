@@ -3,9 +3,9 @@
  * anywhere. Paks become adapter images; inventories, `--proxy` entries, an earlier report and
  * `--limit` become the proxies, each with its route (ssh config, jump hosts).
  */
-import { homedir } from "node:os";
-import { join } from "node:path";
+import { stat, writeFile } from "node:fs/promises";
 import { SideloadError, quote } from "../errors.js";
+import { describeFsError } from "../files.js";
 import { loadInventory, selectProxies } from "../inventory/load-inventory.js";
 import { parseProxyArg, type Proxy } from "../inventory/proxy.js";
 import { resolveRoutes } from "../inventory/routes.js";
@@ -13,8 +13,9 @@ import type { Pak } from "../pak/read-pak.js";
 import { readPaks, type AdapterImage } from "../pak/read-paks.js";
 import { readCaOption } from "../registry/ca-file.js";
 import { readEarlierReport } from "../report/earlier-report.js";
+import { defaultKnownHostsFile } from "../ssh/known-hosts-file.js";
 import { openSshConfig } from "../ssh/ssh-config.js";
-import type { ProxyQuery, SideloadInputs } from "./inputs.js";
+import type { ProxyQuery, SideloadInputs, SshInputs } from "./inputs.js";
 
 /** Everything a run needs, read and checked. */
 export interface ResolvedInputs {
@@ -26,9 +27,36 @@ export interface ResolvedInputs {
   knownHostsFile: string;
 }
 
-/** known_hosts as given, else OpenSSH's default. */
-export function knownHostsFileOf(given: string | undefined): string {
-  return given ?? join(homedir(), ".ssh", "known_hosts");
+/** known_hosts as given, else OpenSSH's default (the home from the password database if HOME is unusable). */
+export function knownHostsFileOf(given: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  return given ?? defaultKnownHostsFile(env);
+}
+
+/**
+ * A `--known-hosts` that does not exist is a typo, not an empty list that makes every key
+ * unknown: FILE_NOT_FOUND, unless new keys may be recorded, when it is created (0600) as OpenSSH
+ * creates its own. The default file may be missing: it is empty then.
+ */
+export async function checkKnownHostsFile(ssh: SshInputs): Promise<void> {
+  const file = ssh.knownHostsFile;
+  if (file === undefined || (await stat(file).catch(() => undefined)) !== undefined) return;
+  if (!ssh.acceptNewHostKeys) {
+    throw new SideloadError("FILE_NOT_FOUND", `${file}: no such known_hosts file`, {
+      hint: "check the path given to --known-hosts, or add --accept-new-host-keys to start one",
+    });
+  }
+  try {
+    await writeFile(file, "", { mode: 0o600, flag: "wx" });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "EEXIST") return;
+    throw new SideloadError(
+      "FILE_NOT_WRITABLE",
+      `${file}: cannot create the known_hosts file: ${describeFsError(error)}`,
+      {
+        hint: "check the path given to --known-hosts and its folder",
+      },
+    );
+  }
 }
 
 /**
@@ -51,7 +79,14 @@ export async function resolveInputs(
     env,
     onDebug,
   );
-  return { paks, images, proxies, registryCa, knownHostsFile: knownHostsFileOf(inputs.ssh.knownHostsFile) };
+  await checkKnownHostsFile(inputs.ssh);
+  return {
+    paks,
+    images,
+    proxies,
+    registryCa,
+    knownHostsFile: knownHostsFileOf(inputs.ssh.knownHostsFile, env),
+  };
 }
 
 /**

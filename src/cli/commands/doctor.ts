@@ -2,16 +2,17 @@
  * `doctor`: the readiness of each proxy, changing nothing. Same proxies, concurrency, --limit,
  * --report and Ctrl-C behaviour as `pull`.
  */
-import { ExitStatus, oneLine, printable } from "../../errors.js";
+import { ExitStatus, SideloadError, oneLine, printable } from "../../errors.js";
 import { checkWritableOutput, writeFileAtomic } from "../../files.js";
 import { checkIdentityFiles } from "../../ssh/connect.js";
 import { runDoctor, type DoctorReport, type DoctorRow } from "../../doctor/doctor.js";
 import { preflightRegistries } from "../../registry/preflight.js";
 import type { AdapterImage } from "../../sideload/types.js";
 import { intOption, parseCommandArgs } from "../args.js";
+import { renderDoctorJunit } from "../render/junit.js";
 import { credentialOptionSpecs, credentialResolver } from "../credential-options.js";
 import { readPaks } from "../../pak/read-paks.js";
-import { resolveProxies } from "../../sideload/resolve-inputs.js";
+import { checkKnownHostsFile, resolveProxies } from "../../sideload/resolve-inputs.js";
 import { readCaOption } from "../../registry/ca-file.js";
 import {
   proxyQueryOf,
@@ -32,6 +33,7 @@ const options = {
   timeout: { type: "string" },
   json: { type: "boolean" },
   report: { type: "string" },
+  junit: { type: "string" },
   debug: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -53,6 +55,7 @@ Run:
   --timeout SECONDS           per proxy (default 60)
   --json                      one JSON document on stdout (every check of every proxy)
   --report FILE               also write the JSON document to FILE
+  --junit FILE                also write a JUnit XML report to FILE (a test case per proxy and check)
   --debug                     stack traces on errors
 Exit status: 0 no check fails (warnings allowed), 1 a check fails on a proxy, 2 usage or input error,
 130/143/129 interrupted.
@@ -65,9 +68,10 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
     return ExitStatus.ok;
   }
   if (positionals.length > 0) {
-    return usageError(
-      terminal,
+    throw new SideloadError(
+      "USAGE",
       `doctor takes no positional argument (got ${JSON.stringify(positionals[0])}); give the pak as --pak PAK`,
+      { hint: "run 'mp-sideload doctor --help'" },
     );
   }
   const concurrency = intOption("concurrency", values.concurrency, 8, 1, 256);
@@ -75,6 +79,7 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
   const sshUser = values["ssh-user"] ?? "root";
   // Before any proxy is touched: a report that cannot be written would lose the results.
   if (values.report !== undefined) await checkWritableOutput(values.report, "--report");
+  if (values.junit !== undefined) await checkWritableOutput(values.junit, "--junit");
   const images: AdapterImage[] =
     values.pak === undefined ? [] : (await readPaks(values.pak, values["default-registry"])).images;
   const registryCa =
@@ -95,7 +100,9 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
     prompt: false,
   });
   const sizes = registries.flatMap((r) => r.verdicts.map((v) => v.size ?? 0));
-  const ssh = await sshConnectSetup(sshInputsOf(values), sshUser, terminal);
+  const sshInputs = sshInputsOf(values);
+  await checkKnownHostsFile(sshInputs);
+  const ssh = await sshConnectSetup(sshInputs, sshUser, terminal);
   let report;
   try {
     await checkIdentityFiles(proxies, ssh.connect.auth);
@@ -126,14 +133,11 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
   terminal.out(values.json ? document : renderDoctorHuman(report));
   if (values.report !== undefined)
     await writeFileAtomic(values.report, document, { mode: 0o644, what: "--report" });
+  if (values.junit !== undefined)
+    await writeFileAtomic(values.junit, renderDoctorJunit(report), { mode: 0o644, what: "--junit" });
   const interrupted = interruptedStatus(terminal.signal);
   if (interrupted !== undefined) return interrupted;
   return report.summary.fail === 0 ? ExitStatus.ok : ExitStatus.proxyFailed;
-}
-
-function usageError(terminal: Terminal, message: string): number {
-  terminal.err(`mp-sideload: USAGE: ${message}\n  hint: run 'mp-sideload doctor --help'\n`);
-  return ExitStatus.usage;
 }
 
 const marks = { pass: "ok", warn: "WARN", fail: "FAIL" };

@@ -1,8 +1,9 @@
 /**
  * `pull` and `verify`: the same options, the same pipeline; verify stops after "present?".
  */
-import { writeFile } from "node:fs/promises";
 import { ExitStatus, SideloadError, printable } from "../../errors.js";
+import { checkWritableOutput, writeFileAtomic } from "../../files.js";
+import { checkIdentityFiles } from "../../ssh/connect.js";
 import type { SideloadInputs } from "../../sideload/inputs.js";
 import { planSideload } from "../../sideload/plan.js";
 import { RegistryGate } from "../../sideload/registry-gate.js";
@@ -19,6 +20,7 @@ import {
   renderReportHuman,
   renderReportJson,
 } from "../render/batch.js";
+import { renderJunit } from "../render/junit.js";
 import { LiveBoard } from "../render/live-board.js";
 import { interruptedStatus, type Terminal } from "../terminal.js";
 import {
@@ -40,6 +42,7 @@ export const sideloadOptions = {
   retries: { type: "string" },
   json: { type: "boolean" },
   report: { type: "string" },
+  junit: { type: "string" },
   "only-failed": { type: "string" },
   yes: { type: "boolean", short: "y" },
   "dry-run": { type: "boolean" },
@@ -69,6 +72,7 @@ ${
   --retries N                 re-issues of a pull whose connection dropped (default 3)
   --json                      one JSON document on stdout
   --report FILE               also write the JSON document to FILE
+  --junit FILE                also write a JUnit XML report to FILE (a test case per proxy and image)
   --only-failed REPORT        only the proxies that failed in an earlier --report
   --yes, -y                   do not ask for confirmation
   --dry-run                   print the plan; connect to nothing
@@ -96,6 +100,7 @@ export async function runSideloadCommand(
 export interface SideloadOutput {
   json: boolean;
   report?: string | undefined;
+  junit?: string | undefined;
   dryRun: boolean;
   yes: boolean;
   debug: boolean;
@@ -130,6 +135,7 @@ function outputOf(values: SideloadValues): SideloadOutput {
   return {
     json: values.json ?? false,
     report: values.report,
+    junit: values.junit,
     dryRun: values["dry-run"] ?? false,
     yes: values.yes ?? false,
     debug: values.debug ?? false,
@@ -148,6 +154,9 @@ async function sideloadCommand(
   terminal: Terminal,
 ): Promise<number> {
   const debug = output.debug ? (message: string) => terminal.err(`debug: ${message}\n`) : undefined;
+  // Before anything is contacted: an output that cannot be written would lose the results.
+  if (output.report !== undefined) await checkWritableOutput(output.report, "--report");
+  if (output.junit !== undefined) await checkWritableOutput(output.junit, "--junit");
   const resolved = await resolveInputs(inputs, terminal.env, debug);
   const { images, knownHostsFile } = resolved;
   const job: SideloadJob = {
@@ -203,6 +212,7 @@ async function sideloadCommand(
   });
   let result;
   try {
+    await checkIdentityFiles(proxies, ssh.connect.auth);
     board?.start(proxies.length);
     result = await runSideload(proxies, { ...job, registries: gate }, gate, {
       concurrency: inputs.concurrency,
@@ -217,7 +227,11 @@ async function sideloadCommand(
   }
   const document = renderReportJson(result.report);
   terminal.out(output.json ? document : renderReportHuman(result.report));
-  if (output.report !== undefined) await writeFile(output.report, document, { mode: 0o644 });
+  // After the results are printed: a late failure to write a file never hides them.
+  if (output.report !== undefined)
+    await writeFileAtomic(output.report, document, { mode: 0o644, what: "--report" });
+  if (output.junit !== undefined)
+    await writeFileAtomic(output.junit, renderJunit(result.report), { mode: 0o644, what: "--junit" });
   const interrupted = interruptedStatus(terminal.signal);
   if (interrupted !== undefined) return interrupted;
   return result.report.summary.failed === 0 ? ExitStatus.ok : ExitStatus.proxyFailed;
