@@ -8,7 +8,7 @@ import { SideloadError, quote } from "../errors.js";
 import { describeFsError } from "../files.js";
 import { loadInventory, selectProxies } from "../inventory/load-inventory.js";
 import { parseProxyArg, type Proxy } from "../inventory/proxy.js";
-import { resolveRoutes } from "../inventory/routes.js";
+import { resolveRoutes } from "./routes.js";
 import type { Pak } from "../pak/read-pak.js";
 import { readPaks, type AdapterImage } from "../pak/read-paks.js";
 import { readCaOption } from "../registry/ca-file.js";

@@ -7,7 +7,7 @@ import type { AuthenticationType, NextAuthHandler, ParsedKey } from "ssh2";
 import { SideloadError } from "../errors.js";
 import { readRegularFile } from "../files.js";
 import type { Proxy } from "../inventory/proxy.js";
-import type { SshAuthSources } from "./connect.js";
+import type { SshAuthSources } from "./types.js";
 
 const { utils } = ssh2;
 

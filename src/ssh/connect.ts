@@ -9,33 +9,11 @@ import { hostKeyVerifier } from "./host-key-check.js";
 import { loadKnownHosts } from "./known-hosts-file.js";
 import type { Hop, Proxy } from "../inventory/proxy.js";
 import { knownKeyTypes, type KnownHostLine } from "./known-hosts.js";
+import type { HostKeyPolicy, SshAuthSources } from "./types.js";
 
 const { Client } = ssh2;
 
-/** How host keys are checked; shared by every connection of a run. */
-export interface HostKeyPolicy {
-  knownHostsFile: string;
-  /** --known-hosts was given: it wins over a proxy's UserKnownHostsFile from the ssh config. */
-  knownHostsExplicit?: boolean;
-  /** Record unknown keys and go on (`StrictHostKeyChecking=accept-new`). */
-  acceptNew: boolean;
-  /** Ask the user about an unknown key (interactive runs only). */
-  confirm?: ((proxy: Proxy, fingerprint: string, keyType: string) => Promise<boolean>) | undefined;
-}
-
-/** Where SSH credentials come from; each is asked for only when the server wants it. */
-export interface SshAuthSources {
-  /** ssh-agent socket (SSH_AUTH_SOCK). */
-  agent?: string | undefined;
-  /** Private key files tried in order (after the proxy's own identity): --identity. */
-  identities: string[];
-  /** OpenSSH's default keys, tried last unless the ssh config names IdentityFile for the host. */
-  defaultIdentities?: string[];
-  /** The SSH password (env or prompt), requested lazily. */
-  password?: (() => Promise<string | undefined>) | undefined;
-  /** A key's passphrase (prompt), requested lazily, at most once per file and run. */
-  passphrase?: ((file: string) => Promise<string | undefined>) | undefined;
-}
+export type { HostKeyPolicy, SshAuthSources } from "./types.js";
 
 export interface ConnectOptions {
   hostKeys: HostKeyPolicy;

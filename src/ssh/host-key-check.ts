@@ -5,7 +5,7 @@
  */
 import { SideloadError } from "../errors.js";
 import type { Proxy } from "../inventory/proxy.js";
-import type { HostKeyPolicy } from "./connect.js";
+import type { HostKeyPolicy } from "./types.js";
 import { appendKnownHost } from "./known-hosts-file.js";
 import {
   fingerprint,

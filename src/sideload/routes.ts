@@ -6,7 +6,7 @@
  */
 import { SideloadError, quote } from "../errors.js";
 import type { SshConfigReader, SshHostConfig } from "../ssh/ssh-config.js";
-import { checkHost, checkUser, parseHopSpec, type Hop, type Proxy } from "./proxy.js";
+import { checkHost, checkUser, parseHopSpec, type Hop, type Proxy } from "../inventory/proxy.js";
 
 export interface RouteOptions {
   /** --jump: hops for every proxy, over the inventory's and the ssh config's. */
