@@ -7,10 +7,10 @@
  * The wizard fills the same typed inputs the flags give and calls the same core functions
  * (resolve, gate, plan, run); the equivalent command is printed from those inputs.
  */
-import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
-import { homedir } from "node:os";
+import { mkdir, readdir, readFile, stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { ExitStatus, SideloadError, hostPort, printable } from "../errors.js";
+import { homeDir, writeFileAtomic } from "../files.js";
 import { loadInventory } from "../inventory/load-inventory.js";
 import { parseProxyArg, type Proxy } from "../inventory/proxy.js";
 import type { Pak } from "../pak/read-pak.js";
@@ -396,7 +396,7 @@ async function spinnerFor(terminal: Terminal): Promise<Spinner> {
 
 /** The wizard's memory between runs: the last inventory used. */
 function stateFile(): string {
-  const base = process.env.XDG_STATE_HOME || join(process.env.HOME || homedir(), ".local", "state");
+  const base = process.env.XDG_STATE_HOME || join(homeDir(process.env), ".local", "state");
   return join(base, "mp-sideload", "wizard.json");
 }
 
@@ -413,7 +413,10 @@ async function remember(state: { inventory?: string | undefined }): Promise<void
   if (state.inventory === undefined) return;
   try {
     await mkdir(join(stateFile(), ".."), { recursive: true, mode: 0o700 });
-    await writeFile(stateFile(), JSON.stringify({ inventory: resolve(state.inventory) }), { mode: 0o600 });
+    await writeFileAtomic(stateFile(), JSON.stringify({ inventory: resolve(state.inventory) }), {
+      mode: 0o600,
+      what: "wizard state",
+    });
   } catch {
     // a memory, not a requirement
   }

@@ -13,6 +13,7 @@ import type { RegistryAuth } from "../engine/engine.js";
 import { ExitStatus, SideloadError } from "../errors.js";
 import type { AdapterImage } from "../pak/read-paks.js";
 import { fatalCodes, preflightRegistry, type RegistryPreflight } from "../registry/preflight.js";
+import type { RegistryClientOptions } from "../registry/registry-client.js";
 import type { RegistryCredentials } from "./types.js";
 
 export interface RegistryGateOptions {
@@ -31,6 +32,8 @@ export interface RegistryGateOptions {
   debug?: ((message: string) => void) | undefined;
   /** Asked again after the registry refused a typed password; the wizard allows three tries. */
   promptTries?: number;
+  /** Rate limits at the workstation's check: tries, the time they may wait, and each wait told. */
+  rateLimits?: Pick<RegistryClientOptions, "retries" | "waitBudgetMs" | "onWait">;
   /** The check of one registry; tests of the policy pass their own. */
   preflight?: typeof preflightRegistry;
 }
@@ -136,6 +139,7 @@ export class RegistryGate implements RegistryCredentials {
         signal: this.options.signal,
         prompt,
         skipCheck: this.options.skipCheck,
+        ...this.options.rateLimits,
       });
       this.options.debug?.(`${registry}: credentials from ${entry.credentialSource}`);
       return entry;
@@ -162,6 +166,14 @@ export class RegistryGate implements RegistryCredentials {
     const tries = this.options.promptTries ?? 1;
     for (let asked = 0; ;) {
       if (entry.credentialSource === "none") {
+        if (entry.verdicts.length > 0 && entry.verdicts.every((v) => unreachable.has(v.error?.code ?? ""))) {
+          // This machine cannot tell whether the registry needs credentials (Docker Hub from a
+          // closed network): no source has any, so the proxies pull anonymously and decide.
+          this.options.warn(
+            `${registry}: not reachable from this machine and no credentials for it; the proxies pull anonymously`,
+          );
+          return { ...entry, credentialSource: "anonymous" };
+        }
         // Not public and no source has credentials that need no question.
         if (!this.options.prompt || asked >= tries) return this.missing(registry);
         entry = await this.check(registry, true);
@@ -192,6 +204,9 @@ export class RegistryGate implements RegistryCredentials {
     throw credentialsMissing(registry);
   }
 }
+
+/** Verdicts that say this machine cannot see the registry, not what the registry thinks. */
+const unreachable = new Set(["REGISTRY_UNREACHABLE", "REGISTRY_UNTRUSTED_CA"]);
 
 /** The verdict after which every proxy would fail the same way, as the error that stops the run. */
 export function fatalVerdict(entry: RegistryPreflight): SideloadError | undefined {

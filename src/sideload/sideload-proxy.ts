@@ -1,5 +1,6 @@
 import { abortable } from "../abortable.js";
 import { SideloadError, hostPort, printable, toErrorInfo } from "../errors.js";
+import { sameImageReference } from "../reference.js";
 import type { RegistryAuth } from "../engine/engine.js";
 import type { Proxy } from "../inventory/proxy.js";
 import type { ConnectOptions } from "../ssh/connect.js";
@@ -264,7 +265,7 @@ class ProxyRun {
   /** The engine must list exactly the reference the proxy will look up. */
   private async verify(image: AdapterImage): Promise<void> {
     const digests = await this.current().repoDigests(image.reference);
-    if (!digests?.includes(image.reference)) {
+    if (!digests?.some((d) => sameImageReference(image.reference, d))) {
       throw new SideloadError(
         "VERIFY_FAILED",
         `${this.where}: after the pull, the engine does not list ${image.reference} (RepoDigests: ${JSON.stringify(digests ?? [])})`,

@@ -185,3 +185,13 @@ describe("RegistryGate with two registries", () => {
     expect(g.refused.aborted).toBe(true);
   });
 });
+
+describe("RegistryGate when this machine cannot see the registry", () => {
+  it("with no credentials anywhere, the proxies pull anonymously (with a warning), not CREDENTIALS_MISSING", async () => {
+    const { g, warnings } = gate(scripted([{ source: "none", verdict: "REGISTRY_UNREACHABLE" }]).preflight);
+    expect(await g.credentials("r1:443")).toBeUndefined();
+    expect(g.refused.aborted).toBe(false);
+    expect(warnings.join("\n")).toMatch(/not reachable from this machine .* pull anonymously/);
+    expect((await g.summary())[0]?.credentialSource).toBe("anonymous");
+  });
+});

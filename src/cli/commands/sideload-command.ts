@@ -3,6 +3,7 @@
  */
 import { ExitStatus, SideloadError, printable } from "../../errors.js";
 import { checkWritableOutput, writeFileAtomic } from "../../files.js";
+import { rateLimitWaitMessage } from "../../registry/registry-client.js";
 import { checkIdentityFiles } from "../../ssh/connect.js";
 import type { SideloadInputs } from "../../sideload/inputs.js";
 import { planSideload } from "../../sideload/plan.js";
@@ -188,6 +189,11 @@ async function sideloadCommand(
           prompt: ask !== undefined,
           warn: (message) => terminal.err(`mp-sideload: warning: ${message}\n`),
           debug,
+          rateLimits: {
+            retries: inputs.retries,
+            waitBudgetMs: inputs.timeoutMs,
+            onWait: (wait) => terminal.err(`mp-sideload: ${rateLimitWaitMessage(wait)}\n`),
+          },
         }).start()
       : undefined;
   const proxies = resolved.proxies;
