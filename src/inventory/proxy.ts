@@ -29,6 +29,8 @@ export interface Proxy {
   acceptNewHostKey?: boolean | undefined;
   connectTimeoutMs?: number | undefined;
   keepaliveIntervalMs?: number | undefined;
+  /** Only these of the run's image references (`--only-failed`: what an earlier run left unfinished). */
+  references?: string[] | undefined;
 }
 
 /** A jump host on the way to a proxy. */

@@ -7,11 +7,13 @@ import { SideloadError, quote } from "../errors.js";
 import { readTextFile } from "../files.js";
 import { checkHost, checkPort } from "../inventory/proxy.js";
 
-/** A proxy that an earlier run did not leave ok. */
+/** A proxy that an earlier run did not leave ok, and the references it lacks. */
 export interface UnfinishedProxy {
   name: string;
   host: string;
   port: number;
+  /** The references whose row was `failed`, `skipped` or `missing`, in report order. */
+  references: string[];
 }
 
 const statuses = ["pulled", "present", "missing", "failed", "skipped"];
@@ -33,7 +35,8 @@ export async function readEarlierReport(file: string, references: string[]): Pro
 }
 
 /**
- * The proxies an earlier report shows as `failed`, `skipped` or `missing`, once each.
+ * The proxies an earlier report shows as `failed`, `skipped` or `missing`, once each, with the
+ * references of those rows: `--only-failed` retries exactly those pairs.
  * @param references the image references of this run: the report must be for exactly these
  */
 export function parseEarlierReport(text: string, file: string, references: string[]): UnfinishedProxy[] {
@@ -87,12 +90,15 @@ export function parseEarlierReport(text: string, file: string, references: strin
         },
       );
     }
-    const proxy = {
+    const proxy = found.get(name) ?? {
       name,
       host: asReportError(() => checkHost(host, where)),
       port: asReportError(() => checkPort(port, where)),
+      references: [],
     };
-    if (unfinished.has(status) && !found.has(name)) found.set(name, proxy);
+    if (!unfinished.has(status)) return;
+    found.set(name, proxy);
+    if (!proxy.references.includes(reference)) proxy.references.push(reference);
   });
   return [...found.values()];
 }

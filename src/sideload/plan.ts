@@ -1,5 +1,6 @@
 import { hostPort, printable } from "../errors.js";
 import { routeOf, type Proxy } from "../inventory/proxy.js";
+import { imagesFor } from "./proxy-images.js";
 import type { SideloadJob } from "./types.js";
 
 export interface PlannedProxy {
@@ -25,7 +26,7 @@ export function planSideload(proxies: Proxy[], job: SideloadJob, knownHostsFile:
       `reach the Docker Engine through that connection (${proxy.dockerSocket ?? "/var/run/docker.sock, else the proxy's DOCKER_HOST"})`,
     ];
     const registries = new Set<string>();
-    for (const image of job.images) {
+    for (const image of imagesFor(proxy, job.images)) {
       steps.push(`check whether the engine already holds ${image.reference}`);
       if (job.mode === "verify") continue;
       if (!registries.has(image.registry)) {

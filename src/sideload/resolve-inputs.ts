@@ -111,7 +111,7 @@ export async function resolveProxies(
   }
   proxies = proxies.concat(query.proxies.map((p) => parseProxyArg(p, sshUser, userGiven)));
   if (unfinished !== undefined) {
-    const names = new Set(unfinished.map((f) => f.name));
+    const left = new Map(unfinished.map((f) => [f.name, f]));
     proxies =
       proxies.length === 0
         ? unfinished.map((f) => ({
@@ -120,7 +120,10 @@ export async function resolveProxies(
             groups: [],
             ...(userGiven ? {} : { defaulted: ["user" as const] }),
           }))
-        : proxies.filter((p) => names.has(p.name));
+        : proxies.flatMap((p) => {
+            const f = left.get(p.name);
+            return f === undefined ? [] : [{ ...p, references: f.references }];
+          });
   }
   if (proxies.length === 0 && unfinished === undefined) {
     throw new SideloadError("NO_PROXIES", "no proxies given", {

@@ -1,6 +1,7 @@
 import { printable } from "../errors.js";
 import type { Proxy } from "../inventory/proxy.js";
 import { mapConcurrently } from "./map-concurrently.js";
+import { imagesFor } from "./proxy-images.js";
 import { sideloadProxy, type ProxyDeps } from "./sideload-proxy.js";
 import type { BatchReport, ProxyResult, SideloadJob } from "./types.js";
 
@@ -21,7 +22,7 @@ export async function runBatch(
     proxies,
     options.concurrency,
     (proxy) => sideloadProxy(proxy, job, options),
-    (proxy) => job.images.map((t) => skipped(proxy, t.reference)),
+    (proxy) => imagesFor(proxy, job.images).map((t) => skipped(proxy, t.reference)),
     options.signal,
   );
   return buildReport(

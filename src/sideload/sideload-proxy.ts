@@ -6,6 +6,7 @@ import type { Proxy } from "../inventory/proxy.js";
 import type { ConnectOptions } from "../ssh/connect.js";
 import type { KnownHostLine } from "../ssh/known-hosts.js";
 import { ProxyDeadline } from "./proxy-deadline.js";
+import { imagesFor } from "./proxy-images.js";
 import {
   openProxySession,
   type CaOutcome,
@@ -43,6 +44,8 @@ class ProxyRun {
   /** The deadline's signal: the proxy's --timeout or the run's interruption. */
   private readonly signal: AbortSignal;
   private readonly where: string;
+  /** The images this proxy works on (all of the job's, or what --only-failed left to it). */
+  private readonly images: AdapterImage[];
   /** Timings of connect and engine, shared by every image's row. */
   private readonly common: StepTiming[] = [];
   private session: Session | undefined;
@@ -69,6 +72,7 @@ class ProxyRun {
     private readonly deps: ProxyDeps,
   ) {
     this.where = `${printable(proxy.name)} (${hostPort(proxy.host, proxy.port)})`;
+    this.images = imagesFor(proxy, job.images);
     this.deadline = new ProxyDeadline(job.timeoutMs, deps.signal, this.where);
     this.signal = this.deadline.signal;
   }
@@ -93,17 +97,17 @@ class ProxyRun {
     try {
       await this.open(this.common);
     } catch (error) {
-      return this.job.images.map((t) =>
+      return this.images.map((t) =>
         this.row(t, "failed", [...this.common], { error, step: this.common.at(-1)?.step }),
       );
     }
     const results: ProxyResult[] = [];
-    for (const image of this.job.images) {
+    for (const image of this.images) {
       results.push(await this.sideloadImage(image));
       if (this.signal.aborted) break;
     }
     // Targets never reached (aborted): reported as skipped rather than left out.
-    for (const image of this.job.images.slice(results.length)) {
+    for (const image of this.images.slice(results.length)) {
       results.push(
         this.row(image, "skipped", [...this.common], { error: this.signal.reason, step: undefined }),
       );
@@ -136,16 +140,16 @@ class ProxyRun {
     if (this.earlyFor !== undefined && this.earlyFor !== session) return;
     this.earlyFor = session;
     const quiet = <T>(promise: Promise<T>) => (promise.catch(() => undefined), promise);
-    for (const image of this.job.images) {
+    for (const image of this.images) {
       this.early.presence.set(image.reference, quiet(session.hasReference(image.reference)));
     }
     // The CA, when asked for, must be in place before a login can succeed: no early login then.
     const registries = this.job.registries;
     if (this.job.mode !== "pull" || registries === undefined || this.job.registryCa !== undefined) return;
-    for (const registry of new Set(this.job.images.map((t) => t.registry))) {
+    for (const registry of new Set(this.images.map((t) => t.registry))) {
       // Only once an image of the registry turns out to be missing: a proxy that holds every
       // image never asks for credentials, so a run with nothing to pull needs none.
-      const presence = this.job.images
+      const presence = this.images
         .filter((t) => t.registry === registry)
         .map((t) => this.early.presence.get(t.reference) ?? Promise.resolve(false));
       const login = Promise.all(presence).then(async (present) => {

@@ -9,6 +9,7 @@ import type { SideloadInputs } from "../../sideload/inputs.js";
 import { planSideload } from "../../sideload/plan.js";
 import { RegistryGate } from "../../sideload/registry-gate.js";
 import { resolveInputs } from "../../sideload/resolve-inputs.js";
+import { buildReport } from "../../sideload/run-batch.js";
 import { runSideload } from "../../sideload/run-sideload.js";
 import type { SideloadJob } from "../../sideload/types.js";
 import { intOption, parseCommandArgs } from "../args.js";
@@ -167,6 +168,22 @@ async function sideloadCommand(
     timeoutMs: inputs.timeoutMs,
     registryCa: resolved.registryCa,
   };
+  if (resolved.proxies.length === 0 && inputs.targets.onlyFailed !== undefined) {
+    terminal.err(
+      `nothing to retry: ${printable(inputs.targets.onlyFailed)} shows every proxy ok for these images\n`,
+    );
+    if (output.json)
+      terminal.out(
+        renderReportJson(
+          buildReport(
+            inputs.mode,
+            images.map((i) => i.reference),
+            [],
+          ),
+        ),
+      );
+    return ExitStatus.ok;
+  }
   if (output.dryRun) {
     const plan = planSideload(resolved.proxies, job, knownHostsFile);
     const references = images.map((i) => i.reference);
