@@ -6,7 +6,8 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { SideloadError, quote } from "../errors.js";
 import { registerSecret } from "../credentials/redact.js";
-import { loadInventory, selectProxies } from "../inventory/load-inventory.js";
+import { loadInventories } from "../inventory/load-inventory.js";
+import { readLimit, selectProxies } from "../inventory/host-pattern.js";
 import { parseProxyArg, type Proxy } from "../inventory/proxy.js";
 import { readEarlierReport } from "../report/earlier-report.js";
 import { JumpPool, defaultIdentities, loadKnownHosts, type ConnectOptions } from "../ssh/connect.js";
@@ -30,7 +31,7 @@ export const targetOptionSpecs = {
 export const targetOptionsHelp = `Targets:
   --inventory FILE            native YAML, or an Ansible INI/YAML inventory
   --proxy [user@]host[:port]  a proxy (repeatable)
-  --limit PATTERN             only proxies whose name, host or group matches (repeatable, * and ?)
+  --limit PATTERN             Ansible host pattern: group, name, a:b, a:&b, a:!b, *, ~re, g[0] (repeatable)
   --known-hosts FILE          default ~/.ssh/known_hosts
   --accept-new-host-keys      record unknown host keys (never changed ones)
   --identity FILE             private key (repeatable); ssh-agent is used when SSH_AUTH_SOCK is set
@@ -66,6 +67,7 @@ export async function resolveProxies(
   references: string[],
   env: NodeJS.ProcessEnv,
   onDebug?: (message: string) => void,
+  onWarning?: (message: string) => void,
 ): Promise<Proxy[]> {
   const sshUser = values["ssh-user"] ?? "root";
   const userGiven = values["ssh-user"] !== undefined;
@@ -74,8 +76,11 @@ export async function resolveProxies(
     values["only-failed"] === undefined
       ? undefined
       : await readEarlierReport(values["only-failed"], references);
-  let proxies: Proxy[] =
-    values.inventory === undefined ? [] : await loadInventory(values.inventory, sshUser, userGiven);
+  const inventory =
+    values.inventory === undefined
+      ? undefined
+      : await loadInventories([values.inventory], { defaultUser: sshUser, userGiven, onWarning });
+  let proxies: Proxy[] = inventory?.proxies ?? [];
   // concat, not push(...): a spread of a large array overflows the call stack.
   proxies = proxies.concat((values.proxy ?? []).map((p) => parseProxyArg(p, sshUser, userGiven)));
   if (unfinished !== undefined) {
@@ -95,13 +100,16 @@ export async function resolveProxies(
       hint: "pass --proxy HOST (repeatable) or --inventory FILE",
     });
   }
-  const selected = selectProxies(proxies, values.limit ?? []);
+  const limit = await readLimit(values.limit ?? []);
+  const selected = selectProxies(proxies, limit, inventory?.index, (p) =>
+    onWarning?.(`--limit: ${quote(p)} matches no host or group`),
+  );
   if (selected.length === 0 && unfinished === undefined) {
     throw new SideloadError(
       "NO_PROXIES",
       `no proxy matches --limit ${quote((values.limit ?? []).join(","))}`,
       {
-        hint: "--limit takes a group or proxy name, with * and ? wildcards",
+        hint: "--limit takes Ansible's host patterns: names, groups, a:b, a:&b, a:!b, globs, ~regex",
       },
     );
   }
