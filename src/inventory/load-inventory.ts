@@ -140,7 +140,7 @@ class SourceReader {
     const info = await stat(source).catch((error: NodeJS.ErrnoException) => error);
     if (info instanceof Error) {
       if (top && source.includes(",")) return this.hostList(source);
-      const code = (info).code;
+      const code = info.code;
       throw new SideloadError(
         code === "ENOENT" || code === "ENOTDIR" ? "FILE_NOT_FOUND" : "FILE_UNREADABLE",
         `${source}: cannot read the inventory: ${describeFsError(info)}`,
@@ -223,8 +223,13 @@ class SourceReader {
       );
     }
     if ("proxies" in doc) return this.readNative(text, file, label);
-    const lookalike = nativeLookalike(doc);
-    if (lookalike !== undefined) checkKeys({ [lookalike]: null }, nativeKeys.top, label);
+    if (nativeLookalike(doc) !== undefined) {
+      // A native inventory with a typo gets the native format's message, not Ansible's.
+      checkKeys(doc, nativeKeys.top, label);
+      throw new SideloadError("INVENTORY_INVALID", `${label}: "proxies" is missing`, {
+        hint: "proxies:\n  - {name: cp-01, host: 10.0.0.5}",
+      });
+    }
     parseAnsibleYaml(doc, label, file, this.inv, budget, tooMany);
   }
 

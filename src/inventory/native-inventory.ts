@@ -142,10 +142,12 @@ export function checkKeys(map: Vars, allowed: string[], where: string): void {
     const nearest = allowed
       .map((k) => ({ k, d: editDistance(key.toLowerCase(), k.toLowerCase()) }))
       .sort((a, b) => a.d - b.d)[0];
-    const suggestion =
-      nearest && nearest.d <= Math.max(2, Math.floor(nearest.k.length / 3))
-        ? `did you mean ${quote(nearest.k)}? `
-        : "";
+    const close = nearest && nearest.d <= Math.max(2, Math.floor(nearest.k.length / 3));
+    const prefix = allowed.find(
+      (k) => key.length >= 4 && k.toLowerCase().startsWith(key.slice(0, 4).toLowerCase()),
+    );
+    const suggested = close ? nearest.k : prefix;
+    const suggestion = suggested !== undefined ? `did you mean ${quote(suggested)}? ` : "";
     throw new SideloadError("INVENTORY_INVALID", `${where}: unknown key ${quote(key)}`, {
       hint: `${suggestion}the keys here are ${allowed.join(", ")}`,
     });
