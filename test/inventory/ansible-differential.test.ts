@@ -88,6 +88,11 @@ const cases: Case[] = [
     patterns: ["east", "west", "db", "all:!west", "cp-w*", "west[1]"],
   },
   {
+    name: "conflicting variables: depth, priority, host:port, ssh aliases, group_vars/all over inline groups",
+    sources: [join(fixtures, "conflicts/hosts.ini")],
+    patterns: ["site", "rack:!node", "site[0]", "node[-1]", "alpha:&beta", "!site", "rack[1:]"],
+  },
+  {
     name: "two sources, each with its group_vars/",
     sources: [join(fixtures, "multi/a.ini"), join(fixtures, "multi/b/inventory.yml")],
     patterns: ["east", "west", "west_2", "west:!west_2", "east:&west"],
