@@ -6,8 +6,10 @@
  */
 import { SideloadError, quote } from "../errors.js";
 
+/** Variables by name, as a group, a host or a vars file holds them. */
 export type Vars = Record<string, unknown>;
 
+/** A group as Ansible keeps it (its own variables, not yet combined). */
 export interface AnsibleGroup {
   name: string;
   vars: Vars;
@@ -22,6 +24,7 @@ export interface AnsibleGroup {
   priority: number;
 }
 
+/** A host as Ansible keeps it (the variables of its own lines). */
 export interface AnsibleHost {
   name: string;
   vars: Vars;
@@ -30,6 +33,7 @@ export interface AnsibleHost {
   direct: AnsibleGroup[];
 }
 
+/** Ansible's InventoryData: every source of a run is read into one. */
 export class AnsibleInventory {
   readonly groups = new Map<string, AnsibleGroup>();
   readonly hosts = new Map<string, AnsibleHost>();

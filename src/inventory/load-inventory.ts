@@ -40,6 +40,7 @@ export interface LoadedInventory {
   index: HostIndex;
 }
 
+/** How inventories are read. */
 export interface LoadOptions {
   /** The SSH user of a proxy for which the inventory names none. */
   defaultUser: string;

@@ -176,6 +176,7 @@ export function isYamlNull(value: unknown): boolean {
   return value === null || value === undefined || value === "" || value === "~" || value === "null";
 }
 
+/** A YAML mapping (not a list, not a scalar). */
 export function isObject(value: unknown): value is Vars {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }

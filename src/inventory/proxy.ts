@@ -137,6 +137,7 @@ export function checkHost(host: string, where: string): string {
   });
 }
 
+/** Check a port: a number or decimal digits, from 1 to 65535. */
 export function checkPort(port: unknown, where: string): number {
   const n = typeof port === "string" && /^\d+$/.test(port) ? Number(port) : port;
   if (typeof n === "number" && Number.isInteger(n) && n >= 1 && n <= 65535) return n;
@@ -149,6 +150,7 @@ export function checkPort(port: unknown, where: string): number {
   );
 }
 
+/** Check a user name (letters, digits, _.-; no spaces or options). */
 export function checkUser(user: string, where: string): string {
   if (userPattern.test(user)) return user;
   throw new SideloadError("INVENTORY_INVALID", `${where}: ${quote(user)} is not a user name`, {

@@ -7,6 +7,7 @@
 import { Lexer, parse as parseYaml } from "yaml";
 import { SideloadError } from "../errors.js";
 
+/** How much YAML one file may hold. */
 export const yamlLimits = {
   /**
    * YAML tokens (scalars, indicators, spaces). The YAML parser keeps about 300 bytes per token,
