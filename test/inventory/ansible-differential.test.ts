@@ -63,6 +63,8 @@ const cases: Case[] = [
       "nothing,east",
       "cp-e1 cp-w01",
       "east , west",
+      "late",
+      "late:&world",
     ],
   },
   {
