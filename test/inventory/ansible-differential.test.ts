@@ -65,6 +65,14 @@ const cases: Case[] = [
       "east , west",
       "late",
       "late:&world",
+      "all[0]",
+      "ungr*",
+      "*",
+      "east[0]:west[-1]",
+      "prod:!east[0]",
+      "lone-1:!lone-1",
+      "~^pro",
+      "db-a.example.com",
     ],
   },
   {
@@ -82,6 +90,8 @@ const cases: Case[] = [
       "east[-1]",
       "all:!west:!edge-1",
       "edge-2",
+      "single",
+      "solo-*:east_dmz_lab",
     ],
   },
   {
