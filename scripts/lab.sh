@@ -16,6 +16,7 @@
 #   scripts/lab.sh default-socket I on|off  proxy I's engine at /var/run/docker.sock, or only in DOCKER_HOST
 #   scripts/lab.sh docker-host I VALUE|none  set (or unset) DOCKER_HOST in proxy I's sessions
 #   scripts/lab.sh rekey I           give proxy I a new host key (known_hosts keeps the old one)
+#   scripts/lab.sh root-login I on|off  off: PermitRootLogin no on proxy I, sudo users instead (become)
 #   scripts/lab.sh client-files      rewrite known_hosts and inventories from the proxies' current keys
 #   scripts/lab.sh logs [PART]       print the logs (registry, proxy-I-sshd, proxy-I-engine, builder)
 #
@@ -270,16 +271,17 @@ wait_engine() {
 }
 
 write_sshd_config() {
-  local i=$1 dir port FORWARDING=yes TCP_FORWARDING=local
+  local i=$1 dir port FORWARDING=yes TCP_FORWARDING=local ROOT_LOGIN=yes
   dir=$(proxy_dir "$i")
   port=$(proxy_port "$i")
   if [ -f "$dir/no-forwarding" ]; then FORWARDING=no TCP_FORWARDING=no; fi
+  if [ -f "$dir/no-root-login" ]; then ROOT_LOGIN=no; fi
   cat >"$dir/sshd_config" <<EOF
 Port $port
 ListenAddress 127.0.0.1
 HostKey $dir/ssh_host_ed25519_key
 PidFile $dir/sshd.pid
-PermitRootLogin yes
+PermitRootLogin $ROOT_LOGIN
 PubkeyAuthentication yes
 AuthorizedKeysFile $LAB/client/authorized_keys
 PasswordAuthentication yes
@@ -498,6 +500,86 @@ make_hub_paks() {
     --out "$LAB/paks/hub-legacy.pak" --kind HubAdapter --registry registry.hub.docker.com --repository /mplab/hub-adapter --digest "$SAMPLE_DIGEST")
 }
 # ---- end of Docker Hub through a mirror ----------------------------------------------------
+# ---- become: a proxy where root cannot log in --------------------------------------------
+# `root-login I off` hardens proxy I as cloud proxies often are: PermitRootLogin no, and two
+# admin users who log in with the lab's key and may use sudo but are not in the engines' group
+# (so neither the engine socket nor /etc/docker/certs.d is theirs): mpadmin (sudo NOPASSWD) and
+# mpsudo (sudo asks for the password in $LAB/secrets/sudo-password). Users and sudoers are the
+# machine's, as on a real proxy; `down` removes the sudoers file. Client files:
+# $LAB/client/inventory-become.yaml (native, become: true) and inventory-become.ini (Ansible,
+# ansible_become; mpsudo's ansible_become_password in the file, mode 600).
+BECOME_NOPASSWD_USER=mpadmin
+BECOME_PASSWORD_USER=mpsudo
+SUDOERS_FILE=/etc/sudoers.d/mpsl-$(printf '%s' "$LAB" | md5sum | cut -c1-8)
+
+make_become_users() {
+  local user
+  command -v sudo >/dev/null || die "sudo is not installed: run scripts/lab.sh deps"
+  [ -f "$LAB/secrets/sudo-password" ] || openssl rand -hex 16 >"$LAB/secrets/sudo-password"
+  chmod 600 "$LAB/secrets/sudo-password"
+  for user in "$BECOME_NOPASSWD_USER" "$BECOME_PASSWORD_USER"; do
+    id "$user" >/dev/null 2>&1 || useradd --system --create-home --shell /bin/bash "$user"
+    # Never in the group the lab's engines give their sockets to.
+    gpasswd -d "$user" "$LAB_USER" >/dev/null 2>&1 || true
+  done
+  # A key login needs an account that is not locked; mpadmin has no password at all.
+  usermod -p '*' "$BECOME_NOPASSWD_USER"
+  echo "$BECOME_PASSWORD_USER:$(cat "$LAB/secrets/sudo-password")" | chpasswd
+  local tmp
+  tmp=$(mktemp)
+  printf '%s ALL=(ALL:ALL) NOPASSWD: ALL\n%s ALL=(ALL:ALL) ALL\nDefaults:%s passwd_tries=1, !lecture\n' \
+    "$BECOME_NOPASSWD_USER" "$BECOME_PASSWORD_USER" "$BECOME_PASSWORD_USER" >"$tmp"
+  visudo -cqf "$tmp" || { rm -f "$tmp"; die "the lab's sudoers rules do not parse"; }
+  install -m 0440 "$tmp" "$SUDOERS_FILE"
+  rm -f "$tmp"
+}
+
+remove_become_users() { rm -f "$SUDOERS_FILE"; }
+
+# write_become_client_files: inventories for the proxies whose root login is off.
+write_become_client_files() {
+  local dir i port any=
+  {
+    echo "# mp-sideload inventory of the lab's proxies where root cannot log in"
+    echo "defaults:"
+    echo "  identity: $LAB/client/id_ed25519"
+    echo "  become: true"
+    echo "proxies:"
+  } >"$LAB/client/inventory-become.yaml"
+  : >"$LAB/client/inventory-become.ini"
+  chmod 600 "$LAB/client/inventory-become.ini"
+  for dir in "$LAB"/proxies/proxy-*; do
+    [ -f "$dir/no-root-login" ] || continue
+    i=${dir##*-}
+    port=$(proxy_port "$i")
+    any=1
+    printf '  - {name: become-%s, host: 127.0.0.1, port: %s, user: %s}\n' "$i" "$port" "$BECOME_NOPASSWD_USER" \
+      >>"$LAB/client/inventory-become.yaml"
+    printf '  - {name: become-pw-%s, host: 127.0.0.1, port: %s, user: %s}\n' "$i" "$port" "$BECOME_PASSWORD_USER" \
+      >>"$LAB/client/inventory-become.yaml"
+    {
+      echo "[become_nopasswd]"
+      echo "become-$i ansible_host=127.0.0.1 ansible_port=$port ansible_user=$BECOME_NOPASSWD_USER"
+      echo "[become_password]"
+      echo "become-pw-$i ansible_host=127.0.0.1 ansible_port=$port ansible_user=$BECOME_PASSWORD_USER ansible_become_password=$(cat "$LAB/secrets/sudo-password")"
+    } >>"$LAB/client/inventory-become.ini"
+  done
+  [ -n "$any" ] || { rm -f "$LAB/client/inventory-become.yaml" "$LAB/client/inventory-become.ini"; return 0; }
+  printf '[all:vars]\nansible_ssh_private_key_file=%s\nansible_become=true\nansible_become_method=sudo\n' \
+    "$LAB/client/id_ed25519" >>"$LAB/client/inventory-become.ini"
+}
+
+cmd_root_login() {
+  proxy_arg "${1:-}"
+  case ${2:-} in
+    on) rm -f "$(proxy_dir "$1")/no-root-login" ;;
+    off) make_become_users && touch "$(proxy_dir "$1")/no-root-login" ;;
+    *) die "root-login takes on or off" ;;
+  esac
+  restart_sshd "$1"
+  write_become_client_files
+}
+# ---- end of become -----------------------------------------------------------------------
 
 cmd_up() {
   local n=${1:-3} start i
@@ -544,6 +626,7 @@ cmd_down() {
   rm -rf "$CERTS_D" "$PUBLIC_CERTS_D" "/etc/docker/certs.d/$UNTRUSTED_HOST:$REG_PORT" "$RUN"
   hosts_remove
   ! id "$LAB_USER" >/dev/null 2>&1 || userdel -r "$LAB_USER" 2>/dev/null || true
+  remove_become_users
   rm -rf "$LAB"
   log "down"
 }
@@ -596,7 +679,8 @@ case ${1:-} in
   start-sshd) proxy_arg "${2:-}" && start_sshd "$2" ;;
   stop-registry) stop_pid "$LAB/registry/registry.pid" ;;
   start-registry) start_registry ;;
-  client-files) write_client_files "$(proxy_count)" ;;
+  client-files) write_client_files "$(proxy_count)" && write_become_client_files ;;
+  root-login) cmd_root_login "${2:-}" "${3:-}" ;;
   default-socket) switch_flag "${2:-}" no-default-socket "${3:-}" ;;
   forwarding) switch_flag "${2:-}" no-forwarding "${3:-}" ;;
   docker-host)
@@ -613,7 +697,7 @@ case ${1:-} in
     start_sshd "$2"
     ;;
   *)
-    sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -1,7 +1,7 @@
 import { ExitStatus, SideloadError, oneLine, toErrorInfo } from "../errors.js";
 import { nearest } from "../nearest.js";
 import { refuseSecretFromTerminal } from "./args.js";
-import { redact } from "../credentials/redact.js";
+import { redact } from "../redact.js";
 import { createTerminal, interruptedStatus, type Terminal } from "./terminal.js";
 
 export { createTerminal };

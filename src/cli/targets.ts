@@ -2,7 +2,7 @@
  * The target options every proxy command shares (`pull`, `verify`, `doctor`): which proxies,
  * and how to reach them over SSH (known_hosts, keys, agent, password).
  */
-import { registerSecret } from "../credentials/redact.js";
+import { registerSecret } from "../redact.js";
 import type { ProxyQuery, SshInputs } from "../sideload/inputs.js";
 import { knownHostsFileOf } from "../sideload/resolve-inputs.js";
 import { JumpPool, defaultIdentities, loadKnownHosts, type ConnectOptions } from "../ssh/connect.js";
@@ -10,7 +10,7 @@ import type { KnownHostLine } from "../ssh/known-hosts.js";
 import type { Terminal } from "./terminal.js";
 
 export const targetOptionSpecs = {
-  inventory: { type: "string" },
+  inventory: { type: "string", multiple: true },
   proxy: { type: "string", multiple: true },
   limit: { type: "string", multiple: true },
   "known-hosts": { type: "string" },
@@ -22,9 +22,9 @@ export const targetOptionSpecs = {
 } as const;
 
 export const targetOptionsHelp = `Targets:
-  --inventory FILE            native YAML, or an Ansible INI/YAML inventory
+  --inventory FILE|DIR        native YAML, or an Ansible INI/YAML inventory or folder (repeatable)
   --proxy [user@]host[:port]  a proxy (repeatable)
-  --limit PATTERN             only proxies whose name, host or group matches (repeatable, * and ?)
+  --limit PATTERN             Ansible host pattern: group, name, a:b, a:&b, a:!b, *, ~re, g[0] (repeatable)
   --known-hosts FILE          default ~/.ssh/known_hosts
   --accept-new-host-keys      record unknown host keys (never changed ones)
   --identity FILE             private key (repeatable); ssh-agent is used when SSH_AUTH_SOCK is set
@@ -34,7 +34,7 @@ export const targetOptionsHelp = `Targets:
 `;
 
 export interface TargetValues {
-  inventory?: string | undefined;
+  inventory?: string[] | undefined;
   proxy?: string[] | undefined;
   limit?: string[] | undefined;
   "known-hosts"?: string | undefined;
@@ -49,7 +49,7 @@ export interface TargetValues {
 /** The target flags as the core's proxy query: read once, here. */
 export function proxyQueryOf(values: TargetValues): ProxyQuery {
   return {
-    inventories: values.inventory === undefined ? [] : [values.inventory],
+    inventories: values.inventory ?? [],
     proxies: values.proxy ?? [],
     limit: values.limit ?? [],
     onlyFailed: values["only-failed"],

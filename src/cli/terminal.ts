@@ -1,5 +1,5 @@
 import { text } from "node:stream/consumers";
-import { redact } from "../credentials/redact.js";
+import { redact } from "../redact.js";
 import { SideloadError, escapeMatches, signalExitStatus, type HandledSignal } from "../errors.js";
 
 /** What a command may do with the outside world: the seam tests replace. */

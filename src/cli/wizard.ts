@@ -73,6 +73,8 @@ export async function runWizard(terminal: Terminal, cwd = process.cwd()): Promis
     inputs.targets,
     images.map((t) => t.reference),
     terminal.env,
+    undefined,
+    (message) => terminal.err(`mp-sideload: warning: ${message}\n`),
   );
   const { proxies } = await confirmHostKeys(all, knownHostsFile, ask, terminal, (text, work) =>
     spinner.during(text, work),

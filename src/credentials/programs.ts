@@ -5,7 +5,7 @@
  */
 import { SideloadError } from "../errors.js";
 import type { RegistryAuth } from "../engine/engine.js";
-import { registerSecret } from "./redact.js";
+import { registerSecret } from "../redact.js";
 import { runProgram, splitCommand, stderrForMessage } from "./run-program.js";
 
 /** Ask a credentials helper program for `image`'s registry credentials. */

@@ -17,7 +17,7 @@ import type { RegistryAuth } from "../engine/engine.js";
 import { readCredentialsFile, type CredentialsFileEntry } from "./credentials-file.js";
 import { authFromDockerConfig } from "./docker-config.js";
 import { askHelperProgram, runPasswordCommand } from "./programs.js";
-import { registerSecret } from "./redact.js";
+import { registerSecret } from "../redact.js";
 
 export interface CredentialOptions {
   /** --registry-user */

@@ -4,7 +4,7 @@
  */
 import { spawn } from "node:child_process";
 import { SideloadError, oneLine, quote } from "../errors.js";
-import { redact } from "./redact.js";
+import { redact } from "../redact.js";
 
 export interface ProgramResult {
   stdout: string;

@@ -31,6 +31,23 @@ export interface Proxy {
   keepaliveIntervalMs?: number | undefined;
   /** Only these of the run's image references (`--only-failed`: what an earlier run left unfinished). */
   references?: string[] | undefined;
+  /** The SSH password from an Ansible inventory (`ansible_password`). A secret: never printed. */
+  password?: string | undefined;
+  /** Privilege escalation on the proxy (native `become`, Ansible's `ansible_become*`). */
+  become?: Become | undefined;
+}
+
+/**
+ * How to become root (or `user`) on a proxy. Present when the inventory asks for it; `enabled`
+ * is false when only its settings are given (a later `--become` turns it on).
+ */
+export interface Become {
+  enabled: boolean;
+  /** Only sudo: other methods are refused when the inventory is read. */
+  method: "sudo";
+  user?: string | undefined;
+  /** The sudo password (`ansible_become_password`). A secret: never printed. */
+  password?: string | undefined;
 }
 
 /** A jump host on the way to a proxy. */
@@ -65,6 +82,45 @@ export function parseHopSpec(spec: string, where: string): { user?: string; host
   };
 }
 
+/**
+ * Jump hosts: native `jump` / Ansible's `mp_sideload_jump` (one `[user@]host[:port]`, a
+ * comma list or a list), else `-J HOPS` or `-o ProxyJump=HOPS` in the first of `sshArgs`
+ * (Ansible's `ansible_ssh_common_args`, `ansible_ssh_extra_args`) that has one.
+ */
+export function jumpsFrom(jump: unknown, sshArgs: unknown[], where: string): string[] | undefined {
+  let specs: string[] | undefined;
+  if (typeof jump === "string") specs = jump.split(",");
+  else if (Array.isArray(jump) && jump.every((j) => typeof j === "string")) specs = jump;
+  else if (jump !== undefined && jump !== null) {
+    throw new SideloadError("INVENTORY_INVALID", `${where}: jump must be a host or a list of hosts`, {
+      hint: "e.g. jump: ops@bastion-1.example.com:22",
+    });
+  }
+  for (const args of sshArgs) {
+    if (typeof args !== "string" || specs !== undefined) continue;
+    const match = /(?:^|\s)(?:-J\s*|-o\s*ProxyJump[= ])["']?([^\s"']+)/.exec(args);
+    if (match) specs = (match[1] ?? "").split(",");
+  }
+  const cleaned = specs?.map((s) => s.trim()).filter((s) => s !== "" && s.toLowerCase() !== "none");
+  for (const spec of cleaned ?? []) parseHopSpec(spec, `${where}: jump`);
+  return cleaned === undefined || cleaned.length === 0 ? undefined : cleaned;
+}
+
+/**
+ * The engine socket path may reach a shell on the proxy (`docker -H unix://PATH system
+ * dial-stdio`): only plain path characters are accepted.
+ */
+export function checkDockerSocket(path: string | undefined, where: string): string | undefined {
+  if (path !== undefined && !/^\/[A-Za-z0-9_./-]+$/.test(path)) {
+    throw new SideloadError(
+      "INVENTORY_INVALID",
+      `${where}: dockerSocket ${quote(path)} is not an absolute path of letters, digits and ._-/`,
+      { hint: "e.g. dockerSocket: /var/run/docker.sock" },
+    );
+  }
+  return path;
+}
+
 /** How a proxy is reached: `you → bastion-1 → cp-east-1`. */
 export function routeOf(proxy: Proxy): string {
   return ["you", ...(proxy.jump ?? []).map((h) => h.name), proxy.name].join(" → ");
@@ -83,6 +139,7 @@ export function checkHost(host: string, where: string): string {
   });
 }
 
+/** Check a port: a number or decimal digits, from 1 to 65535. */
 export function checkPort(port: unknown, where: string): number {
   const n = typeof port === "string" && /^\d+$/.test(port) ? Number(port) : port;
   if (typeof n === "number" && Number.isInteger(n) && n >= 1 && n <= 65535) return n;
@@ -95,6 +152,7 @@ export function checkPort(port: unknown, where: string): number {
   );
 }
 
+/** Check a user name (letters, digits, _.-; no spaces or options). */
 export function checkUser(user: string, where: string): string {
   if (userPattern.test(user)) return user;
   throw new SideloadError("INVENTORY_INVALID", `${where}: ${quote(user)} is not a user name`, {

@@ -6,7 +6,8 @@
 import { stat, writeFile } from "node:fs/promises";
 import { SideloadError, quote } from "../errors.js";
 import { describeFsError } from "../files.js";
-import { loadInventory, selectProxies } from "../inventory/load-inventory.js";
+import { readLimit, selectProxies } from "../inventory/host-pattern.js";
+import { loadInventories } from "../inventory/load-inventory.js";
 import { parseProxyArg, type Proxy } from "../inventory/proxy.js";
 import { resolveRoutes } from "./routes.js";
 import type { Pak } from "../pak/read-pak.js";
@@ -67,6 +68,7 @@ export async function resolveInputs(
   inputs: SideloadInputs,
   env: NodeJS.ProcessEnv,
   onDebug?: (message: string) => void,
+  onWarning?: (message: string) => void,
 ): Promise<ResolvedInputs> {
   const { paks, images } = await readPaks(inputs.paks, inputs.defaultRegistry);
   const registryCa =
@@ -78,6 +80,7 @@ export async function resolveInputs(
     images.map((i) => i.reference),
     env,
     onDebug,
+    onWarning,
   );
   await checkKnownHostsFile(inputs.ssh);
   return {
@@ -98,18 +101,21 @@ export async function resolveProxies(
   references: string[],
   env: NodeJS.ProcessEnv,
   onDebug?: (message: string) => void,
+  onWarning?: (message: string) => void,
 ): Promise<Proxy[]> {
   const sshUser = query.sshUser ?? "root";
   const userGiven = query.sshUser !== undefined;
   // Checked before the inventory: a report for another pak is refused whatever else is given.
   const unfinished =
     query.onlyFailed === undefined ? undefined : await readEarlierReport(query.onlyFailed, references);
-  let proxies: Proxy[] = [];
-  for (const inventory of query.inventories) {
-    // concat, not push(...): a spread of a large array overflows the call stack.
-    proxies = proxies.concat(await loadInventory(inventory, sshUser, userGiven));
-  }
-  proxies = proxies.concat(query.proxies.map((p) => parseProxyArg(p, sshUser, userGiven)));
+  const inventory =
+    query.inventories.length === 0
+      ? undefined
+      : await loadInventories(query.inventories, { defaultUser: sshUser, userGiven, onWarning });
+  // concat, not push(...): a spread of a large array overflows the call stack.
+  let proxies: Proxy[] = (inventory?.proxies ?? []).concat(
+    query.proxies.map((p) => parseProxyArg(p, sshUser, userGiven)),
+  );
   if (unfinished !== undefined) {
     const left = new Map(unfinished.map((f) => [f.name, f]));
     proxies =
@@ -130,10 +136,13 @@ export async function resolveProxies(
       hint: "pass --proxy HOST (repeatable) or --inventory FILE",
     });
   }
-  const selected = selectProxies(proxies, query.limit);
+  const limit = await readLimit(query.limit);
+  const selected = selectProxies(proxies, limit, inventory?.index, (p) =>
+    onWarning?.(`--limit: ${quote(p)} matches no host or group`),
+  );
   if (selected.length === 0 && unfinished === undefined) {
     throw new SideloadError("NO_PROXIES", `no proxy matches --limit ${quote(query.limit.join(","))}`, {
-      hint: "--limit takes a group or proxy name, with * and ? wildcards",
+      hint: "--limit takes Ansible's host patterns: names, groups, a:b, a:&b, a:!b, globs, ~regex",
     });
   }
   const reader = openSshConfig(query.sshConfig, env);

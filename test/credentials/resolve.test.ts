@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { CredentialResolver, type CredentialOptions } from "../../src/credentials/resolve.js";
 import { parseCredentialsFile } from "../../src/credentials/credentials-file.js";
 import { splitCommand } from "../../src/credentials/run-program.js";
-import { clearSecrets, redact, registerSecret } from "../../src/credentials/redact.js";
+import { clearSecrets, redact, registerSecret } from "../../src/redact.js";
 
 const none = () => Promise.resolve("");
 let dir: string;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { parseInventory, selectProxies } from "../../src/inventory/load-inventory.js";
+import { parseInventory } from "../../src/inventory/load-inventory.js";
+import { readLimit, selectProxies } from "../../src/inventory/host-pattern.js";
 import { parseProxyArg } from "../../src/inventory/proxy.js";
 import { SideloadError } from "../../src/errors.js";
 
@@ -54,8 +55,8 @@ all:
 `;
 
 describe("parseInventory", () => {
-  it("reads the native YAML format with defaults and per-proxy settings", () => {
-    const proxies = parseInventory(native, "/etc/mp/inventory.yaml", "root");
+  it("reads the native YAML format with defaults and per-proxy settings", async () => {
+    const proxies = await parseInventory(native, "/etc/mp/inventory.yaml", "root");
     expect(proxies).toEqual([
       {
         name: "cp-east-1",
@@ -81,8 +82,8 @@ describe("parseInventory", () => {
     ]);
   });
 
-  it("reads an Ansible INI inventory with :children and :vars", () => {
-    const proxies = parseInventory(ini, "/x/hosts.ini", "nobody");
+  it("reads an Ansible INI inventory with :children and :vars", async () => {
+    const proxies = await parseInventory(ini, "/x/hosts.ini", "nobody");
     expect(proxies.map((p) => [p.name, p.host, p.port, p.user, p.groups.sort().join(",")])).toEqual([
       ["cp-east-1", "10.0.0.5", 22, "root", "east,proxies"],
       ["cp-east-2", "10.0.0.6", 2222, "ops", "east,proxies"],
@@ -91,8 +92,8 @@ describe("parseInventory", () => {
     expect(proxies[0]?.identity).toMatch(/\/\.ssh\/cp_key$/);
   });
 
-  it("reads an Ansible YAML inventory; inner group vars win", () => {
-    const proxies = parseInventory(ansibleYaml, "/x/hosts.yaml", "nobody");
+  it("reads an Ansible YAML inventory; inner group vars win", async () => {
+    const proxies = await parseInventory(ansibleYaml, "/x/hosts.yaml", "nobody");
     expect(proxies.map((p) => [p.name, p.host, p.port, p.user])).toEqual([
       ["cp-east-1", "10.0.0.5", 22, "root"],
       ["cp-east-2", "10.0.0.6", 2222, "root"],
@@ -100,8 +101,8 @@ describe("parseInventory", () => {
     ]);
   });
 
-  it("uses the default user when the inventory names none", () => {
-    expect(parseInventory("proxies:\n  - host: 10.0.0.9\n", "i.yaml", "root")[0]?.user).toBe("root");
+  it("uses the default user when the inventory names none", async () => {
+    expect((await parseInventory("proxies:\n  - host: 10.0.0.9\n", "i.yaml", "root"))[0]?.user).toBe("root");
   });
 
   it.each([
@@ -122,13 +123,13 @@ describe("parseInventory", () => {
     ],
     ["a duplicate name", "proxies:\n  - {host: cp1}\n  - {host: cp1}\n", "listed twice"],
     ["an INI line with an unclosed quote", '[p]\n"\n', "is not a host line"],
-    ["an INI host range", "[p]\ncp[01:10]\n", "host ranges"],
+    ["an INI host range without an end", "[p]\ncp[01:]\n", "must specify an end"],
     ["an INI line that is not key=value", "[p:vars]\nnonsense\n", "is not key=value"],
     ["an empty Ansible inventory", "all:\n  children: {}\n", "no hosts found"],
-  ])("rejects %s with INVENTORY_INVALID", (_name, text, message) => {
+  ])("rejects %s with INVENTORY_INVALID", async (_name, text, message) => {
     let error: unknown;
     try {
-      parseInventory(text, "inv.yaml", "root");
+      await parseInventory(text, "inv.yaml", "root");
     } catch (e) {
       error = e;
     }
@@ -139,8 +140,8 @@ describe("parseInventory", () => {
   });
 });
 
-describe("selectProxies", () => {
-  const proxies = parseInventory(ini, "/x/hosts.ini", "root");
+describe("selectProxies", async () => {
+  const proxies = await parseInventory(ini, "/x/hosts.ini", "root");
   it.each([
     [[], ["cp-east-1", "cp-east-2", "cp-west-1.example.com"]],
     [["east"], ["cp-east-1", "cp-east-2"]],
@@ -150,10 +151,11 @@ describe("selectProxies", () => {
       ["cp-east-2", "cp-west-1.example.com"],
     ],
     [["east:west"], ["cp-east-1", "cp-east-2", "cp-west-1.example.com"]],
-    [["10.0.0.6"], ["cp-east-2"]],
+    // Ansible matches inventory names, never ansible_host.
+    [["10.0.0.6"], []],
     [["nothing"], []],
-  ])("--limit %j", (patterns, names) => {
-    expect(selectProxies(proxies, patterns).map((p) => p.name)).toEqual(names);
+  ])("--limit %j", async (patterns, names) => {
+    expect(selectProxies(proxies, await readLimit(patterns)).map((p) => p.name)).toEqual(names);
   });
 });
 
@@ -172,9 +174,9 @@ describe("parseProxyArg", () => {
 });
 
 describe("strict native keys and numbers", () => {
-  const errorOf = (text: string, file = "/x/inv.yaml"): SideloadError => {
+  const errorOf = async (text: string, file = "/x/inv.yaml"): Promise<SideloadError> => {
     try {
-      parseInventory(text, file, "root");
+      await parseInventory(text, file, "root");
     } catch (error) {
       return error as SideloadError;
     }
@@ -195,26 +197,26 @@ describe("strict native keys and numbers", () => {
     ],
     ["defaults: {usr: x}\nproxies:\n  - {host: h}\n", /defaults: unknown key "usr"/, /did you mean "user"\?/],
     ["proxies:\n  - {host: h, colour: blue}\n", /unknown key "colour"/, /^the keys here are name, host/],
-  ])("refuses a typo in %j, naming the key and the nearest valid one", (text, message, hint) => {
-    const error = errorOf(text);
+  ])("refuses a typo in %j, naming the key and the nearest valid one", async (text, message, hint) => {
+    const error = await errorOf(text);
     expect(error.code).toBe("INVENTORY_INVALID");
     expect(error.message).toMatch(message);
     expect(error.hint).toMatch(hint);
   });
 
-  it("ignores Ansible's own variables in Ansible inventories", () => {
+  it("ignores Ansible's own variables in Ansible inventories", async () => {
     const yaml = "all:\n  hosts:\n    cp1: {ansible_host: 10.0.0.5, ansible_become: true, ntp_server: x}\n";
-    expect(parseInventory(yaml, "/x/hosts.yaml", "root")[0]?.host).toBe("10.0.0.5");
+    expect((await parseInventory(yaml, "/x/hosts.yaml", "root"))[0]?.host).toBe("10.0.0.5");
   });
 
-  it.each(["0x16", "1e1", "22.0", "+22", "0o26"])("refuses port: %s (decimal digits only)", (port) => {
-    const error = errorOf(`proxies:\n  - {host: h, port: ${port}}\n`);
+  it.each(["0x16", "1e1", "22.0", "+22", "0o26"])("refuses port: %s (decimal digits only)", async (port) => {
+    const error = await errorOf(`proxies:\n  - {host: h, port: ${port}}\n`);
     expect(error.code).toBe("INVENTORY_INVALID");
     expect(error.message).toMatch(/port .* is not from 1 to 65535/);
   });
 
-  it("reads plain and quoted decimal ports, and empty defaults", () => {
-    const proxies = parseInventory(
+  it("reads plain and quoted decimal ports, and empty defaults", async () => {
+    const proxies = await parseInventory(
       'defaults:\nproxies:\n  - {host: a, port: 2222}\n  - {host: b, port: "22"}\n',
       "/x/i.yaml",
       "root",
@@ -223,25 +225,40 @@ describe("strict native keys and numbers", () => {
   });
 
   it.each([
-    ["INI", "/x/hosts.ini", "[east]\ncp[01:10] ansible_host=10.0.0.5\n"],
-    ["YAML", "/x/hosts.yaml", "all:\n  children:\n    east:\n      hosts:\n        cp[01:10]:\n"],
-    ["YAML, alphabetic", "/x/hosts.yaml", "all:\n  hosts:\n    cp-[a:f].example.com: {}\n"],
-  ])("refuses host ranges in %s", (_what, file, text) => {
-    expect(errorOf(text, file).message).toMatch(/host ranges like .* are not supported/);
+    ["INI", "/x/hosts.ini", "[east]\ncp[01:03] ansible_host=10.0.0.5\n", ["cp01", "cp02", "cp03"]],
+    [
+      "YAML",
+      "/x/hosts.yaml",
+      "all:\n  children:\n    east:\n      hosts:\n        cp[1:5:2]:\n",
+      ["cp1", "cp3", "cp5"],
+    ],
+    [
+      "YAML, alphabetic",
+      "/x/hosts.yaml",
+      "all:\n  hosts:\n    cp-[a:c].example.com: {}\n",
+      ["cp-a.example.com", "cp-b.example.com", "cp-c.example.com"],
+    ],
+  ])("expands host ranges in %s as Ansible does", async (_what, file, text, names) => {
+    expect((await parseInventory(text, file, "root")).map((p) => p.name)).toEqual(names);
   });
 
-  it("refuses more than 10,000 proxies in a native inventory", () => {
+  it("refuses a host range of more than 10,000 proxies before expanding it all", async () => {
+    const error = await errorOf("[p]\ncp[0:99999999]\n", "/x/hosts.ini");
+    expect(error.code).toBe("INVENTORY_TOO_LARGE");
+  });
+
+  it("refuses more than 10,000 proxies in a native inventory", async () => {
     const text = `proxies:\n${Array.from({ length: 10_001 }, (_, i) => `  - {host: h${i}}`).join("\n")}\n`;
-    expect(errorOf(text).code).toBe("INVENTORY_TOO_LARGE");
+    expect((await errorOf(text)).code).toBe("INVENTORY_TOO_LARGE");
   });
 });
 
 describe("YAML size", () => {
-  it("refuses a YAML inventory of more elements than the parser can hold in bounded memory", () => {
+  it("refuses a YAML inventory of more elements than the parser can hold in bounded memory", async () => {
     const text = `proxies: [${Array.from({ length: 400_000 }, () => "1").join(",")}]\n`;
     let error: unknown;
     try {
-      parseInventory(text, "/x/wide.yaml", "root");
+      await parseInventory(text, "/x/wide.yaml", "root");
     } catch (e) {
       error = e;
     }
@@ -279,13 +296,13 @@ describe("jump hosts in inventories", () => {
       "/x/h.yaml",
       undefined,
     ],
-  ])("%s", (_what, text, file, jumps) => {
-    expect(parseInventory(text, file, "root")[0]?.jumpSpecs).toEqual(jumps);
+  ])("%s", async (_what, text, file, jumps) => {
+    expect((await parseInventory(text, file, "root"))[0]?.jumpSpecs).toEqual(jumps);
   });
 
-  it("refuses a jump host that is not [user@]host[:port]", () => {
-    expect(() => parseInventory("proxies:\n  - {host: a, jump: 'bad host'}\n", "/x/i.yaml", "root")).toThrow(
-      /jump/,
-    );
+  it("refuses a jump host that is not [user@]host[:port]", async () => {
+    await expect(
+      parseInventory("proxies:\n  - {host: a, jump: 'bad host'}\n", "/x/i.yaml", "root"),
+    ).rejects.toThrow(/jump/);
   });
 });

@@ -89,6 +89,7 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
     images.map((t) => t.reference),
     terminal.env,
     values.debug ? (message) => terminal.err(`debug: ${message}\n`) : undefined,
+    (message) => terminal.err(`mp-sideload: warning: ${message}\n`),
   );
 
   // Credentials and the image's size, from this machine, never asked for: doctor is for pipelines too.

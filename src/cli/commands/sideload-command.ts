@@ -159,7 +159,8 @@ async function sideloadCommand(
   // Before anything is contacted: an output that cannot be written would lose the results.
   if (output.report !== undefined) await checkWritableOutput(output.report, "--report");
   if (output.junit !== undefined) await checkWritableOutput(output.junit, "--junit");
-  const resolved = await resolveInputs(inputs, terminal.env, debug);
+  const warn = (message: string) => terminal.err(`mp-sideload: warning: ${message}\n`);
+  const resolved = await resolveInputs(inputs, terminal.env, debug, warn);
   const { images, knownHostsFile } = resolved;
   const job: SideloadJob = {
     mode: inputs.mode,
@@ -204,7 +205,7 @@ async function sideloadCommand(
           signal: terminal.signal,
           skipCheck: !inputs.registryCheck,
           prompt: ask !== undefined,
-          warn: (message) => terminal.err(`mp-sideload: warning: ${message}\n`),
+          warn,
           debug,
           rateLimits: {
             retries: inputs.retries,
