@@ -58,19 +58,10 @@ function apiHost(registry: string): string {
  * --registry-ca.
  */
 export function trustedCas(registry: string, options: RegistryClientOptions): string[] {
-  const cas = [...rootCertificates];
-  const readIf = (file: string) => {
-    try {
-      cas.push(readFileSync(file, "utf8"));
-    } catch {
-      // absent: nothing to add
-    }
-  };
-  readIf("/etc/ssl/certs/ca-certificates.crt");
-  if (options.env.NODE_EXTRA_CA_CERTS) readIf(options.env.NODE_EXTRA_CA_CERTS);
+  const cas = workstationCas(options.env);
   const certsDir = join(options.certsDir ?? "/etc/docker/certs.d", registry);
   try {
-    for (const name of readdirSync(certsDir)) if (name.endsWith(".crt")) readIf(join(certsDir, name));
+    for (const name of readdirSync(certsDir)) if (name.endsWith(".crt")) readIf(cas, join(certsDir, name));
   } catch {
     // no certs.d entry for this registry
   }
@@ -78,12 +69,28 @@ export function trustedCas(registry: string, options: RegistryClientOptions): st
   return cas;
 }
 
+/** The CAs this machine trusts for any HTTPS server: Node's bundle, the system's, NODE_EXTRA_CA_CERTS. */
+export function workstationCas(env: NodeJS.ProcessEnv): string[] {
+  const cas = [...rootCertificates];
+  readIf(cas, "/etc/ssl/certs/ca-certificates.crt");
+  if (env.NODE_EXTRA_CA_CERTS) readIf(cas, env.NODE_EXTRA_CA_CERTS);
+  return cas;
+}
+
+function readIf(cas: string[], file: string): void {
+  try {
+    cas.push(readFileSync(file, "utf8"));
+  } catch {
+    // absent: nothing to add
+  }
+}
+
 /**
  * One TLS context for every connection to a registry, with each certificate once: `ca` given
  * per connection made Node parse ~290 certificates (Node's roots and the system bundle, mostly
  * the same) for each one, ~40 ms apiece.
  */
-function secureContextFor(pems: string[]): SecureContext {
+export function secureContextFor(pems: string[]): SecureContext {
   const byBody = new Map<string, string>();
   for (const pem of pems) {
     for (const cert of pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? []) {
