@@ -29,6 +29,10 @@ export interface Proxy {
   acceptNewHostKey?: boolean | undefined;
   connectTimeoutMs?: number | undefined;
   keepaliveIntervalMs?: number | undefined;
+  /** From VCF Operations: the collector's state there (`UP`, `DOWN`); a DOWN proxy is still a target. */
+  opsState?: string | undefined;
+  /** From VCF Operations: why it is a target (`east-group holds LabAdapter instance lab-1`). */
+  reason?: string | undefined;
 }
 
 /** A jump host on the way to a proxy. */
