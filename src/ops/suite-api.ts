@@ -85,7 +85,7 @@ export class SuiteApiClient {
       secureContext: secureContextFor([...workstationCas(options.env), ...(options.ca ? [options.ca] : [])]),
     });
     const client = new SuiteApiClient(
-      `${url.origin}${url.pathname}/suite-api/api`,
+      `${url.origin}${url.pathname.replace(/\/+$/, "")}/suite-api/api`,
       agent,
       options,
       undefined,
@@ -235,9 +235,13 @@ export class SuiteApiClient {
         },
       );
     if (status === 404)
-      return new SideloadError("OPS_API_FAILED", `${this.where()}: no ${what} at this address (HTTP 404)`, {
-        hint: "give the address of a VCF Operations node (https://HOST, without a path)",
-      });
+      return new SideloadError(
+        "OPS_API_FAILED",
+        `${this.where()}: HTTP 404 for ${what}: no Suite API at this address`,
+        {
+          hint: "give the address of a VCF Operations node (https://HOST, without a path)",
+        },
+      );
     return new SideloadError("OPS_API_FAILED", `${this.where()}: ${what} failed (HTTP ${status})`, {
       hint: "VCF Operations is failing: check its status, try again later",
     });
