@@ -217,6 +217,11 @@ function checkUniqueNames(proxies: OpsProxy[]): void {
   }
 }
 
+/** The groups named (OPS_GROUP_UNKNOWN, listing those that exist, for a name Ops does not know). */
+export function findCollectorGroups(groups: OpsCollectorGroup[], names: string[]): OpsCollectorGroup[] {
+  return names.map((n) => findGroup(groups, n));
+}
+
 /** A group by name: exactly, else case-insensitively when that is unambiguous. */
 function findGroup(groups: OpsCollectorGroup[], wanted: string): OpsCollectorGroup {
   const exact = groups.find((g) => g.name === wanted);

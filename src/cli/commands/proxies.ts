@@ -8,6 +8,7 @@ import { stringify } from "yaml";
 import { ExitStatus, SideloadError, printable } from "../../errors.js";
 import { describeFsError } from "../../files.js";
 import { describeOpsView, readOpsView, type OpsCollectorRow } from "../../ops/ops-source.js";
+import { findCollectorGroups } from "../../ops/resolve.js";
 import { readPak } from "../../pak/read-pak.js";
 import { parseCommandArgs } from "../args.js";
 import { opsConnectionFrom, opsOptionSpecs, opsUrlOf } from "../ops-options.js";
@@ -24,6 +25,7 @@ adapter instances of --kind (repeatable) or of a pak's adapter kinds. Contacts n
   --ops-auth-source NAME      an Ops auth source (LDAP, vIDM…); default the local users
   --ops-ca FILE               also trust this PEM CA (besides the system's and NODE_EXTRA_CA_CERTS)
   --ops-timeout SECONDS       per Suite API request (default 30)
+  --collector-group NAME      only the members of this collector group (repeatable)
   --kind KIND                 show the instances of this adapter kind (repeatable)
   --pak PAK                   show the instances of this pak's adapter kinds
   --write-inventory FILE      write the cloud proxies as a native inventory, collector groups as groups
@@ -62,7 +64,17 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
     values.pak === undefined ? (values.kind ?? []) : (await readPak(values.pak)).adapters.map((a) => a.kind);
   const debug = values.debug ? (m: string) => terminal.err(`debug: ${m}\n`) : undefined;
   const connection = await opsConnectionFrom(url, values, terminal, debug);
-  const described = describeOpsView(await readOpsView(connection, kinds));
+  const view = await readOpsView(connection, kinds);
+  const wanted = values["collector-group"] ?? [];
+  const groups = findCollectorGroups(view.groups, wanted);
+  const described = describeOpsView(
+    wanted.length === 0
+      ? view
+      : {
+          ...view,
+          collectors: view.collectors.filter((c) => groups.some((g) => g.memberIds.includes(c.id))),
+        },
+  );
   if (values["write-inventory"] !== undefined) {
     await writeInventory(values["write-inventory"], described.collectors, url);
     terminal.err(
