@@ -5,7 +5,14 @@
  */
 import { SideloadError } from "../errors.js";
 import { registerSecret } from "../credentials/redact.js";
-import type { OpsConnection, OpsSelection } from "../ops/ops-source.js";
+import type { Proxy } from "../inventory/proxy.js";
+import {
+  resolveOpsProxies,
+  type OpsConnection,
+  type OpsGroup,
+  type OpsSelection,
+} from "../ops/ops-source.js";
+import { mergeInventoryDetails, opsProxiesToTargets } from "../ops/resolve.js";
 import { parseOpsUrl } from "../ops/suite-api.js";
 import { intOption } from "./args.js";
 import { readCaOption } from "./registry-ca.js";
@@ -120,4 +127,37 @@ export async function opsConnectionFrom(
 /** Which proxies to take from Ops, for a pak of these adapter kinds. */
 export function opsSelectionFrom(values: OpsValues, kinds: string[]): OpsSelection {
   return { kinds, collectorGroups: values["collector-group"], all: values["ops-all"] };
+}
+
+/** What `--ops` gives a proxy command: the targets and what the coverage verdict needs. */
+export interface OpsTargetsForRun {
+  /** Ready for selectProxies (--limit) and resolveRoutes, like an inventory's proxies. */
+  proxies: Proxy[];
+  groups: OpsGroup[];
+  /** Printable notes (internal collectors skipped, DOWN proxies), for --debug or --dry-run. */
+  notes: string[];
+}
+
+/**
+ * The proxies VCF Operations names for a pak of `kinds`, as Proxy[]: SSH to each hostName
+ * (port and user open to the ssh config unless --ssh-user was given), with connection details
+ * from `inventory` (an --inventory given as well) for the proxies it also lists. Throws before
+ * any proxy is contacted (OPS_*, CREDENTIALS_MISSING, USAGE; all exit 2).
+ */
+export async function opsTargetsFor(
+  url: string,
+  values: OpsValues,
+  kinds: string[],
+  terminal: Terminal,
+  ssh: { user: string; userGiven: boolean; inventory?: Proxy[] | undefined },
+  onDebug?: (message: string) => void,
+): Promise<OpsTargetsForRun> {
+  const connection = await opsConnectionFrom(url, values, terminal, onDebug);
+  const { proxies, groups, notes } = await resolveOpsProxies(connection, opsSelectionFrom(values, kinds));
+  const targets = opsProxiesToTargets(proxies, ssh.user, ssh.userGiven);
+  return {
+    proxies: ssh.inventory === undefined ? targets : mergeInventoryDetails(targets, ssh.inventory),
+    groups,
+    notes,
+  };
 }
