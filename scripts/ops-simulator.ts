@@ -39,6 +39,8 @@ export interface SimInstance {
   deployment?: string;
   /** Answer this status on a path (e.g. "/collectors"), after auth. */
   fail?: { path: string; status: number };
+  /** Redirect a path (before auth) to `location`. */
+  redirect?: { path: string; location: string };
   /** Wait this long before answering a path. */
   delay?: { path: string; ms: number };
 }
@@ -103,6 +105,11 @@ export async function startOpsSimulator(options: {
     statsOf(name).requests++;
     if (instance.delay && instance.delay.path === path) await sleep(instance.delay.ms, res);
     if (res.destroyed) return;
+    if (instance.redirect && instance.redirect.path === path) {
+      options.log?.(`${req.method} ${url.pathname} 307`);
+      res.writeHead(307, { location: instance.redirect.location, "content-length": 0 });
+      return void res.end();
+    }
     if (req.method === "POST" && path === "/auth/token/acquire") {
       const login = parseJson(body) as { username?: unknown; password?: unknown; authSource?: unknown };
       const sources = options.scenario.authSources ?? ["local"];

@@ -226,6 +226,14 @@ export class SuiteApiClient {
           hint: "the token expired or this release takes neither OpsToken nor vRealizeOpsToken: run again, with --debug",
         },
       );
+    if (status >= 300 && status < 400)
+      return new SideloadError(
+        "OPS_API_FAILED",
+        `${this.where()}: ${what} redirected (HTTP ${status}) to ${quote(answer.header("location") ?? "?")}`,
+        {
+          hint: "give --ops the address VCF Operations answers on itself: mp-sideload does not follow redirects with credentials",
+        },
+      );
     if (status === 403)
       return new SideloadError(
         "OPS_FORBIDDEN",
@@ -257,6 +265,8 @@ export class SuiteApiClient {
         this.agent,
         signal,
         this.options.maxBytes ?? 16 * 1024 * 1024,
+        // The acquire request carries the password, and every other one the token: never re-sent elsewhere.
+        false,
       );
     } catch (error) {
       throw this.networkError(error, path);

@@ -85,6 +85,24 @@ describe("mp-sideload proxies", () => {
     expect(again.stderr).toMatch(/never replaced/);
   });
 
+  it("escapes control characters in Ops' names in the table and the JSON", async () => {
+    for (const json of [false, true]) {
+      const run = await proxies([
+        "--ops",
+        `${ops.url}/hostile-name`,
+        "--ops-ca",
+        ops.caFile,
+        "--kind",
+        "LabAdapter",
+        ...(json ? ["--json"] : []),
+      ]);
+      expect(run.code).toBe(0);
+      // eslint-disable-next-line no-control-regex
+      expect(run.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f]/);
+      expect(run.stdout).toContain("\\u001b");
+    }
+  });
+
   it("takes the password on stdin with --ops-user", async () => {
     const run = await proxies(
       ["--ops", ops.url, "--ops-ca", ops.caFile, "--ops-user", ops.user, "--ops-password-stdin"],

@@ -75,6 +75,12 @@ describe("the Suite API client against the simulator", () => {
     ["404", "OPS_API_FAILED", ["e404", {}], /HTTP 404/],
     ["500", "OPS_API_FAILED", ["e500", {}], /HTTP 500/],
     ["a slow answer", "OPS_UNREACHABLE", ["slow", { timeoutMs: 500 }], /timeout/],
+    [
+      "a redirect (the password is not re-sent)",
+      "OPS_API_FAILED",
+      ["redirect", {}],
+      /redirected \(HTTP 307\) to "https:\/\/collector\.invalid/,
+    ],
     ["a CA not trusted", "OPS_UNTRUSTED_CA", ["vcf9", { ca: undefined }], /not trusted/],
     ["a hostName that is no host", "OPS_INVALID", ["hostile-host", {}], /collector\[0\]\.hostName/],
     ["an answer over the size cap", "OPS_INVALID", ["vcf9", { maxBytes: 200 }], /larger than 200 bytes/],
