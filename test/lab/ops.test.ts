@@ -8,11 +8,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { resolveRoutes } from "../../src/inventory/routes.js";
+import { coverageOf } from "../../src/ops/coverage.js";
 import { resolveOpsProxies } from "../../src/ops/ops-source.js";
 import { opsProxiesToTargets } from "../../src/ops/resolve.js";
 import { openSshConfig } from "../../src/ssh/ssh-config.js";
 import { runCli } from "./cli.js";
-import { loadLab, type Lab } from "./lab.js";
+import { clearImages, engineOf, loadLab, pullDirect, registryEnv, type Lab } from "./lab.js";
 import { loadOpsLab, type OpsLab } from "./ops-lab.js";
 
 let lab: Lab;
@@ -190,5 +191,61 @@ describe("Ops targets reach the lab's proxies", () => {
       ["cp-east-1", lab.firstSshPort],
       ["cp-east-2", lab.firstSshPort + 1],
     ]);
+  });
+});
+
+describe("the coverage verdict on the lab's real engines", () => {
+  afterAll(async () => {
+    for (const proxy of [1, 2]) await clearImages(lab, proxy);
+  });
+
+  it("one member of east-group holding the image: partial; after pull onto the group: ready", async () => {
+    for (const proxy of [1, 2]) await clearImages(lab, proxy);
+    await pullDirect(engineOf(lab, 1), lab.sampleReference, {
+      username: lab.registryUser,
+      password: lab.registryPassword,
+      serveraddress: lab.registry,
+    });
+    const file = join(dir, "coverage.yaml");
+    expect(
+      (await runCli(["proxies", "--ops", ops.url, "--write-inventory", file], { env: ops.env })).code,
+    ).toBe(0);
+    const { groups } = await resolveOpsProxies(
+      { url: ops.url, user: ops.user, password: ops.password, env: ops.env },
+      { kinds: ["LabAdapter"] },
+    );
+    const targets = [
+      "--inventory",
+      file,
+      "--ssh-config",
+      ops.sshConfig,
+      "--known-hosts",
+      lab.knownHosts,
+      "--limit",
+      "east-group",
+    ];
+    const verdict = async () => {
+      const run = await runCli(["verify", lab.paks.sample, ...targets, "--json"], { env: {} });
+      const report = JSON.parse(run.stdout) as {
+        references: string[];
+        proxies: Parameters<typeof coverageOf>[1];
+      };
+      return { code: run.code, coverage: coverageOf(groups, report.proxies, report.references) };
+    };
+    const before = await verdict();
+    expect(before.code).toBe(1);
+    expect(before.coverage).toMatchObject({ ready: false, partial: ["east-group"] });
+    expect(before.coverage.groups[0]).toMatchObject({
+      holding: ["cp-east-1"],
+      lacking: ["cp-east-2"],
+      state: "partial",
+    });
+    const pull = await runCli(["pull", lab.paks.sample, ...targets, "--json"], {
+      env: { ...registryEnv(lab), NODE_EXTRA_CA_CERTS: lab.caFile },
+    });
+    expect(pull.code).toBe(0);
+    const after = await verdict();
+    expect(after.code).toBe(0);
+    expect(after.coverage).toMatchObject({ ready: true, partial: [] });
   });
 });
