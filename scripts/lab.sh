@@ -12,6 +12,7 @@
 #   scripts/lab.sh pause-engine I | resume-engine I  SIGSTOP/SIGCONT proxy I's dockerd: a hung engine
 #   scripts/lab.sh stop-sshd I   | start-sshd I
 #   scripts/lab.sh stop-registry | start-registry
+#   scripts/lab.sh stop-ops | start-ops   the VCF Operations Suite API simulator
 #   scripts/lab.sh forwarding I on|off  allow or forbid stream-local forwarding on proxy I
 #   scripts/lab.sh default-socket I on|off  proxy I's engine at /var/run/docker.sock, or only in DOCKER_HOST
 #   scripts/lab.sh docker-host I VALUE|none  set (or unset) DOCKER_HOST in proxy I's sessions
@@ -580,6 +581,46 @@ cmd_root_login() {
   write_become_client_files
 }
 # ---- end of become -----------------------------------------------------------------------
+# ---- VCF Operations Suite API simulator (scripts/ops-simulator.ts) --------------------------
+# HTTPS on 127.0.0.1:MP_LAB_PORT+98 with a certificate from the lab's CA, the deployments of
+# test/ops/lab-scenario.json (user ops-admin, password in secrets/ops-password). Its cloud
+# proxies' hostNames (cp-east-1.mp-sideload.test…) reach the lab's proxies through the ssh
+# config it writes (client/ops-ssh-config). Variables in ops/ops.env.
+OPS_PORT=$((BASE_PORT + 98))
+
+start_ops() {
+  local n=$1 dir=$LAB/ops i names=(cp-east-1 cp-east-2 cp-west-1)
+  pid_alive "$dir/ops.pid" && return 0
+  mkdir -p "$dir"
+  [ -f "$LAB/secrets/ops-password" ] || openssl rand -hex 16 >"$LAB/secrets/ops-password"
+  chmod 600 "$LAB/secrets/ops-password"
+  if [ ! -f "$dir/server.crt" ]; then
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$dir/server.key" -out "$dir/server.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$dir/ext.cnf"
+    openssl x509 -req -in "$dir/server.csr" -CA "$LAB/ca/ca.crt" -CAkey "$LAB/ca/ca.key" \
+      -CAcreateserial -days 3650 -extfile "$dir/ext.cnf" -out "$dir/server.crt" 2>/dev/null
+    chmod 600 "$dir/server.key"
+  fi
+  {
+    echo "# The simulated VCF Operations' cloud proxies are the lab's proxies."
+    for i in $(seq 1 "$n"); do
+      [ "$i" -le ${#names[@]} ] || break
+      printf 'Host %s.mp-sideload.test\n  HostName 127.0.0.1\n  Port %s\n  User root\n  IdentityFile %s\n' \
+        "${names[$((i - 1))]}" "$(proxy_port "$i")" "$LAB/client/id_ed25519"
+    done
+  } >"$LAB/client/ops-ssh-config"
+  setsid node --import tsx "$ROOT/scripts/ops-simulator.ts" --scenario "$ROOT/test/ops/lab-scenario.json" \
+    --port "$OPS_PORT" --cert "$dir/server.crt" --key "$dir/server.key" \
+    --password-file "$LAB/secrets/ops-password" >>"$dir/ops.log" 2>&1 </dev/null &
+  echo $! >"$dir/ops.pid"
+  wait_for "ops simulator" 20 curl -sf --cacert "$LAB/ca/ca.crt" -o /dev/null "https://127.0.0.1:$OPS_PORT/_sim/stats" ||
+    { tail -20 "$dir/ops.log" >&2; die "the ops simulator did not start on $OPS_PORT"; }
+  printf 'MP_LAB_OPS_URL=https://127.0.0.1:%s\nMP_LAB_OPS_USER=ops-admin\nMP_LAB_OPS_SSH_CONFIG=%s\n' \
+    "$OPS_PORT" "$LAB/client/ops-ssh-config" >"$dir/ops.env"
+}
+
+stop_ops() { stop_pid "$LAB/ops/ops.pid"; }
+# ---- end of the ops simulator ----------------------------------------------------------------
 
 cmd_up() {
   local n=${1:-3} start i
@@ -606,6 +647,7 @@ cmd_up() {
   for i in $(seq 1 "$n"); do start_sshd "$i"; done
   write_client_files "$n"
   write_env "$n"
+  (cd "$ROOT" && start_ops "$n")
   log "up: registry $REGISTRY, $n proxies on ports $((BASE_PORT + 1))-$((BASE_PORT + n)) in $((($(date +%s%N) - start) / 1000000)) ms"
   log "files: $LAB/client (known_hosts, id_ed25519, inventory.yaml, inventory.ini), paks: $LAB/paks"
 }
@@ -621,6 +663,7 @@ cmd_down() {
   stop_pid "$RUN/builder/docker.pid"
   stop_pid "$LAB/registry/registry.pid"
   stop_pid "$LAB/registry/public.pid"
+  stop_ops
   # Our engines' leftover mounts (vfs makes none, but an interrupted engine may leave netns files).
   # Also the CA that `pull --registry-ca` tests install for the registry's other name.
   rm -rf "$CERTS_D" "$PUBLIC_CERTS_D" "/etc/docker/certs.d/$UNTRUSTED_HOST:$REG_PORT" "$RUN"
@@ -681,6 +724,9 @@ case ${1:-} in
   start-registry) start_registry ;;
   client-files) write_client_files "$(proxy_count)" && write_become_client_files ;;
   root-login) cmd_root_login "${2:-}" "${3:-}" ;;
+  stop-ops) stop_ops ;;
+  start-ops) (cd "$ROOT" && start_ops "$(proxy_count)") ;;
+  client-files) write_client_files "$(proxy_count)" ;;
   default-socket) switch_flag "${2:-}" no-default-socket "${3:-}" ;;
   forwarding) switch_flag "${2:-}" no-forwarding "${3:-}" ;;
   docker-host)

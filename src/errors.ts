@@ -46,6 +46,15 @@ export type ErrorCode =
   | "REPORT_INVALID"
   | "REPORT_MISMATCH"
   | "SSH_CONFIG_INVALID"
+  // VCF Operations (Suite API) as a target source
+  | "OPS_UNAUTHORIZED"
+  | "OPS_FORBIDDEN"
+  | "OPS_UNREACHABLE"
+  | "OPS_UNTRUSTED_CA"
+  | "OPS_API_FAILED"
+  | "OPS_INVALID"
+  | "OPS_GROUP_UNKNOWN"
+  | "OPS_NO_INSTANCES"
   // SSH
   | "SSH_UNREACHABLE"
   | "SSH_AUTH_FAILED"

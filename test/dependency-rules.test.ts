@@ -14,7 +14,7 @@ const root = join(import.meta.dirname, "..");
 /** Each module of the fixture tree and what it imports (paths inside src/). */
 const tree: Record<string, string[]> = {
   // Allowed: downward, within a layer, and from anywhere to the bottom layer.
-  "cli/main.ts": ["sideload/run-batch.ts", "pak/read-pak.ts", "ops/collectors.ts"],
+  "cli/main.ts": ["sideload/run-batch.ts", "pak/read-pak.ts", "misc/collectors.ts"],
   "sideload/run-batch.ts": ["doctor/doctor.ts", "engine/engine.ts", "ssh/connect.ts"],
   "doctor/doctor.ts": ["errors.ts"],
   "engine/engine.ts": ["credentials/resolve.ts", "streams.ts"],
@@ -31,7 +31,7 @@ const tree: Record<string, string[]> = {
   "inventory/proxy.ts": ["inventory/routes.ts"],
   "inventory/routes.ts": ["inventory/proxy.ts"],
   // Wrong: a module in no layer.
-  "ops/collectors.ts": [],
+  "misc/collectors.ts": [],
 };
 
 function source(from: string, imports: string[]): string {
@@ -89,7 +89,7 @@ it("reports every import against the layers, and only those", () => {
       "layer-inventory-pak-report: src/pak/read-pak.ts → src/cli/args.ts",
       "layer-ssh: src/ssh/connect.ts → src/sideload/types.ts",
       "no-circular: src/inventory/proxy.ts → src/inventory/routes.ts",
-      "in-a-layer: src/cli/main.ts → src/ops/collectors.ts",
+      "in-a-layer: src/cli/main.ts → src/misc/collectors.ts",
     ].sort(),
   );
 });

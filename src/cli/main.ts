@@ -21,6 +21,7 @@ const commands: Record<string, () => Promise<Command>> = {
   pull: () => import("./commands/pull.js"),
   verify: () => import("./commands/verify.js"),
   doctor: () => import("./commands/doctor.js"),
+  proxies: () => import("./commands/proxies.js"),
 };
 
 /** The commands of the table, in the order `--help` lists them (the docs test walks them). */
@@ -35,6 +36,7 @@ Commands:
   pull <pak> (--proxy HOST | --inventory FILE) ...   pull each adapter image onto cloud proxies
   verify <pak> (--proxy HOST | --inventory FILE) ... check that every proxy has the exact images
   doctor (--proxy HOST | --inventory FILE) [--pak P] check that every proxy is ready; changes nothing
+  proxies --ops URL [--json] [--pak P]               list the cloud proxies VCF Operations knows
 
 Run 'mp-sideload <command> --help' for a command's options.
 Exit status: 0 ok, 1 a proxy failed or lacks the image, 2 usage or input error,

@@ -95,6 +95,21 @@ export const prompts = {
         ctx,
       ),
     ),
+  opsUser: (url: string) =>
+    serial(async (ctx) =>
+      (await inquirer()).input({ message: `User for VCF Operations ${url}:`, required: true }, ctx),
+    ),
+  opsPassword: (url: string, user: string) =>
+    serial(async (ctx) =>
+      (await inquirer()).password(
+        {
+          message: `Password of ${user} at VCF Operations ${url}:`,
+          mask: "*",
+          validate: (v) => (v === "" ? "a password is required" : true),
+        },
+        ctx,
+      ),
+    ),
   sshPassword: (what: string) =>
     serial(async (ctx) =>
       (await inquirer()).password({ message: `SSH password for ${what}:`, mask: "*" }, ctx),

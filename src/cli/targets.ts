@@ -7,6 +7,13 @@ import type { ProxyQuery, SshInputs } from "../sideload/inputs.js";
 import { knownHostsFileOf } from "../sideload/resolve-inputs.js";
 import { JumpPool, defaultIdentities, loadKnownHosts, type ConnectOptions } from "../ssh/connect.js";
 import type { KnownHostLine } from "../ssh/known-hosts.js";
+import {
+  opsConnectionFrom,
+  opsOptionSpecs,
+  opsOptionsHelp,
+  opsUrlOf,
+  type OpsValues,
+} from "./ops-options.js";
 import type { Terminal } from "./terminal.js";
 
 export const targetOptionSpecs = {
@@ -19,6 +26,7 @@ export const targetOptionSpecs = {
   "ssh-user": { type: "string" },
   "ssh-config": { type: "string" },
   jump: { type: "string", multiple: true },
+  ...opsOptionSpecs,
 } as const;
 
 export const targetOptionsHelp = `Targets:
@@ -31,9 +39,9 @@ export const targetOptionsHelp = `Targets:
   --ssh-user USER             default root (else the ssh config's User)
   --ssh-config FILE|none      OpenSSH client config to apply (default ~/.ssh/config when it exists)
   --jump [user@]host[:port]   jump host(s) for every proxy, like ssh -J (repeatable, or a,b)
-`;
+${opsOptionsHelp}`;
 
-export interface TargetValues {
+export interface TargetValues extends OpsValues {
   inventory?: string[] | undefined;
   proxy?: string[] | undefined;
   limit?: string[] | undefined;
@@ -46,9 +54,27 @@ export interface TargetValues {
   "only-failed"?: string | undefined;
 }
 
-/** The target flags as the core's proxy query: read once, here. */
-export function proxyQueryOf(values: TargetValues): ProxyQuery {
+/**
+ * The target flags as the core's proxy query: read once, here. With `--ops` (or
+ * MP_SIDELOAD_OPS_URL), its credentials are settled now (asked in a terminal), before anything
+ * is contacted.
+ */
+export async function proxyQueryOf(
+  values: TargetValues,
+  terminal: Terminal,
+  onDebug?: (message: string) => void,
+): Promise<ProxyQuery> {
+  const opsUrl = opsUrlOf(values, terminal.env);
   return {
+    ...(opsUrl === undefined
+      ? {}
+      : {
+          ops: {
+            connection: await opsConnectionFrom(opsUrl, values, terminal, onDebug),
+            collectorGroups: values["collector-group"],
+            all: values["ops-all"],
+          },
+        }),
     inventories: values.inventory ?? [],
     proxies: values.proxy ?? [],
     limit: values.limit ?? [],

@@ -69,12 +69,8 @@ export async function runWizard(terminal: Terminal, cwd = process.cwd()): Promis
 
   // 5. Host keys: every unknown one at once, before anything starts.
   const knownHostsFile = knownHostsFileOf(inputs.ssh.knownHostsFile, terminal.env);
-  const all = await resolveProxies(
-    inputs.targets,
-    images.map((t) => t.reference),
-    terminal.env,
-    undefined,
-    (message) => terminal.err(`mp-sideload: warning: ${message}\n`),
+  const { proxies: all } = await resolveProxies(inputs.targets, images, terminal.env, undefined, (message) =>
+    terminal.err(`mp-sideload: warning: ${message}\n`),
   );
   const { proxies } = await confirmHostKeys(all, knownHostsFile, ask, terminal, (text, work) =>
     spinner.during(text, work),

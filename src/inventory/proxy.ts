@@ -35,6 +35,10 @@ export interface Proxy {
   password?: string | undefined;
   /** Privilege escalation on the proxy (native `become`, Ansible's `ansible_become*`). */
   become?: Become | undefined;
+  /** From VCF Operations: the collector's state there (`UP`, `DOWN`); a DOWN proxy is still a target. */
+  opsState?: string | undefined;
+  /** From VCF Operations: why it is a target (`east-group holds LabAdapter instance lab-1`). */
+  reason?: string | undefined;
 }
 
 /**
@@ -48,6 +52,10 @@ export interface Become {
   user?: string | undefined;
   /** The sudo password (`ansible_become_password`). A secret: never printed. */
   password?: string | undefined;
+  /** From VCF Operations: the collector's state there (`UP`, `DOWN`); a DOWN proxy is still a target. */
+  opsState?: string | undefined;
+  /** From VCF Operations: why it is a target (`east-group holds LabAdapter instance lab-1`). */
+  reason?: string | undefined;
 }
 
 /** A jump host on the way to a proxy. */

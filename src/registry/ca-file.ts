@@ -3,19 +3,22 @@ import { SideloadError } from "../errors.js";
 import { readTextFile } from "../files.js";
 
 /**
- * Read `--registry-ca FILE`: one or more PEM certificates and nothing else, checked before
+ * Read `--registry-ca FILE` (or `--ops-ca FILE`): one or more PEM certificates and nothing else, checked before
  * anything is contacted.
  */
-export async function readCaOption(file: string): Promise<string> {
+export async function readCaOption(
+  file: string,
+  { option, what, server } = { option: "--registry-ca", what: "registry CA", server: "the registry" },
+): Promise<string> {
   const text = await readTextFile(file, {
-    what: "registry CA",
-    hint: "give the PEM file of the CA that signed the registry's certificate",
+    what,
+    hint: `give the PEM file of the CA that signed ${server}'s certificate`,
     maxBytes: 1024 * 1024,
   });
   const blocks = text.match(/-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----/g) ?? [];
   const rest = blocks.reduce((left, block) => left.replace(block, ""), text).trim();
   if (blocks.length === 0 || rest !== "") {
-    throw new SideloadError("USAGE", `--registry-ca ${file}: not PEM certificates`, {
+    throw new SideloadError("USAGE", `${option} ${file}: not PEM certificates`, {
       hint: "the file must hold one or more -----BEGIN CERTIFICATE----- … -----END CERTIFICATE----- blocks and nothing else",
     });
   }
@@ -25,9 +28,9 @@ export async function readCaOption(file: string): Promise<string> {
     } catch (error) {
       throw new SideloadError(
         "USAGE",
-        `--registry-ca ${file}: certificate ${index + 1} cannot be read (${(error as Error).message})`,
+        `${option} ${file}: certificate ${index + 1} cannot be read (${(error as Error).message})`,
         {
-          hint: "give the CA certificate as PEM, e.g. the registry's ca.crt",
+          hint: `give the CA certificate as PEM, e.g. ${server}'s ca.crt`,
         },
       );
     }

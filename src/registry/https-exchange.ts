@@ -27,20 +27,26 @@ export interface HttpRequest {
 const redirects = new Set([301, 302, 303, 307, 308]);
 const maxRedirects = 5;
 
-/** Send `init` to `url` through `agent`; answers for any status, rejects on network and TLS errors. */
+/**
+ * Send `init` to `url` through `agent`; answers for any status, rejects on network and TLS
+ * errors. `followRedirects` false: a redirect is answered as it is (a request whose body holds
+ * a password must not be re-sent elsewhere).
+ */
 export async function httpsExchange(
   url: string,
   init: HttpRequest,
   agent: https.Agent,
   signal: AbortSignal,
   maxBytes = 16 * 1024 * 1024,
+  followRedirects = true,
 ): Promise<HttpAnswer> {
   let target = new URL(url);
   let request = init;
   for (let hop = 0; ; hop++) {
     const answer = await once(target, request, agent, signal, maxBytes);
     const location = answer.header("location");
-    if (!redirects.has(answer.status) || location === undefined || hop === maxRedirects) return answer;
+    if (!followRedirects || !redirects.has(answer.status) || location === undefined || hop === maxRedirects)
+      return answer;
     answer.discard();
     const next = new URL(location, target);
     if (next.protocol !== "https:") throw new Error(`redirected to ${next.protocol} (not HTTPS)`);

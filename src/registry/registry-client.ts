@@ -116,20 +116,10 @@ function seconds(ms: number): string {
  * --registry-ca.
  */
 export function trustedCas(registry: string, options: RegistryClientOptions): string[] {
-  const cas = [...rootCertificates];
-  const readIf = (file: string) => {
-    try {
-      // A regular file of bounded size: a FIFO planted in certs.d must not hang the check.
-      cas.push(readTextFileSync(file, { what: "CA bundle", hint: "", maxBytes: 16 * 1024 * 1024 }));
-    } catch {
-      // absent (or not a file): nothing to add
-    }
-  };
-  readIf("/etc/ssl/certs/ca-certificates.crt");
-  if (options.env.NODE_EXTRA_CA_CERTS) readIf(options.env.NODE_EXTRA_CA_CERTS);
+  const cas = workstationCas(options.env);
   const certsDir = join(options.certsDir ?? "/etc/docker/certs.d", registry);
   try {
-    for (const name of readdirSync(certsDir)) if (name.endsWith(".crt")) readIf(join(certsDir, name));
+    for (const name of readdirSync(certsDir)) if (name.endsWith(".crt")) readIf(cas, join(certsDir, name));
   } catch {
     // no certs.d entry for this registry
   }
@@ -137,12 +127,29 @@ export function trustedCas(registry: string, options: RegistryClientOptions): st
   return cas;
 }
 
+/** The CAs this machine trusts for any HTTPS server: Node's bundle, the system's, NODE_EXTRA_CA_CERTS. */
+export function workstationCas(env: NodeJS.ProcessEnv): string[] {
+  const cas = [...rootCertificates];
+  readIf(cas, "/etc/ssl/certs/ca-certificates.crt");
+  if (env.NODE_EXTRA_CA_CERTS) readIf(cas, env.NODE_EXTRA_CA_CERTS);
+  return cas;
+}
+
+function readIf(cas: string[], file: string): void {
+  try {
+    // A regular file of bounded size: a FIFO planted in certs.d must not hang the check.
+    cas.push(readTextFileSync(file, { what: "CA bundle", hint: "", maxBytes: 16 * 1024 * 1024 }));
+  } catch {
+    // absent (or not a file): nothing to add
+  }
+}
+
 /**
  * One TLS context for every connection to a registry, with each certificate once: `ca` given
  * per connection made Node parse ~290 certificates (Node's roots and the system bundle, mostly
  * the same) for each one, ~40 ms apiece.
  */
-function secureContextFor(pems: string[]): SecureContext {
+export function secureContextFor(pems: string[]): SecureContext {
   const byBody = new Map<string, string>();
   for (const pem of pems) {
     for (const cert of pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? []) {

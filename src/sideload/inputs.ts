@@ -3,8 +3,21 @@
  * plain data once, at the edge, in `src/cli`. Nothing below the command sees argv.
  */
 
+import type { OpsConnection } from "../ops/suite-api.js";
+
+/** VCF Operations as a target source: the connection, and which of its cloud proxies. */
+export interface OpsQuery {
+  connection: OpsConnection;
+  /** `--collector-group`: these groups' members, not the groups holding the pak's kinds. */
+  collectorGroups?: string[] | undefined;
+  /** `--ops-all`: every cloud proxy. */
+  all?: boolean | undefined;
+}
+
 /** Which proxies, and the route details that apply to all of them. */
 export interface ProxyQuery {
+  /** `--ops`: the proxies VCF Operations names (an inventory then only adds connection details). */
+  ops?: OpsQuery | undefined;
   /** `--inventory` files or folders, in the order given. */
   inventories: string[];
   /** `--proxy [user@]host[:port]` entries. */

@@ -13,16 +13,24 @@ import { resolveRoutes } from "./routes.js";
 import type { Pak } from "../pak/read-pak.js";
 import { readPaks, type AdapterImage } from "../pak/read-paks.js";
 import { readCaOption } from "../registry/ca-file.js";
-import { readEarlierReport } from "../report/earlier-report.js";
+import { resolveOpsProxies } from "../ops/ops-source.js";
+import { mergeInventoryDetails, opsProxiesToTargets, type OpsGroup } from "../ops/resolve.js";
+import { readEarlierReport, type UnfinishedProxy } from "../report/earlier-report.js";
 import { defaultKnownHostsFile } from "../ssh/known-hosts-file.js";
 import { openSshConfig } from "../ssh/ssh-config.js";
-import type { ProxyQuery, SideloadInputs, SshInputs } from "./inputs.js";
+import type { OpsQuery, ProxyQuery, SideloadInputs, SshInputs } from "./inputs.js";
+
+/** The proxies of a run, and (from VCF Operations) the collector groups they belong to. */
+export interface ResolvedProxies {
+  proxies: Proxy[];
+  /** The collector groups involved, for the coverage verdict; empty without --ops. */
+  groups: OpsGroup[];
+}
 
 /** Everything a run needs, read and checked. */
-export interface ResolvedInputs {
+export interface ResolvedInputs extends ResolvedProxies {
   paks: Pak[];
   images: AdapterImage[];
-  proxies: Proxy[];
   /** PEM of `--registry-ca`, checked. */
   registryCa?: string | undefined;
   knownHostsFile: string;
@@ -75,36 +83,33 @@ export async function resolveInputs(
     inputs.mode === "pull" && inputs.registryCaFile !== undefined
       ? await readCaOption(inputs.registryCaFile)
       : undefined;
-  const proxies = await resolveProxies(
-    inputs.targets,
-    images.map((i) => i.reference),
-    env,
-    onDebug,
-    onWarning,
-  );
+  const { proxies, groups } = await resolveProxies(inputs.targets, images, env, onDebug, onWarning);
   await checkKnownHostsFile(inputs.ssh);
   return {
     paks,
     images,
     proxies,
+    groups,
     registryCa,
     knownHostsFile: knownHostsFileOf(inputs.ssh.knownHostsFile, env),
   };
 }
 
 /**
- * The proxies to work on: the inventories and `--proxy` entries, narrowed by `--only-failed`
- * (an earlier report for these `references`) and `--limit`, each with its route.
+ * The proxies to work on: the cloud proxies VCF Operations names for these images' kinds (or
+ * the inventories), and `--proxy` entries, narrowed by `--only-failed` (an earlier report for
+ * these images) and `--limit`, each with its route.
  */
 export async function resolveProxies(
   query: ProxyQuery,
-  references: string[],
+  images: AdapterImage[],
   env: NodeJS.ProcessEnv,
   onDebug?: (message: string) => void,
   onWarning?: (message: string) => void,
-): Promise<Proxy[]> {
+): Promise<ResolvedProxies> {
   const sshUser = query.sshUser ?? "root";
   const userGiven = query.sshUser !== undefined;
+  const references = images.map((i) => i.reference);
   // Checked before the inventory: a report for another pak is refused whatever else is given.
   const unfinished =
     query.onlyFailed === undefined ? undefined : await readEarlierReport(query.onlyFailed, references);
@@ -112,32 +117,24 @@ export async function resolveProxies(
     query.inventories.length === 0
       ? undefined
       : await loadInventories(query.inventories, { defaultUser: sshUser, userGiven, onWarning });
+  const fromOps =
+    query.ops === undefined
+      ? undefined
+      : await proxiesFromOps(query.ops, images, { sshUser, userGiven, inventory: inventory?.proxies });
   // concat, not push(...): a spread of a large array overflows the call stack.
-  let proxies: Proxy[] = (inventory?.proxies ?? []).concat(
+  let proxies: Proxy[] = (fromOps?.proxies ?? inventory?.proxies ?? []).concat(
     query.proxies.map((p) => parseProxyArg(p, sshUser, userGiven)),
   );
-  if (unfinished !== undefined) {
-    const left = new Map(unfinished.map((f) => [f.name, f]));
-    proxies =
-      proxies.length === 0
-        ? unfinished.map((f) => ({
-            ...f,
-            user: sshUser,
-            groups: [],
-            ...(userGiven ? {} : { defaulted: ["user" as const] }),
-          }))
-        : proxies.flatMap((p) => {
-            const f = left.get(p.name);
-            return f === undefined ? [] : [{ ...p, references: f.references }];
-          });
-  }
+  if (unfinished !== undefined) proxies = onlyUnfinished(proxies, unfinished, sshUser, userGiven);
   if (proxies.length === 0 && unfinished === undefined) {
     throw new SideloadError("NO_PROXIES", "no proxies given", {
-      hint: "pass --proxy HOST (repeatable) or --inventory FILE",
+      hint: "pass --proxy HOST (repeatable), --inventory FILE or --ops URL",
     });
   }
   const limit = await readLimit(query.limit);
-  const selected = selectProxies(proxies, limit, inventory?.index, (p) =>
+  // Ops' collector groups are in each proxy's groups: the inventory's index does not know them.
+  const index = fromOps === undefined ? inventory?.index : undefined;
+  const selected = selectProxies(proxies, limit, index, (p) =>
     onWarning?.(`--limit: ${quote(p)} matches no host or group`),
   );
   if (selected.length === 0 && unfinished === undefined) {
@@ -148,8 +145,48 @@ export async function resolveProxies(
   const reader = openSshConfig(query.sshConfig, env);
   onDebug?.(reader ? `ssh config ${reader.file} read with ${reader.via}` : "no ssh config applied");
   const jump = query.jump.flatMap((j) => j.split(",")).filter((j) => j !== "");
-  return resolveRoutes(selected, reader, {
+  const routed = await resolveRoutes(selected, reader, {
     jump: jump.length > 0 ? jump : undefined,
     defaultUser: sshUser,
+  });
+  return { proxies: routed, groups: fromOps?.groups ?? [] };
+}
+
+/** The cloud proxies VCF Operations names for the images' adapter kinds, as proxies to reach. */
+async function proxiesFromOps(
+  ops: OpsQuery,
+  images: AdapterImage[],
+  ssh: { sshUser: string; userGiven: boolean; inventory: Proxy[] | undefined },
+): Promise<{ proxies: Proxy[]; groups: OpsGroup[] }> {
+  const kinds = [...new Set(images.map((i) => i.kind))];
+  const { proxies, groups } = await resolveOpsProxies(ops.connection, {
+    kinds,
+    collectorGroups: ops.collectorGroups,
+    all: ops.all,
+  });
+  const targets = opsProxiesToTargets(proxies, ssh.sshUser, ssh.userGiven);
+  // An --inventory given as well supplies connection details for the proxies Ops lists.
+  return { proxies: ssh.inventory ? mergeInventoryDetails(targets, ssh.inventory) : targets, groups };
+}
+
+/** Only what an earlier report left unfinished: its proxies, each with its unfinished references. */
+function onlyUnfinished(
+  proxies: Proxy[],
+  unfinished: UnfinishedProxy[],
+  sshUser: string,
+  userGiven: boolean,
+): Proxy[] {
+  if (proxies.length === 0) {
+    return unfinished.map((f) => ({
+      ...f,
+      user: sshUser,
+      groups: [],
+      ...(userGiven ? {} : { defaulted: ["user" as const] }),
+    }));
+  }
+  const left = new Map(unfinished.map((f) => [f.name, f]));
+  return proxies.flatMap((p) => {
+    const f = left.get(p.name);
+    return f === undefined ? [] : [{ ...p, references: f.references }];
   });
 }

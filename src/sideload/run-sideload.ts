@@ -3,6 +3,8 @@
  * registries' verdict and the report come back as one result the command renders.
  */
 import type { Proxy } from "../inventory/proxy.js";
+import type { OpsGroup } from "../ops/resolve.js";
+import { coverageOf, type Coverage } from "./coverage.js";
 import type { RegistryGate, RegistrySummary } from "./registry-gate.js";
 import { runBatch, type BatchOptions } from "./run-batch.js";
 import type { BatchReport, SideloadJob } from "./types.js";
@@ -11,6 +13,8 @@ import type { BatchReport, SideloadJob } from "./types.js";
 export interface SideloadResult {
   report: BatchReport;
   registries: RegistrySummary[];
+  /** Per collector group (targets from VCF Operations): how many members hold every image. */
+  coverage?: Coverage | undefined;
 }
 
 /**
@@ -23,6 +27,8 @@ export async function runSideload(
   job: SideloadJob,
   gate: RegistryGate | undefined,
   options: BatchOptions,
+  /** The collector groups the proxies came from (VCF Operations), for the coverage verdict. */
+  groups: OpsGroup[] = [],
 ): Promise<SideloadResult> {
   const signal =
     gate === undefined
@@ -31,5 +37,6 @@ export async function runSideload(
   const report = await runBatch(proxies, job, { ...options, signal });
   if (gate?.refused.aborted) throw gate.refused.reason;
   const registries = gate === undefined ? [] : await gate.summary();
-  return { report: { ...report, registries }, registries };
+  const coverage = groups.length === 0 ? undefined : coverageOf(groups, report.proxies, report.references);
+  return { report: { ...report, registries, ...(coverage ? { coverage } : {}) }, registries, coverage };
 }

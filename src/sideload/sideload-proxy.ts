@@ -336,6 +336,9 @@ class ProxyRun {
         : { failedStep: failure.step, error: toErrorInfo(this.deadline.explain(failure.error)) }),
       steps,
       ...(attempts > 1 ? { attempts } : {}),
+      ...(this.proxy.opsState === undefined || this.proxy.opsState === "UP"
+        ? {}
+        : { opsState: this.proxy.opsState }),
       ...(this.registryCa === undefined ? {} : { registryCa: this.registryCa }),
     };
   }

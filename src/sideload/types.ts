@@ -3,6 +3,7 @@ import type { PullProgress, RegistryAuth } from "../engine/engine.js";
 import type { EngineTransport } from "../engine/ssh-agent.js";
 import type { Proxy } from "../inventory/proxy.js";
 import type { AdapterImage } from "../pak/read-paks.js";
+import type { Coverage } from "./coverage.js";
 
 export type StepName = "connect" | "engine" | "present" | "login" | "pull" | "verify";
 
@@ -31,6 +32,8 @@ export interface ProxyResult {
   failedStep?: StepName | undefined;
   steps: StepTiming[];
   attempts?: number;
+  /** VCF Operations reported the proxy DOWN: it was still tried (the image must be there when it is back). */
+  opsState?: string | undefined;
   /** With --registry-ca: whether the CA was written, already there, or could not be written. */
   registryCa?: "installed" | "unchanged" | "failed";
   error?: ErrorInfo | undefined;
@@ -41,6 +44,8 @@ export interface BatchReport {
   references: string[];
   proxies: ProxyResult[];
   summary: { ok: number; failed: number; total: number };
+  /** Per collector group (targets from VCF Operations): members holding every reference. */
+  coverage?: Coverage | undefined;
   /** Per registry: where its credentials came from (never the secret), and the workstation's check. */
   registries?: { registry: string; credentialSource: string; check?: string | undefined }[];
 }

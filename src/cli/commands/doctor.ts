@@ -6,6 +6,8 @@ import { ExitStatus, SideloadError, oneLine, printable } from "../../errors.js";
 import { checkWritableOutput, writeFileAtomic } from "../../files.js";
 import { checkIdentityFiles } from "../../ssh/connect.js";
 import { runDoctor, type DoctorReport, type DoctorRow } from "../../doctor/doctor.js";
+import type { OpsGroup } from "../../ops/resolve.js";
+import { coverageOf, renderCoverageLines, type Coverage } from "../../sideload/coverage.js";
 import { preflightRegistries } from "../../registry/preflight.js";
 import type { AdapterImage } from "../../sideload/types.js";
 import { intOption, parseCommandArgs } from "../args.js";
@@ -84,11 +86,12 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
     values.pak === undefined ? [] : (await readPaks(values.pak, values["default-registry"])).images;
   const registryCa =
     values["registry-ca"] === undefined ? undefined : await readCaOption(values["registry-ca"]);
-  const proxies = await resolveProxies(
-    proxyQueryOf(values),
-    images.map((t) => t.reference),
+  const debug = values.debug ? (message: string) => terminal.err(`debug: ${message}\n`) : undefined;
+  const { proxies, groups } = await resolveProxies(
+    await proxyQueryOf(values, terminal, debug),
+    images,
     terminal.env,
-    values.debug ? (message) => terminal.err(`debug: ${message}\n`) : undefined,
+    debug,
     (message) => terminal.err(`mp-sideload: warning: ${message}\n`),
   );
 
@@ -130,8 +133,10 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
   } finally {
     ssh.close();
   }
-  const document = `${JSON.stringify(report, null, 2)}\n`;
-  terminal.out(values.json ? document : renderDoctorHuman(report));
+  const coverage = groups.length === 0 || images.length === 0 ? undefined : doctorCoverage(report, groups);
+  const document = `${JSON.stringify(coverage ? { ...report, coverage } : report, null, 2)}\n`;
+  const lines = coverage ? ["", ...renderCoverageLines(coverage, printable)].map((l) => `${l}\n`) : [];
+  terminal.out(values.json ? document : renderDoctorHuman(report) + lines.join(""));
   if (values.report !== undefined)
     await writeFileAtomic(values.report, document, { mode: 0o644, what: "--report" });
   if (values.junit !== undefined)
@@ -139,6 +144,24 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
   const interrupted = interruptedStatus(terminal.signal);
   if (interrupted !== undefined) return interrupted;
   return report.summary.fail === 0 ? ExitStatus.ok : ExitStatus.proxyFailed;
+}
+
+/** Per collector group: the members whose image checks found every image present. */
+function doctorCoverage(report: DoctorReport, groups: OpsGroup[]): Coverage {
+  const rows = report.proxies.flatMap((r) =>
+    report.references.map((reference) => ({
+      name: r.name,
+      host: r.host,
+      port: r.port,
+      reference,
+      durationMs: r.durationMs,
+      steps: [],
+      status: r.checks.some((c) => c.check === `image ${reference}` && c.detail === "present")
+        ? ("present" as const)
+        : ("missing" as const),
+    })),
+  );
+  return coverageOf(groups, rows, report.references);
 }
 
 const marks = { pass: "ok", warn: "WARN", fail: "FAIL" };

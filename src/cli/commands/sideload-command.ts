@@ -95,7 +95,10 @@ export async function runSideloadCommand(
     terminal.out(help(mode));
     return ExitStatus.ok;
   }
-  return sideloadCommand(sideloadInputsOf(mode, values, positionals), outputOf(values), values, terminal);
+  const output = outputOf(values);
+  const debug = output.debug ? (message: string) => terminal.err(`debug: ${message}\n`) : undefined;
+  const inputs = await sideloadInputsOf(mode, values, positionals, terminal, debug);
+  return sideloadCommand(inputs, output, values, terminal);
 }
 
 /** How a run reports: the flags that decide output, confirmation and the dry run. */
@@ -109,27 +112,38 @@ export interface SideloadOutput {
 }
 
 /** The argv of `pull` or `verify` as typed inputs: the one place they are read. */
-export function sideloadInputsOf(
+export async function sideloadInputsOf(
   mode: "pull" | "verify",
   values: SideloadValues,
   paks: string[],
-): SideloadInputs {
+  terminal: Terminal,
+  onDebug?: (message: string) => void,
+): Promise<SideloadInputs> {
   if (paks.length === 0) {
     throw new SideloadError("USAGE", `${mode}: missing pak file`, {
       hint: `e.g. mp-sideload ${mode} my-adapter.pak (several paks, or a folder of them, are fine)`,
     });
   }
+  if (values["ops-password-stdin"] && values["registry-password-stdin"]) {
+    throw new SideloadError("USAGE", "--ops-password-stdin and --registry-password-stdin both want stdin", {
+      hint: "give one of the passwords through its environment variable (MP_SIDELOAD_OPS_PASSWORD, MP_SIDELOAD_REGISTRY_PASSWORD)",
+    });
+  }
+  // The numbers first: a typo there is found before any question is asked.
+  const concurrency = intOption("concurrency", values.concurrency, 8, 1, 256);
+  const timeoutMs = intOption("timeout", values.timeout, 900, 1, 86_400) * 1000;
+  const retries = intOption("retries", values.retries, 3, 0, 20);
   return {
     mode,
     paks,
     defaultRegistry: values["default-registry"],
-    targets: proxyQueryOf(values),
+    targets: await proxyQueryOf(values, terminal, onDebug),
     ssh: sshInputsOf(values),
     registryCaFile: values["registry-ca"],
     registryCheck: !(values["no-registry-check"] ?? false),
-    concurrency: intOption("concurrency", values.concurrency, 8, 1, 256),
-    timeoutMs: intOption("timeout", values.timeout, 900, 1, 86_400) * 1000,
-    retries: intOption("retries", values.retries, 3, 0, 20),
+    concurrency,
+    timeoutMs,
+    retries,
   };
 }
 
@@ -238,13 +252,19 @@ async function sideloadCommand(
   try {
     await checkIdentityFiles(proxies, ssh.connect.auth);
     board?.start(proxies.length);
-    result = await runSideload(proxies, { ...job, registries: gate }, gate, {
-      concurrency: inputs.concurrency,
-      knownHosts: ssh.knownHosts,
-      signal: terminal.signal,
-      onEvent: board?.onEvent ?? createLiveRenderer(terminal, { debug: output.debug, json: output.json }),
-      connect: ssh.connect,
-    });
+    result = await runSideload(
+      proxies,
+      { ...job, registries: gate },
+      gate,
+      {
+        concurrency: inputs.concurrency,
+        knownHosts: ssh.knownHosts,
+        signal: terminal.signal,
+        onEvent: board?.onEvent ?? createLiveRenderer(terminal, { debug: output.debug, json: output.json }),
+        connect: ssh.connect,
+      },
+      resolved.groups,
+    );
   } finally {
     board?.stop();
     ssh.close();
@@ -258,7 +278,9 @@ async function sideloadCommand(
     await writeFileAtomic(output.junit, renderJunit(result.report), { mode: 0o644, what: "--junit" });
   const interrupted = interruptedStatus(terminal.signal);
   if (interrupted !== undefined) return interrupted;
-  return result.report.summary.failed === 0 ? ExitStatus.ok : ExitStatus.proxyFailed;
+  // A collector group where some members lack an image is not ready for its instances to move.
+  const ready = result.report.summary.failed === 0 && (result.coverage?.ready ?? true);
+  return ready ? ExitStatus.ok : ExitStatus.proxyFailed;
 }
 
 /** The live board on stderr. */

@@ -1,4 +1,5 @@
 import { oneLine, printable } from "../../errors.js";
+import { renderCoverageLines } from "../../sideload/coverage.js";
 import type { PlannedProxy } from "../../sideload/plan.js";
 import type { BatchReport, ProxyResult, SideloadEvent } from "../../sideload/types.js";
 import type { Terminal } from "../terminal.js";
@@ -19,11 +20,13 @@ export function reportDocument(report: BatchReport) {
       ...(r.engine ? { engine: r.engine } : {}),
       ...(r.failedStep ? { failedStep: r.failedStep } : {}),
       ...(r.attempts ? { attempts: r.attempts } : {}),
+      ...(r.opsState ? { opsState: r.opsState } : {}),
       ...(r.registryCa ? { registryCa: r.registryCa } : {}),
       steps: r.steps,
       ...(r.error ? { error: r.error } : {}),
     })),
     summary: report.summary,
+    ...(report.coverage === undefined ? {} : { coverage: report.coverage }),
     ...(report.registries === undefined || report.registries.length === 0
       ? {}
       : { registries: report.registries }),
@@ -53,7 +56,8 @@ export function renderReportHuman(report: BatchReport): string {
   const width = names.reduce((w, n) => Math.max(w, n.length), 5);
   const multi = report.references.length > 1;
   const lines = report.proxies.map((r, i) => {
-    const head = `${marks[r.status].padEnd(7)} ${(names[i] ?? "").padEnd(width)}  ${r.status.padEnd(7)} ${seconds(r.durationMs).padStart(6)}`;
+    const down = r.opsState ? `  (${printable(r.opsState)} in VCF Operations: tried all the same)` : "";
+    const head = `${marks[r.status].padEnd(7)} ${(names[i] ?? "").padEnd(width)}  ${r.status.padEnd(7)} ${seconds(r.durationMs).padStart(6)}${down}`;
     const ref = multi ? `  ${r.reference}` : "";
     const err = r.error
       ? `\n        ${r.error.code}: ${oneLine(r.error.message)}${r.error.hint ? `\n        hint: ${oneLine(r.error.hint)}` : ""}`
@@ -62,7 +66,9 @@ export function renderReportHuman(report: BatchReport): string {
   });
   const { ok, failed, total } = report.summary;
   const what = report.references.length === 1 ? report.references[0] : `${report.references.length} images`;
-  return `${report.command} ${what}\n${lines.join("\n")}\n${ok} ok, ${failed} ${report.command === "verify" ? "not ok" : "failed"}, ${total} in all\n`;
+  const coverage =
+    report.coverage === undefined ? [] : ["", ...renderCoverageLines(report.coverage, printable)];
+  return `${report.command} ${what}\n${lines.join("\n")}\n${ok} ok, ${failed} ${report.command === "verify" ? "not ok" : "failed"}, ${total} in all\n${coverage.map((l) => `${l}\n`).join("")}`;
 }
 
 /** `--dry-run --json`: the plan as one JSON document. */
@@ -73,6 +79,8 @@ export function renderPlanJson(mode: "pull" | "verify", references: string[], pl
     port: p.proxy.port,
     user: p.proxy.user,
     route: p.route,
+    ...(p.proxy.reason ? { reason: p.proxy.reason } : {}),
+    ...(p.proxy.opsState ? { opsState: p.proxy.opsState } : {}),
     ...(p.proxy.jump
       ? { jump: p.proxy.jump.map((h) => ({ name: h.name, host: h.host, port: h.port, user: h.user })) }
       : {}),
@@ -89,6 +97,10 @@ export function renderPlan(
   const out = [heading];
   for (const { proxy, route, steps } of plan) {
     out.push(`${printable(proxy.name)}: ${route}`);
+    if (proxy.reason)
+      out.push(
+        `  why: ${printable(proxy.reason)}${proxy.opsState === "DOWN" ? " (DOWN in VCF Operations: still tried)" : ""}`,
+      );
     steps.forEach((step, i) => out.push(`  ${i + 1}. ${step}`));
   }
   return `${out.join("\n")}\n`;
