@@ -18,6 +18,7 @@
 #   scripts/lab.sh rekey I           give proxy I a new host key (known_hosts keeps the old one)
 #   scripts/lab.sh client-files      rewrite known_hosts and inventories from the proxies' current keys
 #   scripts/lab.sh logs [PART]       print the logs (registry, proxy-I-sshd, proxy-I-engine, builder)
+#   scripts/lab.sh big-image MB      push a one-layer image of MB MiB and write paks/big-MB.pak
 #
 # Environment: MP_LAB_DIR (default <repo>/.lab), MP_LAB_PORT (first port, default 42200:
 # the registry; proxy I's sshd listens on MP_LAB_PORT+I).
@@ -536,7 +537,40 @@ proxy_arg() {
   [[ ${1:-} =~ ^[0-9]+$ ]] && [ -d "$(proxy_dir "$1")" ] || die "no proxy ${1:-?} in the lab"
 }
 
+# ---- big-image MB (engine fault tests: a pull long enough to interrupt) -----------------------
+# Push mp/big-adapter-MB, one layer of MB MiB of random bytes (the registry serves every byte),
+# with the builder engine, and write paks/big-MB.pak; print the reference. Done once per size.
+big_image() {
+  local mb=${1:-} dir=$LAB/builder run=$RUN/builder digest d
+  [[ $mb =~ ^[0-9]+$ ]] || die "big-image takes a size in MiB"
+  local name=big-adapter-$mb stamp=$LAB/big-$mb.digest
+  if [ -f "$stamp" ] && registry_get "/v2/mp/$name/manifests/$(cat "$stamp")" \
+    -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' -o /dev/null; then
+    echo "$REGISTRY/mp/$name@$(cat "$stamp")"
+    return 0
+  fi
+  mkdir -p "$dir/cli" "$run"
+  start_engine "$dir" "$run"
+  wait_engine "$dir" "$run"
+  d="docker -H unix://$run/docker.sock --config $dir/cli"
+  $d login --username "$(cat "$LAB/secrets/registry-user")" --password-stdin "$REGISTRY" \
+    <"$LAB/secrets/registry-password" >/dev/null 2>&1
+  rm -rf "$dir/rootfs" && mkdir -p "$dir/rootfs/adapter"
+  head -c $((mb * 1024 * 1024)) /dev/urandom >"$dir/rootfs/adapter/payload.bin"
+  tar -C "$dir/rootfs" -cf - . | $d import - "$REGISTRY/mp/$name:1.0" >/dev/null
+  $d push "$REGISTRY/mp/$name:1.0" >/dev/null
+  digest=$($d inspect --format '{{index .RepoDigests 0}}' "$REGISTRY/mp/$name:1.0" | cut -d@ -f2)
+  stop_pid "$run/docker.pid"
+  rm -rf "$dir/rootfs" "$dir/data"
+  (cd "$ROOT" && node --import tsx scripts/make-pak.ts --out "$LAB/paks/big-$mb.pak" --kind BigAdapter \
+    --registry "$REGISTRY" --repository "/mp/$name" --digest "$digest") >/dev/null
+  echo "$digest" >"$stamp"
+  echo "$REGISTRY/mp/$name@$digest"
+}
+# ---- end big-image -----------------------------------------------------------------------------
+
 case ${1:-} in
+  big-image) big_image "${2:-}" ;;
   deps) need_root && install_packages ;;
   up) cmd_up "${2:-3}" ;;
   down) cmd_down ;;
@@ -568,7 +602,7 @@ case ${1:-} in
     start_sshd "$2"
     ;;
   *)
-    sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

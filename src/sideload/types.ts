@@ -65,6 +65,9 @@ export type SideloadEvent =
   | { type: "retry"; proxy: Proxy; reference: string; attempt: number; error: ErrorInfo; delayMs: number }
   | { type: "proxy-finished"; proxy: Proxy; results: ProxyResult[] };
 
+/** A pull whose engine reports no progress for this long is stalled (job.stallTimeoutMs). */
+export const defaultStallTimeoutMs = 60_000;
+
 export interface SideloadJob {
   mode: "pull" | "verify";
   images: AdapterImage[];
@@ -81,8 +84,16 @@ export interface SideloadJob {
    * them (a helper's --refresh, a token command); one refresh is shared by every proxy.
    */
   refreshAuth?: (registry: string) => Promise<RegistryAuth | undefined>;
-  /** Re-issues of a pull whose connection dropped. */
+  /**
+   * Re-issues of a pull whose connection dropped, whose engine restarted or that stalled
+   * (failed reconnects count too).
+   */
   retries: number;
+  /**
+   * Fail a pull attempt with PULL_STALLED when the engine reports no progress for this long
+   * (then re-issued within `retries`). Absent: 60 s (`defaultStallTimeoutMs`).
+   */
+  stallTimeoutMs?: number | undefined;
   /** Per-proxy time limit. */
   timeoutMs: number;
   /** PEM of a registry CA to install as /etc/docker/certs.d/<REGISTRY>/ca.crt before login. */
