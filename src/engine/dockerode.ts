@@ -1,11 +1,13 @@
 /**
- * dockerode, loaded on first need. Loading it costs ~150 ms of CPU (it loads BuildKit's gRPC
- * stack whatever is used: docs/benchmarks.md), about a bare Node start: a session starts the
- * load when it begins to connect, so that it runs while the SSH handshake waits on the network,
- * and commands that never reach an engine (inspect, check-registry) never pay it.
+ * dockerode, loaded on first need: a session starts the load when it begins to connect, so that
+ * it runs while the SSH handshake waits on the network, and commands that never reach an engine
+ * (inspect, check-registry) never pay it. Measured in docs/benchmarks.md ("dockerode").
  */
 import type Dockerode from "dockerode";
+import { existsSync } from "node:fs";
 import type { Agent } from "node:http";
+import Module, { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 
 let loading: Promise<typeof Dockerode> | undefined;
 
@@ -13,9 +15,30 @@ let loading: Promise<typeof Dockerode> | undefined;
 export function loadDockerode(): Promise<typeof Dockerode> {
   loading ??= (() => {
     hideModemDebug();
+    skipBuildKitSession();
     return import("dockerode").then((module) => module.default);
   })();
   return loading;
+}
+
+/**
+ * dockerode's main file requires its BuildKit session support (`lib/session.js`: gRPC, protobuf
+ * and their loaders) at the top, although only `buildImage` with BuildKit uses it; that is ~2/3
+ * of dockerode's load (~100 of ~150 ms of CPU). mp-sideload never builds: the module cache gets
+ * a stand-in for that one file before dockerode loads. Should dockerode move the file, nothing
+ * is stubbed and it loads as it comes.
+ */
+function skipBuildKitSession(): void {
+  const require = createRequire(import.meta.url);
+  const session = join(dirname(require.resolve("dockerode")), "session.js");
+  if (!existsSync(session) || require.cache[session] !== undefined) return;
+  const standIn = new Module(session);
+  standIn.filename = session;
+  standIn.loaded = true;
+  standIn.exports = () => {
+    throw new Error("BuildKit sessions (dockerode buildImage) are not part of mp-sideload");
+  };
+  require.cache[session] = standIn;
 }
 
 /**
