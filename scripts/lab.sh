@@ -19,6 +19,7 @@
 #   scripts/lab.sh client-files      rewrite known_hosts and inventories from the proxies' current keys
 #   scripts/lab.sh logs [PART]       print the logs (registry, proxy-I-sshd, proxy-I-engine, builder)
 #   scripts/lab.sh big-image MB      push a one-layer image of MB MiB and write paks/big-MB.pak
+#   scripts/lab.sh small-disk I MB|off  proxy I's engine on a tmpfs of MB MiB (a full disk), or not
 #
 # Environment: MP_LAB_DIR (default <repo>/.lab), MP_LAB_PORT (first port, default 42200:
 # the registry; proxy I's sshd listens on MP_LAB_PORT+I).
@@ -494,6 +495,7 @@ cmd_down() {
     stop_pid "$RUN/p$i/docker.pid"
   done
   stop_pid "$RUN/builder/docker.pid"
+  small_disk_cleanup
   stop_pid "$LAB/registry/registry.pid"
   stop_pid "$LAB/registry/public.pid"
   # Our engines' leftover mounts (vfs makes none, but an interrupted engine may leave netns files).
@@ -569,7 +571,34 @@ big_image() {
 }
 # ---- end big-image -----------------------------------------------------------------------------
 
+# ---- small-disk I MB|off (engine fault tests: a full disk) ---------------------------------------
+# Proxy I's engine restarted on a tmpfs of MB MiB as its data root (its images are gone), or back
+# on the lab's disk with off; sshd restarts too, so that the proxy's sessions see the mount.
+small_disk() {
+  local i=${1:-} size=${2:-} dir
+  proxy_arg "$i"
+  [[ $size =~ ^([0-9]+|off)$ ]] || die "small-disk takes a size in MiB, or off"
+  dir=$(proxy_dir "$i")
+  stop_pid "$RUN/p$i/docker.pid"
+  if mountpoint -q "$dir/data"; then umount "$dir/data"; fi
+  rm -rf "$dir/data" && mkdir -p "$dir/data"
+  [ "$size" = off ] || mount -t tmpfs -o "size=${size}m" mpsl-small-disk "$dir/data"
+  start_engine "$dir" "$RUN/p$i"
+  wait_engine "$dir" "$RUN/p$i"
+  restart_sshd "$i"
+}
+
+# Unmount what small-disk mounted (down).
+small_disk_cleanup() {
+  local dir
+  for dir in "$LAB"/proxies/proxy-*; do
+    if mountpoint -q "$dir/data" 2>/dev/null; then umount "$dir/data" || true; fi
+  done
+}
+# ---- end small-disk ------------------------------------------------------------------------------
+
 case ${1:-} in
+  small-disk) small_disk "${2:-}" "${3:-}" ;;
   big-image) big_image "${2:-}" ;;
   deps) need_root && install_packages ;;
   up) cmd_up "${2:-3}" ;;
@@ -602,7 +631,7 @@ case ${1:-} in
     start_sshd "$2"
     ;;
   *)
-    sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -23,7 +23,7 @@ export function isDiskFull(message: string): boolean {
 export function diskFullError(facts: DiskFullFacts): SideloadError {
   const where = facts.rootDir === "" ? "the engine's data folder" : facts.rootDir;
   const known = [
-    facts.freeBytes === undefined ? undefined : `${formatBytes(facts.freeBytes)} free there`,
+    facts.freeBytes === undefined ? undefined : `${formatBytes(facts.freeBytes)} free there now`,
     facts.layersBytes
       ? `the image's layers are ${formatBytes(facts.layersBytes)} compressed, more unpacked`
       : undefined,

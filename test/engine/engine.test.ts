@@ -172,7 +172,7 @@ describe("pull", () => {
     await expect(failure).rejects.toMatchObject({
       code: "PROXY_DISK_FULL",
       message: expect.stringMatching(
-        /\/var\/lib\/docker \(536 KiB free there; the image's layers are 2 MiB/,
+        /\/var\/lib\/docker \(536 KiB free there now; the image's layers are 2 MiB/,
       ) as unknown,
       hint: expect.stringMatching(/mp-sideload prune.*docker image prune/) as unknown,
     });

@@ -13,7 +13,7 @@ import { readPak } from "../../src/pak/read-pak.js";
 import { sideloadProxy } from "../../src/sideload/sideload-proxy.js";
 import type { SideloadEvent, SideloadJob } from "../../src/sideload/types.js";
 import { parseKnownHosts } from "../../src/ssh/known-hosts.js";
-import type { JsonReport } from "./cli.js";
+import { parseReport, runCli, type JsonReport } from "./cli.js";
 import { bin, clearImages, labCtl, loadLab, registryEnv, repoDigests, type Lab } from "./lab.js";
 
 let lab: Lab;
@@ -191,5 +191,40 @@ describe("a fake engine streaming one endless line", () => {
     expect(sent).toBeLessThan(256 * 1024 * 1024);
     // Twice its time alone, and 300 ms for the noise of a shared machine.
     expect(healthy?.durationMs).toBeLessThan(2 * (alone.report.proxies[0]?.durationMs ?? 0) + 300);
+  });
+});
+
+describe("an engine on a small disk", () => {
+  it("gives PROXY_DISK_FULL naming the engine's root, the free space and what frees it", async () => {
+    await labCtl("big-image", "128");
+    await labCtl("small-disk", "1", "48");
+    try {
+      const run = await runCli(
+        [
+          "pull",
+          join(lab.dir, "paks/big-128.pak"),
+          "--inventory",
+          lab.inventory,
+          "--limit",
+          "proxy-1",
+          "--known-hosts",
+          lab.knownHosts,
+          "--json",
+        ],
+        { env: registryEnv(lab) },
+      );
+      expect(run.code, run.stderr).toBe(1);
+      const row = parseReport(run).proxies[0];
+      expect(row).toMatchObject({ status: "failed", failedStep: "pull" });
+      expect(row?.error?.code).toBe("PROXY_DISK_FULL");
+      const root = join(lab.dir, "proxies/proxy-1/data");
+      expect(row?.error?.message).toContain(`the engine keeps images in ${root} (`);
+      expect(row?.error?.message).toMatch(
+        /\d+(\.\d)? MiB free there now; the image's layers are 128 MiB compressed/,
+      );
+      expect(row?.error?.hint).toMatch(/mp-sideload prune .*docker image prune/);
+    } finally {
+      await labCtl("small-disk", "1", "off");
+    }
   });
 });
