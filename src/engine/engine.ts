@@ -165,14 +165,26 @@ export class Engine {
     onProgress: (p: PullProgress) => void,
     options: PullOptions = {},
   ): Promise<void> {
-    const signal = options.signal ?? this.signal;
-    const response = await this.startPull(ref, auth, signal);
+    const outer = options.signal ?? this.signal;
+    // The watchdog runs from the request on: an engine may hold back even the response's
+    // headers while it waits on a download another pull started.
+    const stall = new AbortController();
+    const watchdog = new Watchdog(options.stallTimeoutMs, () => stall.abort(new Error("no progress")));
+    const signal = outer ? AbortSignal.any([outer, stall.signal]) : stall.signal;
+    let response: IncomingMessage | undefined;
     try {
-      await abortable(this.follow(response, ref, onProgress, options.stallTimeoutMs, signal), signal);
+      response = await this.startPull(ref, auth, signal);
+      await abortable(this.follow(response, ref, onProgress, watchdog, signal), signal);
+    } catch (error) {
+      if (stall.signal.aborted && !outer?.aborted) {
+        throw this.stalledError(ref, options.stallTimeoutMs ?? 0, error);
+      }
+      throw error;
     } finally {
+      watchdog.stop();
       // An engine that still streams (after an error, a stall, the deadline) must not keep the
       // channel, and the run, open.
-      if (!response.complete) response.destroy();
+      if (response && !response.complete) response.destroy();
     }
   }
 
@@ -206,18 +218,18 @@ export class Engine {
     response: IncomingMessage,
     ref: ImageReference,
     onProgress: (p: PullProgress) => void,
-    stallTimeoutMs: number | undefined,
+    watchdog: Watchdog,
     signal: AbortSignal | undefined,
   ): Promise<void> {
     let state = initialPullState;
-    const stalled = new PullStalledMark();
-    const watchdog = new Watchdog(stallTimeoutMs, () => response.destroy(stalled));
     try {
       for await (const line of boundedLines(response, maxPullLineBytes)) {
         const event = parsePullEvent(line);
         if (event === undefined) continue;
         const next = reducePullEvent(state, event);
-        if (next.advances !== state.advances) watchdog.restart();
+        // The engine's own retries of a layer ("Retrying in N seconds", a few, then it gives up
+        // with an error) are not a stall: it says what it is doing.
+        if (next.advances !== state.advances || next.retryingInSeconds !== undefined) watchdog.restart();
         if (next === state) continue;
         state = next;
         if (state.error !== undefined) break;
@@ -225,11 +237,8 @@ export class Engine {
       }
     } catch (error) {
       if (signal?.aborted) throw error;
-      if (error === stalled) throw this.stalledError(ref, stallTimeoutMs ?? 0, error);
       if (error instanceof LineTooLongError) throw this.badStreamError(error);
       throw await this.cutError(error instanceof Error ? error : new Error(String(error)));
-    } finally {
-      watchdog.stop();
     }
     if (state.error !== undefined) throw await this.pullError(state.error, ref, state);
   }
@@ -391,13 +400,6 @@ function jsonObject(answer: unknown): object {
     throw new Error("the engine answered with something that is not a JSON object");
   }
   return answer;
-}
-
-/** Marks the stream a stall watchdog ended. */
-class PullStalledMark extends Error {
-  constructor() {
-    super("no progress");
-  }
 }
 
 /** Calls `fire` once when `restart` has not been called for `ms`; no `ms`, never. */

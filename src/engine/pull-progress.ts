@@ -14,6 +14,11 @@ export interface LayerState {
   readonly current: number;
   /** The blob's size, once the engine has said it (0 until then, and for a layer already there). */
   readonly total: number;
+  /**
+   * Bytes unpacked so far while extracting: not shown (a blob's bytes are what the bar counts),
+   * but it is progress, so a long extraction is not taken for a stall.
+   */
+  readonly extracted?: number;
 }
 
 export interface PullState {
@@ -100,14 +105,14 @@ function nextLayer(
     const total = count(detail?.total) || layer.total;
     return { phase, current: Math.min(count(detail?.current), total || Infinity), total };
   }
+  if (phase === "waiting") return { ...layer, phase };
   // Past the download, the blob is all there: its bytes count as done.
-  return phase === "waiting"
-    ? { ...layer, phase }
-    : { ...layer, phase, current: layer.total || layer.current };
+  const done = { ...layer, phase, current: layer.total || layer.current };
+  return phase === "extracting" ? { ...done, extracted: count(detail?.current) } : done;
 }
 
 function sameLayer(a: LayerState, b: LayerState): boolean {
-  return a.phase === b.phase && a.current === b.current && a.total === b.total;
+  return a.phase === b.phase && a.current === b.current && a.total === b.total && a.extracted === b.extracted;
 }
 
 function errorOf(event: PullEvent): string | undefined {

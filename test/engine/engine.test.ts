@@ -152,6 +152,27 @@ describe("pull", () => {
     expect(Date.now() - t0).toBeLessThan(1500);
   });
 
+  it("the engine's own 'Retrying in N seconds' countdown is not a stall", async () => {
+    const { client } = await engineWith((_request, response) => {
+      response.write(line({ status: "Downloading", id: "l1", progressDetail: { current: 5, total: 10 } }));
+      let n = 4;
+      const tick = setInterval(() => {
+        if (n === 0) {
+          clearInterval(tick);
+          return void response.end(line({ status: "Pull complete", id: "l1" }));
+        }
+        response.write(line({ status: `Retrying in ${n--} seconds`, id: "l1" }));
+      }, 150);
+    });
+    await client.pull(ref, auth, () => undefined, { stallTimeoutMs: 300 });
+  });
+
+  it("the watchdog runs from the request on: an engine that never answers the pull is PULL_STALLED too", async () => {
+    const { client } = await engineWith(() => undefined);
+    const failure = client.pull(ref, auth, () => undefined, { stallTimeoutMs: 300 });
+    await expect(failure).rejects.toMatchObject({ code: "PULL_STALLED" });
+  });
+
   it("'no space left on device' is PROXY_DISK_FULL naming the engine's root and the free space", async () => {
     const df =
       "Filesystem 1024-blocks Used Available Capacity Mounted on\ntmpfs 65536 65000 536 100% /var/lib/docker\n";

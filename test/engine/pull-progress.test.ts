@@ -103,6 +103,16 @@ describe("reducePullEvent", () => {
     expect(moved.advances).toBe(2);
     expect(reducePullEvent(moved, dl("l1", 2, 10))).toBe(moved);
     expect(reducePullEvent(moved, { status: "Retrying in 5 seconds", id: "l1" }).advances).toBe(2);
+    // A long extraction moves too, though the bar (download bytes) stands still.
+    const extracting = (current: number): PullEvent => ({
+      status: "Extracting",
+      id: "l1",
+      progressDetail: { current, total: 900 },
+    });
+    const first = reducePullEvent(moved, extracting(100));
+    const second = reducePullEvent(first, extracting(200));
+    expect([first.advances, second.advances]).toEqual([3, 4]);
+    expect(summarizePull(second)).toEqual(summarizePull(first));
   });
 
   it("never changes the state it is given", () => {

@@ -6,12 +6,13 @@
 import { spawn } from "node:child_process";
 import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readPak } from "../../src/pak/read-pak.js";
 import { sideloadProxy } from "../../src/sideload/sideload-proxy.js";
-import type { SideloadEvent, SideloadJob } from "../../src/sideload/types.js";
+import type { AdapterImage, SideloadEvent, SideloadJob } from "../../src/sideload/types.js";
 import { parseKnownHosts } from "../../src/ssh/known-hosts.js";
 import { parseReport, runCli, type JsonReport } from "./cli.js";
 import { bin, clearImages, labCtl, loadLab, registryEnv, repoDigests, type Lab } from "./lab.js";
@@ -226,5 +227,130 @@ describe("an engine on a small disk", () => {
     } finally {
       await labCtl("small-disk", "1", "off");
     }
+  });
+});
+
+/**
+ * A TCP relay in front of the registry (TLS passes through it untouched) whose first
+ * `stalls` connections stop forwarding the registry's bytes after `afterBytes`, and stay open:
+ * a blob that stops mid-transfer.
+ */
+function startStallingRelay(target: string, afterBytes: number, stalls: number) {
+  const [targetHost = "", targetPort = ""] = target.split(":");
+  const sockets = new Set<net.Socket>();
+  let stalled = 0;
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(targetPort), targetHost);
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on("close", () => sockets.delete(socket));
+      socket.on("error", () => undefined);
+    }
+    upstream.on("close", () => client.destroy());
+    client.on("close", () => upstream.destroy());
+    client.pipe(upstream);
+    let sent = 0;
+    let stalling = false;
+    upstream.on("data", (data: Buffer) => {
+      if (stalling) return;
+      if (sent + data.length > afterBytes && stalled < stalls) {
+        // Read no more: the registry's sends block, nothing more arrives, nothing ends.
+        stalled++;
+        stalling = true;
+        upstream.pause();
+        return;
+      }
+      sent += data.length;
+      client.write(data);
+    });
+    upstream.on("end", () => client.end());
+  });
+  return new Promise<{ port: number; stalled: () => number; close: () => Promise<void> }>((resolve) => {
+    // Both families: the registry's name resolves to ::1 as well as 127.0.0.1.
+    server.listen(0, "::", () => {
+      resolve({
+        port: (server.address() as net.AddressInfo).port,
+        stalled: () => stalled,
+        close: () =>
+          new Promise((done) => {
+            for (const socket of sockets) socket.destroy();
+            server.close(() => done());
+          }),
+      });
+    });
+  });
+}
+
+describe("a blob that stops mid-transfer", () => {
+  async function pullThroughStallingRelay(retries: number, stalls: number) {
+    const digest = (await labCtl("big-image", "32")).trim().split("@")[1] ?? "";
+    await clearImages(lab, 1);
+    const relay = await startStallingRelay(lab.registry, 4 * 1024 * 1024, stalls);
+    // The registry's own name on the relay's port: its certificate still matches.
+    const registry = `${lab.registry.split(":")[0]}:${relay.port}`;
+    const image: AdapterImage = {
+      kind: "BigAdapter",
+      registry,
+      repository: "/mp/big-adapter-32",
+      digest,
+      reference: `${registry}/mp/big-adapter-32@${digest}`,
+    };
+    const job: SideloadJob = {
+      mode: "pull",
+      images: [image],
+      retries,
+      timeoutMs: 100_000,
+      stallTimeoutMs: 3000,
+      registryCa: await readFile(lab.caFile, "utf8"),
+      auth: (r) => ({ username: lab.registryUser, password: lab.registryPassword, serveraddress: r }),
+    };
+    const events: SideloadEvent[] = [];
+    const t0 = Date.now();
+    try {
+      const results = await sideloadProxy(
+        { name: "proxy-1", host: "127.0.0.1", port: lab.firstSshPort, user: "root", groups: [] },
+        job,
+        {
+          knownHosts: parseKnownHosts(await readFile(lab.knownHosts, "utf8")),
+          connect: {
+            hostKeys: { knownHostsFile: lab.knownHosts, acceptNew: false },
+            auth: { identities: [lab.identity] },
+          },
+          backoffMs: () => 200,
+          onEvent: (event) => events.push(event),
+        },
+      );
+      return {
+        result: results[0],
+        events,
+        ms: Date.now() - t0,
+        stalled: relay.stalled(),
+        reference: image.reference,
+      };
+    } finally {
+      await relay.close();
+      await rm(`/etc/docker/certs.d/${registry}`, { recursive: true, force: true });
+    }
+  }
+
+  it("fails PULL_STALLED within the stall timeout plus 5 s, under a much larger --timeout", async () => {
+    const { result, ms, stalled } = await pullThroughStallingRelay(0, 100);
+    expect(stalled).toBeGreaterThanOrEqual(1);
+    expect(result?.error?.code, JSON.stringify(result?.error)).toBe("PULL_STALLED");
+    expect(result?.error?.message).toMatch(/made no progress for 3 s/);
+    expect(result?.error?.hint).toMatch(/check the path between them/);
+    expect(ms).toBeLessThan(3000 + 5000 + 2000); // the connect, login and first bytes: under 2 s
+  });
+
+  it("is re-issued within --retries and ends pulled when the registry moves again", async () => {
+    const { result, events, reference } = await pullThroughStallingRelay(3, 1);
+    const retries = events.flatMap((e) => (e.type === "retry" ? [e.error.code] : []));
+    // The relay stalls one transfer; on a loaded machine a later one may pause past 3 s too.
+    expect(retries[0]).toBe("PULL_STALLED");
+    expect(new Set(retries)).toEqual(new Set(["PULL_STALLED"]));
+    expect(result, JSON.stringify(result?.error)).toMatchObject({ status: "pulled", reference });
+    expect(result?.attempts).toBe(retries.length + 1);
+    expect(await repoDigests(lab, 1)).toContain(reference);
+    await clearImages(lab, 1);
   });
 });
