@@ -102,8 +102,12 @@ function nextLayer(
   // An unknown status, or one that would move a layer back (a late "Waiting"), changes nothing.
   if (phase === undefined || phaseOrder.indexOf(phase) < phaseOrder.indexOf(layer.phase)) return layer;
   if (phase === "downloading") {
-    const total = count(detail?.total) || layer.total;
-    return { phase, current: Math.min(count(detail?.current), total || Infinity), total };
+    const said = count(detail?.total);
+    // An engine that resumes a broken download counts the rest only (current and total from
+    // the offset): keep the blob's size, and count what came before the offset as done.
+    const offset = layer.total > 0 && said > 0 && said < layer.total ? layer.total - said : 0;
+    const total = offset > 0 ? layer.total : said || layer.total;
+    return { phase, current: Math.min(offset + count(detail?.current), total || Infinity), total };
   }
   if (phase === "waiting") return { ...layer, phase };
   // Past the download, the blob is all there: its bytes count as done.

@@ -73,6 +73,11 @@ describe("reducePullEvent", () => {
       { layers: 1, layersDone: 0, bytesDone: 70, bytesTotal: 100 },
     ],
     [
+      "a resumed download (the engine counts the rest only) keeps the blob's size",
+      [dl("l1", 80, 130), { status: "Retrying in 5 seconds", id: "l1" }, dl("l1", 10, 50)],
+      { layers: 1, layersDone: 0, bytesDone: 90, bytesTotal: 130 },
+    ],
+    [
       "hostile numbers count as nothing",
       [{ status: "Downloading", id: "l1", progressDetail: { current: -5, total: "9" } }, dl("l2", 1e300, 10)],
       { layers: 2, layersDone: 0, bytesDone: 0, bytesTotal: 10 },
