@@ -32,6 +32,8 @@ export class SshEngineAgent extends http.Agent {
   private transport: EngineTransport | undefined;
   /** What the last dial-stdio channel wrote on stderr: explains a refused engine. */
   lastStderr = "";
+  private readonly budgets = new WeakMap<Duplex, AnswerBudget>();
+  private capError: Error | undefined;
 
   /**
    * @param socketPath the engine's unix socket on the proxy, for stream-local forwarding
@@ -52,9 +54,6 @@ export class SshEngineAgent extends http.Agent {
       if (budget) Object.assign(budget, { received: 0, capped: true });
     });
   }
-
-  private readonly budgets = new WeakMap<Duplex, AnswerBudget>();
-  private capError: Error | undefined;
 
   /** Why the last channel cut at the cap was cut, once (the HTTP client reports it as "aborted"). */
   takeCapError(): Error | undefined {
