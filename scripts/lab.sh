@@ -20,6 +20,8 @@
 #   scripts/lab.sh root-login I on|off  off: PermitRootLogin no on proxy I, sudo users instead (become)
 #   scripts/lab.sh client-files      rewrite known_hosts and inventories from the proxies' current keys
 #   scripts/lab.sh logs [PART]       print the logs (registry, proxy-I-sshd, proxy-I-engine, builder)
+#   scripts/lab.sh big-image MB      push a one-layer image of MB MiB and write paks/big-MB.pak
+#   scripts/lab.sh small-disk I MB|off  proxy I's engine on a tmpfs of MB MiB (a full disk), or not
 #
 # Environment: MP_LAB_DIR (default <repo>/.lab), MP_LAB_PORT (first port, default 42200:
 # the registry; proxy I's sshd listens on MP_LAB_PORT+I).
@@ -661,6 +663,7 @@ cmd_down() {
     stop_pid "$RUN/p$i/docker.pid"
   done
   stop_pid "$RUN/builder/docker.pid"
+  small_disk_cleanup
   stop_pid "$LAB/registry/registry.pid"
   stop_pid "$LAB/registry/public.pid"
   stop_ops
@@ -707,7 +710,67 @@ proxy_arg() {
   [[ ${1:-} =~ ^[0-9]+$ ]] && [ -d "$(proxy_dir "$1")" ] || die "no proxy ${1:-?} in the lab"
 }
 
+# ---- big-image MB (engine fault tests: a pull long enough to interrupt) -----------------------
+# Push mp/big-adapter-MB, one layer of MB MiB of random bytes (the registry serves every byte),
+# with the builder engine, and write paks/big-MB.pak; print the reference. Done once per size.
+big_image() {
+  local mb=${1:-} dir=$LAB/builder run=$RUN/builder digest d
+  [[ $mb =~ ^[0-9]+$ ]] || die "big-image takes a size in MiB"
+  local name=big-adapter-$mb stamp=$LAB/big-$mb.digest
+  if [ -f "$stamp" ] && registry_get "/v2/mp/$name/manifests/$(cat "$stamp")" \
+    -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' -o /dev/null; then
+    echo "$REGISTRY/mp/$name@$(cat "$stamp")"
+    return 0
+  fi
+  mkdir -p "$dir/cli" "$run"
+  start_engine "$dir" "$run"
+  wait_engine "$dir" "$run"
+  d="docker -H unix://$run/docker.sock --config $dir/cli"
+  $d login --username "$(cat "$LAB/secrets/registry-user")" --password-stdin "$REGISTRY" \
+    <"$LAB/secrets/registry-password" >/dev/null 2>&1
+  rm -rf "$dir/rootfs" && mkdir -p "$dir/rootfs/adapter"
+  head -c $((mb * 1024 * 1024)) /dev/urandom >"$dir/rootfs/adapter/payload.bin"
+  tar -C "$dir/rootfs" -cf - . | $d import - "$REGISTRY/mp/$name:1.0" >/dev/null
+  $d push "$REGISTRY/mp/$name:1.0" >/dev/null
+  digest=$($d inspect --format '{{index .RepoDigests 0}}' "$REGISTRY/mp/$name:1.0" | cut -d@ -f2)
+  stop_pid "$run/docker.pid"
+  rm -rf "$dir/rootfs" "$dir/data"
+  (cd "$ROOT" && node --import tsx scripts/make-pak.ts --out "$LAB/paks/big-$mb.pak" --kind BigAdapter \
+    --registry "$REGISTRY" --repository "/mp/$name" --digest "$digest") >/dev/null
+  echo "$digest" >"$stamp"
+  echo "$REGISTRY/mp/$name@$digest"
+}
+# ---- end big-image -----------------------------------------------------------------------------
+
+# ---- small-disk I MB|off (engine fault tests: a full disk) ---------------------------------------
+# Proxy I's engine restarted on a tmpfs of MB MiB as its data root (its images are gone), or back
+# on the lab's disk with off; sshd restarts too, so that the proxy's sessions see the mount.
+small_disk() {
+  local i=${1:-} size=${2:-} dir
+  proxy_arg "$i"
+  [[ $size =~ ^([0-9]+|off)$ ]] || die "small-disk takes a size in MiB, or off"
+  dir=$(proxy_dir "$i")
+  stop_pid "$RUN/p$i/docker.pid"
+  if mountpoint -q "$dir/data"; then umount "$dir/data"; fi
+  rm -rf "$dir/data" && mkdir -p "$dir/data"
+  [ "$size" = off ] || mount -t tmpfs -o "size=${size}m" mpsl-small-disk "$dir/data"
+  start_engine "$dir" "$RUN/p$i"
+  wait_engine "$dir" "$RUN/p$i"
+  restart_sshd "$i"
+}
+
+# Unmount what small-disk mounted (down).
+small_disk_cleanup() {
+  local dir
+  for dir in "$LAB"/proxies/proxy-*; do
+    if mountpoint -q "$dir/data" 2>/dev/null; then umount "$dir/data" || true; fi
+  done
+}
+# ---- end small-disk ------------------------------------------------------------------------------
+
 case ${1:-} in
+  small-disk) small_disk "${2:-}" "${3:-}" ;;
+  big-image) big_image "${2:-}" ;;
   deps) need_root && install_packages ;;
   up) cmd_up "${2:-3}" ;;
   down) cmd_down ;;
@@ -743,7 +806,8 @@ case ${1:-} in
     start_sshd "$2"
     ;;
   *)
-    sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
+    # The usage: the comment block at the top of this file.
+    awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

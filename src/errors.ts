@@ -65,6 +65,8 @@ export type ErrorCode =
   // engine and registry, as seen from the proxy
   | "ENGINE_UNREACHABLE"
   | "ENGINE_PERMISSION"
+  | "ENGINE_RESTARTED"
+  | "ENGINE_BAD_STREAM"
   | "REGISTRY_UNAUTHORIZED"
   | "REGISTRY_UNTRUSTED_CA"
   | "REGISTRY_UNREACHABLE"
@@ -73,6 +75,8 @@ export type ErrorCode =
   | "PLATFORM_MISSING"
   | "REGISTRY_CA_FAILED"
   | "PULL_FAILED"
+  | "PULL_STALLED"
+  | "PROXY_DISK_FULL"
   | "VERIFY_FAILED"
   | "TIMEOUT"
   | "INTERRUPTED"

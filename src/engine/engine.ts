@@ -1,10 +1,30 @@
+/**
+ * The Docker Engine of one proxy, through dockerode over an agent whose sockets are channels of
+ * the proxy's SSH connection. Every call is bounded by the proxy's signal (deadline, Ctrl-C),
+ * every answer read whole by the agent's cap, and the pull's stream by a bounded line.
+ */
+import type { IncomingMessage } from "node:http";
+import { setTimeout as delay } from "node:timers/promises";
+import type Dockerode from "dockerode";
 import { abortable } from "../abortable.js";
 import { SideloadError, oneLine, type ErrorCode } from "../errors.js";
 import type { ImageReference } from "../reference.js";
 import { repositoryName, sameImageReference } from "../reference.js";
 import type { SshConnection } from "../ssh/connect.js";
-import { EngineApiError, engineJson, engineRequest, registryAuthHeader } from "./engine-api.js";
+import { LineTooLongError, boundedLines } from "./bounded-lines.js";
+import { diskFullError, isDiskFull, parseDfAvailable } from "./disk-full.js";
+import { dockerodeClient, loadDockerode } from "./dockerode.js";
+import {
+  initialPullState,
+  parsePullEvent,
+  reducePullEvent,
+  summarizePull,
+  type PullProgress,
+  type PullState,
+} from "./pull-progress.js";
 import { SshEngineAgent, type EngineTransport } from "./ssh-agent.js";
+
+export type { PullProgress } from "./pull-progress.js";
 
 /** Registry credentials as the engine API takes them. Never logged, never on a command line. */
 export interface RegistryAuth {
@@ -16,20 +36,29 @@ export interface RegistryAuth {
   serveraddress: string;
 }
 
-/** Progress of one pull, summed over its layers. */
-export interface PullProgress {
-  layers: number;
-  layersDone: number;
-  bytesDone: number;
-  bytesTotal: number;
+export interface PullOptions {
+  /** Ends the pull (else the engine's own signal). */
+  signal?: AbortSignal | undefined;
+  /** Fail with PULL_STALLED when nothing moves for this long; absent: only the signal bounds it. */
+  stallTimeoutMs?: number | undefined;
 }
+
+/** The engine's progress lines are a few hundred bytes; anything past this is not an engine's stream. */
+export const maxPullLineBytes = 64 * 1024;
+
+/** How long a ping after a cut pull may take before the connection itself counts as gone. */
+const pingAfterCutMs = 3000;
+
+/** dockerode passes `abortSignal` on to the request for these calls, though its types omit it. */
+type Signalled<T> = (options: { abortSignal?: AbortSignal | undefined }) => Promise<T>;
 
 /** The Docker Engine of one proxy, reached through that proxy's SSH connection. */
 export class Engine {
   private readonly agent: SshEngineAgent;
+  private client: Promise<Dockerode> | undefined;
 
   constructor(
-    connection: SshConnection,
+    private readonly connection: SshConnection,
     readonly socketPath: string,
     private readonly where: string,
     transport?: EngineTransport,
@@ -47,8 +76,13 @@ export class Engine {
   /** `GET /version`: proves the engine answers. */
   async version(): Promise<{ version: string; apiVersion: string }> {
     try {
-      const v = await this.call<{ Version: string; ApiVersion: string }>("GET", "/version");
-      return { version: v.Version, apiVersion: v.ApiVersion };
+      const v = jsonObject(
+        await this.call((docker, abortSignal) =>
+          (docker.version.bind(docker) as Signalled<unknown>)({ abortSignal }),
+        ),
+      ) as { Version?: unknown; ApiVersion?: unknown };
+      const text = (value: unknown) => (typeof value === "string" ? value : "");
+      return { version: text(v.Version), apiVersion: text(v.ApiVersion) };
     } catch (error) {
       throw this.signal?.aborted ? error : this.engineError(error);
     }
@@ -57,8 +91,15 @@ export class Engine {
   /** `GET /info`: where the engine keeps its data, and its clock. */
   async info(): Promise<{ rootDir: string; systemTime: string }> {
     try {
-      const info = await this.call<{ DockerRootDir?: string; SystemTime?: string }>("GET", "/info");
-      return { rootDir: info.DockerRootDir ?? "", systemTime: info.SystemTime ?? "" };
+      const info = jsonObject(
+        await this.call((docker, abortSignal) =>
+          (docker.info.bind(docker) as Signalled<unknown>)({ abortSignal }),
+        ),
+      ) as { DockerRootDir?: unknown; SystemTime?: unknown };
+      return {
+        rootDir: typeof info.DockerRootDir === "string" ? info.DockerRootDir : "",
+        systemTime: typeof info.SystemTime === "string" ? info.SystemTime : "",
+      };
     } catch (error) {
       throw this.signal?.aborted ? error : this.engineError(error);
     }
@@ -68,12 +109,17 @@ export class Engine {
   async repoDigests(reference: string): Promise<string[] | undefined> {
     try {
       // The reference passed the grammar: only [a-z0-9._:/@-], safe in a path as it is (the
-      // engine takes the name's slashes literally).
-      const info = await this.call<{ RepoDigests?: string[] | null }>("GET", `/images/${reference}/json`);
-      return info.RepoDigests ?? [];
+      // engine takes the name's slashes literally). dockerode's inspect takes no signal: the
+      // call is raced against it, and the session's close ends the channel.
+      const info = jsonObject(await this.call((docker) => docker.getImage(reference).inspect())) as {
+        RepoDigests?: unknown;
+      };
+      return Array.isArray(info.RepoDigests)
+        ? info.RepoDigests.filter((d): d is string => typeof d === "string")
+        : [];
     } catch (error) {
       if (this.signal?.aborted) throw error;
-      if (error instanceof EngineApiError && error.statusCode === 404) return undefined;
+      if ((error as { statusCode?: unknown }).statusCode === 404) return undefined;
       throw this.engineError(error);
     }
   }
@@ -90,7 +136,9 @@ export class Engine {
    */
   async login(auth: RegistryAuth): Promise<void> {
     try {
-      await this.call("POST", "/auth", auth);
+      await this.call(
+        (docker, abortSignal) => docker.checkAuth({ ...auth, abortSignal }) as Promise<unknown>,
+      );
     } catch (error) {
       throw this.signal?.aborted
         ? error
@@ -98,107 +146,195 @@ export class Engine {
     }
   }
 
+  /** `GET /_ping` within `ms`: whether the engine answers now. */
+  async ping(ms: number): Promise<void> {
+    const timeout = AbortSignal.timeout(ms);
+    const abortSignal = this.signal ? AbortSignal.any([this.signal, timeout]) : timeout;
+    const docker = await abortable(this.docker(), abortSignal);
+    await abortable((docker.ping.bind(docker) as Signalled<unknown>)({ abortSignal }), abortSignal);
+  }
+
   /**
-   * `POST /images/create` for the digest; credentials only in the X-Registry-Auth header.
-   * Resolves when the engine reports the pull complete; rejects with a classified error.
+   * `POST /images/create` for the digest; credentials only in the X-Registry-Auth header (which
+   * docker-modem encodes as the engine decodes it: padded base64url, tested). Resolves when the
+   * engine reports the pull complete; rejects with a classified error.
    */
   async pull(
     ref: ImageReference,
     auth: RegistryAuth | undefined,
     onProgress: (p: PullProgress) => void,
-    signal?: AbortSignal,
+    options: PullOptions = {},
   ): Promise<void> {
-    const abortSignal = signal ?? this.signal;
-    let stream: NodeJS.ReadableStream;
+    const outer = options.signal ?? this.signal;
+    // The watchdog runs from the request on: an engine may hold back even the response's
+    // headers while it waits on a download another pull started.
+    const stall = new AbortController();
+    const watchdog = new Watchdog(options.stallTimeoutMs, () => stall.abort(new Error("no progress")));
+    const signal = outer ? AbortSignal.any([outer, stall.signal]) : stall.signal;
+    let response: IncomingMessage | undefined;
     try {
-      stream = await abortable(
-        engineRequest(this.agent, {
-          method: "POST",
-          path: `/images/create?${new URLSearchParams({ fromImage: repositoryName(ref), tag: ref.digest }).toString()}`,
-          headers: auth ? { "X-Registry-Auth": registryAuthHeader(auth) } : {},
-          signal: abortSignal,
-        }),
-        abortSignal,
-      );
+      response = await this.startPull(ref, auth, signal);
+      await abortable(this.follow(response, ref, onProgress, watchdog, signal), signal);
     } catch (error) {
-      if (abortSignal?.aborted) throw error;
-      throw classifyRegistryError(messageOf(error), ref.registry, this.where, "pull");
-    }
-    const progress = new Promise<void>((resolve, reject) => {
-      const layers = new Map<string, { current: number; total: number; done: boolean }>();
-      let buffered = "";
-      let failure: Error | undefined;
-      const report = () => {
-        let bytesDone = 0;
-        let bytesTotal = 0;
-        let layersDone = 0;
-        for (const l of layers.values()) {
-          bytesDone += l.done ? l.total : l.current;
-          bytesTotal += l.total;
-          if (l.done) layersDone++;
-        }
-        onProgress({ layers: layers.size, layersDone, bytesDone, bytesTotal });
-      };
-      const handle = (line: string) => {
-        if (line.trim() === "") return;
-        let event: {
-          status?: string;
-          id?: string;
-          error?: string;
-          progressDetail?: { current?: number; total?: number };
-        };
-        try {
-          event = JSON.parse(line) as typeof event;
-        } catch {
-          return;
-        }
-        if (event.error) {
-          failure = classifyRegistryError(event.error, ref.registry, this.where, "pull");
-          return;
-        }
-        if (event.id && event.status) {
-          const layer = layers.get(event.id) ?? { current: 0, total: 0, done: false };
-          if (event.status === "Downloading" && event.progressDetail?.total) {
-            layer.current = event.progressDetail.current ?? 0;
-            layer.total = event.progressDetail.total;
-          } else if (/^(Pull complete|Already exists|Download complete)$/.test(event.status)) {
-            layer.done = event.status !== "Download complete" || layer.done;
-            if (layer.total) layer.current = layer.total;
-          }
-          if (event.status !== "Pulling from") layers.set(event.id, layer);
-          report();
-        }
-      };
-      stream.on("data", (chunk: Buffer) => {
-        buffered += chunk.toString("utf8");
-        const lines = buffered.split("\n");
-        buffered = lines.pop() ?? "";
-        lines.forEach(handle);
-      });
-      stream.once("end", () => {
-        handle(buffered);
-        if (failure) reject(failure);
-        else resolve();
-      });
-      stream.once("error", (error: Error) => reject(failure ?? this.dropError(error)));
-      stream.once("close", () => {
-        // A response closed before its end: the connection dropped under it.
-        if (!(stream as NodeJS.ReadableStream & { readableEnded?: boolean }).readableEnded) {
-          reject(failure ?? this.dropError(new Error("the engine's response was cut off")));
-        }
-      });
-    });
-    try {
-      await abortable(progress, abortSignal);
+      if (stall.signal.aborted && !outer?.aborted) {
+        throw this.stalledError(ref, options.stallTimeoutMs ?? 0, error);
+      }
+      throw error;
     } finally {
-      // An engine that stops streaming mid-pull must not keep the channel (and the run) open.
-      if (abortSignal?.aborted) (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+      watchdog.stop();
+      // An engine that still streams (after an error, a stall, the deadline) must not keep the
+      // channel, and the run, open.
+      if (response && !response.complete) response.destroy();
     }
   }
 
-  /** One API call with a JSON answer, ended by this engine's signal whatever the far end does. */
-  private call<T>(method: "GET" | "POST", path: string, body?: unknown): Promise<T> {
-    return abortable(engineJson<T>(this.agent, { method, path, body, signal: this.signal }), this.signal);
+  private async startPull(
+    ref: ImageReference,
+    auth: RegistryAuth | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<IncomingMessage> {
+    try {
+      const docker = await abortable(this.docker(), signal);
+      // docker-modem leaves an undefined abortSignal in the query string ("&abortSignal=").
+      const query = {
+        fromImage: repositoryName(ref),
+        tag: ref.digest,
+        ...(signal ? { abortSignal: signal } : {}),
+      };
+      const response = (await abortable(
+        docker.createImage(auth === undefined ? undefined : { ...auth }, query),
+        signal,
+      )) as IncomingMessage;
+      this.agent.streamAnswer(response.socket);
+      return response;
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      throw await this.pullError(messageOf(this.agent.takeCapError() ?? error), ref, initialPullState);
+    }
+  }
+
+  /** Read the pull's lines into its state, reporting progress; settles when the stream ends. */
+  private async follow(
+    response: IncomingMessage,
+    ref: ImageReference,
+    onProgress: (p: PullProgress) => void,
+    watchdog: Watchdog,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    let state = initialPullState;
+    try {
+      for await (const line of boundedLines(response, maxPullLineBytes)) {
+        const event = parsePullEvent(line);
+        if (event === undefined) continue;
+        const next = reducePullEvent(state, event);
+        // The engine's own retries of a layer ("Retrying in N seconds", a few, then it gives up
+        // with an error) are not a stall: it says what it is doing.
+        if (next.advances !== state.advances || next.retryingInSeconds !== undefined) watchdog.restart();
+        if (next === state) continue;
+        state = next;
+        if (state.error !== undefined) break;
+        onProgress(summarizePull(state));
+      }
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      if (error instanceof LineTooLongError) throw this.badStreamError(error);
+      throw await this.cutError(error instanceof Error ? error : new Error(String(error)));
+    }
+    if (state.error !== undefined) throw await this.pullError(state.error, ref, state);
+  }
+
+  /** The engine's reason a pull failed, as a stable code; a full disk says where and how full. */
+  private async pullError(message: string, ref: ImageReference, state: PullState): Promise<SideloadError> {
+    if (!isDiskFull(message)) return classifyRegistryError(message, ref.registry, this.where, "pull");
+    const rootDir = await this.info().then(
+      (info) => info.rootDir,
+      () => "",
+    );
+    // The path is the engine's answer: only a plain one goes into the `df` command line.
+    const df = /^\/[\w./-]*$/.test(rootDir)
+      ? await abortable(this.connection.exec(`df -Pk -- '${rootDir}'`), this.signal).catch(() => undefined)
+      : undefined;
+    return diskFullError({
+      where: this.where,
+      rootDir,
+      freeBytes: df === undefined ? undefined : parseDfAvailable(df.stdout),
+      layersBytes: summarizePull(state).bytesTotal,
+      message,
+    });
+  }
+
+  /**
+   * A pull's stream ended before its end. The channel went either with the SSH connection (a
+   * network drop: reconnect) or alone while SSH stayed up (the engine restarted or died: ask it
+   * again on the same connection). ssh2 may end the channels before it reports the connection
+   * closed, hence the short wait; a ping that gets no answer at all means the connection is gone
+   * too.
+   */
+  private async cutError(cause: Error): Promise<SideloadError> {
+    await delay(50);
+    if (this.connection.closed) return this.dropError(cause);
+    const ping = await this.ping(pingAfterCutMs).then(
+      () => "answers again" as const,
+      (error: unknown) =>
+        (error as Error).name === "TimeoutError" ? undefined : ("does not answer" as const),
+    );
+    if (ping === undefined || this.connection.closed) return this.dropError(cause);
+    return new SideloadError(
+      "ENGINE_RESTARTED",
+      `${this.where}: the Docker Engine ended the pull's connection while SSH stayed up, and ${ping} (${oneLine(cause.message)}): it restarted or stopped`,
+      {
+        hint: "mp-sideload waits for the engine and re-issues the pull within --retries; if it keeps failing, check the engine on the proxy (systemctl status docker, journalctl -u docker)",
+        exitStatus: 1,
+        cause,
+      },
+    );
+  }
+
+  private stalledError(ref: ImageReference, ms: number, cause: unknown): SideloadError {
+    return new SideloadError(
+      "PULL_STALLED",
+      `${this.where}: the pull from ${ref.registry} made no progress for ${Math.round(ms / 1000)} s`,
+      {
+        hint: `the engine on the proxy receives nothing from ${ref.registry}: check the path between them (proxies, firewalls, the registry's storage); mp-sideload re-issues the pull within --retries; a slow link may need a longer --stall-timeout`,
+        exitStatus: 1,
+        cause,
+      },
+    );
+  }
+
+  private badStreamError(error: LineTooLongError): SideloadError {
+    return new SideloadError(
+      "ENGINE_BAD_STREAM",
+      `${this.where}: the engine at ${this.socketPath} sent a pull progress line of more than ${error.maxBytes / 1024} KiB: not a Docker Engine's answer`,
+      {
+        hint: "check what listens at that socket on the proxy (docker version there), or set the proxy's dockerSocket in the inventory",
+        exitStatus: 1,
+        cause: error,
+      },
+    );
+  }
+
+  /** dockerode, with this engine's agent; loaded on first use (a session starts the load early). */
+  private docker(): Promise<Dockerode> {
+    this.client ??= loadDockerode().then((Docker) => dockerodeClient(Docker, this.agent));
+    return this.client;
+  }
+
+  /**
+   * One API call, ended by this engine's signal whatever the far end does. An answer cut at the
+   * cap fails with the cap's reason (Node's HTTP client reports only "aborted" for it).
+   */
+  private async call(
+    run: (docker: Dockerode, abortSignal: AbortSignal | undefined) => Promise<unknown>,
+  ): Promise<unknown> {
+    try {
+      return await abortable(
+        this.docker().then((docker) => run(docker, this.signal)),
+        this.signal,
+      );
+    } catch (error) {
+      throw this.agent.takeCapError() ?? error;
+    }
   }
 
   /** Close every channel this engine opened. */
@@ -243,8 +379,49 @@ export class Engine {
   }
 }
 
+/** The engine's own message in a dockerode error: its JSON `message`, else the text it sent. */
 function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  const json = (error as { json?: unknown } | undefined)?.json;
+  if (
+    typeof json === "object" &&
+    json !== null &&
+    typeof (json as { message?: unknown }).message === "string"
+  ) {
+    return (json as { message: string }).message;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  // docker-modem's wording around the engine's message: "(HTTP code 500) server error - … ".
+  return message.replace(/^\(HTTP code \d+\) [^-]*- /, "").trim() || message;
+}
+
+/** An answer that must be a JSON object (docker-modem hands back a Buffer when it is not JSON). */
+function jsonObject(answer: unknown): object {
+  if (typeof answer !== "object" || answer === null || Buffer.isBuffer(answer) || Array.isArray(answer)) {
+    throw new Error("the engine answered with something that is not a JSON object");
+  }
+  return answer;
+}
+
+/** Calls `fire` once when `restart` has not been called for `ms`; no `ms`, never. */
+class Watchdog {
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly ms: number | undefined,
+    private readonly fire: () => void,
+  ) {
+    this.restart();
+  }
+
+  restart(): void {
+    if (this.ms === undefined) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(this.fire, this.ms);
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
 }
 
 const registryPatterns: [RegExp, ErrorCode, (registry: string) => string][] = [

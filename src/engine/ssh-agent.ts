@@ -6,9 +6,24 @@ import type { SshConnection } from "../ssh/connect.js";
 export type EngineTransport = "stream-local" | "dial-stdio";
 
 /**
+ * The most an answer that is read whole may bring (JSON answers; error bodies, which dockerode
+ * reads whole whatever their size): counted on the channel as the bytes arrive, whatever a header
+ * says. The pull's stream is exempt once it is known to be one (`streamAnswer`): its reader keeps
+ * only a bounded line.
+ */
+export const answerCapBytes = 16 * 1024 * 1024;
+
+/** What the answer in progress on a channel has brought, and whether the cap applies to it. */
+interface AnswerBudget {
+  received: number;
+  capped: boolean;
+}
+
+/**
  * An HTTP agent whose sockets are channels of one SSH connection, so that every Docker Engine
  * API call rides the proxy's single authenticated connection: one handshake per proxy, not one
- * per request (dockerode's own `ssh` protocol opens a new connection per request).
+ * per request (dockerode's own `ssh` protocol opens a new connection per request). dockerode takes
+ * it through docker-modem's `agent` option.
  *
  * Channels are stream-local forwards to the engine's unix socket when sshd allows it, else
  * channels running `docker system dial-stdio`, which costs a docker CLI start per channel.
@@ -17,6 +32,8 @@ export class SshEngineAgent extends http.Agent {
   private transport: EngineTransport | undefined;
   /** What the last dial-stdio channel wrote on stderr: explains a refused engine. */
   lastStderr = "";
+  private readonly budgets = new WeakMap<Duplex, AnswerBudget>();
+  private capError: Error | undefined;
 
   /**
    * @param socketPath the engine's unix socket on the proxy, for stream-local forwarding
@@ -31,6 +48,27 @@ export class SshEngineAgent extends http.Agent {
   ) {
     super({ keepAlive: true, maxSockets: 4 });
     this.transport = preferred;
+    // A channel back in the pool has finished its answer: the next one starts from nothing.
+    this.on("free", (socket: Duplex) => {
+      const budget = this.budgets.get(socket);
+      if (budget) Object.assign(budget, { received: 0, capped: true });
+    });
+  }
+
+  /** Why the last channel cut at the cap was cut, once (the HTTP client reports it as "aborted"). */
+  takeCapError(): Error | undefined {
+    const error = this.capError;
+    this.capError = undefined;
+    return error;
+  }
+
+  /**
+   * The answer now arriving on `socket` (an engine response's `socket`) is a stream its reader
+   * bounds line by line: no cap on its whole size. The cap is back once the channel is free.
+   */
+  streamAnswer(socket: unknown): void {
+    const budget = this.budgets.get(socket as Duplex);
+    if (budget) budget.capped = false;
   }
 
   /** The transport in use (known after the first channel). */
@@ -47,10 +85,24 @@ export class SshEngineAgent extends http.Agent {
     callback: (error: Error | null, socket?: Duplex) => void,
   ): undefined {
     this.openChannel().then(
-      (channel) => callback(null, asSocket(channel)),
+      (channel) => callback(null, this.capped(asSocket(channel))),
       (error: Error) => callback(error),
     );
     return undefined;
+  }
+
+  /** `channel`, destroyed as soon as one capped answer on it passes `answerCapBytes`. */
+  private capped(channel: Duplex): Duplex {
+    const budget: AnswerBudget = { received: 0, capped: true };
+    this.budgets.set(channel, budget);
+    channel.on("data", (chunk: Buffer) => {
+      budget.received += chunk.length;
+      if (budget.capped && budget.received > answerCapBytes) {
+        this.capError = new Error(`the engine's answer is larger than ${answerCapBytes} bytes`);
+        channel.destroy(this.capError);
+      }
+    });
+    return channel;
   }
 
   private async openChannel(): Promise<Duplex> {

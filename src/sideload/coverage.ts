@@ -4,35 +4,10 @@
  * each Test Connection or collector move starts a new container there), so a group where some
  * but not all members hold the images is not ready: an instance moved to the others would fail.
  */
-import type { ProxyResult } from "./types.js";
+import type { Coverage, GroupCoverage, ProxyResult } from "./types.js";
+
+export type { Coverage, GroupCoverage } from "./types.js";
 import type { OpsGroup } from "../ops/resolve.js";
-
-/** The verdict for one collector group; JSON-friendly. */
-export interface GroupCoverage {
-  group: string;
-  /** Its cloud-proxy members. */
-  members: string[];
-  /** Members that hold every reference (status present or pulled for each). */
-  holding: string[];
-  /** Members checked that lack at least one reference (or failed). */
-  lacking: string[];
-  /** Members with no result in this run (left out by --limit, --only-failed…). */
-  unchecked: string[];
-  /**
-   * `ready`: every member holds every reference; `partial`: some do, some do not (called
-   * out); `none`: no member does; `unknown`: none lacks one, but some were not checked.
-   */
-  state: "ready" | "partial" | "none" | "unknown";
-  ready: boolean;
-}
-
-export interface Coverage {
-  groups: GroupCoverage[];
-  /** Every group involved is ready. */
-  ready: boolean;
-  /** Names of the groups whose state is `partial`: the ones to call out. */
-  partial: string[];
-}
 
 const holds = new Set(["present", "pulled"]);
 

@@ -6,7 +6,8 @@
 import { randomBytes } from "node:crypto";
 import type { SFTPWrapper } from "ssh2";
 import { SideloadError } from "../errors.js";
-import { Engine, type PullProgress, type RegistryAuth } from "../engine/engine.js";
+import { preloadDockerode } from "../engine/dockerode.js";
+import { Engine, type PullOptions, type PullProgress, type RegistryAuth } from "../engine/engine.js";
 import type { EngineTransport } from "../engine/ssh-agent.js";
 import type { Proxy } from "../inventory/proxy.js";
 import type { ImageReference } from "../reference.js";
@@ -56,10 +57,12 @@ export interface Session {
   hasReference(reference: string): Promise<boolean>;
   repoDigests(reference: string): Promise<string[] | undefined>;
   login(auth: RegistryAuth): Promise<void>;
+  /** `options.stallTimeoutMs`: fail with PULL_STALLED when nothing moves for that long. */
   pull(
     target: ImageReference,
     auth: RegistryAuth | undefined,
     onProgress: (p: PullProgress) => void,
+    options?: Pick<PullOptions, "stallTimeoutMs">,
   ): Promise<void>;
   /** Whether the transport not in use would work too (doctor); closes what it opened. */
   probeOtherTransport(): Promise<{ transport: EngineTransport; error?: unknown }>;
@@ -81,7 +84,7 @@ export interface SessionOptions {
 /** Opens sessions; the seam the step tests replace. */
 export type OpenSession = (proxy: Proxy, options: SessionOptions) => Session;
 
-/** The real session over ssh2 and dockerode. */
+/** The real session: ssh2 for the connection, dockerode over its channels for the engine. */
 export const openProxySession: OpenSession = (proxy, options) => new ProxySession(proxy, options);
 
 class ProxySession implements Session {
@@ -115,6 +118,8 @@ class ProxySession implements Session {
   }
 
   async connect(): Promise<void> {
+    // dockerode's load (~150 ms of CPU) runs while the handshake waits on the network.
+    preloadDockerode();
     this.ssh = await connectProxy(this.proxy, this.options.knownHosts, {
       ...this.options.connect,
       signal: this.options.signal,
@@ -181,6 +186,7 @@ class ProxySession implements Session {
     whileWaiting: (() => void) | undefined,
   ): Promise<{ version: string; apiVersion: string }> {
     this.found = endpoint;
+    this.docker?.close(); // an engine asked again (after a restart) leaves no channel behind
     this.docker = new Engine(
       this.connection,
       endpoint.socket,
@@ -213,8 +219,9 @@ class ProxySession implements Session {
     target: ImageReference,
     auth: RegistryAuth | undefined,
     onProgress: (p: PullProgress) => void,
+    options: Pick<PullOptions, "stallTimeoutMs"> = {},
   ): Promise<void> {
-    return this.engine.pull(target, auth, onProgress, this.options.signal);
+    return this.engine.pull(target, auth, onProgress, { ...options, signal: this.options.signal });
   }
 
   async probeOtherTransport(): Promise<{ transport: EngineTransport; error?: unknown }> {

@@ -1,7 +1,7 @@
 import { abortable } from "../abortable.js";
 import { SideloadError, hostPort, printable, toErrorInfo } from "../errors.js";
 import { sameImageReference } from "../reference.js";
-import type { RegistryAuth } from "../engine/engine.js";
+import type { PullProgress, RegistryAuth } from "../engine/engine.js";
 import type { Proxy } from "../inventory/proxy.js";
 import type { ConnectOptions } from "../ssh/connect.js";
 import type { KnownHostLine } from "../ssh/known-hosts.js";
@@ -14,7 +14,15 @@ import {
   type OpenSession,
   type Session,
 } from "./proxy-session.js";
-import type { ProxyResult, SideloadEvent, SideloadJob, StepName, StepTiming, AdapterImage } from "./types.js";
+import {
+  defaultStallTimeoutMs,
+  type AdapterImage,
+  type ProxyResult,
+  type SideloadEvent,
+  type SideloadJob,
+  type StepName,
+  type StepTiming,
+} from "./types.js";
 
 export interface ProxyDeps {
   knownHosts: KnownHostLine[];
@@ -28,6 +36,26 @@ export interface ProxyDeps {
 }
 
 const defaultBackoff = (attempt: number) => Math.min(500 * 2 ** (attempt - 1), 8_000);
+
+/**
+ * What a failed pull attempt needs before the next: a new SSH connection, the engine asked
+ * again on the same one, or only a re-issue (a stall); undefined when retrying cannot help.
+ */
+function retryCause(error: unknown): "connection" | "engine" | "stall" | undefined {
+  if (!(error instanceof SideloadError)) return undefined;
+  switch (error.code) {
+    case "SSH_DISCONNECTED":
+    case "SSH_UNREACHABLE":
+      return "connection";
+    case "ENGINE_RESTARTED":
+    case "ENGINE_UNREACHABLE":
+      return "engine";
+    case "PULL_STALLED":
+      return "stall";
+    default:
+      return undefined;
+  }
+}
 
 /**
  * Prepare one proxy: connect → engine → for each image: present? → login → pull → verify.
@@ -229,27 +257,31 @@ class ProxyRun {
     return auth;
   }
 
-  /** The pull; a dropped connection is reopened and the pull re-issued (layers already fetched are kept). */
+  /**
+   * The pull, re-issued (layers already fetched are kept) after what the proxy can get over: a
+   * dropped SSH connection (reopened), an engine that restarted (asked again on the same
+   * connection), a stall. A reconnect that fails counts as an attempt and is tried again, until
+   * `--retries` or the proxy's deadline is spent.
+   */
   private async pullWithRetries(
     image: AdapterImage,
     auth: RegistryAuth | undefined,
     attempts: { count: number },
   ): Promise<void> {
+    let engineLost = false;
     for (;;) {
       attempts.count++;
       try {
-        await this.current().pull(image, auth, (progress) =>
-          this.deps.onEvent({
-            type: "pull-progress",
-            proxy: this.proxy,
-            reference: image.reference,
-            progress,
-          }),
-        );
+        if (this.session === undefined) await this.open([]);
+        else if (engineLost) await this.current().startEngine();
+        engineLost = false;
+        await this.current().pull(image, auth, (progress) => this.progress(image, progress), {
+          stallTimeoutMs: this.job.stallTimeoutMs ?? defaultStallTimeoutMs,
+        });
         return;
       } catch (error) {
-        const dropped = error instanceof SideloadError && error.code === "SSH_DISCONNECTED";
-        if (!dropped || attempts.count > this.job.retries || this.signal.aborted) throw error;
+        const cause = retryCause(error);
+        if (cause === undefined || attempts.count > this.job.retries || this.signal.aborted) throw error;
         const delayMs = (this.deps.backoffMs ?? defaultBackoff)(attempts.count);
         this.deps.onEvent({
           type: "retry",
@@ -259,11 +291,24 @@ class ProxyRun {
           error: toErrorInfo(error),
           delayMs,
         });
-        this.close();
+        // An engine that seemed lost on a connection that is gone after all: reconnect.
+        if (cause === "connection" || (cause === "engine" && this.connectionGone())) this.close();
+        engineLost = cause === "engine";
         await sleep(delayMs, this.signal);
-        await this.open([]);
       }
     }
+  }
+
+  private connectionGone(): boolean {
+    try {
+      return this.session?.connection.closed ?? true;
+    } catch {
+      return true;
+    }
+  }
+
+  private progress(image: AdapterImage, progress: PullProgress): void {
+    this.deps.onEvent({ type: "pull-progress", proxy: this.proxy, reference: image.reference, progress });
   }
 
   /** The engine must list exactly the reference the proxy will look up. */

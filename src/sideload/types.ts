@@ -3,7 +3,6 @@ import type { PullProgress, RegistryAuth } from "../engine/engine.js";
 import type { EngineTransport } from "../engine/ssh-agent.js";
 import type { Proxy } from "../inventory/proxy.js";
 import type { AdapterImage } from "../pak/read-paks.js";
-import type { Coverage } from "./coverage.js";
 
 export type StepName = "connect" | "engine" | "present" | "login" | "pull" | "verify";
 
@@ -81,6 +80,9 @@ export interface RegistryCredentials {
   refresh(registry: string): Promise<RegistryAuth | undefined>;
 }
 
+/** A pull whose engine reports no progress for this long is stalled (job.stallTimeoutMs). */
+export const defaultStallTimeoutMs = 60_000;
+
 export interface SideloadJob {
   mode: "pull" | "verify";
   images: AdapterImage[];
@@ -91,10 +93,45 @@ export interface SideloadJob {
    * pull) happens before that.
    */
   registries?: RegistryCredentials | undefined;
-  /** Re-issues of a pull whose connection dropped. */
+  /**
+   * Re-issues of a pull whose connection dropped, whose engine restarted or that stalled
+   * (failed reconnects count too).
+   */
   retries: number;
+  /**
+   * Fail a pull attempt with PULL_STALLED when the engine reports no progress for this long
+   * (then re-issued within `retries`). Absent: 60 s (`defaultStallTimeoutMs`).
+   */
+  stallTimeoutMs?: number | undefined;
   /** Per-proxy time limit. */
   timeoutMs: number;
   /** PEM of a registry CA to install as /etc/docker/certs.d/<REGISTRY>/ca.crt before login. */
   registryCa?: string | undefined;
+}
+
+/** The verdict for one collector group; JSON-friendly. */
+export interface GroupCoverage {
+  group: string;
+  /** Its cloud-proxy members. */
+  members: string[];
+  /** Members that hold every reference (status present or pulled for each). */
+  holding: string[];
+  /** Members checked that lack at least one reference (or failed). */
+  lacking: string[];
+  /** Members with no result in this run (left out by --limit, --only-failed…). */
+  unchecked: string[];
+  /**
+   * `ready`: every member holds every reference; `partial`: some do, some do not (called
+   * out); `none`: no member does; `unknown`: none lacks one, but some were not checked.
+   */
+  state: "ready" | "partial" | "none" | "unknown";
+  ready: boolean;
+}
+
+export interface Coverage {
+  groups: GroupCoverage[];
+  /** Every group involved is ready. */
+  ready: boolean;
+  /** Names of the groups whose state is `partial`: the ones to call out. */
+  partial: string[];
 }

@@ -8,6 +8,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import Docker from "dockerode";
+import type { RegistryCredentials } from "../../src/sideload/types.js";
 
 export const root = join(import.meta.dirname, "../..");
 export const labScript = join(root, "scripts/lab.sh");
@@ -173,4 +174,17 @@ export async function engineRequestsToRegistry(lab: Lab): Promise<number> {
 /** The environment that hands mp-sideload the lab registry's user, with its password or `password`. */
 export function registryEnv(lab: Lab, password = lab.registryPassword): Record<string, string> {
   return { MP_SIDELOAD_REGISTRY_USER: lab.registryUser, MP_SIDELOAD_REGISTRY_PASSWORD: password };
+}
+
+/** The lab registry's credentials as a run's registry gate hands them to a proxy. */
+export function labRegistries(lab: Lab): RegistryCredentials {
+  return {
+    credentials: (registry) =>
+      Promise.resolve({
+        username: lab.registryUser,
+        password: lab.registryPassword,
+        serveraddress: registry,
+      }),
+    refresh: () => Promise.resolve(undefined),
+  };
 }

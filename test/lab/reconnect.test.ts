@@ -11,20 +11,24 @@ import { sideloadProxy } from "../../src/sideload/sideload-proxy.js";
 import { parseKnownHosts } from "../../src/ssh/known-hosts.js";
 import type { SideloadEvent, SideloadJob } from "../../src/sideload/types.js";
 import { readPak } from "../../src/pak/read-pak.js";
-import { clearImages, loadLab, repoDigests, type Lab } from "./lab.js";
+import { clearImages, labRegistries, loadLab, repoDigests, type Lab } from "./lab.js";
 
 interface Relay {
   port: number;
   connections: number;
   cutAll(): void;
+  /** Close every connection that comes in the next `ms`: sshd unreachable for a while. */
+  refuseFor(ms: number): void;
   close(): Promise<void>;
 }
 
 function startRelay(targetPort: number): Promise<Relay> {
   const sockets = new Set<net.Socket>();
   let connections = 0;
+  let refusingUntil = 0;
   const server = net.createServer((client) => {
     connections++;
+    if (Date.now() < refusingUntil) return void client.destroy();
     const upstream = net.connect(targetPort, "127.0.0.1");
     for (const s of [client, upstream]) {
       sockets.add(s);
@@ -43,6 +47,9 @@ function startRelay(targetPort: number): Promise<Relay> {
         },
         cutAll: () => {
           for (const s of sockets) s.destroy();
+        },
+        refuseFor: (ms) => {
+          refusingUntil = Date.now() + ms;
         },
         close: () =>
           new Promise((done) => {
@@ -70,15 +77,7 @@ async function throughRelay(retries: number) {
     images: (await readPak(lab.paks.sample)).adapters,
     retries,
     timeoutMs: 120_000,
-    registries: {
-      credentials: (registry) =>
-        Promise.resolve({
-          username: lab.registryUser,
-          password: lab.registryPassword,
-          serveraddress: registry,
-        }),
-      refresh: () => Promise.resolve(undefined),
-    },
+    registries: labRegistries(lab),
   };
   const proxy = { name: "proxy-1-via-relay", host: "127.0.0.1", port: relay.port, user: "root", groups: [] };
   const deps = {
@@ -145,5 +144,32 @@ describe("a connection dropped mid-pull", () => {
     });
     expect(results[0]).toMatchObject({ status: "failed", failedStep: "pull", attempts: 2 });
     expect(results[0]?.error?.code).toBe("SSH_DISCONNECTED");
+  });
+  it("an outage longer than the first backoff: failed reconnects stay in the loop, the row ends pulled", async () => {
+    const { relay, job, proxy, deps } = await throughRelay(6);
+    const events: SideloadEvent[] = [];
+    let cut = false;
+    const results = await sideloadProxy(proxy, job, {
+      ...deps,
+      backoffMs: () => 300,
+      onEvent: (event) => {
+        events.push(event);
+        if (event.type === "pull-progress" && !cut) {
+          cut = true;
+          relay.refuseFor(1000);
+          relay.cutAll();
+        }
+      },
+    });
+    const codes = events.flatMap((e) => (e.type === "retry" ? [e.error.code] : []));
+    expect(codes[0]).toBe("SSH_DISCONNECTED");
+    // The reconnects refused during the outage were retried, not thrown out of the loop.
+    expect(codes.slice(1).length).toBeGreaterThanOrEqual(1);
+    expect(results[0], JSON.stringify(results[0]?.error)).toMatchObject({
+      status: "pulled",
+      reference: lab.sampleReference,
+    });
+    expect(results[0]?.attempts).toBe(codes.length + 1);
+    expect(await repoDigests(lab, 1)).toContain(lab.sampleReference);
   });
 });

@@ -4,7 +4,7 @@
  * report the CA outcome. The same rules run against real parts in test/lab/.
  */
 import { describe, expect, it } from "vitest";
-import { SideloadError } from "../../src/errors.js";
+import { SideloadError, type ErrorCode } from "../../src/errors.js";
 import type { RegistryAuth } from "../../src/engine/engine.js";
 import type { Proxy } from "../../src/inventory/proxy.js";
 import type { Session, SessionOptions } from "../../src/sideload/proxy-session.js";
@@ -32,8 +32,16 @@ function fakeSession(script: {
   wrongGuess?: boolean;
   verifyLists?: (reference: string) => string[];
   ca?: string;
+  /** Codes the pulls fail with, one per pull, before they succeed. */
+  pullFailures?: ErrorCode[];
+  /** Codes the connects after the first fail with, one per connect. */
+  reconnectFailures?: ErrorCode[];
 }) {
+  const pullFailures = [...(script.pullFailures ?? [])];
+  const reconnectFailures = [...(script.reconnectFailures ?? [])];
+  let connects = 0;
   const calls: string[] = [];
+  const stallTimeouts: (number | undefined)[] = [];
   let drops = script.pullDrops ?? 0;
   const held = new Set(script.present ?? []);
   let ca = script.ca;
@@ -45,7 +53,13 @@ function fakeSession(script: {
     const gone = () =>
       Promise.reject(new SideloadError("ENGINE_UNREACHABLE", "no socket", { exitStatus: 1 }));
     return {
-      connect: () => (calls.push("connect"), Promise.resolve()),
+      connect: () => {
+        calls.push("connect");
+        const failure = connects++ > 0 ? reconnectFailures.shift() : undefined;
+        return failure
+          ? Promise.reject(new SideloadError(failure, failure, { exitStatus: 1 }))
+          : Promise.resolve();
+      },
       startEngine: (whileWaiting?: () => void) => {
         calls.push("engine");
         if (script.wrongGuess && options.endpoint === undefined) {
@@ -59,6 +73,7 @@ function fakeSession(script: {
       },
       transport: "stream-local",
       endpoint: found,
+      connection: { closed: false },
       hasReference: (ref: string) => {
         calls.push(`present ${ref}${guessing ? " (guess)" : ""}`);
         return guessing ? gone() : Promise.resolve(held.has(ref));
@@ -72,8 +87,11 @@ function fakeSession(script: {
           return Promise.reject(new SideloadError("REGISTRY_UNAUTHORIZED", "refused", { exitStatus: 1 }));
         return Promise.resolve();
       },
-      pull: (t: AdapterImage) => {
+      pull: (t: AdapterImage, _auth: unknown, _progress: unknown, options?: { stallTimeoutMs?: number }) => {
         calls.push(`pull ${t.reference}`);
+        stallTimeouts.push(options?.stallTimeoutMs);
+        const failure = pullFailures.shift();
+        if (failure) return Promise.reject(new SideloadError(failure, failure, { exitStatus: 1 }));
         if (drops > 0) {
           drops--;
           return Promise.reject(new SideloadError("SSH_DISCONNECTED", "dropped", { exitStatus: 1 }));
@@ -91,7 +109,7 @@ function fakeSession(script: {
       close: () => calls.push("close"),
     } as unknown as Session;
   };
-  return { open, calls, given };
+  return { open, calls, given, stallTimeouts };
 }
 
 /** The registry gate as a proxy sees it: credentials once `ready` settles. */
@@ -305,5 +323,46 @@ describe("sideloadProxy's rules", () => {
     const pem = "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n";
     expect((await run([a], fakeSession({}), { registryCa: pem }))[0]?.registryCa).toBe("installed");
     expect((await run([a], fakeSession({ ca: pem }), { registryCa: pem }))[0]?.registryCa).toBe("unchanged");
+  });
+});
+
+describe("re-issuing a pull", () => {
+  const outcome = (r: { status: string; attempts?: number; error?: { code: string } }) => [
+    r.status,
+    r.attempts,
+    r.error?.code,
+  ];
+
+  it("an engine restart is asked again on the same connection, not a new one", async () => {
+    const session = fakeSession({ pullFailures: ["ENGINE_RESTARTED"] });
+    const [result] = await run([a], session);
+    expect(outcome(result!)).toEqual(["pulled", 2, undefined]);
+    expect(session.calls.filter((c) => c === "connect")).toHaveLength(1);
+    expect(session.calls.filter((c) => c === "engine")).toHaveLength(2);
+  });
+
+  it("a reconnect that fails stays in the loop until the retries are spent", async () => {
+    const recovered = fakeSession({
+      pullDrops: 1,
+      reconnectFailures: ["SSH_UNREACHABLE", "SSH_UNREACHABLE"],
+    });
+    expect(outcome((await run([a], recovered, { retries: 4 }))[0]!)).toEqual(["pulled", 4, undefined]);
+    const spent = fakeSession({ pullDrops: 1, reconnectFailures: ["SSH_UNREACHABLE", "SSH_UNREACHABLE"] });
+    expect(outcome((await run([a], spent, { retries: 2 }))[0]!)).toEqual(["failed", 3, "SSH_UNREACHABLE"]);
+  });
+
+  it("a stall is re-issued on the same session; the stall timeout defaults to 60 s", async () => {
+    const session = fakeSession({ pullFailures: ["PULL_STALLED"] });
+    expect(outcome((await run([a], session))[0]!)).toEqual(["pulled", 2, undefined]);
+    expect(session.calls.filter((c) => c === "connect" || c === "engine")).toEqual(["connect", "engine"]);
+    expect(session.stallTimeouts).toEqual([60_000, 60_000]);
+    const shorter = fakeSession({});
+    await run([a], shorter, { stallTimeoutMs: 5_000 });
+    expect(shorter.stallTimeouts).toEqual([5_000]);
+  });
+
+  it("what retrying cannot help fails at once", async () => {
+    const session = fakeSession({ pullFailures: ["PROXY_DISK_FULL"] });
+    expect(outcome((await run([a], session))[0]!)).toEqual(["failed", undefined, "PROXY_DISK_FULL"]);
   });
 });
