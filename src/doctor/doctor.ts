@@ -16,9 +16,9 @@ import {
   type EngineEndpoint,
   type OpenSession,
   type Session,
-} from "../sideload/proxy-session.js";
-import { mapConcurrently } from "../sideload/map-concurrently.js";
-import { ProxyDeadline } from "../sideload/proxy-deadline.js";
+} from "../session/proxy-session.js";
+import { mapConcurrently } from "../session/map-concurrently.js";
+import { ProxyDeadline } from "../session/proxy-deadline.js";
 import type { AdapterImage } from "../sideload/types.js";
 
 export type Verdict = "pass" | "warn" | "fail";

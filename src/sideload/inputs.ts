@@ -59,4 +59,6 @@ export interface SideloadInputs {
   concurrency: number;
   timeoutMs: number;
   retries: number;
+  /** `--stall-timeout`: a pull with no progress for this long is re-issued. */
+  stallTimeoutMs?: number | undefined;
 }

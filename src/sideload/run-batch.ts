@@ -1,6 +1,6 @@
 import { printable } from "../errors.js";
 import type { Proxy } from "../inventory/proxy.js";
-import { mapConcurrently } from "./map-concurrently.js";
+import { mapConcurrently } from "../session/map-concurrently.js";
 import { imagesFor } from "./proxy-images.js";
 import { sideloadProxy, type ProxyDeps } from "./sideload-proxy.js";
 import type { BatchReport, ProxyResult, SideloadJob } from "./types.js";

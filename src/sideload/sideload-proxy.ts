@@ -5,7 +5,7 @@ import type { PullProgress, RegistryAuth } from "../engine/engine.js";
 import type { Proxy } from "../inventory/proxy.js";
 import type { ConnectOptions } from "../ssh/connect.js";
 import type { KnownHostLine } from "../ssh/known-hosts.js";
-import { ProxyDeadline } from "./proxy-deadline.js";
+import { ProxyDeadline } from "../session/proxy-deadline.js";
 import { imagesFor } from "./proxy-images.js";
 import {
   openProxySession,
@@ -13,7 +13,7 @@ import {
   type EngineEndpoint,
   type OpenSession,
   type Session,
-} from "./proxy-session.js";
+} from "../session/proxy-session.js";
 import {
   defaultStallTimeoutMs,
   type AdapterImage,

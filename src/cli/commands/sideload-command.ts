@@ -8,10 +8,12 @@ import { checkIdentityFiles } from "../../ssh/connect.js";
 import type { SideloadInputs } from "../../sideload/inputs.js";
 import { planSideload } from "../../sideload/plan.js";
 import { RegistryGate } from "../../sideload/registry-gate.js";
-import { resolveInputs } from "../../sideload/resolve-inputs.js";
+import { resolveInputs, type ResolvedInputs } from "../../sideload/resolve-inputs.js";
 import { buildReport } from "../../sideload/run-batch.js";
 import { runSideload } from "../../sideload/run-sideload.js";
-import type { SideloadJob } from "../../sideload/types.js";
+import type { BatchReport, SideloadJob } from "../../sideload/types.js";
+import type { CredentialResolver } from "../../credentials/resolve.js";
+import type { prompts } from "../prompts.js";
 import { intOption, parseCommandArgs } from "../args.js";
 import { credentialOptionSpecs, credentialOptionsHelp, credentialResolver } from "../credential-options.js";
 import { confirmHostKeys } from "../host-keys.js";
@@ -42,6 +44,7 @@ export const sideloadOptions = {
   concurrency: { type: "string" },
   timeout: { type: "string" },
   retries: { type: "string" },
+  "stall-timeout": { type: "string" },
   json: { type: "boolean" },
   report: { type: "string" },
   junit: { type: "string" },
@@ -71,7 +74,9 @@ ${
 }Run:
   --concurrency N             proxies at once (default 8)
   --timeout SECONDS           per proxy (default 900)
-  --retries N                 re-issues of a pull whose connection dropped (default 3)
+  --retries N                 re-issues of a pull whose connection dropped, whose engine restarted
+                              or that stalled; also waits on a registry's rate limit (default 3)
+  --stall-timeout SECONDS     a pull with no progress for this long is stalled and re-issued (default 60)
   --json                      one JSON document on stdout
   --report FILE               also write the JSON document to FILE
   --junit FILE                also write a JUnit XML report to FILE (a test case per proxy and image)
@@ -133,6 +138,7 @@ export async function sideloadInputsOf(
   const concurrency = intOption("concurrency", values.concurrency, 8, 1, 256);
   const timeoutMs = intOption("timeout", values.timeout, 900, 1, 86_400) * 1000;
   const retries = intOption("retries", values.retries, 3, 0, 20);
+  const stallTimeoutMs = intOption("stall-timeout", values["stall-timeout"], 60, 1, 86_400) * 1000;
   return {
     mode,
     paks,
@@ -144,6 +150,7 @@ export async function sideloadInputsOf(
     concurrency,
     timeoutMs,
     retries,
+    stallTimeoutMs,
   };
 }
 
@@ -175,112 +182,130 @@ async function sideloadCommand(
   if (output.junit !== undefined) await checkWritableOutput(output.junit, "--junit");
   const warn = (message: string) => terminal.err(`mp-sideload: warning: ${message}\n`);
   const resolved = await resolveInputs(inputs, terminal.env, debug, warn);
-  const { images, knownHostsFile } = resolved;
+  const { images, knownHostsFile, proxies } = resolved;
+  const references = images.map((i) => i.reference);
   const job: SideloadJob = {
     mode: inputs.mode,
     images,
     retries: inputs.retries,
     timeoutMs: inputs.timeoutMs,
+    stallTimeoutMs: inputs.stallTimeoutMs,
     registryCa: resolved.registryCa,
   };
-  if (resolved.proxies.length === 0 && inputs.targets.onlyFailed !== undefined) {
+  if (proxies.length === 0 && inputs.targets.onlyFailed !== undefined) {
     terminal.err(
       `nothing to retry: ${printable(inputs.targets.onlyFailed)} shows every proxy ok for these images\n`,
     );
-    if (output.json)
-      terminal.out(
-        renderReportJson(
-          buildReport(
-            inputs.mode,
-            images.map((i) => i.reference),
-            [],
-          ),
-        ),
-      );
+    if (output.json) terminal.out(renderReportJson(buildReport(inputs.mode, references, [])));
     return ExitStatus.ok;
   }
   if (output.dryRun) {
-    const plan = planSideload(resolved.proxies, job, knownHostsFile);
-    const references = images.map((i) => i.reference);
+    const plan = planSideload(proxies, job, knownHostsFile);
     terminal.out(output.json ? renderPlanJson(inputs.mode, references, plan) : renderPlan(inputs.mode, plan));
     return ExitStatus.ok;
   }
 
   const ask = terminal.interactive ? (await import("../prompts.js")).prompts : undefined;
   const board = ask && !output.json && !output.debug ? new LiveBoard(stderrBoard(terminal)) : undefined;
+  const around = <T>(question: () => Promise<T>) => board?.paused(question) ?? question();
   // The registries' checks start now and overlap everything below; a proxy that must pull waits
   // for its registry's verdict before any credential goes out.
   const gate =
     inputs.mode === "pull"
-      ? new RegistryGate(images, {
-          resolver: await credentialResolver(credentials, terminal, (q) => board?.paused(q) ?? q()),
-          ca: resolved.registryCa,
-          env: terminal.env,
-          signal: terminal.signal,
-          skipCheck: !inputs.registryCheck,
+      ? commandGate(inputs, resolved, await credentialResolver(credentials, terminal, around), terminal, {
           prompt: ask !== undefined,
-          warn,
           debug,
-          rateLimits: {
-            retries: inputs.retries,
-            waitBudgetMs: inputs.timeoutMs,
-            onWait: (wait) => terminal.err(`mp-sideload: ${rateLimitWaitMessage(wait)}\n`),
-          },
         }).start()
       : undefined;
-  const proxies = resolved.proxies;
-  // In a terminal: every unknown host key at once, then one "go?"; nothing is asked mid-batch
-  // but the registry password, with the board paused.
-  if (ask) {
-    const { trusted } = await confirmHostKeys(proxies, knownHostsFile, ask, terminal);
-    const what = images.length === 1 ? images[0]?.reference : `${images.length} images`;
-    const count = `${proxies.length} prox${proxies.length === 1 ? "y" : "ies"}`;
-    if (inputs.mode === "pull" && !output.yes && !(await ask.confirmRun(`Pull ${what} onto ${count}?`))) {
-      terminal.err(
-        trusted > 0
-          ? `nothing done on the proxies (${trusted} host key${trusted === 1 ? " was" : "s were"} added to ${printable(knownHostsFile)})\n`
-          : "nothing done\n",
-      );
-      return ExitStatus.ok;
-    }
-  }
+  if (ask && !(await confirmAtTerminal(inputs, output, resolved, ask, terminal))) return ExitStatus.ok;
   const ssh = await sshConnectSetup(inputs.ssh, inputs.targets.sshUser ?? "root", terminal, {
     askHostKeys: false,
-    around: (question) => board?.paused(question) ?? question(),
+    around,
   });
   let result;
   try {
     await checkIdentityFiles(proxies, ssh.connect.auth);
     board?.start(proxies.length);
+    const onEvent =
+      board?.onEvent ?? createLiveRenderer(terminal, { debug: output.debug, json: output.json });
+    const batch = { concurrency: inputs.concurrency, knownHosts: ssh.knownHosts, signal: terminal.signal };
     result = await runSideload(
       proxies,
       { ...job, registries: gate },
       gate,
-      {
-        concurrency: inputs.concurrency,
-        knownHosts: ssh.knownHosts,
-        signal: terminal.signal,
-        onEvent: board?.onEvent ?? createLiveRenderer(terminal, { debug: output.debug, json: output.json }),
-        connect: ssh.connect,
-      },
+      { ...batch, onEvent, connect: ssh.connect },
       resolved.groups,
     );
   } finally {
     board?.stop();
     ssh.close();
   }
-  const document = renderReportJson(result.report);
-  terminal.out(output.json ? document : renderReportHuman(result.report));
-  // After the results are printed: a late failure to write a file never hides them.
-  if (output.report !== undefined)
-    await writeFileAtomic(output.report, document, { mode: 0o644, what: "--report" });
-  if (output.junit !== undefined)
-    await writeFileAtomic(output.junit, renderJunit(result.report), { mode: 0o644, what: "--junit" });
+  await writeResults(result.report, output, terminal);
   const interrupted = interruptedStatus(terminal.signal);
   if (interrupted !== undefined) return interrupted;
   // A collector group where some members lack an image is not ready for its instances to move.
   const ready = result.report.summary.failed === 0 && (result.coverage?.ready ?? true);
   return ready ? ExitStatus.ok : ExitStatus.proxyFailed;
+}
+
+/** The registry gate of a `pull`: the workstation's checks, the credentials, the rate limits. */
+function commandGate(
+  inputs: SideloadInputs,
+  resolved: ResolvedInputs,
+  resolver: CredentialResolver,
+  terminal: Terminal,
+  options: { prompt: boolean; debug: ((message: string) => void) | undefined },
+): RegistryGate {
+  return new RegistryGate(resolved.images, {
+    resolver,
+    ca: resolved.registryCa,
+    env: terminal.env,
+    signal: terminal.signal,
+    skipCheck: !inputs.registryCheck,
+    prompt: options.prompt,
+    warn: (message) => terminal.err(`mp-sideload: warning: ${message}\n`),
+    debug: options.debug,
+    rateLimits: {
+      retries: inputs.retries,
+      waitBudgetMs: inputs.timeoutMs,
+      onWait: (wait) => terminal.err(`mp-sideload: ${rateLimitWaitMessage(wait)}\n`),
+    },
+  });
+}
+
+/**
+ * In a terminal: every unknown host key at once, then one "go?" (pull, unless --yes). Nothing is
+ * asked mid-batch but a password, with the board paused. False: the user said no.
+ */
+async function confirmAtTerminal(
+  inputs: SideloadInputs,
+  output: SideloadOutput,
+  resolved: ResolvedInputs,
+  ask: typeof prompts,
+  terminal: Terminal,
+): Promise<boolean> {
+  const { proxies, images, knownHostsFile } = resolved;
+  const { trusted } = await confirmHostKeys(proxies, knownHostsFile, ask, terminal);
+  if (inputs.mode !== "pull" || output.yes) return true;
+  const what = images.length === 1 ? images[0]?.reference : `${images.length} images`;
+  const count = `${proxies.length} prox${proxies.length === 1 ? "y" : "ies"}`;
+  if (await ask.confirmRun(`Pull ${what} onto ${count}?`)) return true;
+  terminal.err(
+    trusted > 0
+      ? `nothing done on the proxies (${trusted} host key${trusted === 1 ? " was" : "s were"} added to ${printable(knownHostsFile)})\n`
+      : "nothing done\n",
+  );
+  return false;
+}
+
+/** The report on stdout, then the files: a late failure to write a file never hides the results. */
+async function writeResults(report: BatchReport, output: SideloadOutput, terminal: Terminal): Promise<void> {
+  const document = renderReportJson(report);
+  terminal.out(output.json ? document : renderReportHuman(report));
+  if (output.report !== undefined)
+    await writeFileAtomic(output.report, document, { mode: 0o644, what: "--report" });
+  if (output.junit !== undefined)
+    await writeFileAtomic(output.junit, renderJunit(report), { mode: 0o644, what: "--junit" });
 }
 
 /** The live board on stderr. */
