@@ -7,6 +7,7 @@ import type { ProxyQuery, SshInputs } from "../sideload/inputs.js";
 import { knownHostsFileOf } from "../sideload/resolve-inputs.js";
 import { JumpPool, defaultIdentities, loadKnownHosts, type ConnectOptions } from "../ssh/connect.js";
 import type { KnownHostLine } from "../ssh/known-hosts.js";
+import { SshRunState } from "../ssh/run-state.js";
 import {
   opsConnectionFrom,
   opsOptionSpecs,
@@ -109,7 +110,13 @@ export async function sshConnectSetup(
     /** Wraps each question (the live board steps aside meanwhile). */
     around?: <T>(question: () => Promise<T>) => Promise<T>;
   } = { askHostKeys: true },
-): Promise<{ knownHosts: KnownHostLine[]; connect: Omit<ConnectOptions, "signal">; close: () => void }> {
+): Promise<{
+  knownHosts: KnownHostLine[];
+  connect: Omit<ConnectOptions, "signal">;
+  /** The run's SSH state (known_hosts files, identity keys), closed by `close`. */
+  run: SshRunState;
+  close: () => void;
+}> {
   const ask = terminal.interactive ? (await import("./prompts.js")).prompts : undefined;
   const around = options.around ?? (<T>(question: () => Promise<T>) => question());
   const knownHostsFile = knownHostsFileOf(ssh.knownHostsFile, terminal.env);
@@ -143,8 +150,17 @@ export async function sshConnectSetup(
       passphrase: ask && ((file: string) => around(() => ask.keyPassphrase(file))),
     },
   };
-  const jumps = new JumpPool(knownHosts, connect, terminal.signal);
-  return { knownHosts, connect: { ...connect, jumps }, close: () => jumps.closeAll() };
+  const run = new SshRunState();
+  const jumps = new JumpPool(knownHosts, { ...connect, run }, terminal.signal);
+  return {
+    knownHosts,
+    connect: { ...connect, jumps, run },
+    run,
+    close: () => {
+      jumps.closeAll();
+      run.close();
+    },
+  };
 }
 
 /** The first call's promise, shared by every later call. */

@@ -7,14 +7,15 @@ import type { AuthenticationType, NextAuthHandler, ParsedKey } from "ssh2";
 import { SideloadError } from "../errors.js";
 import { readRegularFile } from "../files.js";
 import type { Proxy } from "../inventory/proxy.js";
-import type { SshAuthSources } from "./types.js";
+import type { SshRunState } from "./run-state.js";
+import type { IdentityBytes, SshAuthSources } from "./types.js";
 
 const { utils } = ssh2;
 
 /** ssh2's `authHandler` for `proxy`, with what it tried and the method that last went out. */
-export function authHandlerFor(proxy: Proxy, sources: SshAuthSources) {
+export function authHandlerFor(proxy: Proxy, sources: SshAuthSources, run: SshRunState) {
   const log: AuthLog = { tried: [], skipped: [] };
-  const attempts = authAttempts(proxy, sources, log);
+  const attempts = authAttempts(proxy, sources, run, log);
   const state = {
     attempted: false,
     /** What was offered and what was passed over, for SSH_AUTH_FAILED. */
@@ -62,7 +63,6 @@ export interface AuthLog {
 }
 
 /** A private key file's bytes, or why they cannot be used. */
-type IdentityBytes = { bytes: Buffer } | { error: SideloadError; missing: boolean };
 
 /** The largest private key file read: an RSA 16384-bit key in PEM is ~13 KiB. */
 export const maxIdentityBytes = 1024 * 1024;
@@ -70,23 +70,9 @@ export const maxIdentityBytes = 1024 * 1024;
 const identityHint =
   "give --identity (or the inventory's identity, or the ssh config's IdentityFile) the path of a private key file";
 
-/**
- * Identity files read, parsed (and decrypted) once per run (per set of auth sources), however
- * many proxies use them: parsing a key builds its PEM forms, a few ms per proxy otherwise.
- */
-const identityFiles = new WeakMap<SshAuthSources, Map<string, Promise<IdentityBytes>>>();
-const identityKeys = new WeakMap<SshAuthSources, Map<string, Promise<ParsedKey | string>>>();
-
-function perRun<T>(book: WeakMap<SshAuthSources, Map<string, T>>, sources: SshAuthSources): Map<string, T> {
-  let run = book.get(sources);
-  if (run === undefined) book.set(sources, (run = new Map<string, T>()));
-  return run;
-}
-
 /** Read a key file as every input file is read: a regular file, at most 1 MiB (never /dev/zero). */
-function identityBytes(file: string, sources: SshAuthSources): Promise<IdentityBytes> {
-  const run = perRun(identityFiles, sources);
-  let read = run.get(file);
+function identityBytes(file: string, run: SshRunState): Promise<IdentityBytes> {
+  let read = run.identityFiles.get(file);
   if (read === undefined) {
     read = readRegularFile(file, {
       what: "SSH identity",
@@ -102,21 +88,24 @@ function identityBytes(file: string, sources: SshAuthSources): Promise<IdentityB
         return { error: failure, missing: failure.code === "FILE_NOT_FOUND" };
       },
     );
-    run.set(file, read);
+    run.identityFiles.set(file, read);
   }
   return read;
 }
 
 /** The parsed key, or why it is not offered (for SSH_AUTH_FAILED's list). */
-function identityKey(file: string, sources: SshAuthSources): Promise<ParsedKey | string> {
-  const run = perRun(identityKeys, sources);
-  let key = run.get(file);
-  if (key === undefined) run.set(file, (key = loadIdentityKey(file, sources)));
+function identityKey(file: string, sources: SshAuthSources, run: SshRunState): Promise<ParsedKey | string> {
+  let key = run.identityKeys.get(file);
+  if (key === undefined) run.identityKeys.set(file, (key = loadIdentityKey(file, sources, run)));
   return key;
 }
 
-async function loadIdentityKey(file: string, sources: SshAuthSources): Promise<ParsedKey | string> {
-  const read = await identityBytes(file, sources);
+async function loadIdentityKey(
+  file: string,
+  sources: SshAuthSources,
+  run: SshRunState,
+): Promise<ParsedKey | string> {
+  const read = await identityBytes(file, run);
   if ("error" in read) return read.missing ? "no such file" : "not a readable regular file";
   let parsed = utils.parseKey(read.bytes);
   if (parsed instanceof Error && /encrypted|passphrase/i.test(parsed.message)) {
@@ -145,20 +134,29 @@ function namedIdentities(proxy: Proxy, sources: SshAuthSources): { file: string;
  * FILE_NOT_FOUND, and a FIFO, a device or an oversized file FILE_UNREADABLE (exit 2), instead
  * of an authentication that fails (or reads forever) later. The bytes are kept for the run.
  */
-export async function checkIdentityFiles(proxies: Proxy[], sources: SshAuthSources): Promise<void> {
+export async function checkIdentityFiles(
+  proxies: Proxy[],
+  sources: SshAuthSources,
+  run: SshRunState,
+): Promise<void> {
   const seen = new Map<string, boolean>();
   for (const proxy of proxies) {
     for (const { file, required } of namedIdentities(proxy, sources))
       seen.set(file, (seen.get(file) ?? false) || required);
   }
   for (const [file, required] of seen) {
-    const read = await identityBytes(file, sources);
+    const read = await identityBytes(file, run);
     if ("error" in read && (required || !read.missing)) throw read.error;
   }
 }
 
 /** The auth methods to try, in OpenSSH's order: agent, keys, password, keyboard-interactive. */
-function* authAttempts(proxy: Proxy, sources: SshAuthSources, log: AuthLog): Generator<Attempt> {
+function* authAttempts(
+  proxy: Proxy,
+  sources: SshAuthSources,
+  run: SshRunState,
+  log: AuthLog,
+): Generator<Attempt> {
   const allowed = (left: AuthenticationType[] | null, type: AuthenticationType) =>
     left === null || left.includes(type);
   const username = proxy.user;
@@ -183,7 +181,7 @@ function* authAttempts(proxy: Proxy, sources: SshAuthSources, log: AuthLog): Gen
   for (const file of files) {
     yield async (left) => {
       if (!allowed(left, "publickey")) return undefined;
-      const key = await identityKey(file, sources);
+      const key = await identityKey(file, sources, run);
       if (typeof key === "string") {
         // A default key that is not there is not worth a word (OpenSSH says nothing either).
         if (!(key === "no such file" && !named.has(file))) log.skipped.push(`key ${file} (${key})`);

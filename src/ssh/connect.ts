@@ -9,6 +9,7 @@ import { hostKeyVerifier } from "./host-key-check.js";
 import { loadKnownHosts } from "./known-hosts-file.js";
 import type { Hop, Proxy } from "../inventory/proxy.js";
 import { knownKeyTypes, type KnownHostLine } from "./known-hosts.js";
+import { SshRunState } from "./run-state.js";
 import type { HostKeyPolicy, SshAuthSources } from "./types.js";
 
 const { Client } = ssh2;
@@ -24,6 +25,8 @@ export interface ConnectOptions {
   keepaliveIntervalMs?: number;
   /** Shared connections to jump hosts; required for a proxy with `jump`. */
   jumps?: JumpPool | undefined;
+  /** The run's SSH state (known_hosts files, pending writes, identity keys); absent: this call's own. */
+  run?: SshRunState | undefined;
 }
 
 /** An authenticated SSH connection to one proxy: the one connection a job uses. */
@@ -88,15 +91,16 @@ export async function connectProxy(
   knownHosts: KnownHostLine[],
   options: ConnectOptions,
 ): Promise<SshConnection> {
+  const run = options.run ?? new SshRunState();
   // Key files first: a missing --identity or a FIFO given as one fails here, before any packet.
-  await checkIdentityFiles([proxy], options.auth);
-  const hostKeys = await hostKeysFor(proxy, knownHosts, options.hostKeys);
+  await checkIdentityFiles([proxy], options.auth, run);
+  const hostKeys = await hostKeysFor(proxy, knownHosts, options.hostKeys, run);
   const where = `${printable(proxy.name)} (${hostPort(proxy.host, proxy.port)})`;
   if (!proxy.jump || proxy.jump.length === 0)
-    return connectOnce(proxy, hostKeys.lines, { ...options, hostKeys: hostKeys.policy }, where);
+    return connectOnce(proxy, hostKeys.lines, { ...options, hostKeys: hostKeys.policy, run }, where);
   if (!options.jumps) throw new Error("a proxy with jump hosts needs the connection's JumpPool");
   const sock = await options.jumps.channelTo(proxy, options.signal);
-  return connectOnce(proxy, hostKeys.lines, { ...options, hostKeys: hostKeys.policy }, where, sock);
+  return connectOnce(proxy, hostKeys.lines, { ...options, hostKeys: hostKeys.policy, run }, where, sock);
 }
 
 /** The known_hosts lines and policy for a proxy: its UserKnownHostsFile from the ssh config, unless --known-hosts. */
@@ -104,22 +108,20 @@ async function hostKeysFor(
   proxy: Proxy,
   knownHosts: KnownHostLine[],
   policy: HostKeyPolicy,
+  run: SshRunState,
 ): Promise<{ lines: KnownHostLine[]; policy: HostKeyPolicy }> {
   const acceptNew = policy.acceptNew || proxy.acceptNewHostKey === true;
   const files = proxy.knownHostsFiles;
   if (policy.knownHostsExplicit || !files || files.length === 0)
     return { lines: knownHosts, policy: { ...policy, acceptNew } };
   const key = files.join("\0");
-  let lines = knownHostsBook.get(key);
+  let lines = run.knownHostsFiles.get(key);
   if (!lines) {
     lines = Promise.all(files.map((f) => loadKnownHosts(f))).then((all) => all.flat());
-    knownHostsBook.set(key, lines);
+    run.knownHostsFiles.set(key, lines);
   }
   return { lines: await lines, policy: { ...policy, acceptNew, knownHostsFile: files[0] as string } };
 }
-
-/** known_hosts files named by ssh configurations, read once per run (and added to as keys are accepted). */
-const knownHostsBook = new Map<string, Promise<KnownHostLine[]>>();
 
 /**
  * One SSH connection: host key judged during key exchange (before any credential is sent),
@@ -135,10 +137,18 @@ function connectOnce(
   const client = new Client();
   let hostKeyError: SideloadError | undefined;
 
-  const hostVerifier = hostKeyVerifier(proxy, knownHosts, options.hostKeys, where, (error) => {
-    hostKeyError = error;
-  });
-  const auth = authHandlerFor(proxy, options.auth);
+  const run = options.run ?? new SshRunState();
+  const hostVerifier = hostKeyVerifier(
+    proxy,
+    knownHosts,
+    options.hostKeys,
+    where,
+    (error) => {
+      hostKeyError = error;
+    },
+    run,
+  );
+  const auth = authHandlerFor(proxy, options.auth, run);
 
   const config: ConnectConfig = {
     host: proxy.host,
@@ -375,12 +385,13 @@ export class JumpPool {
     const entry = {} as { promise: Promise<SshConnection>; connection?: SshConnection };
     entry.promise = (async () => {
       const sock = via === undefined ? undefined : await via.forwardTcp(hop.host, hop.port);
-      const hostKeys = await hostKeysFor(asProxy, this.knownHosts, this.options.hostKeys);
+      const run = this.options.run ?? new SshRunState();
+      const hostKeys = await hostKeysFor(asProxy, this.knownHosts, this.options.hostKeys, run);
       // The run's signal, not one proxy's: a shared hop outlives each proxy's deadline.
       const connection = await connectOnce(
         asProxy,
         hostKeys.lines,
-        { ...this.options, hostKeys: hostKeys.policy, signal: this.signal ?? signal },
+        { ...this.options, hostKeys: hostKeys.policy, signal: this.signal ?? signal, run },
         where,
         sock,
       );

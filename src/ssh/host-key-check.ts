@@ -5,6 +5,7 @@
  */
 import { SideloadError } from "../errors.js";
 import type { Proxy } from "../inventory/proxy.js";
+import type { SshRunState } from "./run-state.js";
 import type { HostKeyPolicy } from "./types.js";
 import { appendKnownHost } from "./known-hosts-file.js";
 import {
@@ -26,6 +27,7 @@ export function hostKeyVerifier(
   policy: HostKeyPolicy,
   where: string,
   refuse: (error: SideloadError) => void,
+  run: SshRunState,
 ): (key: Buffer, verify: (ok: boolean) => void) => void {
   return (key: Buffer, verify: (ok: boolean) => void): void => {
     const judged = judgeHostKey(knownHosts, proxy.host, proxy.port, key);
@@ -74,7 +76,7 @@ export function hostKeyVerifier(
           );
           return verify(false);
         }
-        await recordHostKey(policy, knownHosts, proxy, key);
+        await recordHostKey(policy, knownHosts, proxy, key, run);
         verify(true);
       })
       .catch((error: unknown) => {
@@ -93,22 +95,21 @@ export function hostKeyVerifier(
   };
 }
 
-/** Serialises writes to known_hosts and keeps the in-memory copy in step. */
-const knownHostsWrites = new Map<string, Promise<void>>();
-
+/** Serialises the run's writes to known_hosts and keeps the in-memory copy in step. */
 async function recordHostKey(
   policy: HostKeyPolicy,
   lines: KnownHostLine[],
   proxy: Proxy,
   key: Buffer,
+  run: SshRunState,
 ): Promise<void> {
-  const previous = knownHostsWrites.get(policy.knownHostsFile) ?? Promise.resolve();
+  const previous = run.knownHostsWrites.get(policy.knownHostsFile) ?? Promise.resolve();
   const next = previous.then(async () => {
     const text = knownHostsLine(proxy.host, proxy.port, key, false);
     await appendKnownHost(policy.knownHostsFile, text);
     for (const line of parseKnownHosts(text)) lines.push(line);
   });
-  knownHostsWrites.set(
+  run.knownHostsWrites.set(
     policy.knownHostsFile,
     next.catch(() => undefined),
   );

@@ -3,7 +3,11 @@
  * Kept apart so that the connection and its helpers (host key check, auth attempts) import
  * them without importing each other.
  */
+import type { SideloadError } from "../errors.js";
 import type { Proxy } from "../inventory/proxy.js";
+
+/** An identity file's bytes, or why it cannot be used. */
+export type IdentityBytes = { bytes: Buffer } | { error: SideloadError; missing: boolean };
 
 /** How host keys are checked; shared by every connection of a run. */
 export interface HostKeyPolicy {

@@ -3,6 +3,7 @@
  * authentication failure that names the user and every method and key tried. Against ssh2's own
  * Server in-process, which refuses every method.
  */
+import { SshRunState } from "../../src/ssh/run-state.js";
 import { execFileSync } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
@@ -70,14 +71,18 @@ describe("checkIdentityFiles", () => {
           : proxy();
     const started = Date.now();
     await expect(
-      checkIdentityFiles([target], { identities: where === "--identity" ? [file] : [] }),
+      checkIdentityFiles([target], { identities: where === "--identity" ? [file] : [] }, new SshRunState()),
     ).rejects.toMatchObject({ code, exitStatus: 2, message: expect.stringContaining(words) as string });
     expect(Date.now() - started).toBeLessThan(1000);
   });
 
   it("passes over an ssh config IdentityFile that does not exist (as OpenSSH does)", async () => {
     await expect(
-      checkIdentityFiles([proxy({ identityFiles: [join(dir, "nope")] })], { identities: [key] }),
+      checkIdentityFiles(
+        [proxy({ identityFiles: [join(dir, "nope")] })],
+        { identities: [key] },
+        new SshRunState(),
+      ),
     ).resolves.toBeUndefined();
   });
 });

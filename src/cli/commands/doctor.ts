@@ -109,7 +109,7 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
   const ssh = await sshConnectSetup(sshInputs, sshUser, terminal);
   let report;
   try {
-    await checkIdentityFiles(proxies, ssh.connect.auth);
+    await checkIdentityFiles(proxies, ssh.connect.auth, ssh.run);
     report = await runDoctor(
       proxies,
       {

@@ -224,7 +224,7 @@ async function sideloadCommand(
   });
   let result;
   try {
-    await checkIdentityFiles(proxies, ssh.connect.auth);
+    await checkIdentityFiles(proxies, ssh.connect.auth, ssh.run);
     board?.start(proxies.length);
     const onEvent =
       board?.onEvent ?? createLiveRenderer(terminal, { debug: output.debug, json: output.json });
