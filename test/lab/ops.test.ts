@@ -13,7 +13,16 @@ import { resolveOpsProxies } from "../../src/ops/ops-source.js";
 import { opsProxiesToTargets } from "../../src/ops/resolve.js";
 import { openSshConfig } from "../../src/ssh/ssh-config.js";
 import { runCli } from "./cli.js";
-import { clearImages, engineOf, loadLab, pullDirect, registryEnv, type Lab } from "./lab.js";
+import {
+  clearImages,
+  engineOf,
+  loadLab,
+  pullDirect,
+  registryEnv,
+  repoDigests,
+  sshdLog,
+  type Lab,
+} from "./lab.js";
 import { loadOpsLab, type OpsLab } from "./ops-lab.js";
 
 let lab: Lab;
@@ -247,5 +256,90 @@ describe("the coverage verdict on the lab's real engines", () => {
     const after = await verdict();
     expect(after.code).toBe(0);
     expect(after.coverage).toMatchObject({ ready: true, partial: [] });
+  });
+});
+
+describe("pull and verify --ops: the targets VCF Operations names, end to end", () => {
+  const opsArgs = (url = ops.url) => [
+    "--ops",
+    url,
+    "--ssh-config",
+    ops.sshConfig,
+    "--known-hosts",
+    lab.knownHosts,
+  ];
+  interface OpsReport {
+    proxies: { name: string; port: number; status: string; opsState?: string }[];
+    coverage?: { ready: boolean; partial: string[]; groups: { group: string; holding: string[] }[] };
+  }
+  const accepted = async () =>
+    Promise.all(
+      [1, 2, 3].map(async (p) => ((await sshdLog(lab, p)).match(/Accepted publickey/g) ?? []).length),
+    );
+
+  afterAll(async () => {
+    for (const proxy of [1, 2, 3]) await clearImages(lab, proxy);
+  });
+
+  it("verify targets exactly east-group's two members (not the analytics node, not west), for both releases", async () => {
+    for (const proxy of [1, 2, 3]) await clearImages(lab, proxy);
+    for (const release of ["vcf9", "aria8"]) {
+      const before = await accepted();
+      const run = await runCli(["verify", lab.paks.sample, ...opsArgs(`${ops.url}/${release}`), "--json"], {
+        env: ops.env,
+      });
+      expect(run.code, run.stderr).toBe(1);
+      const report = JSON.parse(run.stdout) as OpsReport;
+      expect(report.proxies.map((p) => [p.name, p.port, p.status])).toEqual([
+        ["cp-east-1", lab.firstSshPort, "missing"],
+        ["cp-east-2", lab.firstSshPort + 1, "missing"],
+      ]);
+      // Ops reports cp-east-2 DOWN: it is tried all the same, and its row says so.
+      expect(report.proxies[1]?.opsState).toBe("DOWN");
+      const after = await accepted();
+      expect(after[2]).toBe(before[2]); // west's proxy never contacted
+    }
+  });
+
+  it("pull lands the image on both members; after one member only, verify exits 1 naming the half-covered group", async () => {
+    const pulled = await runCli(["pull", lab.paks.sample, ...opsArgs(), "--json"], {
+      env: { ...ops.env, ...registryEnv(lab) },
+    });
+    expect(pulled.code, pulled.stderr).toBe(0);
+    const report = JSON.parse(pulled.stdout) as OpsReport;
+    expect(report.proxies.map((p) => [p.name, p.status])).toEqual([
+      ["cp-east-1", "pulled"],
+      ["cp-east-2", "pulled"],
+    ]);
+    expect(report.coverage).toMatchObject({ ready: true, partial: [] });
+    for (const proxy of [1, 2]) expect(await repoDigests(lab, proxy)).toContain(lab.sampleReference);
+
+    await clearImages(lab, 2);
+    const half = await runCli(["verify", lab.paks.sample, ...opsArgs()], { env: ops.env });
+    expect(half.code).toBe(1);
+    expect(half.stdout).toMatch(/east-group: 1 of 2 members hold every image.*NOT READY/);
+    const json = await runCli(["verify", lab.paks.sample, ...opsArgs(), "--json"], { env: ops.env });
+    expect((JSON.parse(json.stdout) as OpsReport).coverage).toMatchObject({
+      ready: false,
+      partial: ["east-group"],
+    });
+  });
+
+  it("a wrong Ops password exits 2 before any SSH connection", async () => {
+    const before = await Promise.all([1, 2, 3].map(async (p) => (await sshdLog(lab, p)).length));
+    const run = await runCli(["verify", lab.paks.sample, ...opsArgs(), "--json"], {
+      env: { ...ops.env, MP_SIDELOAD_OPS_PASSWORD: "not-the-password" },
+    });
+    expect(run.code).toBe(2);
+    expect(JSON.parse(run.stdout)).toMatchObject({ error: { code: "OPS_UNAUTHORIZED" } });
+    expect(run.stdout + run.stderr).not.toContain("not-the-password");
+    expect(await Promise.all([1, 2, 3].map(async (p) => (await sshdLog(lab, p)).length))).toEqual(before);
+  });
+
+  it("--dry-run says why each proxy is a target", async () => {
+    const run = await runCli(["verify", lab.paks.sample, ...opsArgs(), "--dry-run"], { env: ops.env });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/cp-east-1:[^\n]*\n\s+why: east-group holds LabAdapter instance "lab-east"/);
+    expect(run.stdout).toMatch(/cp-east-2:[\s\S]*DOWN in VCF Operations: still tried/);
   });
 });
