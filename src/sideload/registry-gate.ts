@@ -49,6 +49,8 @@ export class RegistryGate implements RegistryCredentials {
   private readonly checks = new Map<string, Promise<RegistryPreflight>>();
   private readonly settled = new Map<string, Promise<RegistryPreflight>>();
   private readonly refreshed = new Map<string, Promise<RegistryAuth | undefined>>();
+  /** Registries whose settled verdict is `ok` for every image, with the credentials handed out. */
+  private readonly accepted = new Set<string>();
   private readonly stop = new AbortController();
 
   constructor(
@@ -85,12 +87,18 @@ export class RegistryGate implements RegistryCredentials {
     }
   }
 
+  /** See `RegistryCredentials.verified`. */
+  verified(registry: string): boolean {
+    return this.accepted.has(registry);
+  }
+
   /** See `RegistryCredentials.refresh`. */
   refresh(registry: string): Promise<RegistryAuth | undefined> {
     let fresh = this.refreshed.get(registry);
     if (fresh === undefined) {
       fresh = this.settle(registry).then(async (entry) => {
         if (entry.refresh === undefined) return undefined;
+        this.accepted.delete(registry); // the fresh credentials were not checked from here
         entry.auth = await entry.refresh();
         return entry.auth;
       });
@@ -190,6 +198,12 @@ export class RegistryGate implements RegistryCredentials {
       }
       throw refused;
     }
+    if (
+      entry.auth !== undefined &&
+      entry.verdicts.length > 0 &&
+      entry.verdicts.every((v) => v.status === "ok")
+    )
+      this.accepted.add(registry);
     for (const verdict of entry.verdicts) {
       if (verdict.error === undefined) continue;
       this.options.warn(

@@ -78,6 +78,12 @@ export interface RegistryCredentials {
    * helper's --refresh, a token command); one refresh is shared by every proxy.
    */
   refresh(registry: string): Promise<RegistryAuth | undefined>;
+  /**
+   * True once the workstation's check found every image of `registry` there with exactly these
+   * credentials: the proxy's own `POST /auth` would only repeat it, and its pull, which carries
+   * the same credentials, meets any refusal before anything changes.
+   */
+  verified(registry: string): boolean;
 }
 
 /** A pull whose engine reports no progress for this long is stalled (job.stallTimeoutMs). */

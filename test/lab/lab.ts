@@ -186,5 +186,6 @@ export function labRegistries(lab: Lab): RegistryCredentials {
         serveraddress: registry,
       }),
     refresh: () => Promise.resolve(undefined),
+    verified: () => false,
   };
 }

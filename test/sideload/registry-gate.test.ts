@@ -195,3 +195,31 @@ describe("RegistryGate when this machine cannot see the registry", () => {
     expect((await g.summary())[0]?.credentialSource).toBe("anonymous");
   });
 });
+
+describe("RegistryGate.verified", () => {
+  it.each<[string, { source: string; verdict?: Verdict; password?: string }, boolean]>([
+    [
+      "credentials the registry accepted from here",
+      { source: "environment", verdict: "ok", password: "pw" },
+      true,
+    ],
+    [
+      "a registry this machine could not reach",
+      { source: "environment", verdict: "REGISTRY_UNREACHABLE", password: "pw" },
+      false,
+    ],
+    ["a public registry (no credentials to check)", { source: "anonymous", verdict: "public" }, false],
+    ["--no-registry-check (no verdict)", { source: "environment", password: "pw" }, false],
+  ])("%s: %s", async (_what, step, verified) => {
+    const { g } = gate(scripted([step]).preflight);
+    await g.credentials("r1:443");
+    expect(g.verified("r1:443")).toBe(verified);
+  });
+
+  it("is false again once the credentials were refreshed (not checked from here)", async () => {
+    const { g } = gate(scripted([{ source: "helper(x)", verdict: "ok", password: "pw" }]).preflight);
+    await g.credentials("r1:443");
+    await g.refresh("r1:443");
+    expect(g.verified("r1:443")).toBe(false);
+  });
+});

@@ -117,6 +117,7 @@ function registries(
   options: {
     ready?: Promise<void>;
     refresh?: (registry: string) => Promise<RegistryAuth | undefined>;
+    verified?: boolean;
   } = {},
 ): RegistryCredentials {
   return {
@@ -125,6 +126,7 @@ function registries(
       return { username: "u", password: "pw-1", serveraddress: registry };
     },
     refresh: options.refresh ?? (() => Promise.resolve(undefined)),
+    verified: () => options.verified ?? false,
   };
 }
 
@@ -248,6 +250,14 @@ describe("sideloadProxy's rules", () => {
     const session = fakeSession({});
     await run([a], session, { registryCa: "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n" });
     expect(session.calls.indexOf("ca r1:443")).toBeLessThan(session.calls.indexOf("login r1:443 pw-1"));
+  });
+
+  it("sends no POST /auth for a registry the workstation's check accepted: the pull carries the credentials", async () => {
+    const session = fakeSession({});
+    const results = await run([a, c], session, { registries: registries({ verified: true }) });
+    expect(results.map((r) => r.status)).toEqual(["pulled", "pulled"]);
+    expect(session.calls.filter((x) => x.startsWith("login"))).toEqual([]);
+    expect(session.calls.filter((x) => x.startsWith("pull"))).toHaveLength(2);
   });
 
   it("logs in once per registry and session, however many references it holds", async () => {
