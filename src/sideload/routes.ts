@@ -5,6 +5,7 @@
  * its jump hosts resolved the same way.
  */
 import { SideloadError, quote } from "../errors.js";
+import { mapConcurrently } from "../session/map-concurrently.js";
 import type { SshConfigReader, SshHostConfig } from "../ssh/ssh-config.js";
 import { checkHost, checkUser, parseHopSpec, type Hop, type Proxy } from "../inventory/proxy.js";
 
@@ -31,14 +32,13 @@ export async function resolveRoutes(
     }
     return found;
   };
-  const resolved: Proxy[] = [];
   // A few at a time: each lookup may start an `ssh -G`.
-  for (let i = 0; i < proxies.length; i += 16) {
-    resolved.push(
-      ...(await Promise.all(proxies.slice(i, i + 16).map((p) => resolveRoute(p, lookup, options)))),
-    );
-  }
-  return resolved;
+  return mapConcurrently(
+    proxies,
+    16,
+    (p) => resolveRoute(p, lookup, options),
+    (p) => p,
+  );
 }
 
 async function resolveRoute(

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { abortable } from "../abortable.js";
 import { SideloadError, hostPort, printable, toErrorInfo } from "../errors.js";
 import { sameImageReference } from "../reference.js";
@@ -296,7 +297,8 @@ class ProxyRun {
         // An engine that seemed lost on a connection that is gone after all: reconnect.
         if (cause === "connection" || (cause === "engine" && this.connectionGone())) this.close();
         engineLost = cause === "engine";
-        await sleep(delayMs, this.signal);
+        // Ends early on the deadline or Ctrl-C; the loop then sees the aborted signal.
+        await sleep(delayMs, undefined, { signal: this.signal }).catch(() => undefined);
       }
     }
   }
@@ -389,18 +391,4 @@ class ProxyRun {
       ...(this.registryCa === undefined ? {} : { registryCa: this.registryCa }),
     };
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener(
-      "abort",
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
-  });
 }

@@ -1,3 +1,4 @@
+import { globToRegExp } from "../glob.js";
 import { createHash, createHmac, randomBytes } from "node:crypto";
 
 /** One usable line of a known_hosts file. */
@@ -47,14 +48,7 @@ function matchPattern(pattern: string, name: string): boolean {
     const mac = createHmac("sha1", Buffer.from(salt, "base64")).update(name).digest("base64");
     return mac === hash;
   }
-  const re = new RegExp(
-    `^${pattern
-      .replace(/[.+^${}()|[\]\\]/g, "\\$&")
-      .replace(/\*/g, ".*")
-      .replace(/\?/g, ".")}$`,
-    "i",
-  );
-  return re.test(name);
+  return globToRegExp(pattern, { ignoreCase: true }).test(name);
 }
 
 /** Does a line's host field match `name`? A negated pattern that matches excludes the line. */

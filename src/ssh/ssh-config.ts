@@ -5,6 +5,7 @@
  * Include; Match is not evaluated). Only values the configuration sets are returned, so that
  * mp-sideload's own defaults apply where it is silent.
  */
+import { globToRegExp } from "../glob.js";
 import { execFile } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
 import { userInfo } from "node:os";
@@ -223,13 +224,7 @@ function expandInclude(pattern: string, home: string): string[] {
       : join(home, ".ssh", pattern);
   if (!/[*?]/.test(path)) return [path];
   const dir = dirname(path);
-  const re = new RegExp(
-    `^${path
-      .slice(dir.length + 1)
-      .replace(/[.+^${}()|[\]\\]/g, "\\$&")
-      .replace(/\*/g, ".*")
-      .replace(/\?/g, ".")}$`,
-  );
+  const re = globToRegExp(path.slice(dir.length + 1));
   try {
     return readdirSync(dir)
       .filter((name) => re.test(name))
