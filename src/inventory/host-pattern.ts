@@ -185,7 +185,7 @@ function matchOne(index: HostIndex, atom: Atom, raw: string): string[] {
   const host = results[i];
   if (host === undefined || i < 0) {
     throw limitError(
-      `--limit: no host at ${quote(raw)}: it matches ${results.length} host(s), counted from 0`,
+      `--limit: no host at ${quote(`${raw}[${start}]`)}: it matches ${results.length} host(s), counted from 0`,
     );
   }
   return [host];
