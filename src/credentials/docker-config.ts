@@ -7,7 +7,7 @@
 import { join } from "node:path";
 import { SideloadError, quote } from "../errors.js";
 import { homeDir, readTextFile } from "../files.js";
-import type { RegistryAuth } from "../engine/engine.js";
+import type { RegistryAuth } from "./registry-auth.js";
 import { registerSecret } from "../redact.js";
 import { runProgram, stderrForMessage } from "./run-program.js";
 

@@ -4,7 +4,7 @@
  * stdout is the password (`aws ecr get-login-password`, `gcloud auth print-access-token`).
  */
 import { SideloadError } from "../errors.js";
-import type { RegistryAuth } from "../engine/engine.js";
+import type { RegistryAuth } from "./registry-auth.js";
 import { registerSecret } from "../redact.js";
 import { runProgram, splitCommand, stderrForMessage } from "./run-program.js";
 

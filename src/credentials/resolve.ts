@@ -13,7 +13,7 @@
  * Never from a command-line argument: argv is visible to every user of the machine.
  */
 import { SideloadError } from "../errors.js";
-import type { RegistryAuth } from "../engine/engine.js";
+import type { RegistryAuth } from "./registry-auth.js";
 import { readCredentialsFile, type CredentialsFileEntry } from "./credentials-file.js";
 import { authFromDockerConfig } from "./docker-config.js";
 import { askHelperProgram, runPasswordCommand } from "./programs.js";

@@ -5,7 +5,7 @@
  */
 import { abortable } from "../abortable.js";
 import { SideloadError, hostPort, printable, toErrorInfo, type ErrorCode } from "../errors.js";
-import type { RegistryAuth } from "../engine/engine.js";
+import type { RegistryAuth } from "../credentials/registry-auth.js";
 import type { Proxy } from "../inventory/proxy.js";
 import type { ConnectOptions } from "../ssh/connect.js";
 import type { KnownHostLine } from "../ssh/known-hosts.js";

@@ -3,6 +3,7 @@
  * the proxy's SSH connection. Every call is bounded by the proxy's signal (deadline, Ctrl-C),
  * every answer read whole by the agent's cap, and the pull's stream by a bounded line.
  */
+import type { RegistryAuth } from "../credentials/registry-auth.js";
 import type { IncomingMessage } from "node:http";
 import { setTimeout as delay } from "node:timers/promises";
 import type Dockerode from "dockerode";
@@ -25,16 +26,6 @@ import {
 import { SshEngineAgent, type EngineTransport } from "./ssh-agent.js";
 
 export type { PullProgress } from "./pull-progress.js";
-
-/** Registry credentials as the engine API takes them. Never logged, never on a command line. */
-export interface RegistryAuth {
-  username: string;
-  password: string;
-  /** An OAuth refresh token (docker config `identitytoken`), used instead of the password. */
-  identitytoken?: string | undefined;
-  /** The registry host[:port] exactly as in the reference. */
-  serveraddress: string;
-}
 
 export interface PullOptions {
   /** Ends the pull (else the engine's own signal). */

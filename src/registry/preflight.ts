@@ -6,7 +6,7 @@
  * every proxy, and goes on with a warning when the workstation simply cannot tell).
  */
 import type { CredentialResolver } from "../credentials/resolve.js";
-import type { RegistryAuth } from "../engine/engine.js";
+import type { RegistryAuth } from "../credentials/registry-auth.js";
 import type { ErrorCode } from "../errors.js";
 import type { AdapterImage } from "../pak/read-paks.js";
 import { RegistryClient, type RegistryClientOptions, type RegistryVerdict } from "./registry-client.js";

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import https from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
 import { SideloadError, oneLine, type ErrorCode, type ErrorInfo, toErrorInfo } from "../errors.js";
-import type { RegistryAuth } from "../engine/engine.js";
+import type { RegistryAuth } from "../credentials/registry-auth.js";
 import { readTextFileSync } from "../files.js";
 import type { ImageReference } from "../reference.js";
 import { httpsExchange, type HttpAnswer, type HttpRequest } from "./https-exchange.js";

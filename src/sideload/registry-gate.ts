@@ -9,7 +9,7 @@
  * credential reached a proxy or anything changed. A run with nothing to pull needs no credentials.
  */
 import { credentialsMissing, type CredentialResolver } from "../credentials/resolve.js";
-import type { RegistryAuth } from "../engine/engine.js";
+import type { RegistryAuth } from "../credentials/registry-auth.js";
 import { ExitStatus, SideloadError } from "../errors.js";
 import type { AdapterImage } from "../pak/read-paks.js";
 import { fatalCodes, preflightRegistry, type RegistryPreflight } from "../registry/preflight.js";

@@ -1,5 +1,6 @@
 import type { ErrorInfo } from "../errors.js";
-import type { PullProgress, RegistryAuth } from "../engine/engine.js";
+import type { PullProgress } from "../engine/engine.js";
+import type { RegistryAuth } from "../credentials/registry-auth.js";
 import type { EngineTransport } from "../engine/ssh-agent.js";
 import type { Proxy } from "../inventory/proxy.js";
 import type { AdapterImage } from "../pak/read-paks.js";

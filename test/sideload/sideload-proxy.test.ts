@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { SideloadError, type ErrorCode } from "../../src/errors.js";
-import type { RegistryAuth } from "../../src/engine/engine.js";
+import type { RegistryAuth } from "../../src/credentials/registry-auth.js";
 import type { Proxy } from "../../src/inventory/proxy.js";
 import type { Session, SessionOptions } from "../../src/session/proxy-session.js";
 import { sideloadProxy } from "../../src/sideload/sideload-proxy.js";
