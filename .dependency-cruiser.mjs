@@ -37,6 +37,13 @@ export default {
       to: { path: pathOf(layers.slice(0, index + 1).flat()) },
     })),
     {
+      name: "ssh-own-types",
+      comment: "ssh/ reaches hosts through its own SshTarget type: it depends on no inventory format",
+      severity: "error",
+      from: { path: "^src/ssh/" },
+      to: { path: "^src/inventory/" },
+    },
+    {
       name: "in-a-layer",
       comment: "every module of src/ has a place in the layers above: add a new one to a layer",
       severity: "error",

@@ -52,10 +52,6 @@ export interface Become {
   user?: string | undefined;
   /** The sudo password (`ansible_become_password`). A secret: never printed. */
   password?: string | undefined;
-  /** From VCF Operations: the collector's state there (`UP`, `DOWN`); a DOWN proxy is still a target. */
-  opsState?: string | undefined;
-  /** From VCF Operations: why it is a target (`east-group holds LabAdapter instance lab-1`). */
-  reason?: string | undefined;
 }
 
 /** A jump host on the way to a proxy. */

@@ -6,14 +6,13 @@ import ssh2 from "ssh2";
 import type { AuthenticationType, NextAuthHandler, ParsedKey } from "ssh2";
 import { SideloadError } from "../errors.js";
 import { readRegularFile } from "../files.js";
-import type { Proxy } from "../inventory/proxy.js";
 import type { SshRunState } from "./run-state.js";
-import type { IdentityBytes, SshAuthSources } from "./types.js";
+import type { IdentityBytes, SshAuthSources, SshTarget } from "./types.js";
 
 const { utils } = ssh2;
 
 /** ssh2's `authHandler` for `proxy`, with what it tried and the method that last went out. */
-export function authHandlerFor(proxy: Proxy, sources: SshAuthSources, run: SshRunState) {
+export function authHandlerFor(proxy: SshTarget, sources: SshAuthSources, run: SshRunState) {
   const log: AuthLog = { tried: [], skipped: [] };
   const attempts = authAttempts(proxy, sources, run, log);
   const state = {
@@ -118,7 +117,7 @@ async function loadIdentityKey(
 }
 
 /** The key files named for `proxy` (not the defaults), and whether each must exist. */
-function namedIdentities(proxy: Proxy, sources: SshAuthSources): { file: string; required: boolean }[] {
+function namedIdentities(proxy: SshTarget, sources: SshAuthSources): { file: string; required: boolean }[] {
   return [
     ...(proxy.identity ? [{ file: proxy.identity, required: true }] : []),
     ...sources.identities.map((file) => ({ file, required: true })),
@@ -135,7 +134,7 @@ function namedIdentities(proxy: Proxy, sources: SshAuthSources): { file: string;
  * of an authentication that fails (or reads forever) later. The bytes are kept for the run.
  */
 export async function checkIdentityFiles(
-  proxies: Proxy[],
+  proxies: SshTarget[],
   sources: SshAuthSources,
   run: SshRunState,
 ): Promise<void> {
@@ -152,7 +151,7 @@ export async function checkIdentityFiles(
 
 /** The auth methods to try, in OpenSSH's order: agent, keys, password, keyboard-interactive. */
 function* authAttempts(
-  proxy: Proxy,
+  proxy: SshTarget,
   sources: SshAuthSources,
   run: SshRunState,
   log: AuthLog,

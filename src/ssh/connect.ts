@@ -7,10 +7,9 @@ import { homeDir } from "../files.js";
 import { authHandlerFor, checkIdentityFiles } from "./auth-attempts.js";
 import { hostKeyVerifier } from "./host-key-check.js";
 import { loadKnownHosts } from "./known-hosts-file.js";
-import type { Hop, Proxy } from "../inventory/proxy.js";
 import { knownKeyTypes, type KnownHostLine } from "./known-hosts.js";
 import { SshRunState } from "./run-state.js";
-import type { HostKeyPolicy, SshAuthSources } from "./types.js";
+import type { HostKeyPolicy, SshAuthSources, SshHop, SshTarget } from "./types.js";
 
 const { Client } = ssh2;
 
@@ -87,7 +86,7 @@ export function defaultIdentities(env: NodeJS.ProcessEnv = process.env): string[
  * @param knownHosts the parsed known_hosts, shared by the run (accepted keys are added to it)
  */
 export async function connectProxy(
-  proxy: Proxy,
+  proxy: SshTarget,
   knownHosts: KnownHostLine[],
   options: ConnectOptions,
 ): Promise<SshConnection> {
@@ -105,7 +104,7 @@ export async function connectProxy(
 
 /** The known_hosts lines and policy for a proxy: its UserKnownHostsFile from the ssh config, unless --known-hosts. */
 async function hostKeysFor(
-  proxy: Proxy,
+  proxy: SshTarget,
   knownHosts: KnownHostLine[],
   policy: HostKeyPolicy,
   run: SshRunState,
@@ -128,7 +127,7 @@ async function hostKeysFor(
  * then authentication; over `sock` when it goes through a jump host.
  */
 function connectOnce(
-  proxy: Proxy,
+  proxy: SshTarget,
   knownHosts: KnownHostLine[],
   options: ConnectOptions,
   where: string,
@@ -349,7 +348,7 @@ export class JumpPool {
   ) {}
 
   /** A channel to `proxy` through its hops (each hop through the one before). */
-  async channelTo(proxy: Proxy, signal: AbortSignal | undefined): Promise<Duplex> {
+  async channelTo(proxy: SshTarget, signal: AbortSignal | undefined): Promise<Duplex> {
     const hops = proxy.jump ?? [];
     let via: SshConnection | undefined;
     for (let i = 0; i < hops.length; i++) via = await this.hop(hops.slice(0, i + 1), via, proxy, signal);
@@ -364,21 +363,20 @@ export class JumpPool {
   }
 
   private hop(
-    chain: Hop[],
+    chain: SshHop[],
     via: SshConnection | undefined,
-    proxy: Proxy,
+    proxy: SshTarget,
     signal: AbortSignal | undefined,
   ): Promise<SshConnection> {
     const key = chain.map((h) => `${h.user}@${hostPort(h.host, h.port)}`).join(" > ");
     const existing = this.connections.get(key);
     if (existing && !(existing.connection?.closed ?? false)) return existing.promise;
-    const hop = chain.at(-1) as Hop;
-    const asProxy: Proxy = {
+    const hop = chain.at(-1) as SshHop;
+    const asTarget: SshTarget = {
       name: hop.name,
       host: hop.host,
       port: hop.port,
       user: hop.user,
-      groups: [],
       identityFiles: hop.identityFiles,
     };
     const where = `jump host ${printable(hop.name)} (${hostPort(hop.host, hop.port)}) on the way to ${printable(proxy.name)}`;
@@ -386,10 +384,10 @@ export class JumpPool {
     entry.promise = (async () => {
       const sock = via === undefined ? undefined : await via.forwardTcp(hop.host, hop.port);
       const run = this.options.run ?? new SshRunState();
-      const hostKeys = await hostKeysFor(asProxy, this.knownHosts, this.options.hostKeys, run);
+      const hostKeys = await hostKeysFor(asTarget, this.knownHosts, this.options.hostKeys, run);
       // The run's signal, not one proxy's: a shared hop outlives each proxy's deadline.
       const connection = await connectOnce(
-        asProxy,
+        asTarget,
         hostKeys.lines,
         { ...this.options, hostKeys: hostKeys.policy, signal: this.signal ?? signal, run },
         where,

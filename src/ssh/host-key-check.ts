@@ -4,9 +4,8 @@
  * accepted only with accept-new or the user's yes, and then recorded.
  */
 import { SideloadError } from "../errors.js";
-import type { Proxy } from "../inventory/proxy.js";
 import type { SshRunState } from "./run-state.js";
-import type { HostKeyPolicy } from "./types.js";
+import type { HostKeyPolicy, SshTarget } from "./types.js";
 import { appendKnownHost } from "./known-hosts-file.js";
 import {
   fingerprint,
@@ -22,7 +21,7 @@ import {
  * connection's own error would only say the handshake failed).
  */
 export function hostKeyVerifier(
-  proxy: Proxy,
+  proxy: SshTarget,
   knownHosts: KnownHostLine[],
   policy: HostKeyPolicy,
   where: string,
@@ -99,7 +98,7 @@ export function hostKeyVerifier(
 async function recordHostKey(
   policy: HostKeyPolicy,
   lines: KnownHostLine[],
-  proxy: Proxy,
+  proxy: SshTarget,
   key: Buffer,
   run: SshRunState,
 ): Promise<void> {

@@ -3,9 +3,9 @@
  * until the key is presented, then the connection is dropped. Nothing is sent but the
  * handshake; used to ask about every unknown key at once before a batch starts.
  */
+import type { SshTarget } from "./types.js";
 import ssh2 from "ssh2";
 import { SideloadError, hostPort, printable } from "../errors.js";
-import type { Proxy } from "../inventory/proxy.js";
 import {
   fingerprint,
   judgeHostKey,
@@ -15,7 +15,7 @@ import {
 } from "./known-hosts.js";
 
 export interface ScannedKey {
-  proxy: Proxy;
+  proxy: SshTarget;
   key: Buffer;
   keyType: string;
   fingerprint: string;
@@ -24,7 +24,7 @@ export interface ScannedKey {
 
 /** The key `proxy` presents, judged against `knownHosts`. */
 export function scanHostKey(
-  proxy: Proxy,
+  proxy: SshTarget,
   knownHosts: KnownHostLine[],
   timeoutMs = 10_000,
 ): Promise<ScannedKey> {

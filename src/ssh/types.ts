@@ -4,7 +4,43 @@
  * them without importing each other.
  */
 import type { SideloadError } from "../errors.js";
-import type { Proxy } from "../inventory/proxy.js";
+
+/** A jump host on the way to a target, as the SSH layer needs it. */
+export interface SshHop {
+  /** As written (an ssh config alias, or the host). */
+  name: string;
+  host: string;
+  port: number;
+  user: string;
+  identityFiles?: string[] | undefined;
+}
+
+/**
+ * What the SSH layer needs of a host to reach it: its own type, so that ssh/ depends on no
+ * inventory format (a SshTarget of any source has these fields).
+ */
+export interface SshTarget {
+  /** For messages: the inventory name, or `host:port`. */
+  name: string;
+  host: string;
+  port: number;
+  user: string;
+  /** A private key file for this host (inventory `identity`), tried before --identity. */
+  identity?: string | undefined;
+  /** From the ssh configuration: keys to try (IdentityFile), and whether only those. */
+  identityFiles?: string[] | undefined;
+  identitiesOnly?: boolean | undefined;
+  /** From the ssh configuration: the agent socket, or null for `IdentityAgent none`. */
+  agent?: string | null | undefined;
+  /** From the ssh configuration: UserKnownHostsFile (read all, record in the first). */
+  knownHostsFiles?: string[] | undefined;
+  /** From the ssh configuration: StrictHostKeyChecking accept-new. */
+  acceptNewHostKey?: boolean | undefined;
+  connectTimeoutMs?: number | undefined;
+  keepaliveIntervalMs?: number | undefined;
+  /** The jump hosts, in order. */
+  jump?: SshHop[] | undefined;
+}
 
 /** An identity file's bytes, or why it cannot be used. */
 export type IdentityBytes = { bytes: Buffer } | { error: SideloadError; missing: boolean };
@@ -17,7 +53,7 @@ export interface HostKeyPolicy {
   /** Record unknown keys and go on (`StrictHostKeyChecking=accept-new`). */
   acceptNew: boolean;
   /** Ask the user about an unknown key (interactive runs only). */
-  confirm?: ((proxy: Proxy, fingerprint: string, keyType: string) => Promise<boolean>) | undefined;
+  confirm?: ((proxy: SshTarget, fingerprint: string, keyType: string) => Promise<boolean>) | undefined;
 }
 
 /** Where SSH credentials come from; each is asked for only when the server wants it. */
