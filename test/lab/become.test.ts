@@ -173,6 +173,29 @@ describe("--become", () => {
     expectNoSecret([pulled.stdout, pulled.stderr], wrong);
   });
 
+  it("doctor reports the become method in its engine check, and the CA read through sudo", async () => {
+    await ownSudoPassword();
+    const doctor = await runCli(
+      ["doctor", "--pak", lab.paks.sample, ...target("mpsudo"), "--become", "--json"],
+      {
+        env: { MP_SIDELOAD_BECOME_PASSWORD: sudoPassword },
+      },
+    );
+    const checks = (
+      JSON.parse(doctor.stdout) as {
+        proxies: { checks: { check: string; verdict: string; detail: string }[] }[];
+      }
+    ).proxies[0]?.checks;
+    const check = (name: string) => checks?.find((c) => c.check === name);
+    expect(check("engine")).toMatchObject({ verdict: "pass" });
+    expect(check("engine")?.detail).toMatch(
+      /over dial-stdio .*as root through sudo \(with the sudo password on stdin\)/,
+    );
+    expect(check("transport")?.detail).toContain("through sudo");
+    expect(check(`ca ${lab.registry}`)?.detail).toContain("present");
+    expect(doctor.stdout).not.toContain(sudoPassword);
+  });
+
   it("without --become the engine's refusal says to pass --become", async () => {
     const refused = await run("verify", target("mpadmin"));
     expect(refused.code).toBe(1);
