@@ -344,7 +344,8 @@ function engineAt(endpoint: EngineEndpoint | undefined): string {
  * only: `pull` never opens a session for it, and uses the default socket when it answers).
  */
 async function otherDockerHost(session: Session): Promise<string | undefined> {
-  if (session.endpoint?.source !== "default") return undefined;
+  // Through sudo the environment is reset: the SSH user's DOCKER_HOST does not reach the CLI.
+  if (session.endpoint?.source !== "default" || session.become !== undefined) return undefined;
   const dockerHost = await session.dockerHost();
   const same = ["", `unix://${defaultDockerSocket}`, "unix:///run/docker.sock"];
   return same.includes(dockerHost) ? undefined : dockerHost;

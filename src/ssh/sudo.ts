@@ -56,7 +56,9 @@ const sudoRefusals: [RegExp, string][] = [
   [/a password is required/i, "wants a password"],
   [/is not in the sudoers file|is not allowed to (execute|run)|may not run sudo/i, "does not allow it"],
   [/must have a tty|a terminal is required/i, "wants a terminal (requiretty)"],
-  [/sudo: .*command not found|sudo: not found|sudo: command not found/i, "has no sudo"],
+  // The shell's word for a missing sudo (`sudo: docker: command not found` is sudo's own, about
+  // the command: not a refusal).
+  [/(?:^|\s)(?:\S*sh: (?:\d+: )?(?:line \d+: )?)sudo: (?:command )?not found/i, "has no sudo"],
 ];
 
 /** Why sudo refused, from its stderr; undefined when the text is not a sudo refusal. */

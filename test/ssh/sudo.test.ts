@@ -49,6 +49,8 @@ describe("sudoRefusal", () => {
     ["Sorry, user mpadmin is not allowed to execute '/usr/bin/true' as root", "does not allow it"],
     ["sudo: sorry, you must have a tty to run sudo", "wants a terminal (requiretty)"],
     ["sh: 1: sudo: not found", "has no sudo"],
+    ["bash: sudo: command not found", "has no sudo"],
+    ["sudo: docker: command not found", undefined],
     ["Cannot connect to the Docker daemon", undefined],
   ])("%j → %s", (stderr, why) => {
     expect(sudoRefusal(stderr)).toBe(why);
