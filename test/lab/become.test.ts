@@ -9,10 +9,21 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseReport, runCli, type CliRun } from "./cli.js";
+import { tmuxTerminal } from "../support/tmux.js";
 import { runWhileSampling } from "./cmdlines.js";
-import { clearImages, labCtl, loadLab, proxyAddress, registryEnv, repoDigests, type Lab } from "./lab.js";
+import {
+  bin,
+  clearImages,
+  labCtl,
+  loadLab,
+  proxyAddress,
+  registryEnv,
+  repoDigests,
+  type Lab,
+} from "./lab.js";
 
 const proxy = 3;
+const terminal = tmuxTerminal("become", "b");
 let lab: Lab;
 let scratch: string;
 let sudoPassword: string;
@@ -32,6 +43,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
+  await terminal.shutdown();
   await mkdir(certsD, { recursive: true });
   await copyFile(savedCa, join(certsD, "ca.crt"));
   await labCtl("root-login", String(proxy), "on");
@@ -131,6 +143,36 @@ describe("--become", () => {
     });
     expect(verified.code, verified.stderr).toBe(0);
     expect(parseReport(verified).proxies[0]).toMatchObject({ status: "present" });
+  });
+
+  it("in a terminal, asks for the sudo password (masked, the live board paused) only when sudo wants one", async () => {
+    await clearImages(lab, proxy);
+    await ownSudoPassword();
+    const script = join(scratch, "run.sh");
+    // CI unset: the tool sees a terminal, as on a developer's machine.
+    await writeFile(
+      script,
+      `#!/bin/sh\nunset CI\nexport MP_SIDELOAD_REGISTRY_USER='${lab.registryUser}'\n` +
+        `export MP_SIDELOAD_REGISTRY_PASSWORD='${lab.registryPassword}'\n` +
+        `'${bin}' pull '${lab.paks.sample}' ${target("mpsudo").join(" ")} --become --yes\n` +
+        `echo "EXIT=$?"\nsleep 600\n`,
+      { mode: 0o755 },
+    );
+    try {
+      await terminal.start(script);
+      await terminal.waitForScreen(/sudo password for mpsudo@proxies \(become\):/);
+      // Typed from a paste buffer loaded from the secrets file: on no command line.
+      await terminal.tmux("load-buffer", "-b", "pw", join(lab.dir, "secrets/sudo-password"));
+      await terminal.tmux("paste-buffer", "-d", "-b", "pw", "-t", "b");
+      await terminal.keys("Enter");
+      const end = await terminal.waitForScreen(/EXIT=\d+/, 60_000);
+      expect(end).toMatch(/EXIT=0/);
+      expect(end).toMatch(/ok\s+\S+\s+pulled/);
+      expect(end).toMatch(/sudo password for mpsudo@proxies \(become\): \*{8,}/);
+      expect(end).not.toContain(sudoPassword);
+    } finally {
+      await terminal.stop();
+    }
   });
 
   it("a wrong sudo password is BECOME_FAILED on that proxy only, exit 1, and never shown", async () => {
