@@ -2,7 +2,7 @@
  * The target options every proxy command shares (`pull`, `verify`, `doctor`): which proxies,
  * and how to reach them over SSH (known_hosts, keys, agent, password).
  */
-import { SideloadError } from "../errors.js";
+import { SideloadError, quote } from "../errors.js";
 import { checkUser } from "../inventory/proxy.js";
 import { registerSecret } from "../redact.js";
 import type { BecomeQuery, ProxyQuery, SshInputs } from "../sideload/inputs.js";
@@ -134,7 +134,11 @@ async function becomeQueryOf(values: TargetValues, terminal: Terminal): Promise<
     });
   }
   const user = values["become-user"];
-  if (user !== undefined) checkUser(user, "--become-user");
+  if (user !== undefined && !isUserName(user)) {
+    throw new SideloadError("USAGE", `--become-user ${quote(user)} is not a user name`, {
+      hint: "e.g. --become-user root",
+    });
+  }
   if (!values.become && user === undefined && password === undefined) return undefined;
   return { enabled: values.become ?? false, user, password };
 }
@@ -222,6 +226,16 @@ export async function sshConnectSetup(
       run.close();
     },
   };
+}
+
+/** A user name as the inventory accepts one (letters, digits, _.-; no spaces or options). */
+function isUserName(user: string): boolean {
+  try {
+    checkUser(user, "--become-user");
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The first call's promise, shared by every later call. */

@@ -67,7 +67,7 @@ describe("proxyQueryOf: become", () => {
       { become: true, "become-user": "-oops" },
       captureTerminal().terminal,
     ).catch((e: unknown) => e);
-    expect(error).toMatchObject({ code: "INVENTORY_INVALID" });
+    expect(error).toMatchObject({ code: "USAGE", exitStatus: 2 });
   });
 });
 
