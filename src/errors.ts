@@ -62,6 +62,7 @@ export type ErrorCode =
   | "HOSTKEY_MISMATCH"
   | "HOSTKEY_REVOKED"
   | "SSH_DISCONNECTED"
+  | "BECOME_FAILED"
   // engine and registry, as seen from the proxy
   | "ENGINE_UNREACHABLE"
   | "ENGINE_PERMISSION"

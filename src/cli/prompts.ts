@@ -114,6 +114,17 @@ export const prompts = {
     serial(async (ctx) =>
       (await inquirer()).password({ message: `SSH password for ${what}:`, mask: "*" }, ctx),
     ),
+  becomePassword: (what: string) =>
+    serial(async (ctx) =>
+      (await inquirer()).password(
+        {
+          message: `sudo password for ${what} (become):`,
+          mask: "*",
+          validate: (v) => (v === "" ? "a password is required" : true),
+        },
+        ctx,
+      ),
+    ),
   keyPassphrase: (file: string) =>
     serial(async (ctx) =>
       (await inquirer()).password({ message: `Passphrase for ${file}:`, mask: "*" }, ctx),

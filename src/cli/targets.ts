@@ -2,8 +2,10 @@
  * The target options every proxy command shares (`pull`, `verify`, `doctor`): which proxies,
  * and how to reach them over SSH (known_hosts, keys, agent, password).
  */
+import { SideloadError, quote } from "../errors.js";
+import { checkUser } from "../inventory/proxy.js";
 import { registerSecret } from "../redact.js";
-import type { ProxyQuery, SshInputs } from "../sideload/inputs.js";
+import type { BecomeQuery, ProxyQuery, SshInputs } from "../sideload/inputs.js";
 import { knownHostsFileOf } from "../sideload/resolve-inputs.js";
 import { JumpPool, defaultIdentities, loadKnownHosts, type ConnectOptions } from "../ssh/connect.js";
 import type { KnownHostLine } from "../ssh/known-hosts.js";
@@ -27,6 +29,9 @@ export const targetOptionSpecs = {
   "ssh-user": { type: "string" },
   "ssh-config": { type: "string" },
   jump: { type: "string", multiple: true },
+  become: { type: "boolean" },
+  "become-user": { type: "string" },
+  "become-password-stdin": { type: "boolean" },
   ...opsOptionSpecs,
 } as const;
 
@@ -40,6 +45,10 @@ export const targetOptionsHelp = `Targets:
   --ssh-user USER             default root (else the ssh config's User)
   --ssh-config FILE|none      OpenSSH client config to apply (default ~/.ssh/config when it exists)
   --jump [user@]host[:port]   jump host(s) for every proxy, like ssh -J (repeatable, or a,b)
+  --become                    reach the engine (and certs.d) through sudo on every proxy
+  --become-user USER          who to become with sudo (default root; an inventory's own wins)
+  --become-password-stdin     read the sudo password from stdin; or MP_SIDELOAD_BECOME_PASSWORD,
+                              ansible_become_password, else asked in a terminal when sudo wants it
 ${opsOptionsHelp}`;
 
 export interface TargetValues extends OpsValues {
@@ -52,7 +61,12 @@ export interface TargetValues extends OpsValues {
   "ssh-user"?: string | undefined;
   "ssh-config"?: string | undefined;
   jump?: string[] | undefined;
+  become?: boolean | undefined;
+  "become-user"?: string | undefined;
+  "become-password-stdin"?: boolean | undefined;
   "only-failed"?: string | undefined;
+  /** Of the commands that take registry credentials: stdin is then the registry password's. */
+  "registry-password-stdin"?: boolean | undefined;
 }
 
 /**
@@ -66,6 +80,7 @@ export async function proxyQueryOf(
   onDebug?: (message: string) => void,
 ): Promise<ProxyQuery> {
   const opsUrl = opsUrlOf(values, terminal.env);
+  const become = await becomeQueryOf(values, terminal);
   return {
     ...(opsUrl === undefined
       ? {}
@@ -83,7 +98,49 @@ export async function proxyQueryOf(
     sshUser: values["ssh-user"],
     sshConfig: values["ssh-config"],
     jump: values.jump ?? [],
+    become,
   };
+}
+
+/**
+ * `--become`, `--become-user` and the sudo password given up front (`--become-password-stdin`,
+ * else MP_SIDELOAD_BECOME_PASSWORD), registered as a secret at once. Stdin holds one secret:
+ * with another `-stdin` option, a usage error. Undefined when none of them is given.
+ */
+async function becomeQueryOf(values: TargetValues, terminal: Terminal): Promise<BecomeQuery | undefined> {
+  const other = values["registry-password-stdin"]
+    ? "--registry-password-stdin"
+    : values["ops-password-stdin"]
+      ? "--ops-password-stdin"
+      : undefined;
+  if (values["become-password-stdin"] && other !== undefined) {
+    throw new SideloadError("USAGE", `--become-password-stdin and ${other} both want stdin`, {
+      hint: "give the sudo password as MP_SIDELOAD_BECOME_PASSWORD (or the other one through its environment variable)",
+    });
+  }
+  let password: string | undefined;
+  if (values["become-password-stdin"]) {
+    password = (await terminal.readStdin()).replace(/\r?\n$/, "");
+    if (password === "") {
+      throw new SideloadError("CREDENTIALS_MISSING", "--become-password-stdin: stdin was empty", {
+        hint: "pipe the sudo password in, e.g. from a secret store",
+      });
+    }
+  } else password = terminal.env.MP_SIDELOAD_BECOME_PASSWORD || undefined;
+  registerSecret(password);
+  if (password?.includes("\n")) {
+    throw new SideloadError("USAGE", "the sudo password holds a line break: sudo -S reads one line", {
+      hint: "give the password alone on one line",
+    });
+  }
+  const user = values["become-user"];
+  if (user !== undefined && !isUserName(user)) {
+    throw new SideloadError("USAGE", `--become-user ${quote(user)} is not a user name`, {
+      hint: "e.g. --become-user root",
+    });
+  }
+  if (!values.become && user === undefined && password === undefined) return undefined;
+  return { enabled: values.become ?? false, user, password };
 }
 
 /** The host key and identity flags as typed inputs. */
@@ -148,6 +205,14 @@ export async function sshConnectSetup(
             }),
       // Asked once per key and run: the key is decrypted once and kept (auth-attempts.ts).
       passphrase: ask && ((file: string) => around(() => ask.keyPassphrase(file))),
+      // Asked once per SSH user and run, only when sudo on a proxy wants a password none gave.
+      becomePassword:
+        ask &&
+        memoBy(async (user: string) => {
+          const pw = await around(() => ask.becomePassword(`${user}@proxies`));
+          registerSecret(pw);
+          return pw;
+        }),
     },
   };
   const run = new SshRunState();
@@ -161,6 +226,16 @@ export async function sshConnectSetup(
       run.close();
     },
   };
+}
+
+/** A user name as the inventory accepts one (letters, digits, _.-; no spaces or options). */
+function isUserName(user: string): boolean {
+  try {
+    checkUser(user, "--become-user");
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The first call's promise, shared by every later call. */

@@ -12,6 +12,7 @@ import type { KnownHostLine } from "../ssh/known-hosts.js";
 import {
   caPath,
   defaultDockerSocket,
+  type BecomeMethod,
   openProxySession,
   type EngineEndpoint,
   type OpenSession,
@@ -149,7 +150,7 @@ export async function doctorProxy(proxy: Proxy, job: DoctorJob, deps: DoctorDeps
     if (!connected) return row(proxy, started, checks);
     const engine = await attempt("engine", async () => {
       const v = await session.startEngine();
-      const detail = `Docker ${v.version} (API ${v.apiVersion}) over ${session.transport ?? "?"}${engineAt(session.endpoint)}`;
+      const detail = `Docker ${v.version} (API ${v.apiVersion}) over ${session.transport ?? "?"}${engineAt(session.endpoint)}${becomeOf(session.become)}`;
       const other = await otherDockerHost(session);
       if (other === undefined) return { verdict: "pass", detail };
       return {
@@ -160,6 +161,12 @@ export async function doctorProxy(proxy: Proxy, job: DoctorJob, deps: DoctorDeps
     });
     if (!engine) return row(proxy, started, checks);
     await attempt("transport", async () => {
+      if (session.become !== undefined) {
+        return {
+          verdict: "pass",
+          detail: "dial-stdio through sudo (become): a stream-local forward cannot run as another user",
+        };
+      }
       const other = await session.probeOtherTransport();
       if (other.error === undefined) return { verdict: "pass", detail: `${other.transport} works too` };
       if (session.transport === "stream-local") {
@@ -315,6 +322,12 @@ function row(proxy: Proxy, started: number, checks: DoctorCheck[]): DoctorRow {
   };
 }
 
+/** "; as root through sudo (NOPASSWD)", for the engine check's detail with become. */
+function becomeOf(become: BecomeMethod | undefined): string {
+  if (become === undefined) return "";
+  return `; as ${become.user} through ${become.method} (${become.withPassword ? "with the sudo password on stdin" : "NOPASSWD"})`;
+}
+
 /** " at SOCKET (where it came from)", for the engine check's detail. */
 function engineAt(endpoint: EngineEndpoint | undefined): string {
   if (endpoint === undefined) return "";
@@ -331,7 +344,8 @@ function engineAt(endpoint: EngineEndpoint | undefined): string {
  * only: `pull` never opens a session for it, and uses the default socket when it answers).
  */
 async function otherDockerHost(session: Session): Promise<string | undefined> {
-  if (session.endpoint?.source !== "default") return undefined;
+  // Through sudo the environment is reset: the SSH user's DOCKER_HOST does not reach the CLI.
+  if (session.endpoint?.source !== "default" || session.become !== undefined) return undefined;
   const dockerHost = await session.dockerHost();
   const same = ["", `unix://${defaultDockerSocket}`, "unix:///run/docker.sock"];
   return same.includes(dockerHost) ? undefined : dockerHost;

@@ -12,6 +12,7 @@ import { SideloadError, oneLine, type ErrorCode } from "../errors.js";
 import type { ImageReference } from "../reference.js";
 import { repositoryName, sameImageReference } from "../reference.js";
 import type { SshConnection } from "../ssh/connect.js";
+import { becomeError, sudoRefusal, type SudoAccess } from "../ssh/sudo.js";
 import { LineTooLongError, boundedLines } from "./bounded-lines.js";
 import { diskFullError, isDiskFull, parseDfAvailable } from "./disk-full.js";
 import { dockerodeClient, loadDockerode } from "./dockerode.js";
@@ -56,8 +57,10 @@ export class Engine {
     dialStdioHost?: string,
     /** Ends every call of this engine (per-proxy timeout, Ctrl-C); calls then reject with its reason. */
     private readonly signal?: AbortSignal,
+    /** Reach the engine through sudo (become): its channels are `sudo … docker system dial-stdio`. */
+    private readonly sudo?: SudoAccess & { sshUser: string },
   ) {
-    this.agent = new SshEngineAgent(connection, socketPath, transport, dialStdioHost);
+    this.agent = new SshEngineAgent(connection, socketPath, transport, dialStdioHost, sudo);
   }
 
   get transport(): EngineTransport | undefined {
@@ -347,12 +350,18 @@ export class Engine {
 
   private engineError(error: unknown): SideloadError {
     const message = `${messageOf(error)} ${this.agent.lastStderr}`;
+    const refusal = this.sudo && sudoRefusal(this.agent.lastStderr);
+    if (this.sudo && refusal !== undefined) {
+      return becomeError(this.where, this.sudo.sshUser, this.sudo, refusal, this.agent.lastStderr.trim());
+    }
     if (/permission denied/i.test(message)) {
       return new SideloadError(
         "ENGINE_PERMISSION",
         `${this.where}: no permission to use the Docker Engine (${oneLine(message, 200)})`,
         {
-          hint: "connect as root (--ssh-user root) or as a user in the proxy's docker group",
+          hint: this.sudo
+            ? `the engine refused ${this.sudo.user} too: become a user who may use it (--become-user root)`
+            : "pass --become to reach the engine through sudo, or connect as root (--ssh-user root) or as a user in the proxy's docker group",
           exitStatus: 1,
           cause: error,
         },

@@ -1,6 +1,7 @@
 import http from "node:http";
 import type { Duplex } from "node:stream";
 import type { SshConnection } from "../ssh/connect.js";
+import { sudoCommand, sudoPreamble, type SudoAccess } from "../ssh/sudo.js";
 
 /** How the engine is reached through the proxy's SSH connection. */
 export type EngineTransport = "stream-local" | "dial-stdio";
@@ -27,6 +28,12 @@ interface AnswerBudget {
  *
  * Channels are stream-local forwards to the engine's unix socket when sshd allows it, else
  * channels running `docker system dial-stdio`, which costs a docker CLI start per channel.
+ *
+ * With `sudo` (become), every channel is `sudo … docker system dial-stdio`: sshd opens a
+ * stream-local forward as the SSH user, and nothing can run it as another. A single sudo'd relay
+ * (`socat`, `nc -U`) would save the CLI start, but neither is on a cloud proxy appliance, while
+ * the docker CLI is on every engine host; each channel is its own sudo, and gets its own
+ * password line before any HTTP byte.
  */
 export class SshEngineAgent extends http.Agent {
   private transport: EngineTransport | undefined;
@@ -45,9 +52,11 @@ export class SshEngineAgent extends http.Agent {
     private readonly socketPath: string,
     preferred?: EngineTransport,
     private readonly dialStdioHost?: string,
+    /** Run dial-stdio through sudo (become): the only transport then. */
+    private readonly sudo?: SudoAccess,
   ) {
     super({ keepAlive: true, maxSockets: 4 });
-    this.transport = preferred;
+    this.transport = sudo === undefined ? preferred : "dial-stdio";
     // A channel back in the pool has finished its answer: the next one starts from nothing.
     this.on("free", (socket: Duplex) => {
       const budget = this.budgets.get(socket);
@@ -118,15 +127,19 @@ export class SshEngineAgent extends http.Agent {
       }
     }
     this.transport = "dial-stdio";
-    const channel = await this.connection.execStream(
+    const dialStdio =
       this.dialStdioHost === undefined
         ? "docker system dial-stdio"
-        : `docker -H '${this.dialStdioHost}' system dial-stdio`,
+        : `docker -H '${this.dialStdioHost}' system dial-stdio`;
+    const channel = await this.connection.execStream(
+      this.sudo === undefined ? dialStdio : sudoCommand(this.sudo, dialStdio),
     );
     const stderr = (channel as Duplex & { stderr?: NodeJS.ReadableStream }).stderr;
     stderr?.on("data", (data: Buffer) => {
       this.lastStderr = (this.lastStderr + data.toString("utf8")).slice(-2000);
     });
+    // Before the HTTP client writes anything: sudo reads this line, docker the rest.
+    if (this.sudo?.mode === "password") channel.write(sudoPreamble(this.sudo));
     return channel;
   }
 }

@@ -14,6 +14,15 @@ import type { Proxy } from "../inventory/proxy.js";
 import type { ImageReference } from "../reference.js";
 import { channelOpenFailure, connectProxy, type ConnectOptions, type SshConnection } from "../ssh/connect.js";
 import type { KnownHostLine } from "../ssh/known-hosts.js";
+import {
+  becomeError,
+  establishSudo,
+  shellQuote,
+  sudoCommand,
+  sudoPreamble,
+  sudoRefusal,
+  type SudoAccess,
+} from "../ssh/sudo.js";
 
 /** The socket every Docker Engine listens on unless told otherwise; a cloud proxy's runtime uses it. */
 export const defaultDockerSocket = "/var/run/docker.sock";
@@ -31,6 +40,14 @@ export interface EngineEndpoint {
   dialStdioHost?: string | undefined;
 }
 
+/** How the session became another user on the proxy (become), for doctor. */
+export interface BecomeMethod {
+  method: "sudo";
+  user: string;
+  /** sudo wanted a password (fed on each channel's stdin); else NOPASSWD. */
+  withPassword: boolean;
+}
+
 /** What became of the registry CA on a proxy. */
 export type CaOutcome = "installed" | "unchanged";
 
@@ -45,6 +62,8 @@ export interface Session {
    */
   startEngine(whileWaiting?: () => void): Promise<{ version: string; apiVersion: string }>;
   readonly transport: EngineTransport | undefined;
+  /** With become: how, once sudo was asked (by `startEngine` or a CA call). */
+  readonly become?: BecomeMethod | undefined;
   /** The engine in use, once `startEngine` has found it. */
   readonly endpoint: EngineEndpoint | undefined;
   /** The SSH user's DOCKER_HOST on the proxy, "" when unset (a session of its own). */
@@ -92,6 +111,9 @@ class ProxySession implements Session {
   private ssh: SshConnection | undefined;
   private docker: Engine | undefined;
   private found: EngineEndpoint | undefined;
+  /** With become: how sudo lets the SSH user in, asked once per connection. */
+  private sudo: Promise<SudoAccess> | undefined;
+  private sudoFound: SudoAccess | undefined;
 
   constructor(
     private readonly proxy: Proxy,
@@ -112,6 +134,32 @@ class ProxySession implements Session {
 
   get transport(): EngineTransport | undefined {
     return this.docker?.transport ?? this.found?.transport;
+  }
+
+  get become(): BecomeMethod | undefined {
+    const found = this.sudoFound;
+    return found && { method: "sudo", user: found.user, withPassword: found.mode === "password" };
+  }
+
+  /**
+   * With become on for this proxy: how sudo lets the SSH user become its user (root by
+   * default), asked once per connection; undefined without become.
+   */
+  private async becomeAccess(): Promise<SudoAccess | undefined> {
+    const become = this.proxy.become;
+    if (become?.enabled !== true) return undefined;
+    const ask = this.options.connect.auth.becomePassword;
+    this.sudo ??= establishSudo(
+      this.connection,
+      {
+        user: become.user ?? "root",
+        password: become.password,
+        askPassword: ask && (() => ask(this.proxy.user)),
+      },
+      { where: this.options.where, sshUser: this.proxy.user },
+    );
+    this.sudoFound = await this.sudo;
+    return this.sudoFound;
   }
 
   get endpoint(): EngineEndpoint | undefined {
@@ -139,6 +187,12 @@ class ProxySession implements Session {
     if (this.found === undefined && this.proxy.dockerSocket !== undefined) {
       const socket = this.proxy.dockerSocket;
       this.found = { socket, source: "inventory", dialStdioHost: `unix://${socket}` };
+    }
+    // Through sudo only dial-stdio can run as root; sudo resets the environment, so the docker
+    // CLI there follows root's settings, not the SSH user's DOCKER_HOST.
+    if ((await this.becomeAccess()) !== undefined) {
+      const endpoint = this.found ?? { socket: defaultDockerSocket, source: "default" };
+      return this.answer({ ...endpoint, transport: "dial-stdio" }, whileWaiting);
     }
     if (this.found !== undefined) return this.answer(this.found, whileWaiting);
     const guess: EngineEndpoint = {
@@ -195,6 +249,7 @@ class ProxySession implements Session {
       endpoint.transport,
       endpoint.dialStdioHost,
       this.options.signal,
+      this.sudoFound && { ...this.sudoFound, sshUser: this.proxy.user },
     );
     const answered = this.docker.version();
     // Requests that do not depend on /version's answer go out now, on channels of their own.
@@ -226,6 +281,10 @@ class ProxySession implements Session {
   }
 
   async probeOtherTransport(): Promise<{ transport: EngineTransport; error?: unknown }> {
+    if (this.sudoFound !== undefined) {
+      const error = new Error("a stream-local forward runs as the SSH user: become needs sudo");
+      return { transport: "stream-local", error };
+    }
     const transport: EngineTransport = this.transport === "dial-stdio" ? "stream-local" : "dial-stdio";
     const { socket, dialStdioHost } = this.found ?? { socket: defaultDockerSocket };
     const other = new Engine(
@@ -247,6 +306,8 @@ class ProxySession implements Session {
   }
 
   async readCa(registry: string): Promise<string | undefined> {
+    const sudo = await this.becomeAccess();
+    if (sudo !== undefined) return this.readCaWithSudo(sudo, registry);
     const sftp = await this.sftp();
     try {
       return await readIfPresent(sftp, caPath(registry));
@@ -262,6 +323,8 @@ class ProxySession implements Session {
    * the folder are never touched.
    */
   async installCa(registry: string, pem: string): Promise<CaOutcome> {
+    const sudo = await this.becomeAccess();
+    if (sudo !== undefined) return this.installCaWithSudo(sudo, registry, pem);
     const sftp = await this.sftp();
     const file = caPath(registry);
     const dir = file.slice(0, file.lastIndexOf("/"));
@@ -289,11 +352,57 @@ class ProxySession implements Session {
     }
   }
 
+  /** The current CA through sudo: `cat` as the become user; exit 3 from the shell: no file. */
+  private async readCaWithSudo(sudo: SudoAccess, registry: string): Promise<string | undefined> {
+    const script = `if [ -e "$1" ]; then exec cat -- "$1"; else exit 3; fi`;
+    const read = await this.connection.exec(
+      sudoCommand(sudo, `sh -c ${shellQuote(script)} sh ${shellQuote(caPath(registry))}`),
+      sudoPreamble(sudo),
+    );
+    if (read.code === 3) return undefined;
+    if (read.code === 0) return read.stdout;
+    throw this.sudoCaError(sudo, "read", caPath(registry), read.stderr);
+  }
+
+  /**
+   * As `installCa` over SFTP, through sudo: the PEM follows the password line on stdin, into a
+   * temporary file in the same folder (umask 022: 0644) renamed over the old one.
+   */
+  private async installCaWithSudo(sudo: SudoAccess, registry: string, pem: string): Promise<CaOutcome> {
+    if ((await this.readCaWithSudo(sudo, registry)) === pem) return "unchanged";
+    const file = caPath(registry);
+    const script = [
+      `umask 022; t="$1/.ca.crt.mp-sideload-$$"`,
+      `mkdir -p -- "$1" && cat > "$t" && chmod 644 "$t" && mv -f -- "$t" "$1/ca.crt" && exit 0`,
+      `rm -f -- "$t"; exit 1`,
+    ].join("; ");
+    const dir = file.slice(0, file.lastIndexOf("/"));
+    const written = await this.connection.exec(
+      sudoCommand(sudo, `sh -c ${shellQuote(script)} sh ${shellQuote(dir)}`),
+      sudoPreamble(sudo) + pem,
+    );
+    if (written.code !== 0) throw this.sudoCaError(sudo, "install", file, written.stderr);
+    return "installed";
+  }
+
+  private sudoCaError(sudo: SudoAccess, what: string, file: string, stderr: string): SideloadError {
+    const refusal = sudoRefusal(stderr);
+    if (refusal !== undefined) {
+      return becomeError(this.options.where, this.proxy.user, sudo, refusal, stderr.trim());
+    }
+    return new SideloadError(
+      "REGISTRY_CA_FAILED",
+      `${this.options.where}: cannot ${what} ${file} as ${sudo.user} through sudo (${stderr.trim() || "no message"})`,
+      { hint: `check that ${sudo.user} may write /etc/docker/certs.d on the proxy`, exitStatus: 1 },
+    );
+  }
+
   close(): void {
     this.docker?.close();
     this.ssh?.close();
     this.docker = undefined;
     this.ssh = undefined;
+    this.sudo = undefined;
   }
 
   private sftp(): Promise<SFTPWrapper> {

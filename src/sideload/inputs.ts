@@ -32,6 +32,18 @@ export interface ProxyQuery {
   sshConfig?: string | undefined;
   /** `--jump` hops for every proxy, like `ssh -J`. */
   jump: string[];
+  /** `--become`, `--become-user` and the sudo password for every proxy (the inventory's win). */
+  become?: BecomeQuery | undefined;
+}
+
+/** Privilege escalation (sudo) on the proxies, from the command line and the environment. */
+export interface BecomeQuery {
+  /** `--become`: on for every proxy (else only where the inventory turns it on). */
+  enabled: boolean;
+  /** `--become-user`: for proxies whose inventory names none (default root). */
+  user?: string | undefined;
+  /** `--become-password-stdin` or MP_SIDELOAD_BECOME_PASSWORD. A secret: never printed. */
+  password?: string | undefined;
 }
 
 /** How to reach the proxies over SSH: host keys and the keys to offer. */

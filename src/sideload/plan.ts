@@ -23,7 +23,9 @@ export function planSideload(proxies: Proxy[], job: SideloadJob, knownHostsFile:
     const steps = [
       ...hops,
       `connect ${proxy.user}@${hostPort(proxy.host, proxy.port)} over SSH${hops.length > 0 ? " through a channel of the last jump host" : ""}; host key checked against ${printable(proxy.knownHostsFiles?.[0] ?? knownHostsFile)} before any credential is sent`,
-      `reach the Docker Engine through that connection (${proxy.dockerSocket ?? "/var/run/docker.sock, else the proxy's DOCKER_HOST"})`,
+      proxy.become?.enabled === true
+        ? `reach the Docker Engine through that connection as ${proxy.become.user ?? "root"} through sudo (docker system dial-stdio${proxy.dockerSocket === undefined ? "" : ` -H unix://${proxy.dockerSocket}`}); the sudo password, if sudo wants one, on the channel's stdin`
+        : `reach the Docker Engine through that connection (${proxy.dockerSocket ?? "/var/run/docker.sock, else the proxy's DOCKER_HOST"})`,
     ];
     const registries = new Set<string>();
     for (const image of imagesFor(proxy, job.images)) {

@@ -18,7 +18,7 @@ import { mergeInventoryDetails, opsProxiesToTargets, type OpsGroup } from "../op
 import { readEarlierReport, type UnfinishedProxy } from "../report/earlier-report.js";
 import { defaultKnownHostsFile } from "../ssh/known-hosts-file.js";
 import { openSshConfig } from "../ssh/ssh-config.js";
-import type { OpsQuery, ProxyQuery, SideloadInputs, SshInputs } from "./inputs.js";
+import type { BecomeQuery, OpsQuery, ProxyQuery, SideloadInputs, SshInputs } from "./inputs.js";
 
 /** The proxies of a run, and (from VCF Operations) the collector groups they belong to. */
 export interface ResolvedProxies {
@@ -149,7 +149,30 @@ export async function resolveProxies(
     jump: jump.length > 0 ? jump : undefined,
     defaultUser: sshUser,
   });
-  return { proxies: routed, groups: fromOps?.groups ?? [] };
+  return { proxies: withBecome(routed, query.become), groups: fromOps?.groups ?? [] };
+}
+
+/**
+ * `--become` turns become on for every proxy; the user and password of the command line fill
+ * in what a proxy's inventory entry does not say (an inventory's own values win, as Ansible's
+ * connection variables win over its command line).
+ */
+export function withBecome(proxies: Proxy[], query: BecomeQuery | undefined): Proxy[] {
+  if (query === undefined) return proxies;
+  return proxies.map((proxy) => {
+    const own = proxy.become;
+    if (!query.enabled && own === undefined) return proxy;
+    return {
+      ...proxy,
+      become: {
+        ...own,
+        enabled: query.enabled || (own?.enabled ?? false),
+        method: "sudo",
+        user: own?.user ?? query.user,
+        password: own?.password ?? query.password,
+      },
+    };
+  });
 }
 
 /** The cloud proxies VCF Operations names for the images' adapter kinds, as proxies to reach. */

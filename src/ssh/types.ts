@@ -68,4 +68,9 @@ export interface SshAuthSources {
   password?: (() => Promise<string | undefined>) | undefined;
   /** A key's passphrase (prompt), requested lazily, at most once per file and run. */
   passphrase?: ((file: string) => Promise<string | undefined>) | undefined;
+  /**
+   * The sudo password of `sshUser` (a prompt), requested only when sudo on a proxy wants one
+   * that no other source gave (become; see src/ssh/sudo.ts).
+   */
+  becomePassword?: ((sshUser: string) => Promise<string | undefined>) | undefined;
 }

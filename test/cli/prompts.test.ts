@@ -124,3 +124,15 @@ describe("the wizard's prompts", () => {
     await expect(go.answer).resolves.toBe(true);
   });
 });
+
+describe("the sudo password prompt (become)", () => {
+  it("is masked: the typed password never shows, only stars", async () => {
+    const { answer, events, getScreen } = await drive(() => prompts.becomePassword("mpsudo@proxies"));
+    expect(getScreen()).toMatch(/sudo password for mpsudo@proxies \(become\):/);
+    events.type("s3cret-sudo");
+    expect(getScreen()).not.toContain("s3cret-sudo");
+    expect(getScreen()).toContain("***********");
+    events.keypress("enter");
+    await expect(answer).resolves.toBe("s3cret-sudo");
+  });
+});

@@ -8,47 +8,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseReport, runCli, type CliRun } from "./cli.js";
+import { runWhileSampling } from "./cmdlines.js";
 import { clearImages, labDir, loadLab, proxyAddress, inventoryArgs, type Lab } from "./lab.js";
 
 let lab: Lab;
 let scratch: string;
-
-/** Read every process's command line once; return those that contain any needle. */
-async function scanCmdlines(needles: string[]): Promise<string[]> {
-  const hits: string[] = [];
-  for (const pid of await readdir("/proc")) {
-    if (!/^\d+$/.test(pid)) continue;
-    try {
-      const cmdline = (await readFile(`/proc/${pid}/cmdline`)).toString("utf8").replace(/\0/g, " ");
-      if (needles.some((n) => cmdline.includes(n))) hits.push(`${pid}: ${cmdline}`);
-    } catch {
-      // the process ended between readdir and read
-    }
-  }
-  return hits;
-}
-
-/** Run the CLI while sampling all command lines until it exits. */
-async function runWhileSampling(
-  args: string[],
-  options: { env?: Record<string, string>; stdin?: string },
-  needles: string[],
-) {
-  let done = false;
-  let samples = 0;
-  const hits: string[] = [];
-  const sampler = (async () => {
-    while (!done) {
-      hits.push(...(await scanCmdlines(needles)));
-      samples++;
-    }
-  })();
-  const run = await runCli(args, options).finally(() => {
-    done = true;
-  });
-  await sampler;
-  return { run, hits, samples };
-}
 
 /** Every file under `dir` (not following links) whose bytes contain any needle. */
 async function filesContaining(dir: string, needles: string[]): Promise<string[]> {
