@@ -1,0 +1,162 @@
+/**
+ * `prune` on the lab's real engines: three older builds of the sample's repository on proxy-1,
+ * one of them used by a stopped container, the current sample and an image of another
+ * repository beside them.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { runCli } from "./cli.js";
+import { clearImages, engineOf, labCtl, loadLab, proxyAddress, pullDirect, type Lab } from "./lab.js";
+
+let lab: Lab;
+let old: string[];
+const label = "mp-sideload-prune-test";
+
+interface PruneJson {
+  command: string;
+  keep: number;
+  dryRun: boolean;
+  proxies: {
+    name: string;
+    status: string;
+    bytesFreed: number;
+    removed: { id: string; names: string[]; size: number; deleted: boolean; untagOnly: boolean }[];
+    kept: { id: string; reason: string }[];
+    error?: { code: string };
+  }[];
+  summary: { removed: number; bytesFreed: number; failed: number };
+}
+
+const oldRef = (i: number) => `${lab.registry}/mp/test-adapter@${old[i]}`;
+const auth = () => ({
+  username: lab.registryUser,
+  password: lab.registryPassword,
+  serveraddress: lab.registry,
+});
+const target = () => [
+  "--proxy",
+  `root@${proxyAddress(lab, 1)}`,
+  "--known-hosts",
+  lab.knownHosts,
+  "--identity",
+  lab.identity,
+];
+
+async function removeTestContainers(): Promise<void> {
+  const engine = engineOf(lab, 1);
+  for (const c of await engine.listContainers({ all: true, filters: { label: [label] } })) {
+    await engine.getContainer(c.Id).remove({ force: true });
+  }
+}
+
+/** The sample, the second adapter and the three old builds on proxy-1; the middle one used by a stopped container. */
+async function setUp(): Promise<void> {
+  await removeTestContainers();
+  await clearImages(lab, 1);
+  const engine = engineOf(lab, 1);
+  for (const ref of [lab.sampleReference, lab.secondReference, oldRef(0), oldRef(1), oldRef(2)]) {
+    await pullDirect(engine, ref, auth());
+  }
+  await engine.createContainer({ Image: oldRef(1), Labels: { [label]: "1" } });
+}
+
+async function imageIdOf(ref: string): Promise<string> {
+  return (await engineOf(lab, 1).getImage(ref).inspect()).Id;
+}
+
+async function allIds(): Promise<Set<string>> {
+  return new Set((await engineOf(lab, 1).listImages()).map((i) => i.Id));
+}
+
+function parse(run: { stdout: string; stderr: string; code: number | null }): PruneJson {
+  try {
+    return JSON.parse(run.stdout) as PruneJson;
+  } catch {
+    throw new Error(`not JSON (exit ${run.code}):\n${run.stdout}\n${run.stderr}`);
+  }
+}
+
+beforeAll(async () => {
+  lab = loadLab();
+  old = (await labCtl("old-digests", "3")).trim().split("\n");
+  expect(old).toHaveLength(3);
+}, 120_000);
+
+afterAll(async () => {
+  await removeTestContainers();
+});
+
+describe("prune", () => {
+  beforeEach(setUp, 60_000);
+
+  it("--keep 0 removes exactly the two unused old builds, reports the bytes freed; a second run removes nothing", async () => {
+    const [id0, id1, id2, sample, second] = await Promise.all(
+      [oldRef(0), oldRef(1), oldRef(2), lab.sampleReference, lab.secondReference].map(imageIdOf),
+    );
+    const sizes = new Map((await engineOf(lab, 1).listImages()).map((i) => [i.Id, i.Size]));
+    const run = await runCli(["prune", lab.paks.sample, ...target(), "--keep", "0", "--yes", "--json"]);
+    expect(run.code, run.stderr).toBe(0);
+    const report = parse(run);
+    const row = report.proxies[0];
+    expect(row?.status).toBe("pruned");
+    expect(row?.removed.map((r) => r.id).sort()).toEqual([id0, id2].sort());
+    expect(row?.removed.every((r) => r.deleted && !r.untagOnly)).toBe(true);
+    const freed = (sizes.get(id0 ?? "") ?? 0) + (sizes.get(id2 ?? "") ?? 0);
+    expect(freed).toBeGreaterThan(0);
+    expect(row?.bytesFreed).toBe(freed);
+    expect(report.summary).toMatchObject({ removed: 2, bytesFreed: freed, failed: 0 });
+    expect(row?.kept).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ id: sample, reason: "current" }),
+        expect.objectContaining({ id: id1, reason: "in-use" }),
+      ]),
+    );
+    // The engine's real state: the used build, the current sample and the other repository stay.
+    const left = await allIds();
+    expect([...left].sort()).toEqual([id1, sample, second].sort());
+
+    const again = await runCli(["prune", lab.paks.sample, ...target(), "--keep", "0", "--yes", "--json"]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(parse(again).proxies[0]).toMatchObject({ status: "nothing", removed: [], bytesFreed: 0 });
+    expect(await allIds()).toEqual(left);
+  });
+
+  it("--keep 1 (the default) removes one: the oldest unused build; the human report says what was freed", async () => {
+    const [id0, id2] = await Promise.all([oldRef(0), oldRef(2)].map(imageIdOf));
+    const before = await allIds();
+    const dry = await runCli(["prune", lab.paks.sample, ...target(), "--dry-run", "--json"]);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(parse(dry).proxies[0]?.removed.map((r) => r.id)).toEqual([id0]);
+    expect(parse(dry).proxies[0]?.status).toBe("listed");
+    expect(await allIds()).toEqual(before);
+
+    const run = await runCli(["prune", lab.paks.sample, ...target(), "--keep", "1", "--yes"]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/removed 1 image, freed \d+\.\d (KiB|MiB)/);
+    expect(run.stdout).toContain(`removed ${oldRef(0)}`);
+    const left = await allIds();
+    expect(left.has(id0 ?? "")).toBe(false);
+    expect(left.has(id2 ?? "")).toBe(true);
+    expect(left.size).toBe(before.size - 1);
+  });
+
+  it("without a terminal and without --yes: refused with exit 2 and a hint; nothing removed", async () => {
+    const before = await allIds();
+    const run = await runCli(["prune", lab.paks.sample, ...target(), "--keep", "0"]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/^mp-sideload: CONFIRMATION_REQUIRED: .*\n {2}hint: add --yes/);
+    expect(await allIds()).toEqual(before);
+  });
+
+  it("an old build also named in another repository: only this repository's names go, the image and its other name stay", async () => {
+    const engine = engineOf(lab, 1);
+    const id0 = await imageIdOf(oldRef(0));
+    await engine.getImage(oldRef(0)).tag({ repo: "mp-lab/another-repo", tag: "keep-me" });
+    const run = await runCli(["prune", lab.paks.sample, ...target(), "--keep", "0", "--yes", "--json"]);
+    expect(run.code, run.stderr).toBe(0);
+    const shared = parse(run).proxies[0]?.removed.find((r) => r.id === id0);
+    expect(shared).toMatchObject({ untagOnly: true, deleted: false });
+    const after = await engine.getImage(id0).inspect();
+    expect(after.RepoTags).toEqual(["mp-lab/another-repo:keep-me"]);
+    expect(after.RepoDigests.some((d) => d.includes("/mp/test-adapter@"))).toBe(false);
+  });
+});
