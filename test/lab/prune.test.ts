@@ -160,3 +160,45 @@ describe("prune", () => {
     expect(after.RepoDigests.some((d) => d.includes("/mp/test-adapter@"))).toBe(false);
   });
 });
+
+describe("pull --prune", () => {
+  beforeEach(setUp, 60_000);
+
+  it("after the verify, the proxy's old builds go (not the used one, not the other repository's image); the row says what was freed", async () => {
+    const [id0, id1, id2, sample, second] = await Promise.all(
+      [oldRef(0), oldRef(1), oldRef(2), lab.sampleReference, lab.secondReference].map(imageIdOf),
+    );
+    const sizes = new Map((await engineOf(lab, 1).listImages()).map((i) => [i.Id, i.Size]));
+    await engineOf(lab, 1).getImage(lab.sampleReference).remove();
+    const run = await runCli(["pull", lab.paks.sample, ...target(), "--prune", "--keep", "0", "--json"], {
+      env: {
+        MP_SIDELOAD_REGISTRY_USER: lab.registryUser,
+        MP_SIDELOAD_REGISTRY_PASSWORD: lab.registryPassword,
+      },
+    });
+    expect(run.code, run.stderr).toBe(0);
+    const row = (
+      JSON.parse(run.stdout) as {
+        proxies: {
+          status: string;
+          steps: { step: string }[];
+          prune?: { removed: { id: string }[]; bytesFreed: number };
+        }[];
+      }
+    ).proxies[0];
+    expect(row?.status).toBe("pulled");
+    expect(row?.steps.map((s) => s.step)).toContain("prune");
+    expect(row?.prune?.removed.map((r) => r.id).sort()).toEqual([id0, id2].sort());
+    expect(row?.prune?.bytesFreed).toBe((sizes.get(id0 ?? "") ?? 0) + (sizes.get(id2 ?? "") ?? 0));
+    expect([...(await allIds())].sort()).toEqual([id1, sample, second].sort());
+  });
+
+  it("--prune is pull's: verify refuses it, and --keep without --prune is refused", async () => {
+    const verify = await runCli(["verify", lab.paks.sample, ...target(), "--prune"]);
+    expect(verify.code).toBe(2);
+    expect(verify.stderr).toMatch(/USAGE: verify changes nothing: --prune is an option of pull/);
+    const keep = await runCli(["pull", lab.paks.sample, ...target(), "--keep", "2"]);
+    expect(keep.code).toBe(2);
+    expect(keep.stderr).toMatch(/USAGE: --keep goes with --prune/);
+  });
+});
