@@ -7,6 +7,9 @@
 import type { EngineImage } from "../engine/engine.js";
 import { normalizeReference } from "../reference.js";
 
+/** `--keep`'s default: one old image per repository, besides the current ones, to go back to. */
+export const defaultPruneKeep = 1;
+
 /** What decides the selection. */
 export interface PruneRule {
   /** The paks' references: their repositories are pruned, their digests are current and stay. */

@@ -202,3 +202,31 @@ describe("pull --prune", () => {
     expect(keep.stderr).toMatch(/USAGE: --keep goes with --prune/);
   });
 });
+
+describe("doctor's disk check", () => {
+  it("names mp-sideload prune when old builds of the pak's repository are on a disk that is short of room, and not otherwise", async () => {
+    await removeTestContainers();
+    await labCtl("small-disk", "1", "48");
+    try {
+      const engine = engineOf(lab, 1);
+      for (const ref of [lab.sampleReference, oldRef(0), oldRef(1)]) await pullDirect(engine, ref, auth());
+      const doctor = async () => {
+        const run = await runCli(["doctor", ...target(), "--pak", lab.paks.sample, "--json"]);
+        const doc = JSON.parse(run.stdout) as {
+          proxies: { checks: { check: string; verdict: string; detail: string; hint?: string }[] }[];
+        };
+        return doc.proxies[0]?.checks.find((c) => c.check === "disk");
+      };
+      const disk = await doctor();
+      expect(disk?.verdict).toBe("fail");
+      expect(disk?.detail).toMatch(/1 old image of the pak's repositories take \d+\.\d MiB/);
+      expect(disk?.hint).toMatch(/mp-sideload prune PAK… --dry-run/);
+      await engine.getImage(oldRef(0)).remove();
+      const clean = await doctor();
+      expect(clean?.verdict).toBe("fail");
+      expect(clean?.hint).not.toMatch(/mp-sideload prune/);
+    } finally {
+      await labCtl("small-disk", "1", "off");
+    }
+  }, 120_000);
+});

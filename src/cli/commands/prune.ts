@@ -10,6 +10,7 @@ import { checkKnownHostsFile, knownHostsFileOf, resolveProxies } from "../../sid
 import { runPrune, type PruneJob, type PruneReport } from "../../sideload/prune.js";
 import { checkIdentityFiles } from "../../ssh/connect.js";
 import type { Proxy } from "../../inventory/proxy.js";
+import { defaultPruneKeep } from "../../sideload/prune-select.js";
 import { intOption, parseCommandArgs } from "../args.js";
 import { confirmHostKeys } from "../host-keys.js";
 import {
@@ -78,7 +79,7 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
       hint: "e.g. mp-sideload prune my-adapter.pak --inventory proxies.yaml --dry-run",
     });
   }
-  const keep = intOption("keep", values.keep, 1, 0, 1000);
+  const keep = intOption("keep", values.keep, defaultPruneKeep, 0, 1000);
   const concurrency = intOption("concurrency", values.concurrency, 8, 1, 256);
   const timeoutMs = intOption("timeout", values.timeout, 900, 1, 86_400) * 1000;
   const dryRun = values["dry-run"] ?? false;

@@ -14,6 +14,7 @@ import { runSideload } from "../../sideload/run-sideload.js";
 import type { BatchReport, SideloadJob } from "../../sideload/types.js";
 import type { CredentialResolver } from "../../credentials/resolve.js";
 import type { prompts } from "../prompts.js";
+import { defaultPruneKeep } from "../../sideload/prune-select.js";
 import { intOption, parseCommandArgs } from "../args.js";
 import { credentialOptionSpecs, credentialOptionsHelp, credentialResolver } from "../credential-options.js";
 import { confirmHostKeys } from "../host-keys.js";
@@ -173,7 +174,7 @@ function pruneOf(mode: "pull" | "verify", values: SideloadValues): { keep: numbe
       hint: "add --prune, or run mp-sideload prune <pak> --keep N",
     });
   }
-  return values.prune ? { keep: intOption("keep", values.keep, 1, 0, 1000) } : undefined;
+  return values.prune ? { keep: intOption("keep", values.keep, defaultPruneKeep, 0, 1000) } : undefined;
 }
 
 function outputOf(values: SideloadValues): SideloadOutput {
