@@ -4,8 +4,12 @@
  * repository beside them.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { tmuxTerminal } from "../support/tmux.js";
 import { runCli } from "./cli.js";
-import { clearImages, engineOf, labCtl, loadLab, proxyAddress, pullDirect, type Lab } from "./lab.js";
+import { bin, clearImages, engineOf, labCtl, loadLab, proxyAddress, pullDirect, type Lab } from "./lab.js";
 
 let lab: Lab;
 let old: string[];
@@ -229,4 +233,44 @@ describe("doctor's disk check", () => {
       await labCtl("small-disk", "1", "off");
     }
   }, 120_000);
+});
+
+describe("prune in a terminal", () => {
+  const { tmux, waitForScreen, stop, shutdown } = tmuxTerminal("prune-tty", "t");
+  let scratch: string;
+  beforeAll(async () => {
+    scratch = await mkdtemp(join(tmpdir(), "mp-sideload-prune-tty-"));
+  });
+  afterAll(async () => {
+    await stop();
+    await shutdown();
+    await rm(scratch, { recursive: true, force: true });
+  });
+  beforeEach(setUp, 60_000);
+
+  it("lists what would go with sizes and asks; no leaves every image; yes removes exactly what was listed", async () => {
+    const before = await allIds();
+    const id0 = await imageIdOf(oldRef(0));
+    const script = join(scratch, "prune.sh");
+    const args = `prune '${lab.paks.sample}' --proxy 'root@${proxyAddress(lab, 1)}' --known-hosts '${lab.knownHosts}' --identity '${lab.identity}'`;
+    await writeFile(
+      script,
+      `#!/bin/sh\nunset CI\n'${bin}' ${args}\necho "EXIT1=$?"\n'${bin}' ${args}\necho "EXIT2=$?"\nsleep 600\n`,
+      { mode: 0o755 },
+    );
+    await tmux("new-session", "-d", "-s", "t", "-x", "220", "-y", "50", script);
+    const asked = await waitForScreen(/Remove 1 image \(512\.0 KiB\) from 1 proxy\?/);
+    expect(asked).toContain(`would remove ${oldRef(0)}`);
+    await tmux("send-keys", "-t", "t", "n", "Enter");
+    await waitForScreen(/EXIT1=0/);
+    expect(await allIds()).toEqual(before);
+    await waitForScreen(/Remove 1 image[\s\S]*EXIT1=0[\s\S]*Remove 1 image/);
+    await tmux("send-keys", "-t", "t", "y", "Enter");
+    const end = await waitForScreen(/EXIT2=\d+/, 60_000);
+    expect(end).toMatch(/EXIT2=0/);
+    expect(end).toMatch(/removed 1 image, freed 512\.0 KiB/);
+    const after = await allIds();
+    expect(after.has(id0)).toBe(false);
+    expect(after.size).toBe(before.size - 1);
+  });
 });
