@@ -115,7 +115,7 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
     if (count === 0 || interruptedStatus(terminal.signal) !== undefined) {
       report = listing;
     } else {
-      terminal.err(renderPruneHuman(listing));
+      terminal.err(listing.proxies.map((row) => renderPruneRow(row, true)).join(""));
       const bytes = listing.proxies.flatMap((p) => p.removed).reduce((n, i) => n + i.size, 0);
       const question = `Remove ${count} image${count === 1 ? "" : "s"} (${formatBytes(bytes)}) from ${confirmed.size} prox${confirmed.size === 1 ? "y" : "ies"}?`;
       if (!(await ask.confirmRun(question))) {
