@@ -180,6 +180,17 @@ export class Engine {
    * force: the engine itself refuses (409) an image a container uses. Returns what the engine did.
    */
   async removeImageName(name: string): Promise<{ untagged: string[]; deleted: string[] }> {
+    // The name goes into the request path as it is: only the grammar's characters (no `?`, `#`).
+    if (!/^[A-Za-z0-9][A-Za-z0-9._:/@[\]-]*$/.test(name)) {
+      throw new SideloadError(
+        "PRUNE_CONFLICT",
+        `${this.where}: ${JSON.stringify(name)} is not a plain image name: left alone`,
+        {
+          hint: "remove it by hand on the proxy if it should go (docker rmi)",
+          exitStatus: 1,
+        },
+      );
+    }
     try {
       const answer = await this.call((docker, abortSignal) =>
         (docker.getImage(name).remove.bind(docker.getImage(name)) as (o: object) => Promise<unknown>)({

@@ -50,9 +50,16 @@ export interface PruneSelection {
   kept: KeptImage[];
 }
 
+/**
+ * The characters of an image name in the distribution grammar. A name with others (an engine's
+ * answer is not trusted blindly) is never sent back in a request path, where `?` or `#` would
+ * change the request: it belongs to no pruned repository, and its image is only untagged.
+ */
+const plainName = /^[A-Za-z0-9][A-Za-z0-9._:/@[\]-]*$/;
+
 /** The repository of an image name (`host/path:tag`, `host/path@digest`), normalized; none for `<none>`. */
 export function repositoryOfName(name: string): string | undefined {
-  if (name.startsWith("<none>")) return undefined;
+  if (name.startsWith("<none>") || !plainName.test(name)) return undefined;
   const normalized = normalizeReference(name);
   if (normalized === undefined) return undefined;
   const at = normalized.indexOf("@");
@@ -107,8 +114,9 @@ export function selectPrunable(images: readonly EngineImage[], rule: PruneRule):
 function namesByRepository(image: EngineImage): Map<string, string[]> {
   const groups = new Map<string, string[]>();
   for (const name of [...image.repoDigests, ...image.repoTags]) {
-    const repository = repositoryOfName(name);
-    if (repository === undefined) continue;
+    if (name.startsWith("<none>")) continue;
+    // An odd name counts as another repository's: the image keeps it, and so is only untagged.
+    const repository = repositoryOfName(name) ?? "\0odd";
     const list = groups.get(repository) ?? [];
     if (!list.includes(name)) list.push(name);
     groups.set(repository, list);

@@ -144,6 +144,12 @@ describe("selectPrunable", () => {
     ]);
   });
 
+  it("a name outside the grammar is nobody's: never sent to the engine, and its image is only untagged", () => {
+    const odd = image("odd", 1, [`${repo}@${d("1")}`, "reg.example:5000/mp/adapter:x?force=1"]);
+    const { remove } = selectPrunable([cur, odd], rule({ keep: 0 }));
+    expect(remove.map((r) => [r.names, r.untagOnly])).toEqual([[[`${repo}@${d("1")}`], true]]);
+  });
+
   it("the most recent first: created time decides what --keep keeps", () => {
     const { kept } = selectPrunable([old3, old1, old2, cur], rule({ keep: 2 }));
     expect(kept.filter((k) => k.reason === "keep").map((k) => k.id)).toEqual([old3.id, old2.id]);
