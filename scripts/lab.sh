@@ -21,6 +21,7 @@
 #   scripts/lab.sh client-files      rewrite known_hosts and inventories from the proxies' current keys
 #   scripts/lab.sh logs [PART]       print the logs (registry, proxy-I-sshd, proxy-I-engine, builder)
 #   scripts/lab.sh big-image MB      push a one-layer image of MB MiB and write paks/big-MB.pak
+#   scripts/lab.sh old-digests N     push N older builds of mp/test-adapter; print their digests, oldest first
 #   scripts/lab.sh small-disk I MB|off  proxy I's engine on a tmpfs of MB MiB (a full disk), or not
 #
 # Environment: MP_LAB_DIR (default <repo>/.lab), MP_LAB_PORT (first port, default 42200:
@@ -742,6 +743,43 @@ big_image() {
 }
 # ---- end big-image -----------------------------------------------------------------------------
 
+# ---- old-digests N (prune tests: earlier builds of the sample's repository) ---------------------
+# Push N more builds of mp/test-adapter (tags old-1..old-N, one small layer of random bytes each,
+# built a second apart so that their creation times order them), with the builder engine; print
+# their digests, oldest first. Done once per N while the registry holds them.
+old_digests() {
+  local n=${1:-} dir=$LAB/builder run=$RUN/builder d i digest
+  [[ $n =~ ^[1-9][0-9]?$ ]] || die "old-digests takes a count from 1 to 99"
+  local stamp=$LAB/old-digests-$n.txt
+  if [ -f "$stamp" ] && registry_get "/v2/mp/test-adapter/manifests/$(tail -n 1 "$stamp")" \
+    -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' -o /dev/null; then
+    cat "$stamp"
+    return 0
+  fi
+  mkdir -p "$dir/cli" "$run"
+  start_engine "$dir" "$run"
+  wait_engine "$dir" "$run"
+  d="docker -H unix://$run/docker.sock --config $dir/cli"
+  $d login --username "$(cat "$LAB/secrets/registry-user")" --password-stdin "$REGISTRY" \
+    <"$LAB/secrets/registry-password" >/dev/null 2>&1
+  : >"$stamp.new"
+  for i in $(seq 1 "$n"); do
+    rm -rf "$dir/rootfs" && mkdir -p "$dir/rootfs/adapter"
+    echo "mp-sideload lab image test-adapter old-$i" >"$dir/rootfs/adapter/README"
+    head -c $((512 * 1024)) /dev/urandom >"$dir/rootfs/adapter/payload.bin"
+    tar -C "$dir/rootfs" -cf - . | $d import --change 'CMD ["/adapter/README"]' - "$REGISTRY/mp/test-adapter:old-$i" >/dev/null
+    $d push "$REGISTRY/mp/test-adapter:old-$i" >/dev/null
+    digest=$($d inspect --format '{{index .RepoDigests 0}}' "$REGISTRY/mp/test-adapter:old-$i" | cut -d@ -f2)
+    echo "$digest" >>"$stamp.new"
+    [ "$i" = "$n" ] || sleep 1
+  done
+  stop_pid "$run/docker.pid"
+  rm -rf "$dir/rootfs" "$dir/data"
+  mv "$stamp.new" "$stamp"
+  cat "$stamp"
+}
+# ---- end old-digests ---------------------------------------------------------------------------
+
 # ---- small-disk I MB|off (engine fault tests: a full disk) ---------------------------------------
 # Proxy I's engine restarted on a tmpfs of MB MiB as its data root (its images are gone), or back
 # on the lab's disk with off; sshd restarts too, so that the proxy's sessions see the mount.
@@ -771,6 +809,7 @@ small_disk_cleanup() {
 case ${1:-} in
   small-disk) small_disk "${2:-}" "${3:-}" ;;
   big-image) big_image "${2:-}" ;;
+  old-digests) old_digests "${2:-}" ;;
   deps) need_root && install_packages ;;
   up) cmd_up "${2:-3}" ;;
   down) cmd_down ;;

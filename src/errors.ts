@@ -79,6 +79,9 @@ export type ErrorCode =
   | "PULL_STALLED"
   | "PROXY_DISK_FULL"
   | "VERIFY_FAILED"
+  // prune
+  | "PRUNE_CONFLICT"
+  | "CONFIRMATION_REQUIRED"
   | "TIMEOUT"
   | "INTERRUPTED"
   | "INTERNAL";

@@ -20,6 +20,7 @@ import {
 } from "../session/proxy-session.js";
 import { mapConcurrently } from "../session/map-concurrently.js";
 import { ProxyDeadline } from "../session/proxy-deadline.js";
+import { defaultPruneKeep, selectPrunable } from "../sideload/prune-select.js";
 import type { AdapterImage } from "../sideload/types.js";
 
 export type Verdict = "pass" | "warn" | "fail";
@@ -182,7 +183,7 @@ export async function doctorProxy(proxy: Proxy, job: DoctorJob, deps: DoctorDeps
       };
     });
     const info = await session.engine.info().catch((error: unknown) => error);
-    await attempt("disk", () => checkDisk(session, info, job.imageBytes));
+    await attempt("disk", () => checkDisk(session, info, job.imageBytes, job.images));
     await attempt("clock", () => Promise.resolve(checkClock(info, (deps.now ?? Date.now)())));
     for (const image of job.images) {
       await attempt(`image ${image.reference}`, async () =>
@@ -202,10 +203,15 @@ export async function doctorProxy(proxy: Proxy, job: DoctorJob, deps: DoctorDeps
   }
 }
 
+const gib = (n: number) => `${(n / 1024 ** 3).toFixed(1)} GiB`;
+/** Small sizes in MiB: a few old builds of a lab adapter are not "0.0 GiB". */
+const size = (n: number) => (n < 1024 ** 3 ? `${(n / 1024 ** 2).toFixed(1)} MiB` : gib(n));
+
 async function checkDisk(
   session: Session,
   info: unknown,
   imageBytes: number | undefined,
+  images: AdapterImage[],
 ): Promise<Omit<DoctorCheck, "check">> {
   if (info instanceof Error) throw info;
   const { rootDir } = info as { rootDir: string };
@@ -223,21 +229,55 @@ async function checkDisk(
     return { verdict: "warn", detail: `cannot measure the free space under ${rootDir} (df exited ${code})` };
   }
   const free = availableKb * 1024;
-  const gib = (n: number) => `${(n / 1024 ** 3).toFixed(1)} GiB`;
   // An image unpacks to about twice its compressed size, and the vfs driver copies layers.
   const need = imageBytes === undefined ? diskThresholds.failBelow : imageBytes * 3;
   const comfortable = imageBytes === undefined ? diskThresholds.warnBelow : imageBytes * 6;
   const against =
     imageBytes === undefined ? "the default thresholds" : `the image's ${gib(imageBytes)} (x3 to unpack)`;
   const detail = `${gib(free)} free under ${rootDir}, against ${against}`;
-  if (free < need)
+  if (free >= comfortable) return { verdict: "pass", detail };
+  const old = await oldImages(session, images);
+  const verdict = free < need ? "fail" : "warn";
+  if (old !== undefined) {
     return {
-      verdict: "fail",
+      verdict,
+      detail: `${detail}; ${old.count} old image${old.count === 1 ? "" : "s"} of the pak's repositories take ${size(old.bytes)}`,
+      hint: `\`mp-sideload prune PAK… --dry-run\` lists the old adapter images it would remove (then without --dry-run); \`docker image prune\` on the proxy removes dangling ones`,
+    };
+  }
+  if (verdict === "fail")
+    return {
+      verdict,
       detail,
       hint: "free space on the proxy (docker image prune, or grow the disk)",
     };
-  if (free < comfortable) return { verdict: "warn", detail, hint: "little room left for the next images" };
-  return { verdict: "pass", detail };
+  return { verdict, detail, hint: "little room left for the next images" };
+}
+
+/**
+ * What `prune` (with its default --keep) would remove of the pak's repositories, when that is
+ * anything: so that the disk hint names it only when old adapter images are part of what fills
+ * the disk. Undefined without --pak, or when the engine cannot tell.
+ */
+async function oldImages(
+  session: Session,
+  images: AdapterImage[],
+): Promise<{ count: number; bytes: number } | undefined> {
+  if (images.length === 0) return undefined;
+  try {
+    const engine = session.engine;
+    const [listed, inUse] = await Promise.all([engine.listImages(), engine.containerImageIds()]);
+    const { remove } = selectPrunable(listed, {
+      current: images.map((i) => i.reference),
+      inUse,
+      keep: defaultPruneKeep,
+    });
+    const whole = remove.filter((c) => !c.untagOnly);
+    if (whole.length === 0) return undefined;
+    return { count: whole.length, bytes: whole.reduce((n, c) => n + c.size, 0) };
+  } catch {
+    return undefined;
+  }
 }
 
 function checkClock(info: unknown, now: number): Omit<DoctorCheck, "check"> {

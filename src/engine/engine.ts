@@ -28,6 +28,20 @@ import { SshEngineAgent, type EngineTransport } from "./ssh-agent.js";
 
 export type { PullProgress } from "./pull-progress.js";
 
+/** An image as the engine lists it. */
+export interface EngineImage {
+  /** The image ID (`sha256:…` of its config). */
+  id: string;
+  /** `repo:tag` names (an image pulled by digest has none). */
+  repoTags: string[];
+  /** `repo@digest` names. */
+  repoDigests: string[];
+  /** Seconds since the epoch. */
+  created: number;
+  /** Bytes, layers shared with other images included. */
+  size: number;
+}
+
 export interface PullOptions {
   /** Ends the pull (else the engine's own signal). */
   signal?: AbortSignal | undefined;
@@ -121,6 +135,85 @@ export class Engine {
   /** True when the engine holds exactly `reference` among an image's RepoDigests. */
   async hasReference(reference: string): Promise<boolean> {
     return (await this.repoDigests(reference))?.some((d) => sameImageReference(reference, d)) ?? false;
+  }
+
+  /**
+   * `GET /images/json?digests=true`: every image the engine holds, with its names (tags and
+   * repo digests), when it was created and its size, for prune's selection.
+   */
+  async listImages(): Promise<EngineImage[]> {
+    try {
+      const answer = await this.call((docker, abortSignal) =>
+        (docker.listImages.bind(docker) as (o: object) => Promise<unknown>)({ digests: true, abortSignal }),
+      );
+      return jsonArray(answer).map(engineImageOf);
+    } catch (error) {
+      throw this.signal?.aborted ? error : this.engineError(error);
+    }
+  }
+
+  /**
+   * `GET /containers/json?all=true`: the image IDs of every container, running or stopped. A
+   * stopped adapter instance's container must keep its image: prune never removes these.
+   */
+  async containerImageIds(): Promise<Set<string>> {
+    try {
+      const answer = await this.call((docker, abortSignal) =>
+        (docker.listContainers.bind(docker) as (o: object) => Promise<unknown>)({ all: true, abortSignal }),
+      );
+      const ids = jsonArray(answer).map((c) => (c as { ImageID?: unknown }).ImageID);
+      return new Set(ids.filter((id): id is string => typeof id === "string"));
+    } catch (error) {
+      throw this.signal?.aborted ? error : this.engineError(error);
+    }
+  }
+
+  /**
+   * `DELETE /images/NAME` without force, as `docker rmi NAME` does: a name (`repo:tag` or
+   * `repo@digest`) is untagged, and the image is deleted only when that was its last name. No
+   * force: the engine itself refuses (409) an image a container uses. Returns what the engine did.
+   */
+  async removeImageName(name: string): Promise<{ untagged: string[]; deleted: string[] }> {
+    // The name goes into the request path as it is: only the grammar's characters (no `?`, `#`).
+    if (!/^[A-Za-z0-9][A-Za-z0-9._:/@[\]-]*$/.test(name)) {
+      throw new SideloadError(
+        "PRUNE_CONFLICT",
+        `${this.where}: ${JSON.stringify(name)} is not a plain image name: left alone`,
+        {
+          hint: "remove it by hand on the proxy if it should go (docker rmi)",
+          exitStatus: 1,
+        },
+      );
+    }
+    try {
+      const answer = await this.call((docker, abortSignal) =>
+        (docker.getImage(name).remove.bind(docker.getImage(name)) as (o: object) => Promise<unknown>)({
+          force: false,
+          noprune: false,
+          abortSignal,
+        }),
+      );
+      const items = Array.isArray(answer) ? (answer as { Untagged?: unknown; Deleted?: unknown }[]) : [];
+      const strings = (key: "Untagged" | "Deleted") =>
+        items.map((i) => i[key]).filter((v): v is string => typeof v === "string");
+      return { untagged: strings("Untagged"), deleted: strings("Deleted") };
+    } catch (error) {
+      if (this.signal?.aborted) throw error;
+      const status = (error as { statusCode?: unknown }).statusCode;
+      if (status === 404) return { untagged: [], deleted: [] };
+      if (status === 409) {
+        throw new SideloadError(
+          "PRUNE_CONFLICT",
+          `${this.where}: the engine refused to remove ${name}: ${oneLine(messageOf(error), 300)}`,
+          {
+            hint: "a container started meanwhile may use it; run mp-sideload prune again to see the current state",
+            exitStatus: 1,
+            cause: error,
+          },
+        );
+      }
+      throw this.engineError(error);
+    }
   }
 
   /**
@@ -400,6 +493,27 @@ function jsonObject(answer: unknown): object {
     throw new Error("the engine answered with something that is not a JSON object");
   }
   return answer;
+}
+
+/** An answer that must be a JSON array. */
+function jsonArray(answer: unknown): unknown[] {
+  if (!Array.isArray(answer)) throw new Error("the engine answered with something that is not a JSON list");
+  return answer;
+}
+
+/** One entry of `GET /images/json` as prune reads it; odd fields become empty values. */
+function engineImageOf(entry: unknown): EngineImage {
+  const e = (typeof entry === "object" && entry !== null ? entry : {}) as Record<string, unknown>;
+  const strings = (value: unknown) =>
+    Array.isArray(value) ? value.filter((v): v is string => typeof v === "string") : [];
+  const number = (value: unknown) => (typeof value === "number" && Number.isFinite(value) ? value : 0);
+  return {
+    id: typeof e.Id === "string" ? e.Id : "",
+    repoTags: strings(e.RepoTags),
+    repoDigests: strings(e.RepoDigests),
+    created: number(e.Created),
+    size: number(e.Size),
+  };
 }
 
 /** Calls `fire` once when `restart` has not been called for `ms`; no `ms`, never. */

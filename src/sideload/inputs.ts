@@ -73,4 +73,6 @@ export interface SideloadInputs {
   retries: number;
   /** `--stall-timeout`: a pull with no progress for this long is re-issued. */
   stallTimeoutMs?: number | undefined;
+  /** `pull --prune [--keep N]`: old images removed once a proxy's images are verified. */
+  prune?: { keep: number } | undefined;
 }

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { abortable } from "../abortable.js";
 import { SideloadError, hostPort, printable, toErrorInfo } from "../errors.js";
-import { sameImageReference } from "../reference.js";
+import { repositoryName, sameImageReference } from "../reference.js";
 import type { PullProgress } from "../engine/engine.js";
 import type { RegistryAuth } from "../credentials/registry-auth.js";
 import type { Proxy } from "../inventory/proxy.js";
@@ -9,6 +9,7 @@ import type { ConnectOptions } from "../ssh/connect.js";
 import type { KnownHostLine } from "../ssh/known-hosts.js";
 import { ProxyDeadline } from "../session/proxy-deadline.js";
 import { imagesFor } from "./proxy-images.js";
+import { pruneOnEngine, type EnginePrune } from "./prune.js";
 import {
   openProxySession,
   type CaOutcome,
@@ -142,7 +143,47 @@ class ProxyRun {
         this.row(image, "skipped", [...this.common], { error: this.signal.reason, step: undefined }),
       );
     }
+    await this.prune(results);
     return results;
+  }
+
+  /**
+   * `pull --prune`, once every image of this proxy is there: the old images of its repositories
+   * go (the current digests are every image of the run of those repositories). Each repository's
+   * outcome goes on its first row; a failure here leaves the pulls as they are.
+   */
+  private async prune(results: ProxyResult[]): Promise<void> {
+    const prune = this.job.prune;
+    const ok = (r: ProxyResult) => r.status === "pulled" || r.status === "present";
+    if (prune === undefined || this.signal.aborted || results.length === 0 || !results.every(ok)) return;
+    const repositories = new Set(this.images.map(repositoryName));
+    const current = this.job.images.filter((i) => repositories.has(repositoryName(i)));
+    const timings: StepTiming[] = [];
+    let outcome: EnginePrune;
+    try {
+      outcome = await this.step("prune", timings, () =>
+        pruneOnEngine(this.current().engine, { images: current, keep: prune.keep, dryRun: false }),
+      );
+    } catch (error) {
+      outcome = { removed: [], kept: [], bytesFreed: 0, error: toErrorInfo(this.deadline.explain(error)) };
+    }
+    // An error of no image in particular (the listing failed) goes on the first row.
+    const listingError = outcome.removed.some((i) => i.error) ? undefined : outcome.error;
+    const seen = new Set<string>();
+    for (const row of results) {
+      const image = this.images.find((i) => i.reference === row.reference);
+      const repository = image === undefined ? undefined : repositoryName(image);
+      if (repository === undefined || seen.has(repository)) continue;
+      const removed = outcome.removed.filter((i) => i.repository === repository);
+      const error = removed.find((i) => i.error)?.error ?? (seen.size === 0 ? listingError : undefined);
+      seen.add(repository);
+      row.steps.push(...timings);
+      row.prune = {
+        removed,
+        bytesFreed: removed.reduce((n, i) => n + (i.deleted ? i.size : 0), 0),
+        ...(error ? { error } : {}),
+      };
+    }
   }
 
   /** connect, then engine: a session whose engine answers. */

@@ -4,8 +4,10 @@ import type { RegistryAuth } from "../credentials/registry-auth.js";
 import type { EngineTransport } from "../engine/ssh-agent.js";
 import type { Proxy } from "../inventory/proxy.js";
 import type { AdapterImage } from "../pak/read-paks.js";
+import type { PrunedImage } from "./prune.js";
 
-export type StepName = "connect" | "engine" | "present" | "login" | "pull" | "verify";
+/** `prune`: `pull --prune`, once every image of the proxy is verified. */
+export type StepName = "connect" | "engine" | "present" | "login" | "pull" | "verify" | "prune";
 
 /** What happened to one reference on one proxy. */
 export type ProxyStatus = "pulled" | "present" | "missing" | "failed" | "skipped";
@@ -36,6 +38,17 @@ export interface ProxyResult {
   opsState?: string | undefined;
   /** With --registry-ca: whether the CA was written, already there, or could not be written. */
   registryCa?: "installed" | "unchanged" | "failed";
+  error?: ErrorInfo | undefined;
+  /** `pull --prune`: the old images of this row's repository removed from the proxy. */
+  prune?: RowPrune | undefined;
+}
+
+/** What `pull --prune` removed of one repository on one proxy (on its first row of that repository). */
+export interface RowPrune {
+  removed: PrunedImage[];
+  /** Sizes of the images the engine deleted, as it lists them. */
+  bytesFreed: number;
+  /** The prune failed or an image was refused; the pull itself stands. */
   error?: ErrorInfo | undefined;
 }
 
@@ -114,6 +127,11 @@ export interface SideloadJob {
   timeoutMs: number;
   /** PEM of a registry CA to install as /etc/docker/certs.d/<REGISTRY>/ca.crt before login. */
   registryCa?: string | undefined;
+  /**
+   * `pull --prune`: once every image of a proxy is verified (or present), remove the old images
+   * of its repositories there, keeping `keep` besides the current ones (prune-select.ts).
+   */
+  prune?: { keep: number } | undefined;
 }
 
 /** The verdict for one collector group; JSON-friendly. */

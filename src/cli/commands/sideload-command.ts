@@ -14,6 +14,7 @@ import { runSideload } from "../../sideload/run-sideload.js";
 import type { BatchReport, SideloadJob } from "../../sideload/types.js";
 import type { CredentialResolver } from "../../credentials/resolve.js";
 import type { prompts } from "../prompts.js";
+import { defaultPruneKeep } from "../../sideload/prune-select.js";
 import { intOption, parseCommandArgs } from "../args.js";
 import { credentialOptionSpecs, credentialOptionsHelp, credentialResolver } from "../credential-options.js";
 import { confirmHostKeys } from "../host-keys.js";
@@ -41,6 +42,8 @@ export const sideloadOptions = {
   ...credentialOptionSpecs,
   "registry-ca": { type: "string" },
   "no-registry-check": { type: "boolean" },
+  prune: { type: "boolean" },
+  keep: { type: "string" },
   concurrency: { type: "string" },
   timeout: { type: "string" },
   retries: { type: "string" },
@@ -69,6 +72,9 @@ ${
   mode === "pull"
     ? `${credentialOptionsHelp}  --registry-ca FILE          install this CA on each proxy as /etc/docker/certs.d/<REGISTRY>/ca.crt
   --no-registry-check         do not check the registry from this machine before the proxies
+  --prune                     once a proxy's images are verified, remove old images of their
+                              repositories there, as mp-sideload prune does (--keep N, default 1)
+  --keep N                    with --prune: old images kept per repository besides the current ones
 `
     : ""
 }Run:
@@ -139,6 +145,7 @@ export async function sideloadInputsOf(
   const timeoutMs = intOption("timeout", values.timeout, 900, 1, 86_400) * 1000;
   const retries = intOption("retries", values.retries, 3, 0, 20);
   const stallTimeoutMs = intOption("stall-timeout", values["stall-timeout"], 60, 1, 86_400) * 1000;
+  const prune = pruneOf(mode, values);
   return {
     mode,
     paks,
@@ -151,7 +158,23 @@ export async function sideloadInputsOf(
     timeoutMs,
     retries,
     stallTimeoutMs,
+    ...(prune === undefined ? {} : { prune }),
   };
+}
+
+/** `--prune [--keep N]` (pull only): read here, so that a typo stops the run before anything. */
+function pruneOf(mode: "pull" | "verify", values: SideloadValues): { keep: number } | undefined {
+  if (values.prune && mode !== "pull") {
+    throw new SideloadError("USAGE", "verify changes nothing: --prune is an option of pull", {
+      hint: "run mp-sideload prune <pak> with the same targets to remove old images",
+    });
+  }
+  if (!values.prune && values.keep !== undefined) {
+    throw new SideloadError("USAGE", "--keep goes with --prune", {
+      hint: "add --prune, or run mp-sideload prune <pak> --keep N",
+    });
+  }
+  return values.prune ? { keep: intOption("keep", values.keep, defaultPruneKeep, 0, 1000) } : undefined;
 }
 
 function outputOf(values: SideloadValues): SideloadOutput {
@@ -191,6 +214,7 @@ async function sideloadCommand(
     timeoutMs: inputs.timeoutMs,
     stallTimeoutMs: inputs.stallTimeoutMs,
     registryCa: resolved.registryCa,
+    prune: inputs.prune,
   };
   if (proxies.length === 0 && inputs.targets.onlyFailed !== undefined) {
     terminal.err(
@@ -244,7 +268,10 @@ async function sideloadCommand(
   const interrupted = interruptedStatus(terminal.signal);
   if (interrupted !== undefined) return interrupted;
   // A collector group where some members lack an image is not ready for its instances to move.
-  const ready = result.report.summary.failed === 0 && (result.coverage?.ready ?? true);
+  const ready =
+    result.report.summary.failed === 0 &&
+    (result.coverage?.ready ?? true) &&
+    !result.report.proxies.some((p) => p.prune?.error !== undefined);
   return ready ? ExitStatus.ok : ExitStatus.proxyFailed;
 }
 
@@ -289,7 +316,8 @@ async function confirmAtTerminal(
   if (inputs.mode !== "pull" || output.yes) return true;
   const what = images.length === 1 ? images[0]?.reference : `${images.length} images`;
   const count = `${proxies.length} prox${proxies.length === 1 ? "y" : "ies"}`;
-  if (await ask.confirmRun(`Pull ${what} onto ${count}?`)) return true;
+  const then = inputs.prune ? ", then remove old images of their repositories" : "";
+  if (await ask.confirmRun(`Pull ${what} onto ${count}${then}?`)) return true;
   terminal.err(
     trusted > 0
       ? `nothing done on the proxies (${trusted} host key${trusted === 1 ? " was" : "s were"} added to ${printable(knownHostsFile)})\n`

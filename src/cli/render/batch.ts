@@ -24,6 +24,7 @@ export function reportDocument(report: BatchReport) {
       ...(r.registryCa ? { registryCa: r.registryCa } : {}),
       steps: r.steps,
       ...(r.error ? { error: r.error } : {}),
+      ...(r.prune ? { prune: r.prune } : {}),
     })),
     summary: report.summary,
     ...(report.coverage === undefined ? {} : { coverage: report.coverage }),
@@ -62,13 +63,22 @@ export function renderReportHuman(report: BatchReport): string {
     const err = r.error
       ? `\n        ${r.error.code}: ${oneLine(r.error.message)}${r.error.hint ? `\n        hint: ${oneLine(r.error.hint)}` : ""}`
       : "";
-    return head + ref + err;
+    return head + ref + err + pruneLine(r);
   });
   const { ok, failed, total } = report.summary;
   const what = report.references.length === 1 ? report.references[0] : `${report.references.length} images`;
   const coverage =
     report.coverage === undefined ? [] : ["", ...renderCoverageLines(report.coverage, printable)];
   return `${report.command} ${what}\n${lines.join("\n")}\n${ok} ok, ${failed} ${report.command === "verify" ? "not ok" : "failed"}, ${total} in all\n${coverage.map((l) => `${l}\n`).join("")}`;
+}
+
+/** `pull --prune`: what went of the row's repository on its proxy. */
+function pruneLine(r: ProxyResult): string {
+  if (r.prune === undefined) return "";
+  const { removed, bytesFreed, error } = r.prune;
+  const mib = `${(bytesFreed / 1024 ** 2).toFixed(1)} MiB`;
+  const what = `\n        pruned ${removed.length} old image${removed.length === 1 ? "" : "s"}, freed ${mib}`;
+  return error ? `${what}; ${error.code}: ${oneLine(error.message)}` : what;
 }
 
 /** `--dry-run --json`: the plan as one JSON document. */
