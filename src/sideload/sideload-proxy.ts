@@ -39,12 +39,14 @@ export interface ProxyDeps {
 }
 
 const defaultBackoff = (attempt: number) => Math.min(500 * 2 ** (attempt - 1), 8_000);
+/** After a registry's rate limit (HTTP 429 seen by the engine): 5, 10, 20… s, at most a minute. */
+const rateLimitBackoff = (attempt: number) => Math.min(5_000 * 2 ** (attempt - 1), 60_000);
 
 /**
  * What a failed pull attempt needs before the next: a new SSH connection, the engine asked
  * again on the same one, or only a re-issue (a stall); undefined when retrying cannot help.
  */
-function retryCause(error: unknown): "connection" | "engine" | "stall" | undefined {
+function retryCause(error: unknown): "connection" | "engine" | "stall" | "rate-limit" | undefined {
   if (!(error instanceof SideloadError)) return undefined;
   switch (error.code) {
     case "SSH_DISCONNECTED":
@@ -55,6 +57,10 @@ function retryCause(error: unknown): "connection" | "engine" | "stall" | undefin
       return "engine";
     case "PULL_STALLED":
       return "stall";
+    // The engine passes on no Retry-After: wait longer than for a drop, doubling, within the
+    // proxy's --timeout and --retries (the workstation's check honours Retry-After itself).
+    case "REGISTRY_RATE_LIMITED":
+      return "rate-limit";
     default:
       return undefined;
   }
@@ -327,7 +333,8 @@ class ProxyRun {
       } catch (error) {
         const cause = retryCause(error);
         if (cause === undefined || attempts.count > this.job.retries || this.signal.aborted) throw error;
-        const delayMs = (this.deps.backoffMs ?? defaultBackoff)(attempts.count);
+        const backoff = this.deps.backoffMs ?? (cause === "rate-limit" ? rateLimitBackoff : defaultBackoff);
+        const delayMs = backoff(attempts.count);
         this.deps.onEvent({
           type: "retry",
           proxy: this.proxy,
@@ -365,7 +372,7 @@ class ProxyRun {
         "VERIFY_FAILED",
         `${this.where}: after the pull, the engine does not list ${image.reference} (RepoDigests: ${JSON.stringify(digests ?? [])})`,
         {
-          hint: "the registry served another manifest than the digest names; check the registry and the pak",
+          hint: `the engine reported the pull complete but does not list the reference: compare \`docker image inspect ${image.reference}\` on the proxy (the engine's answer) with the pak's digest (the registry's manifest)`,
           exitStatus: 1,
         },
       );

@@ -371,6 +371,17 @@ describe("re-issuing a pull", () => {
     expect(shorter.stallTimeouts).toEqual([5_000]);
   });
 
+  it("a registry's rate limit seen by the engine is waited out and re-issued within --retries", async () => {
+    const session = fakeSession({ pullFailures: ["REGISTRY_RATE_LIMITED", "REGISTRY_RATE_LIMITED"] });
+    expect(outcome((await run([a], session))[0]!)).toEqual(["pulled", 3, undefined]);
+    const limited = fakeSession({ pullFailures: ["REGISTRY_RATE_LIMITED", "REGISTRY_RATE_LIMITED"] });
+    expect(outcome((await run([a], limited, { retries: 1 }))[0]!)).toEqual([
+      "failed",
+      2,
+      "REGISTRY_RATE_LIMITED",
+    ]);
+  });
+
   it("what retrying cannot help fails at once", async () => {
     const session = fakeSession({ pullFailures: ["PROXY_DISK_FULL"] });
     expect(outcome((await run([a], session))[0]!)).toEqual(["failed", undefined, "PROXY_DISK_FULL"]);
