@@ -3,6 +3,7 @@ import { renderCoverageLines } from "../../sideload/coverage.js";
 import type { PlannedProxy } from "../../sideload/plan.js";
 import type { BatchReport, ProxyResult, SideloadEvent } from "../../sideload/types.js";
 import type { Terminal } from "../terminal.js";
+import { progressText } from "./live-board.js";
 
 /** The `pull`/`verify --json` document of the design. */
 export function reportDocument(report: BatchReport) {
@@ -107,11 +108,12 @@ export function renderPlan(
 }
 
 /**
- * Live progress on stderr: a line as each proxy finishes (always), pull progress now and then
- * (interactive only), and every event with --debug. Nothing on stdout: that is for the result.
+ * Live progress on stderr without the board: a line as each proxy finishes (interactive), pull
+ * progress as layers complete and at most once a second between (interactive), the engine's
+ * re-issues (always), and every event with --debug. Nothing on stdout: that is for the result.
  */
 export function createLiveRenderer(terminal: Terminal, options: { debug: boolean; json: boolean }) {
-  const lastProgress = new Map<string, number>();
+  const last = new Map<string, { at: number; layersDone: number; layers: number }>();
   return (event: SideloadEvent): void => {
     if (options.debug) {
       const { proxy, type, ...rest } = event;
@@ -125,11 +127,13 @@ export function createLiveRenderer(terminal: Terminal, options: { debug: boolean
       );
     } else if (event.type === "pull-progress" && terminal.interactive && !options.json) {
       const now = Date.now();
-      if (now - (lastProgress.get(event.proxy.name) ?? 0) < 1000) return;
-      lastProgress.set(event.proxy.name, now);
       const p = event.progress;
-      const pct = p.bytesTotal > 0 ? ` ${Math.floor((100 * p.bytesDone) / p.bytesTotal)}%` : "";
-      terminal.err(`${printable(event.proxy.name)}: pulling${pct} (${p.layersDone}/${p.layers} layers)\n`);
+      const before = last.get(event.proxy.name);
+      // A layer done (or a new one named) is news at once; bytes alone, once a second.
+      const moved = before === undefined || before.layersDone !== p.layersDone || before.layers !== p.layers;
+      if (!moved && now - before.at < 1000) return;
+      last.set(event.proxy.name, { at: now, layersDone: p.layersDone, layers: p.layers });
+      terminal.err(`${printable(event.proxy.name)}: pulling ${progressText(p)}\n`);
     } else if (event.type === "proxy-finished" && !options.json && terminal.interactive) {
       for (const r of event.results)
         terminal.err(`${printable(event.proxy.name)}: ${r.status} in ${seconds(r.durationMs)}\n`);
