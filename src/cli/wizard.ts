@@ -374,7 +374,9 @@ async function spinnerFor(terminal: Terminal): Promise<Spinner> {
         current.succeed();
         return value;
       } catch (error) {
-        current.fail();
+        // Esc or Ctrl-C at a question asked meanwhile is the user leaving, not the check failing.
+        if (error instanceof SideloadError && error.code === "INTERRUPTED") current.stop();
+        else current.fail();
         throw error;
       } finally {
         current = undefined;

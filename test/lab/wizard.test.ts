@@ -138,6 +138,25 @@ describe("the wizard", () => {
     for (let p = 1; p <= lab.proxies; p++) expect(await repoDigests(lab, p)).toEqual([]);
   });
 
+  it("Esc at the registry password leaves cleanly: no failed registry check on the screen", async () => {
+    await startWizard();
+    await waitForScreen(/Which management pack\?/);
+    await keys("Enter");
+    await waitForScreen(/Which cloud proxies\?/);
+    await keys("Enter");
+    await waitForScreen(/Which proxies\?/);
+    await keys("Enter");
+    await waitForScreen(/User for registry/);
+    await tmux("send-keys", "-t", "w", "-l", lab.registryUser);
+    await keys("Enter");
+    await waitForScreen(/Password of mpuser at/);
+    await keys("Escape");
+    const end = await waitForScreen(/EXIT=\d+/);
+    expect(end).toMatch(/EXIT=130/);
+    expect(end).not.toMatch(/✖/);
+    for (let p = 1; p <= lab.proxies; p++) expect(await repoDigests(lab, p)).toEqual([]);
+  });
+
   it("with NO_COLOR, the terminal shows no colour", async () => {
     await startWizard("NO_COLOR=1");
     await waitForScreen(/Which management pack\?/);
