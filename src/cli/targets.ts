@@ -2,7 +2,10 @@
  * The target options every proxy command shares (`pull`, `verify`, `doctor`): which proxies,
  * and how to reach them over SSH (known_hosts, keys, agent, password).
  */
+import { access } from "node:fs/promises";
+import { homeDir } from "../files.js";
 import { registerSecret } from "../redact.js";
+import type { SshAuthPlan } from "../sideload/plan.js";
 import type { ProxyQuery, SshInputs } from "../sideload/inputs.js";
 import { knownHostsFileOf } from "../sideload/resolve-inputs.js";
 import { JumpPool, defaultIdentities, loadKnownHosts, type ConnectOptions } from "../ssh/connect.js";
@@ -145,6 +148,32 @@ export async function sshConnectSetup(
   };
   const jumps = new JumpPool(knownHosts, connect, terminal.signal);
   return { knownHosts, connect: { ...connect, jumps }, close: () => jumps.closeAll() };
+}
+
+/**
+ * Where this run's SSH credentials come from, for the plan: the agent, the keys named, the
+ * default keys that exist, the password (environment, or asked at a terminal).
+ */
+export async function sshAuthPlanOf(ssh: SshInputs, terminal: Terminal): Promise<SshAuthPlan> {
+  const defaults = await Promise.all(
+    defaultIdentities(terminal.env).map((file) =>
+      access(file).then(
+        () => file,
+        () => undefined,
+      ),
+    ),
+  );
+  return {
+    agent: Boolean(terminal.env.SSH_AUTH_SOCK),
+    identities: ssh.identities,
+    defaultIdentities: defaults.filter((f): f is string => f !== undefined),
+    password: terminal.env.MP_SIDELOAD_SSH_PASSWORD
+      ? "environment"
+      : terminal.interactive
+        ? "asked"
+        : undefined,
+    home: homeDir(terminal.env),
+  };
 }
 
 /** The first call's promise, shared by every later call. */

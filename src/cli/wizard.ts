@@ -18,7 +18,7 @@ import { readPaks, type AdapterImage } from "../pak/read-paks.js";
 import { checkRegistry } from "../reference.js";
 import type { RegistryPreflight } from "../registry/preflight.js";
 import type { SideloadInputs } from "../sideload/inputs.js";
-import { planSideload } from "../sideload/plan.js";
+import { planOutline, planSideload } from "../sideload/plan.js";
 import { RegistryGate } from "../sideload/registry-gate.js";
 import { knownHostsFileOf, resolveProxies } from "../sideload/resolve-inputs.js";
 import { runSideload, type SideloadResult } from "../sideload/run-sideload.js";
@@ -30,7 +30,7 @@ import type { Choice, ChoiceGroup, prompts } from "./prompts.js";
 import { renderPlan, renderReportHuman } from "./render/batch.js";
 import { LiveBoard } from "./render/live-board.js";
 import { renderPakHuman } from "./render/pak.js";
-import { sshConnectSetup } from "./targets.js";
+import { sshAuthPlanOf, sshConnectSetup } from "./targets.js";
 import { interruptedStatus, type Terminal } from "./terminal.js";
 
 const anotherPath = Symbol("another path");
@@ -84,9 +84,15 @@ export async function runWizard(terminal: Terminal, cwd = process.cwd()): Promis
 
   // 6. The plan.
   const job: SideloadJob = { mode: "pull", images, retries: inputs.retries, timeoutMs: inputs.timeoutMs };
-  const plan = planSideload(proxies, job, knownHostsFile);
+  const plan = planSideload(proxies, job, knownHostsFile, await sshAuthPlanOf(inputs.ssh, terminal));
   say("");
-  terminal.out(renderPlan("pull", plan, "The plan (nothing has been done yet):"));
+  terminal.out(
+    renderPlan("pull", plan, {
+      heading: "The plan (nothing has been done yet):",
+      outline: planOutline(job, knownHostsFile),
+      references: images.map((i) => i.reference),
+    }),
+  );
   if (!(await ask.confirm(`Pull onto ${plan.length} prox${plan.length === 1 ? "y" : "ies"} now?`, true))) {
     say("nothing done");
     return ExitStatus.ok;

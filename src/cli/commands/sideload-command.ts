@@ -6,7 +6,7 @@ import { checkWritableOutput, writeFileAtomic } from "../../files.js";
 import { rateLimitWaitMessage } from "../../registry/registry-client.js";
 import { checkIdentityFiles } from "../../ssh/connect.js";
 import type { SideloadInputs } from "../../sideload/inputs.js";
-import { planSideload } from "../../sideload/plan.js";
+import { planOutline, planSideload } from "../../sideload/plan.js";
 import { RegistryGate } from "../../sideload/registry-gate.js";
 import { resolveInputs, type ResolvedInputs } from "../../sideload/resolve-inputs.js";
 import { buildReport } from "../../sideload/run-batch.js";
@@ -29,6 +29,7 @@ import { LiveBoard } from "../render/live-board.js";
 import { interruptedStatus, type Terminal } from "../terminal.js";
 import {
   proxyQueryOf,
+  sshAuthPlanOf,
   sshConnectSetup,
   sshInputsOf,
   targetOptionSpecs,
@@ -51,6 +52,7 @@ export const sideloadOptions = {
   "only-failed": { type: "string" },
   yes: { type: "boolean", short: "y" },
   "dry-run": { type: "boolean" },
+  verbose: { type: "boolean" },
   debug: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -83,6 +85,7 @@ ${
   --only-failed REPORT        only the proxies that failed in an earlier --report
   --yes, -y                   do not ask for confirmation
   --dry-run                   print the plan; connect to nothing
+  --verbose                   with --dry-run: every step of every proxy, references spelt out
   --debug                     every event and stack traces on stderr
 SSH password: MP_SIDELOAD_SSH_PASSWORD, or asked in a terminal.
 Exit status: 0 every proxy ok, 1 a proxy failed${mode === "verify" ? " or lacks an image" : ""}, 2 usage or input error,
@@ -112,6 +115,8 @@ export interface SideloadOutput {
   report?: string | undefined;
   junit?: string | undefined;
   dryRun: boolean;
+  /** The plan's long form: every step of every proxy. */
+  verbose: boolean;
   yes: boolean;
   debug: boolean;
 }
@@ -160,6 +165,7 @@ function outputOf(values: SideloadValues): SideloadOutput {
     report: values.report,
     junit: values.junit,
     dryRun: values["dry-run"] ?? false,
+    verbose: values.verbose ?? false,
     yes: values.yes ?? false,
     debug: values.debug ?? false,
   };
@@ -200,8 +206,13 @@ async function sideloadCommand(
     return ExitStatus.ok;
   }
   if (output.dryRun) {
-    const plan = planSideload(proxies, job, knownHostsFile);
-    terminal.out(output.json ? renderPlanJson(inputs.mode, references, plan) : renderPlan(inputs.mode, plan));
+    const plan = planSideload(proxies, job, knownHostsFile, await sshAuthPlanOf(inputs.ssh, terminal));
+    const outline = planOutline(job, knownHostsFile);
+    terminal.out(
+      output.json
+        ? renderPlanJson(inputs.mode, references, plan, outline)
+        : renderPlan(inputs.mode, plan, { outline, references, verbose: output.verbose }),
+    );
     return ExitStatus.ok;
   }
 

@@ -1,4 +1,4 @@
-import { oneLine, printable } from "../../errors.js";
+import { hostPort, oneLine, printable } from "../../errors.js";
 import { renderCoverageLines } from "../../sideload/coverage.js";
 import type { PlannedProxy } from "../../sideload/plan.js";
 import type { BatchReport, ProxyResult, SideloadEvent } from "../../sideload/types.js";
@@ -72,8 +72,13 @@ export function renderReportHuman(report: BatchReport): string {
   return `${report.command} ${what}\n${lines.join("\n")}\n${ok} ok, ${failed} ${report.command === "verify" ? "not ok" : "failed"}, ${total} in all\n${coverage.map((l) => `${l}\n`).join("")}`;
 }
 
-/** `--dry-run --json`: the plan as one JSON document. */
-export function renderPlanJson(mode: "pull" | "verify", references: string[], plan: PlannedProxy[]): string {
+/** `--dry-run --json`: the plan as one JSON document (fields are only ever added: scripts read it). */
+export function renderPlanJson(
+  mode: "pull" | "verify",
+  references: string[],
+  plan: PlannedProxy[],
+  outline: string[] = [],
+): string {
   const proxies = plan.map((p) => ({
     name: p.proxy.name,
     host: p.proxy.host,
@@ -85,24 +90,60 @@ export function renderPlanJson(mode: "pull" | "verify", references: string[], pl
     ...(p.proxy.jump
       ? { jump: p.proxy.jump.map((h) => ({ name: h.name, host: h.host, port: h.port, user: h.user })) }
       : {}),
+    auth: p.auth,
+    action: p.action,
+    references: p.references,
     steps: p.steps,
   }));
-  return `${JSON.stringify({ command: mode, dryRun: true, references, plan: proxies }, null, 2)}\n`;
+  return `${JSON.stringify({ command: mode, dryRun: true, references, steps: outline, plan: proxies }, null, 2)}\n`;
 }
 
-export function renderPlan(
-  mode: "pull" | "verify",
-  plan: PlannedProxy[],
-  heading = `dry run: ${mode} would do this, and nothing has been done:`,
-): string {
+/** How a plan is printed: the short form (one line per proxy, the steps once) or `--verbose`. */
+export interface PlanLayout {
+  heading?: string | undefined;
+  /** The steps once for all proxies (`planOutline`). */
+  outline: string[];
+  references: string[];
+  verbose?: boolean | undefined;
+}
+
+/** The plan for a terminal: a line per proxy (route, user, SSH credentials, what will happen), the steps once. */
+export function renderPlan(mode: "pull" | "verify", plan: PlannedProxy[], layout: PlanLayout): string {
+  const heading = layout.heading ?? `dry run: ${mode} would do this, and nothing has been done:`;
+  if (layout.verbose) return renderPlanVerbose(plan, heading);
+  const cells = plan.map((p) => [
+    // The route only when it goes through jump hosts: `you → cp-1` says nothing.
+    `${printable(p.proxy.name)}${p.proxy.jump?.length ? ` via ${p.proxy.jump.map((h) => printable(h.name)).join(" → ")}` : ""}`,
+    `${p.proxy.user}@${hostPort(p.proxy.host, p.proxy.port)}`,
+    p.auth,
+    p.action,
+  ]);
+  const widths = [0, 1, 2].map((i) => cells.reduce((w, c) => Math.max(w, c[i]?.length ?? 0), 0));
+  const out = [heading, mode === "pull" ? "images (each pulled where it is missing):" : "images:"];
+  for (const reference of layout.references) out.push(`  ${reference}`);
+  out.push(`proxies (${plan.length}):`);
+  plan.forEach((p, i) => {
+    const row = cells[i] ?? [];
+    out.push(`  ${row.map((c, j) => (j < 3 ? c.padEnd(widths[j] ?? 0) : c)).join("  ")}`.trimEnd());
+    if (p.proxy.reason) out.push(`    why: ${whyOf(p)}`);
+  });
+  out.push("steps, on each proxy:");
+  layout.outline.forEach((step, i) => out.push(`  ${i + 1}. ${step}`));
+  out.push("(--verbose: every step of every proxy)");
+  return `${out.join("\n")}\n`;
+}
+
+function whyOf(p: PlannedProxy): string {
+  return `${printable(p.proxy.reason ?? "")}${p.proxy.opsState === "DOWN" ? " (DOWN in VCF Operations: still tried)" : ""}`;
+}
+
+function renderPlanVerbose(plan: PlannedProxy[], heading: string): string {
   const out = [heading];
-  for (const { proxy, route, steps } of plan) {
-    out.push(`${printable(proxy.name)}: ${route}`);
-    if (proxy.reason)
-      out.push(
-        `  why: ${printable(proxy.reason)}${proxy.opsState === "DOWN" ? " (DOWN in VCF Operations: still tried)" : ""}`,
-      );
-    steps.forEach((step, i) => out.push(`  ${i + 1}. ${step}`));
+  for (const p of plan) {
+    out.push(`${printable(p.proxy.name)}: ${p.route}`);
+    out.push(`  ssh: ${p.auth}`);
+    if (p.proxy.reason) out.push(`  why: ${whyOf(p)}`);
+    p.steps.forEach((step, i) => out.push(`  ${i + 1}. ${step}`));
   }
   return `${out.join("\n")}\n`;
 }
