@@ -33,11 +33,13 @@ import { renderPakHuman } from "./render/pak.js";
 import { sshAuthPlanOf, sshConnectSetup } from "./targets.js";
 import { opsConnectionFrom } from "./ops-options.js";
 import { parseOpsUrl, type OpsConnection } from "../ops/suite-api.js";
+import { readOpsView } from "../ops/ops-source.js";
 import { interruptedStatus, type Terminal } from "./terminal.js";
 
 const anotherPath = Symbol("another path");
 const typeProxies = Symbol("type proxies");
 const fromOps = Symbol("from VCF Operations");
+const everyProxy = Symbol("every cloud proxy");
 
 /** Run the wizard; returns the exit status. */
 export async function runWizard(terminal: Terminal, cwd = process.cwd()): Promise<number> {
@@ -72,9 +74,7 @@ export async function runWizard(terminal: Terminal, cwd = process.cwd()): Promis
 
   // 5. Host keys: every unknown one at once, before anything starts.
   const knownHostsFile = knownHostsFileOf(inputs.ssh.knownHostsFile, terminal.env);
-  const { proxies: all } = await resolveProxies(inputs.targets, images, terminal.env, undefined, (message) =>
-    terminal.err(`mp-sideload: warning: ${message}\n`),
-  );
+  const all = await resolveWizardProxies(inputs, images, ask, terminal);
   const { proxies } = await confirmHostKeys(all, knownHostsFile, ask, terminal, (text, work) =>
     spinner.during(text, work),
   );
@@ -342,6 +342,42 @@ async function chooseProxies(
 }
 
 /**
+ * The proxies of the answers so far. From VCF Operations, for a kind with no instance yet (a
+ * first install), Ops cannot tell which proxies need the image: the collector groups the
+ * instances will use are asked (or every cloud proxy), as --collector-group and --ops-all give.
+ */
+async function resolveWizardProxies(
+  inputs: SideloadInputs,
+  images: AdapterImage[],
+  ask: Prompts,
+  terminal: Terminal,
+): Promise<Proxy[]> {
+  const warn = (message: string) => terminal.err(`mp-sideload: warning: ${message}\n`);
+  const resolveAll = async () =>
+    (await resolveProxies(inputs.targets, images, terminal.env, undefined, warn)).proxies;
+  try {
+    return await resolveAll();
+  } catch (error) {
+    const ops = inputs.targets.ops;
+    if (!(ops && error instanceof SideloadError && error.code === "OPS_NO_INSTANCES")) throw error;
+    terminal.out(`${error.message}\n`);
+    const { groups } = await readOpsView(ops.connection, []);
+    const choices: Choice<string | typeof everyProxy>[] = groups.map((g) => ({
+      name: printable(`${g.name}  ${g.memberIds.length} member${g.memberIds.length === 1 ? "" : "s"}`),
+      value: g.name,
+      checked: false,
+    }));
+    choices.push({ name: "every cloud proxy", value: everyProxy, checked: groups.length === 0 });
+    const picked = await ask.pickMany("Which collector groups will run its instances?", [
+      { group: "collector groups of VCF Operations", choices },
+    ]);
+    if (picked.includes(everyProxy)) ops.all = true;
+    else ops.collectorGroups = picked.filter((p): p is string => p !== everyProxy);
+    return resolveAll();
+  }
+}
+
+/**
  * VCF Operations as the target source: its URL, then the user and the password (masked), as
  * `--ops` asks them at a terminal (opsConnectionFrom). The proxies are those it names for the
  * pak's adapter kinds, resolved with the rest in step 5.
@@ -382,6 +418,8 @@ export function equivalentCommand(inputs: SideloadInputs, registries: RegistryPr
   if (inputs.defaultRegistry !== undefined) args.push("--default-registry", inputs.defaultRegistry);
   const ops = inputs.targets.ops?.connection;
   if (ops !== undefined) args.push("--ops", ops.url, "--ops-user", ops.user);
+  for (const g of inputs.targets.ops?.collectorGroups ?? []) args.push("--collector-group", g);
+  if (inputs.targets.ops?.all) args.push("--ops-all");
   for (const i of inputs.targets.inventories) args.push("--inventory", i);
   for (const p of inputs.targets.proxies) args.push("--proxy", p);
   for (const l of inputs.targets.limit) args.push("--limit", l);

@@ -11,7 +11,7 @@ import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { tmuxTerminal } from "../support/tmux.js";
-import { bin, clearImages, loadLab, repoDigests, type Lab, registryEnv } from "./lab.js";
+import { bin, clearImages, loadLab, root, repoDigests, type Lab, registryEnv } from "./lab.js";
 import { loadOpsLab } from "./ops-lab.js";
 
 const run = promisify(execFile);
@@ -205,6 +205,75 @@ describe("the wizard", () => {
     expect(await repoDigests(lab, 1)).toContain(lab.sampleReference);
     expect(await repoDigests(lab, 2)).toContain(lab.sampleReference);
     expect(await repoDigests(lab, 3)).toEqual([]);
+  });
+
+  it("from VCF Operations, a first install: asks which collector groups, pulls onto their members", async () => {
+    const ops = loadOpsLab(lab);
+    await copyFile(ops.sshConfig, join(folder, "home", ".ssh", "config"));
+    // A kind the simulator has no instance of: the sample image under a new adapter kind.
+    await rm(join(folder, "sample.pak"));
+    await run(
+      "node",
+      [
+        "--import",
+        "tsx",
+        "scripts/make-pak.ts",
+        "--out",
+        join(folder, "new.pak"),
+        "--kind",
+        "NewAdapter",
+        "--registry",
+        lab.registry,
+        "--repository",
+        "/mp/test-adapter",
+        "--digest",
+        lab.sampleDigest,
+      ],
+      { cwd: root },
+    );
+    await startWizard(
+      `NODE_EXTRA_CA_CERTS='${lab.caFile}' MP_SIDELOAD_OPS_USER='${ops.user}' MP_SIDELOAD_REGISTRY_USER='${lab.registryUser}'`,
+    );
+    await waitForScreen(/Which management pack\?/);
+    await keys("Enter");
+    await waitForScreen(/Which cloud proxies\?/);
+    await keys("Down");
+    await keys("Down");
+    await waitForScreen(/❯ from VCF Operations/);
+    await keys("Enter");
+    await waitForScreen(/VCF Operations URL/);
+    await tmux("send-keys", "-t", "w", "-l", ops.url);
+    await keys("Enter");
+    await waitForScreen(/Password of \S+ at VCF Operations/);
+    const opsPw = join(folder, "ops-pw");
+    await writeFile(opsPw, ops.password, { mode: 0o600 });
+    await tmux("load-buffer", "-b", "opw", opsPw);
+    await tmux("paste-buffer", "-d", "-b", "opw", "-t", "w");
+    await keys("Enter");
+
+    await waitForScreen(/Password of mpuser at/);
+    const pw = join(folder, "pw");
+    await writeFile(pw, lab.registryPassword, { mode: 0o600 });
+    await tmux("load-buffer", "-b", "pw", pw);
+    await tmux("paste-buffer", "-d", "-b", "pw", "-t", "w");
+    await keys("Enter");
+
+    const groups = await waitForScreen(/Which collector groups will run its instances\?/, 60_000);
+    expect(groups).toMatch(/no adapter instance of "?NewAdapter"? yet/);
+    expect(groups).toMatch(/east-group {2}2 members[\s\S]*west-group {2}1 member/);
+    // Down to west-group (east-group is first), check it.
+    await keys("Down");
+    await waitForScreen(/❯ *◯ west-group/);
+    await keys("Space");
+    await keys("Enter");
+    await waitForScreen(/Pull onto 1 proxy now\?/, 60_000);
+    await keys("Enter");
+    const end = await waitForScreen(/EXIT=\d+/, 90_000);
+    expect(end).toMatch(/EXIT=0/);
+    expect(end).toMatch(/--ops \S+ --ops-user \S+ --collector-group west-group --yes/);
+    expect(end).not.toContain(ops.password);
+    expect(await repoDigests(lab, 3)).toContain(lab.sampleReference);
+    expect(await repoDigests(lab, 1)).toEqual([]);
   });
 
   it("several paks in the folder: a multi-select, and every chosen pak is read (its image listed)", async () => {
