@@ -153,4 +153,19 @@ describe("subcommands at a terminal", () => {
     expect(end).toMatch(/^ok {4}slow +\d+ checks pass$/m);
     expect(end).toMatch(/^ok {4}fast +\d+ checks pass$/m);
   });
+  it("pull: Ctrl-C at go? after trusting the keys says the keys were added, not that nothing changed", async () => {
+    await clearImages(lab, 1);
+    const knownHosts = await startCommand("pull-cancel", `pull '${lab.paks.sample}'`);
+    await trustBothKeys();
+    await waitForScreen(/Pull .* onto 2 proxies\?/, 60_000);
+    await keys("C-c");
+    const end = await waitForScreen(/EXIT=\d+/, 60_000);
+    expect(end).toMatch(/EXIT=130/);
+    expect(end).toMatch(
+      /INTERRUPTED: interrupted at a prompt: nothing done on the proxies \(2 host keys were added to /,
+    );
+    expect(end).not.toMatch(/nothing was changed/);
+    expect((await readFile(knownHosts, "utf8")).trim().split("\n")).toHaveLength(2);
+    expect(await repoDigests(lab, 1)).toEqual([]);
+  });
 });

@@ -300,12 +300,21 @@ async function confirmAtTerminal(
   if (inputs.mode !== "pull" || output.yes) return true;
   const what = images.length === 1 ? images[0]?.reference : `${images.length} images`;
   const count = `${proxies.length} prox${proxies.length === 1 ? "y" : "ies"}`;
-  if (await ask.confirmRun(`Pull ${what} onto ${count}?`)) return true;
-  terminal.err(
-    trusted > 0
-      ? `nothing done on the proxies (${trusted} host key${trusted === 1 ? " was" : "s were"} added to ${printable(knownHostsFile)})\n`
-      : "nothing done\n",
-  );
+  const keys = `${trusted} host key${trusted === 1 ? " was" : "s were"} added to ${printable(knownHostsFile)}`;
+  const go = await ask.confirmRun(`Pull ${what} onto ${count}?`).catch((error: unknown) => {
+    // Interrupted at "go?": the proxies are untouched, but known_hosts is not.
+    if (trusted > 0 && error instanceof SideloadError && error.code === "INTERRUPTED")
+      throw new SideloadError(
+        "INTERRUPTED",
+        `interrupted at a prompt: nothing done on the proxies (${keys})`,
+        {
+          exitStatus: error.exitStatus,
+        },
+      );
+    throw error;
+  });
+  if (go) return true;
+  terminal.err(trusted > 0 ? `nothing done on the proxies (${keys})\n` : "nothing done\n");
   return false;
 }
 
