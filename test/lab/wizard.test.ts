@@ -100,6 +100,9 @@ describe("the wizard", () => {
     const end = await waitForScreen(/EXIT=\d+/, 90_000);
     expect(end).toMatch(/EXIT=0/);
     expect(end).toMatch(/2 ok, 0 failed, 2 in all/);
+    // The results once: the report's lines, not also the board's (`ok     proxy-1  1.2s  pulled`).
+    expect(end.match(/^ok +proxy-1 /gm)).toHaveLength(1);
+    expect(end).not.toMatch(/^ok +proxy-\d {2}\d+\.\ds/m);
     expect(end).not.toContain(lab.registryPassword);
     expect(await repoDigests(lab, 1)).toContain(lab.sampleReference);
     expect(await repoDigests(lab, 2)).toEqual([]);
