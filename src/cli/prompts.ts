@@ -71,6 +71,8 @@ export interface Choice<T> {
   value: T;
   description?: string;
   disabled?: boolean | string;
+  /** In a multi-select: checked at first (default true). */
+  checked?: boolean;
 }
 
 /** A group of checkbox choices, shown under its name. */
@@ -161,7 +163,7 @@ export const prompts = {
       const { checkbox, Separator } = await inquirer();
       const choices = groups.flatMap((g) => [
         new Separator(`── ${g.group}`),
-        ...g.choices.map((c) => ({ ...c, checked: true })),
+        ...g.choices.map((c) => ({ ...c, checked: c.checked ?? true })),
       ]);
       return checkbox<T>({ message, choices, pageSize: 15, loop: false, required: true }, ctx);
     }),

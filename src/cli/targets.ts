@@ -2,10 +2,13 @@
  * The target options every proxy command shares (`pull`, `verify`, `doctor`): which proxies,
  * and how to reach them over SSH (known_hosts, keys, agent, password).
  */
+import { access } from "node:fs/promises";
 import { SideloadError, quote } from "../errors.js";
+import { homeDir } from "../files.js";
 import { checkUser } from "../inventory/proxy.js";
 import { registerSecret } from "../redact.js";
 import type { BecomeQuery, ProxyQuery, SshInputs } from "../sideload/inputs.js";
+import type { SshAuthPlan } from "../sideload/plan.js";
 import { knownHostsFileOf } from "../sideload/resolve-inputs.js";
 import { JumpPool, defaultIdentities, loadKnownHosts, type ConnectOptions } from "../ssh/connect.js";
 import type { KnownHostLine } from "../ssh/known-hosts.js";
@@ -236,6 +239,32 @@ function isUserName(user: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Where this run's SSH credentials come from, for the plan: the agent, the keys named, the
+ * default keys that exist, the password (environment, or asked at a terminal).
+ */
+export async function sshAuthPlanOf(ssh: SshInputs, terminal: Terminal): Promise<SshAuthPlan> {
+  const defaults = await Promise.all(
+    defaultIdentities(terminal.env).map((file) =>
+      access(file).then(
+        () => file,
+        () => undefined,
+      ),
+    ),
+  );
+  return {
+    agent: Boolean(terminal.env.SSH_AUTH_SOCK),
+    identities: ssh.identities,
+    defaultIdentities: defaults.filter((f): f is string => f !== undefined),
+    password: terminal.env.MP_SIDELOAD_SSH_PASSWORD
+      ? "environment"
+      : terminal.interactive
+        ? "asked"
+        : undefined,
+    home: homeDir(terminal.env),
+  };
 }
 
 /** The first call's promise, shared by every later call. */

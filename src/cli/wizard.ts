@@ -18,7 +18,7 @@ import { readPaks, type AdapterImage } from "../pak/read-paks.js";
 import { checkRegistry } from "../reference.js";
 import type { RegistryPreflight } from "../registry/preflight.js";
 import type { SideloadInputs } from "../sideload/inputs.js";
-import { planSideload } from "../sideload/plan.js";
+import { planOutline, planSideload } from "../sideload/plan.js";
 import { RegistryGate } from "../sideload/registry-gate.js";
 import { knownHostsFileOf, resolveProxies } from "../sideload/resolve-inputs.js";
 import { runSideload, type SideloadResult } from "../sideload/run-sideload.js";
@@ -30,11 +30,16 @@ import type { Choice, ChoiceGroup, prompts } from "./prompts.js";
 import { renderPlan, renderReportHuman } from "./render/batch.js";
 import { LiveBoard } from "./render/live-board.js";
 import { renderPakHuman } from "./render/pak.js";
-import { sshConnectSetup } from "./targets.js";
+import { sshAuthPlanOf, sshConnectSetup } from "./targets.js";
+import { opsConnectionFrom } from "./ops-options.js";
+import { parseOpsUrl, type OpsConnection } from "../ops/suite-api.js";
+import { readOpsView } from "../ops/ops-source.js";
 import { interruptedStatus, type Terminal } from "./terminal.js";
 
 const anotherPath = Symbol("another path");
 const typeProxies = Symbol("type proxies");
+const fromOps = Symbol("from VCF Operations");
+const everyProxy = Symbol("every cloud proxy");
 
 /** Run the wizard; returns the exit status. */
 export async function runWizard(terminal: Terminal, cwd = process.cwd()): Promise<number> {
@@ -42,14 +47,14 @@ export async function runWizard(terminal: Terminal, cwd = process.cwd()): Promis
   const spinner = await spinnerFor(terminal);
   const say = (text: string) => terminal.out(`${text}\n`);
 
-  // 1. The pak.
-  const pakFile = await choosePak(cwd, ask);
-  const input = await readPakOrAskRegistry(pakFile, undefined, ask);
+  // 1. The pak (or several, when the folder holds more than one).
+  const pakFiles = await choosePaks(cwd, ask);
+  const input = await readPakOrAskRegistry(pakFiles, undefined, ask);
   // 2. What was found.
   say("");
   for (const pak of input.read.paks) terminal.out(renderPakHuman(pak));
   const images = input.read.images;
-  const inputs = pullInputs(pakFile, input.defaultRegistry);
+  const inputs = pullInputs(pakFiles, input.defaultRegistry);
 
   // 3. The proxies.
   await chooseProxies(cwd, ask, inputs, terminal);
@@ -69,9 +74,7 @@ export async function runWizard(terminal: Terminal, cwd = process.cwd()): Promis
 
   // 5. Host keys: every unknown one at once, before anything starts.
   const knownHostsFile = knownHostsFileOf(inputs.ssh.knownHostsFile, terminal.env);
-  const { proxies: all } = await resolveProxies(inputs.targets, images, terminal.env, undefined, (message) =>
-    terminal.err(`mp-sideload: warning: ${message}\n`),
-  );
+  const all = await resolveWizardProxies(inputs, images, ask, terminal);
   const { proxies } = await confirmHostKeys(all, knownHostsFile, ask, terminal, (text, work) =>
     spinner.during(text, work),
   );
@@ -84,9 +87,15 @@ export async function runWizard(terminal: Terminal, cwd = process.cwd()): Promis
 
   // 6. The plan.
   const job: SideloadJob = { mode: "pull", images, retries: inputs.retries, timeoutMs: inputs.timeoutMs };
-  const plan = planSideload(proxies, job, knownHostsFile);
+  const plan = planSideload(proxies, job, knownHostsFile, await sshAuthPlanOf(inputs.ssh, terminal));
   say("");
-  terminal.out(renderPlan("pull", plan, "The plan (nothing has been done yet):"));
+  terminal.out(
+    renderPlan("pull", plan, {
+      heading: "The plan (nothing has been done yet):",
+      outline: planOutline(job, knownHostsFile),
+      references: images.map((i) => i.reference),
+    }),
+  );
   if (!(await ask.confirm(`Pull onto ${plan.length} prox${plan.length === 1 ? "y" : "ies"} now?`, true))) {
     say("nothing done");
     return ExitStatus.ok;
@@ -103,11 +112,11 @@ export async function runWizard(terminal: Terminal, cwd = process.cwd()): Promis
   return result.report.summary.failed === 0 ? ExitStatus.ok : ExitStatus.proxyFailed;
 }
 
-/** The inputs of a pull of `pakFile`, before the proxies are chosen: the flags' defaults. */
-function pullInputs(pakFile: string, defaultRegistry: string | undefined): SideloadInputs {
+/** The inputs of a pull of `pakFiles`, before the proxies are chosen: the flags' defaults. */
+function pullInputs(pakFiles: string[], defaultRegistry: string | undefined): SideloadInputs {
   return {
     mode: "pull",
-    paks: [pakFile],
+    paks: pakFiles,
     defaultRegistry,
     targets: { inventories: [], proxies: [], limit: [], jump: [] },
     ssh: { acceptNewHostKeys: false, identities: [] },
@@ -163,8 +172,41 @@ async function runOnBoard(
   }
 }
 
-/** Step 1: a pak of this folder (newest first, with kind and version), or a path typed and checked. */
-async function choosePak(cwd: string, ask: Prompts): Promise<string> {
+/**
+ * Step 1: a pak of this folder (newest first, with kind and version), several of them when the
+ * folder holds more than one (a multi-select, the newest checked), or a path typed and checked.
+ */
+async function choosePaks(cwd: string, ask: Prompts): Promise<string[]> {
+  const found = await paksIn(cwd);
+  const readable = found.filter((f) => f.problem === undefined);
+  if (readable.length < 2) {
+    const choices: Choice<string | typeof anotherPath>[] = found.map((f) => ({
+      name: printable(f.label),
+      value: f.file,
+      ...(f.problem ? { disabled: `(${f.problem})` } : {}),
+    }));
+    choices.push({ name: "another path…", value: anotherPath });
+    const picked = await ask.choose("Which management pack?", choices);
+    if (picked !== anotherPath) return [picked];
+    return [resolve(cwd, await ask.text("Path of the .pak:", validatePakPath(cwd)))];
+  }
+  const choices: Choice<string | typeof anotherPath>[] = readable.map((f, i) => ({
+    name: printable(f.label),
+    value: f.file,
+    checked: i === 0,
+  }));
+  choices.push({ name: "another path…", value: anotherPath, checked: false });
+  const picked = await ask.pickMany("Which management packs? (space toggles, enter confirms)", [
+    { group: "in this folder, newest first", choices },
+  ]);
+  const files = picked.filter((p): p is string => p !== anotherPath);
+  if (picked.includes(anotherPath))
+    files.push(resolve(cwd, await ask.text("Path of the .pak:", validatePakPath(cwd))));
+  return files;
+}
+
+/** The folder's paks, newest first, each with a label (kind, version) or the code of its problem. */
+async function paksIn(cwd: string) {
   const names = (await readdir(cwd).catch(() => [])).filter((n) => n.toLowerCase().endsWith(".pak"));
   const found = await Promise.all(
     names.map(async (name) => {
@@ -182,17 +224,7 @@ async function choosePak(cwd: string, ask: Prompts): Promise<string> {
       }
     }),
   );
-  found.sort((a, b) => b.mtime - a.mtime);
-  const choices: Choice<string | typeof anotherPath>[] = found.map((f) => ({
-    name: printable(f.label),
-    value: f.file,
-    ...(f.problem ? { disabled: `(${f.problem})` } : {}),
-  }));
-  choices.push({ name: "another path…", value: anotherPath });
-  const picked = await ask.choose("Which management pack?", choices);
-  if (picked !== anotherPath) return picked;
-  const typed = await ask.text("Path of the .pak:", validatePakPath(cwd));
-  return resolve(cwd, typed);
+  return found.sort((a, b) => b.mtime - a.mtime);
 }
 
 /** A typed pak path is accepted only when `inspect` would read it; else inspect's error, inline. */
@@ -230,21 +262,21 @@ function describePak(pak: Pak): string {
   return `${pak.adapters.map((a) => a.kind).join(", ")} ${pak.version}`;
 }
 
-/** Read the pak; when it names no registry, ask for the proxies' default one. */
+/** Read the paks; when one names no registry, ask for the proxies' default one. */
 async function readPakOrAskRegistry(
-  file: string,
+  files: string[],
   defaultRegistry: string | undefined,
   ask: Prompts,
 ): Promise<{ read: { paks: Pak[]; images: AdapterImage[] }; defaultRegistry: string | undefined }> {
   try {
-    return { read: await readPaks([file], defaultRegistry), defaultRegistry };
+    return { read: await readPaks(files, defaultRegistry), defaultRegistry };
   } catch (error) {
     if (!(error instanceof SideloadError && error.code === "NO_DEFAULT_REGISTRY")) throw error;
     const registry = await ask.text(
       "This pak names no registry. The proxies' default registry (host[:port]):",
       validateRegistry,
     );
-    return { read: await readPaks([file], registry), defaultRegistry: registry };
+    return { read: await readPaks(files, registry), defaultRegistry: registry };
   }
 }
 
@@ -269,14 +301,19 @@ async function chooseProxies(
       // not an inventory (another YAML file of the folder): not offered
     }
   }
-  const choices: Choice<string | typeof typeProxies>[] = inventories.map((i) => ({
+  const choices: Choice<string | typeof typeProxies | typeof fromOps>[] = inventories.map((i) => ({
     name: printable(
       `${i.file === last ? `${i.file} (last used)` : basename(i.file)}  ${i.proxies.length} prox${i.proxies.length === 1 ? "y" : "ies"}`,
     ),
     value: i.file,
   }));
   choices.push({ name: "type proxies ([user@]host[:port], …)", value: typeProxies });
+  choices.push({ name: "from VCF Operations (the cloud proxies it names for this pak)", value: fromOps });
   const picked = await ask.choose("Which cloud proxies?", choices);
+  if (picked === fromOps) {
+    inputs.targets.ops = { connection: await askOpsConnection(ask, terminal) };
+    return;
+  }
   if (picked === typeProxies) {
     const typed = await ask.text("Proxies, separated by commas or spaces:", validateProxyList);
     inputs.targets.proxies = typed.split(/[\s,]+/).filter(Boolean);
@@ -304,6 +341,59 @@ async function chooseProxies(
   terminal.out(`${chosen.length} of ${inventory.proxies.length} proxies selected\n`);
 }
 
+/**
+ * The proxies of the answers so far. From VCF Operations, for a kind with no instance yet (a
+ * first install), Ops cannot tell which proxies need the image: the collector groups the
+ * instances will use are asked (or every cloud proxy), as --collector-group and --ops-all give.
+ */
+async function resolveWizardProxies(
+  inputs: SideloadInputs,
+  images: AdapterImage[],
+  ask: Prompts,
+  terminal: Terminal,
+): Promise<Proxy[]> {
+  const warn = (message: string) => terminal.err(`mp-sideload: warning: ${message}\n`);
+  const resolveAll = async () =>
+    (await resolveProxies(inputs.targets, images, terminal.env, undefined, warn)).proxies;
+  try {
+    return await resolveAll();
+  } catch (error) {
+    const ops = inputs.targets.ops;
+    if (!(ops && error instanceof SideloadError && error.code === "OPS_NO_INSTANCES")) throw error;
+    terminal.out(`${error.message}\n`);
+    const { groups } = await readOpsView(ops.connection, []);
+    const choices: Choice<string | typeof everyProxy>[] = groups.map((g) => ({
+      name: printable(`${g.name}  ${g.memberIds.length} member${g.memberIds.length === 1 ? "" : "s"}`),
+      value: g.name,
+      checked: false,
+    }));
+    choices.push({ name: "every cloud proxy", value: everyProxy, checked: groups.length === 0 });
+    const picked = await ask.pickMany("Which collector groups will run its instances?", [
+      { group: "collector groups of VCF Operations", choices },
+    ]);
+    if (picked.includes(everyProxy)) ops.all = true;
+    else ops.collectorGroups = picked.filter((p): p is string => p !== everyProxy);
+    return resolveAll();
+  }
+}
+
+/**
+ * VCF Operations as the target source: its URL, then the user and the password (masked), as
+ * `--ops` asks them at a terminal (opsConnectionFrom). The proxies are those it names for the
+ * pak's adapter kinds, resolved with the rest in step 5.
+ */
+async function askOpsConnection(ask: Prompts, terminal: Terminal): Promise<OpsConnection> {
+  const url = await ask.text("VCF Operations URL (https://OPS-NODE):", (value) => {
+    try {
+      parseOpsUrl(value);
+      return true;
+    } catch (error) {
+      return error instanceof SideloadError ? error.message.replace(/^--ops /, "") : String(error);
+    }
+  });
+  return opsConnectionFrom(url, {}, terminal);
+}
+
 function describeRegistries(registries: RegistryPreflight[]): string[] {
   return registries.map((r) => {
     const verdict = r.verdicts.find((v) => v.status === "failed") ?? r.verdicts[0];
@@ -326,6 +416,10 @@ function describeRegistries(registries: RegistryPreflight[]): string[] {
 export function equivalentCommand(inputs: SideloadInputs, registries: RegistryPreflight[]): string[] {
   const args = [inputs.mode, ...inputs.paks];
   if (inputs.defaultRegistry !== undefined) args.push("--default-registry", inputs.defaultRegistry);
+  const ops = inputs.targets.ops?.connection;
+  if (ops !== undefined) args.push("--ops", ops.url, "--ops-user", ops.user);
+  for (const g of inputs.targets.ops?.collectorGroups ?? []) args.push("--collector-group", g);
+  if (inputs.targets.ops?.all) args.push("--ops-all");
   for (const i of inputs.targets.inventories) args.push("--inventory", i);
   for (const p of inputs.targets.proxies) args.push("--proxy", p);
   for (const l of inputs.targets.limit) args.push("--limit", l);
@@ -341,6 +435,8 @@ export function equivalentCommand(inputs: SideloadInputs, registries: RegistryPr
       lines.push(`  # credentials for ${r.registry} come from ${r.credentialSource}, as in this run`);
     }
   }
+  if (ops !== undefined)
+    lines.push("  export MP_SIDELOAD_OPS_PASSWORD=…   # the VCF Operations password, from your secret store");
   lines.push(`  mp-sideload ${args.map(shellQuote).join(" ")}`);
   return [...new Set(lines)];
 }
@@ -374,7 +470,9 @@ async function spinnerFor(terminal: Terminal): Promise<Spinner> {
         current.succeed();
         return value;
       } catch (error) {
-        current.fail();
+        // Esc or Ctrl-C at a question asked meanwhile is the user leaving, not the check failing.
+        if (error instanceof SideloadError && error.code === "INTERRUPTED") current.stop();
+        else current.fail();
         throw error;
       } finally {
         current = undefined;

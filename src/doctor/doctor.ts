@@ -69,6 +69,10 @@ export interface DoctorDeps {
   connect: Omit<ConnectOptions, "signal">;
   signal?: AbortSignal | undefined;
   openSession?: OpenSession;
+  /** Told as each proxy starts (after waiting for its turn). */
+  onStart?: (proxy: Proxy) => void;
+  /** Told as each check of a proxy starts: `ssh`, `engine`, `image <ref>`… (the live board's line). */
+  onCheck?: (proxy: Proxy, check: string) => void;
   /** Told as each proxy finishes. */
   onRow?: (row: DoctorRow) => void;
   now?: () => number;
@@ -91,6 +95,7 @@ export async function runDoctor(
     proxies,
     deps.concurrency,
     async (proxy) => {
+      deps.onStart?.(proxy);
       const done = await doctorProxy(proxy, job, deps);
       deps.onRow?.(done);
       return done;
@@ -132,6 +137,7 @@ export async function doctorProxy(proxy: Proxy, job: DoctorJob, deps: DoctorDeps
   signal.addEventListener("abort", close, { once: true });
   /** Run one check; an error becomes its `fail` (and, with `stop`, ends the row). */
   const attempt = async (name: string, run: () => Promise<Omit<DoctorCheck, "check">>): Promise<boolean> => {
+    deps.onCheck?.(proxy, name);
     try {
       checks.push({ check: name, ...(await abortable(run(), signal)) });
       return true;

@@ -576,24 +576,18 @@ export function classifyRegistryError(
   where: string,
   during: "login" | "pull",
 ): SideloadError {
+  // One logs in *to* a registry and pulls *from* it.
+  const what = `${where}: ${during} ${during === "login" ? "to" : "from"} ${registry} failed: ${oneLine(message, 300)}`;
   for (const [pattern, code, hint] of registryPatterns) {
     if (pattern.test(message)) {
-      return new SideloadError(
-        code,
-        `${where}: ${during} from ${registry} failed: ${oneLine(message, 300)}`,
-        {
-          hint: hint(registry),
-          exitStatus: 1,
-        },
-      );
+      return new SideloadError(code, what, {
+        hint: hint(registry),
+        exitStatus: 1,
+      });
     }
   }
-  return new SideloadError(
-    "PULL_FAILED",
-    `${where}: ${during} from ${registry} failed: ${oneLine(message, 300)}`,
-    {
-      hint: "run again with --debug for the engine's full answer",
-      exitStatus: 1,
-    },
-  );
+  return new SideloadError("PULL_FAILED", what, {
+    hint: "run again with --debug for the engine's full answer",
+    exitStatus: 1,
+  });
 }

@@ -210,7 +210,9 @@ describe("numbers and files", () => {
 
   it("prints IPv6 targets as OpenSSH does, [::1]:2222", async () => {
     const result = await run(["verify", sample, "--proxy", "[::1]:2222", "--dry-run"]);
-    expect(result.stdout).toContain("[::1]:2222:");
-    expect(result.stdout).toContain("root@[::1]:2222 over SSH");
+    expect(result.stdout).toMatch(/^ {2}\[::1\]:2222 {2}root@\[::1\]:2222 /m);
+    const verbose = await run(["verify", sample, "--proxy", "[::1]:2222", "--dry-run", "--verbose"]);
+    expect(verbose.stdout).toContain("[::1]:2222: you → [::1]:2222");
+    expect(verbose.stdout).toContain("root@[::1]:2222 over SSH");
   });
 });

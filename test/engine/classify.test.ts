@@ -29,4 +29,14 @@ describe("classifyRegistryError", () => {
     expect(error.hint).toBeTruthy();
     expect(error.exitStatus).toBe(1);
   });
+
+  it("logs in to a registry and pulls from it", () => {
+    const message = "unauthorized: incorrect username or password";
+    expect(classifyRegistryError(message, "r:5000", "proxy-1", "login").message).toMatch(
+      /^proxy-1: login to r:5000 failed: /,
+    );
+    expect(classifyRegistryError(message, "r:5000", "proxy-1", "pull").message).toMatch(
+      /^proxy-1: pull from r:5000 failed: /,
+    );
+  });
 });

@@ -337,8 +337,10 @@ describe("scripting contract", () => {
     ]);
     expect(run.code).toBe(0);
     expect(run.stdout).toContain("nothing has been done");
-    expect(run.stdout).toContain(`pull ${lab.sampleReference}`);
-    expect(run.stdout).toContain("root@cp.example.com:22");
+    expect(run.stdout).toContain(`  ${lab.sampleReference}\n`);
+    expect(run.stdout).toMatch(
+      /^ {2}cp\.example\.com +root@cp\.example\.com:22 .* pull 1 image if missing$/m,
+    );
   });
 
   it("missing registry credentials with no terminal: exit 2, and no proxy logged in or pulled", async () => {

@@ -11,7 +11,8 @@ import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { tmuxTerminal } from "../support/tmux.js";
-import { bin, clearImages, loadLab, repoDigests, type Lab, registryEnv } from "./lab.js";
+import { bin, clearImages, loadLab, root, repoDigests, type Lab, registryEnv } from "./lab.js";
+import { loadOpsLab } from "./ops-lab.js";
 
 const run = promisify(execFile);
 const { tmux, screen, waitForScreen, keys, stop, shutdown } = tmuxTerminal("wizard", "w");
@@ -99,6 +100,9 @@ describe("the wizard", () => {
     const end = await waitForScreen(/EXIT=\d+/, 90_000);
     expect(end).toMatch(/EXIT=0/);
     expect(end).toMatch(/2 ok, 0 failed, 2 in all/);
+    // The results once: the report's lines, not also the board's (`ok     proxy-1  1.2s  pulled`).
+    expect(end.match(/^ok +proxy-1 /gm)).toHaveLength(1);
+    expect(end).not.toMatch(/^ok +proxy-\d {2}\d+\.\ds/m);
     expect(end).not.toContain(lab.registryPassword);
     expect(await repoDigests(lab, 1)).toContain(lab.sampleReference);
     expect(await repoDigests(lab, 2)).toEqual([]);
@@ -136,6 +140,163 @@ describe("the wizard", () => {
     expect(end).toMatch(/EXIT=130/);
     expect(end).toMatch(/INTERRUPTED: interrupted at a prompt: nothing was changed/);
     for (let p = 1; p <= lab.proxies; p++) expect(await repoDigests(lab, p)).toEqual([]);
+  });
+
+  it("Esc at the registry password leaves cleanly: no failed registry check on the screen", async () => {
+    await startWizard();
+    await waitForScreen(/Which management pack\?/);
+    await keys("Enter");
+    await waitForScreen(/Which cloud proxies\?/);
+    await keys("Enter");
+    await waitForScreen(/Which proxies\?/);
+    await keys("Enter");
+    await waitForScreen(/User for registry/);
+    await tmux("send-keys", "-t", "w", "-l", lab.registryUser);
+    await keys("Enter");
+    await waitForScreen(/Password of mpuser at/);
+    await keys("Escape");
+    const end = await waitForScreen(/EXIT=\d+/);
+    expect(end).toMatch(/EXIT=130/);
+    expect(end).not.toMatch(/✖/);
+    for (let p = 1; p <= lab.proxies; p++) expect(await repoDigests(lab, p)).toEqual([]);
+  });
+
+  it("from VCF Operations: asks its URL, user and password (masked), pulls onto the proxies it names", async () => {
+    const ops = loadOpsLab(lab);
+    await copyFile(ops.sshConfig, join(folder, "home", ".ssh", "config"));
+    await startWizard(`NODE_EXTRA_CA_CERTS='${lab.caFile}'`);
+    await waitForScreen(/Which management pack\?/);
+    await keys("Enter");
+    const sources = await waitForScreen(/Which cloud proxies\?/);
+    expect(sources).toMatch(/from VCF Operations/);
+    await keys("Down");
+    await keys("Down");
+    await waitForScreen(/❯ from VCF Operations/);
+    await keys("Enter");
+    await waitForScreen(/VCF Operations URL/);
+    await tmux("send-keys", "-t", "w", "-l", ops.url);
+    await keys("Enter");
+    await waitForScreen(/User for VCF Operations/);
+    await tmux("send-keys", "-t", "w", "-l", ops.user);
+    await keys("Enter");
+    await waitForScreen(/Password of \S+ at VCF Operations/);
+    const opsPw = join(folder, "ops-pw");
+    await writeFile(opsPw, ops.password, { mode: 0o600 });
+    await tmux("load-buffer", "-b", "opw", opsPw);
+    await tmux("paste-buffer", "-d", "-b", "opw", "-t", "w");
+    await keys("Enter");
+
+    await waitForScreen(/User for registry/);
+    await tmux("send-keys", "-t", "w", "-l", lab.registryUser);
+    await keys("Enter");
+    await waitForScreen(/Password of mpuser at/);
+    const pw = join(folder, "pw");
+    await writeFile(pw, lab.registryPassword, { mode: 0o600 });
+    await tmux("load-buffer", "-b", "pw", pw);
+    await tmux("paste-buffer", "-d", "-b", "pw", "-t", "w");
+    await keys("Enter");
+
+    const plan = await waitForScreen(/Pull onto 2 proxies now\?/, 60_000);
+    expect(plan).toMatch(/cp-east-1\S* +root@127\.0\.0\.1:\d+ /);
+    expect(plan).toMatch(/why: east-group holds LabAdapter instance/);
+    await keys("Enter");
+    const end = await waitForScreen(/EXIT=\d+/, 90_000);
+    expect(end).toMatch(/EXIT=0/);
+    expect(end).not.toContain(ops.password);
+    expect(end).not.toContain(lab.registryPassword);
+    expect(end).toMatch(/mp-sideload pull \S+ --ops \S+ --ops-user \S+ --yes/);
+    expect(await repoDigests(lab, 1)).toContain(lab.sampleReference);
+    expect(await repoDigests(lab, 2)).toContain(lab.sampleReference);
+    expect(await repoDigests(lab, 3)).toEqual([]);
+  });
+
+  it("from VCF Operations, a first install: asks which collector groups, pulls onto their members", async () => {
+    const ops = loadOpsLab(lab);
+    await copyFile(ops.sshConfig, join(folder, "home", ".ssh", "config"));
+    // A kind the simulator has no instance of: the sample image under a new adapter kind.
+    await rm(join(folder, "sample.pak"));
+    await run(
+      "node",
+      [
+        "--import",
+        "tsx",
+        "scripts/make-pak.ts",
+        "--out",
+        join(folder, "new.pak"),
+        "--kind",
+        "NewAdapter",
+        "--registry",
+        lab.registry,
+        "--repository",
+        "/mp/test-adapter",
+        "--digest",
+        lab.sampleDigest,
+      ],
+      { cwd: root },
+    );
+    await startWizard(
+      `NODE_EXTRA_CA_CERTS='${lab.caFile}' MP_SIDELOAD_OPS_USER='${ops.user}' MP_SIDELOAD_REGISTRY_USER='${lab.registryUser}'`,
+    );
+    await waitForScreen(/Which management pack\?/);
+    await keys("Enter");
+    await waitForScreen(/Which cloud proxies\?/);
+    await keys("Down");
+    await keys("Down");
+    await waitForScreen(/❯ from VCF Operations/);
+    await keys("Enter");
+    await waitForScreen(/VCF Operations URL/);
+    await tmux("send-keys", "-t", "w", "-l", ops.url);
+    await keys("Enter");
+    await waitForScreen(/Password of \S+ at VCF Operations/);
+    const opsPw = join(folder, "ops-pw");
+    await writeFile(opsPw, ops.password, { mode: 0o600 });
+    await tmux("load-buffer", "-b", "opw", opsPw);
+    await tmux("paste-buffer", "-d", "-b", "opw", "-t", "w");
+    await keys("Enter");
+
+    await waitForScreen(/Password of mpuser at/);
+    const pw = join(folder, "pw");
+    await writeFile(pw, lab.registryPassword, { mode: 0o600 });
+    await tmux("load-buffer", "-b", "pw", pw);
+    await tmux("paste-buffer", "-d", "-b", "pw", "-t", "w");
+    await keys("Enter");
+
+    const groups = await waitForScreen(/Which collector groups will run its instances\?/, 60_000);
+    expect(groups).toMatch(/no adapter instance of "?NewAdapter"? yet/);
+    expect(groups).toMatch(/east-group {2}2 members[\s\S]*west-group {2}1 member/);
+    // Down to west-group (east-group is first), check it.
+    await keys("Down");
+    await waitForScreen(/❯ *◯ west-group/);
+    await keys("Space");
+    await keys("Enter");
+    await waitForScreen(/Pull onto 1 proxy now\?/, 60_000);
+    await keys("Enter");
+    const end = await waitForScreen(/EXIT=\d+/, 90_000);
+    expect(end).toMatch(/EXIT=0/);
+    expect(end).toMatch(/--ops \S+ --ops-user \S+ --collector-group west-group --yes/);
+    expect(end).not.toContain(ops.password);
+    expect(await repoDigests(lab, 3)).toContain(lab.sampleReference);
+    expect(await repoDigests(lab, 1)).toEqual([]);
+  });
+
+  it("several paks in the folder: a multi-select, and every chosen pak is read (its image listed)", async () => {
+    await copyFile(lab.paks.second, join(folder, "second.pak"));
+    await startWizard();
+    const paks = await waitForScreen(/Which management packs\?/);
+    expect(paks).toMatch(/sample\.pak/);
+    expect(paks).toMatch(/second\.pak/);
+    // Check both (the newest is checked already: toggle the unchecked one).
+    const unchecked = /◯ (sample|second)\.pak/.exec(paks)?.[1];
+    expect(unchecked).toBeDefined();
+    if (/❯ ◯/.exec(paks) === null) await keys("Down");
+    await keys("Space");
+    await waitForScreen(/◉ sample\.pak[\s\S]*◉ second\.pak|◉ second\.pak[\s\S]*◉ sample\.pak/);
+    await keys("Enter");
+    const found = await waitForScreen(/Which cloud proxies\?/);
+    expect(found).toContain(`reference   ${lab.sampleReference}`);
+    expect(found).toContain(`reference   ${lab.secondReference}`);
+    await keys("C-c");
+    await waitForScreen(/EXIT=130/);
   });
 
   it("with NO_COLOR, the terminal shows no colour", async () => {

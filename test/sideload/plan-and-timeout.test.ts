@@ -1,6 +1,7 @@
 import net from "node:net";
 import { describe, expect, it } from "vitest";
-import { planSideload } from "../../src/sideload/plan.js";
+import { planOutline, planSideload } from "../../src/sideload/plan.js";
+import { renderPlan, renderPlanJson } from "../../src/cli/render/batch.js";
 import { runBatch } from "../../src/sideload/run-batch.js";
 import type { SideloadEvent, SideloadJob } from "../../src/sideload/types.js";
 
@@ -30,6 +31,95 @@ describe("planSideload", () => {
     const [verify] = planSideload([proxy("cp1", 22)], { ...job, mode: "verify" }, "/k");
     expect(verify?.steps).toHaveLength(3);
     expect(verify?.steps.join("\n")).not.toContain("pull");
+  });
+});
+
+describe("the plan at a terminal", () => {
+  const images = ["mp/test-adapter", "mp/second-adapter"].map((repository) => {
+    const d = `sha256:${"b".repeat(64)}`;
+    return {
+      kind: "K",
+      registry: "registry.example.com:5000",
+      repository,
+      digest: d,
+      reference: `registry.example.com:5000/${repository}@${d}`,
+    };
+  });
+  const three = [1, 2, 3].map((i) => ({
+    ...proxy(`cp-east-0${i}.example.com`, 22),
+    host: `10.20.30.10${i}`,
+  }));
+  const sshAuth = {
+    agent: true,
+    identities: [],
+    defaultIdentities: ["/home/operator/.ssh/id_ed25519"],
+    password: "asked" as const,
+    home: "/home/operator",
+  };
+
+  it("one line per proxy (route, user, SSH credentials, what happens), the steps once: three proxies fit 120x40", () => {
+    const pullJob = { ...job, images };
+    const plan = planSideload(three, pullJob, "/home/operator/.ssh/known_hosts", sshAuth);
+    const text = renderPlan("pull", plan, {
+      outline: planOutline(pullJob, "~/.ssh/known_hosts"),
+      references: images.map((i) => i.reference),
+    });
+    const lines = text.trimEnd().split("\n");
+    expect(lines.length).toBeLessThanOrEqual(30);
+    for (const line of lines) expect(line.length, line).toBeLessThanOrEqual(120);
+    expect(lines).toContain(
+      "  cp-east-01.example.com  root@10.20.30.101:22  agent, ~/.ssh/id_ed25519, password  pull 2 images where missing",
+    );
+    // Each reference once, not once per proxy and step.
+    expect(text.split(images[0]!.reference)).toHaveLength(2);
+    // The long form is still there for --verbose.
+    const verbose = renderPlan("pull", plan, { outline: [], references: [], verbose: true });
+    expect(verbose.split(images[0]!.reference).length).toBeGreaterThan(6);
+  });
+
+  it("names the key a proxy's inventory gives, the agent left out with IdentitiesOnly, and the password's source", () => {
+    const [p] = planSideload(
+      [{ ...proxy("cp1", 22), identity: "/keys/cp1", identitiesOnly: true }],
+      { ...job, mode: "verify" },
+      "/k",
+      { ...sshAuth, password: "environment" },
+    );
+    expect(p?.auth).toBe("/keys/cp1 (+1 key), password (env)");
+    expect(p?.action).toBe("check 1 image");
+  });
+
+  it("--dry-run --json keeps every field it had, and adds auth, action, references and the steps", () => {
+    const plan = planSideload(three, job, "/k", sshAuth);
+    const doc = JSON.parse(
+      renderPlanJson("pull", [job.images[0]!.reference], plan, planOutline(job, "/k")),
+    ) as {
+      command: string;
+      dryRun: boolean;
+      references: string[];
+      steps: string[];
+      plan: Record<string, unknown>[];
+    };
+    expect(doc).toMatchObject({ command: "pull", dryRun: true, references: [job.images[0]!.reference] });
+    expect(doc.steps.length).toBeGreaterThan(3);
+    expect(Object.keys(doc.plan[0]!)).toEqual(
+      expect.arrayContaining([
+        "name",
+        "host",
+        "port",
+        "user",
+        "route",
+        "steps",
+        "auth",
+        "action",
+        "references",
+      ]),
+    );
+    expect(doc.plan[0]).toMatchObject({
+      name: "cp-east-01.example.com",
+      host: "10.20.30.101",
+      port: 22,
+      user: "root",
+    });
   });
 });
 

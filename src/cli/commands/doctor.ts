@@ -14,7 +14,7 @@ import { intOption, parseCommandArgs } from "../args.js";
 import { renderDoctorJunit } from "../render/junit.js";
 import { credentialOptionSpecs, credentialResolver } from "../credential-options.js";
 import { readPaks } from "../../pak/read-paks.js";
-import { checkKnownHostsFile, resolveProxies } from "../../sideload/resolve-inputs.js";
+import { checkKnownHostsFile, knownHostsFileOf, resolveProxies } from "../../sideload/resolve-inputs.js";
 import { readCaOption } from "../../registry/ca-file.js";
 import {
   proxyQueryOf,
@@ -24,6 +24,12 @@ import {
   targetOptionsHelp,
 } from "../targets.js";
 import { interruptedStatus, type Terminal } from "../terminal.js";
+import { confirmHostKeys } from "../host-keys.js";
+import { LiveBoard } from "../render/live-board.js";
+import { stderrBoard } from "./sideload-command.js";
+import type { Proxy } from "../../inventory/proxy.js";
+import type { SshInputs } from "../../sideload/inputs.js";
+import type { DoctorDeps } from "../../doctor/doctor.js";
 
 const options = {
   ...targetOptionSpecs,
@@ -106,10 +112,15 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
   const sizes = registries.flatMap((r) => r.verdicts.map((v) => v.size ?? 0));
   const sshInputs = sshInputsOf(values);
   await checkKnownHostsFile(sshInputs);
-  const ssh = await sshConnectSetup(sshInputs, sshUser, terminal);
+  const board = await doctorTerminal(proxies, sshInputs, terminal, values.json || values.debug);
+  const ssh = await sshConnectSetup(sshInputs, sshUser, terminal, {
+    askHostKeys: board === undefined,
+    around: (question) => board?.board.paused(question) ?? question(),
+  });
   let report;
   try {
     await checkIdentityFiles(proxies, ssh.connect.auth, ssh.run);
+    board?.board.start(proxies.length);
     report = await runDoctor(
       proxies,
       {
@@ -124,13 +135,11 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
         knownHosts: ssh.knownHosts,
         connect: ssh.connect,
         signal: terminal.signal,
-        onRow:
-          terminal.interactive && !values.json
-            ? (r) => terminal.err(`${printable(r.name)}: ${r.verdict}\n`)
-            : undefined,
+        ...board?.events,
       },
     );
   } finally {
+    board?.board.stop();
     ssh.close();
   }
   const coverage = groups.length === 0 || images.length === 0 ? undefined : doctorCoverage(report, groups);
@@ -144,6 +153,52 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
   const interrupted = interruptedStatus(terminal.signal);
   if (interrupted !== undefined) return interrupted;
   return report.summary.fail === 0 ? ExitStatus.ok : ExitStatus.proxyFailed;
+}
+
+/**
+ * At a terminal (and not --json or --debug): every unknown host key asked about at once, up
+ * front, then the live board, fed by doctor's events. Undefined elsewhere: plain output only.
+ */
+async function doctorTerminal(
+  proxies: Proxy[],
+  ssh: SshInputs,
+  terminal: Terminal,
+  quiet: boolean | undefined,
+): Promise<{ board: LiveBoard; events: Pick<DoctorDeps, "onStart" | "onCheck" | "onRow"> } | undefined> {
+  if (!terminal.interactive || quiet) return undefined;
+  const ask = (await import("../prompts.js")).prompts;
+  await confirmHostKeys(proxies, knownHostsFileOf(ssh.knownHostsFile, terminal.env), ask, terminal);
+  const board = new LiveBoard(stderrBoard(terminal));
+  return {
+    board,
+    events: {
+      onStart: (proxy) => board.begin(proxy.name, proxy.name),
+      onCheck: (proxy, check) => board.activity(proxy.name, checkWords(check)),
+      onRow: (row) =>
+        board.finish(
+          row.name,
+          row.verdict !== "fail",
+          `${printable(row.name)}  ${(row.durationMs / 1000).toFixed(1)}s  ${summaryOf(row)}`,
+        ),
+    },
+  };
+}
+
+/** A running check in words (never its result). */
+export function checkWords(check: string): string {
+  const [what = "", ...rest] = check.split(" ");
+  const about = printable(rest.join(" "));
+  const words: Record<string, string> = {
+    ssh: "connecting",
+    engine: "reaching the engine",
+    transport: "trying the other transport",
+    disk: "measuring the free disk space",
+    clock: "reading the clock",
+    image: "checking for the image",
+    registry: `logging in to ${about}`,
+    ca: `reading the CA file of ${about}`,
+  };
+  return words[what] ?? `checking ${printable(check)}`;
 }
 
 /** Per collector group: the members whose image checks found every image present. */
@@ -166,16 +221,27 @@ function doctorCoverage(report: DoctorReport, groups: OpsGroup[]): Coverage {
 
 const marks = { pass: "ok", warn: "WARN", fail: "FAIL" };
 
+/** `8 checks pass`, or `6 of 8 pass; warn: disk; fail: registry r REGISTRY_UNAUTHORIZED`: never a warning hidden. */
+export function summaryOf(r: DoctorRow): string {
+  const bad = r.checks.filter((c) => c.verdict !== "pass");
+  if (bad.length === 0) return `${r.checks.length} checks pass`;
+  const named = (verdict: "warn" | "fail") => {
+    const these = bad.filter((c) => c.verdict === verdict);
+    return these.length === 0
+      ? []
+      : [`${verdict}: ${these.map((c) => `${printable(c.check)}${c.code ? ` ${c.code}` : ""}`).join(", ")}`];
+  };
+  return [
+    `${r.checks.length - bad.length} of ${r.checks.length} pass`,
+    ...named("fail"),
+    ...named("warn"),
+  ].join("; ");
+}
+
 /** One line per proxy with its worst verdict, then every check that did not pass, with hints. */
 export function renderDoctorHuman(report: DoctorReport): string {
   const names = report.proxies.map((r) => printable(r.name));
   const width = names.reduce((w, n) => Math.max(w, n.length), 5);
-  const summaryOf = (r: DoctorRow) => {
-    const bad = r.checks.filter((c) => c.verdict !== "pass");
-    return bad.length === 0
-      ? `${r.checks.length} checks pass`
-      : bad.map((c) => `${c.check}${c.code ? ` ${c.code}` : ""}`).join(", ");
-  };
   const lines = report.proxies.map(
     (r, i) => `${marks[r.verdict].padEnd(5)} ${(names[i] ?? "").padEnd(width)}  ${summaryOf(r)}`,
   );

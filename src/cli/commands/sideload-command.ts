@@ -6,7 +6,7 @@ import { checkWritableOutput, writeFileAtomic } from "../../files.js";
 import { rateLimitWaitMessage } from "../../registry/registry-client.js";
 import { checkIdentityFiles } from "../../ssh/connect.js";
 import type { SideloadInputs } from "../../sideload/inputs.js";
-import { planSideload } from "../../sideload/plan.js";
+import { planOutline, planSideload } from "../../sideload/plan.js";
 import { RegistryGate } from "../../sideload/registry-gate.js";
 import { resolveInputs, type ResolvedInputs } from "../../sideload/resolve-inputs.js";
 import { buildReport } from "../../sideload/run-batch.js";
@@ -30,6 +30,7 @@ import { LiveBoard } from "../render/live-board.js";
 import { interruptedStatus, type Terminal } from "../terminal.js";
 import {
   proxyQueryOf,
+  sshAuthPlanOf,
   sshConnectSetup,
   sshInputsOf,
   targetOptionSpecs,
@@ -54,6 +55,7 @@ export const sideloadOptions = {
   "only-failed": { type: "string" },
   yes: { type: "boolean", short: "y" },
   "dry-run": { type: "boolean" },
+  verbose: { type: "boolean" },
   debug: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -89,6 +91,7 @@ ${
   --only-failed REPORT        only the proxies that failed in an earlier --report
   --yes, -y                   do not ask for confirmation
   --dry-run                   print the plan; connect to nothing
+  --verbose                   with --dry-run: every step of every proxy, references spelt out
   --debug                     every event and stack traces on stderr
 SSH password: MP_SIDELOAD_SSH_PASSWORD, or asked in a terminal.
 Exit status: 0 every proxy ok, 1 a proxy failed${mode === "verify" ? " or lacks an image" : ""}, 2 usage or input error,
@@ -118,6 +121,8 @@ export interface SideloadOutput {
   report?: string | undefined;
   junit?: string | undefined;
   dryRun: boolean;
+  /** The plan's long form: every step of every proxy. */
+  verbose: boolean;
   yes: boolean;
   debug: boolean;
 }
@@ -183,6 +188,7 @@ function outputOf(values: SideloadValues): SideloadOutput {
     report: values.report,
     junit: values.junit,
     dryRun: values["dry-run"] ?? false,
+    verbose: values.verbose ?? false,
     yes: values.yes ?? false,
     debug: values.debug ?? false,
   };
@@ -224,8 +230,13 @@ async function sideloadCommand(
     return ExitStatus.ok;
   }
   if (output.dryRun) {
-    const plan = planSideload(proxies, job, knownHostsFile);
-    terminal.out(output.json ? renderPlanJson(inputs.mode, references, plan) : renderPlan(inputs.mode, plan));
+    const plan = planSideload(proxies, job, knownHostsFile, await sshAuthPlanOf(inputs.ssh, terminal));
+    const outline = planOutline(job, knownHostsFile);
+    terminal.out(
+      output.json
+        ? renderPlanJson(inputs.mode, references, plan, outline)
+        : renderPlan(inputs.mode, plan, { outline, references, verbose: output.verbose }),
+    );
     return ExitStatus.ok;
   }
 
@@ -316,13 +327,22 @@ async function confirmAtTerminal(
   if (inputs.mode !== "pull" || output.yes) return true;
   const what = images.length === 1 ? images[0]?.reference : `${images.length} images`;
   const count = `${proxies.length} prox${proxies.length === 1 ? "y" : "ies"}`;
+  const keys = `${trusted} host key${trusted === 1 ? " was" : "s were"} added to ${printable(knownHostsFile)}`;
   const then = inputs.prune ? ", then remove old images of their repositories" : "";
-  if (await ask.confirmRun(`Pull ${what} onto ${count}${then}?`)) return true;
-  terminal.err(
-    trusted > 0
-      ? `nothing done on the proxies (${trusted} host key${trusted === 1 ? " was" : "s were"} added to ${printable(knownHostsFile)})\n`
-      : "nothing done\n",
-  );
+  const go = await ask.confirmRun(`Pull ${what} onto ${count}${then}?`).catch((error: unknown) => {
+    // Interrupted at "go?": the proxies are untouched, but known_hosts is not.
+    if (trusted > 0 && error instanceof SideloadError && error.code === "INTERRUPTED")
+      throw new SideloadError(
+        "INTERRUPTED",
+        `interrupted at a prompt: nothing done on the proxies (${keys})`,
+        {
+          exitStatus: error.exitStatus,
+        },
+      );
+    throw error;
+  });
+  if (go) return true;
+  terminal.err(trusted > 0 ? `nothing done on the proxies (${keys})\n` : "nothing done\n");
   return false;
 }
 

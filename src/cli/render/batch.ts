@@ -1,8 +1,9 @@
-import { oneLine, printable } from "../../errors.js";
+import { hostPort, oneLine, printable } from "../../errors.js";
 import { renderCoverageLines } from "../../sideload/coverage.js";
 import type { PlannedProxy } from "../../sideload/plan.js";
 import type { BatchReport, ProxyResult, SideloadEvent } from "../../sideload/types.js";
 import type { Terminal } from "../terminal.js";
+import { progressText } from "./live-board.js";
 
 /** The `pull`/`verify --json` document of the design. */
 export function reportDocument(report: BatchReport) {
@@ -81,8 +82,13 @@ function pruneLine(r: ProxyResult): string {
   return error ? `${what}; ${error.code}: ${oneLine(error.message)}` : what;
 }
 
-/** `--dry-run --json`: the plan as one JSON document. */
-export function renderPlanJson(mode: "pull" | "verify", references: string[], plan: PlannedProxy[]): string {
+/** `--dry-run --json`: the plan as one JSON document (fields are only ever added: scripts read it). */
+export function renderPlanJson(
+  mode: "pull" | "verify",
+  references: string[],
+  plan: PlannedProxy[],
+  outline: string[] = [],
+): string {
   const proxies = plan.map((p) => ({
     name: p.proxy.name,
     host: p.proxy.host,
@@ -94,34 +100,71 @@ export function renderPlanJson(mode: "pull" | "verify", references: string[], pl
     ...(p.proxy.jump
       ? { jump: p.proxy.jump.map((h) => ({ name: h.name, host: h.host, port: h.port, user: h.user })) }
       : {}),
+    auth: p.auth,
+    action: p.action,
+    references: p.references,
     steps: p.steps,
   }));
-  return `${JSON.stringify({ command: mode, dryRun: true, references, plan: proxies }, null, 2)}\n`;
+  return `${JSON.stringify({ command: mode, dryRun: true, references, steps: outline, plan: proxies }, null, 2)}\n`;
 }
 
-export function renderPlan(
-  mode: "pull" | "verify",
-  plan: PlannedProxy[],
-  heading = `dry run: ${mode} would do this, and nothing has been done:`,
-): string {
+/** How a plan is printed: the short form (one line per proxy, the steps once) or `--verbose`. */
+export interface PlanLayout {
+  heading?: string | undefined;
+  /** The steps once for all proxies (`planOutline`). */
+  outline: string[];
+  references: string[];
+  verbose?: boolean | undefined;
+}
+
+/** The plan for a terminal: a line per proxy (route, user, SSH credentials, what will happen), the steps once. */
+export function renderPlan(mode: "pull" | "verify", plan: PlannedProxy[], layout: PlanLayout): string {
+  const heading = layout.heading ?? `dry run: ${mode} would do this, and nothing has been done:`;
+  if (layout.verbose) return renderPlanVerbose(plan, heading);
+  const cells = plan.map((p) => [
+    // The route only when it goes through jump hosts: `you → cp-1` says nothing.
+    `${printable(p.proxy.name)}${p.proxy.jump?.length ? ` via ${p.proxy.jump.map((h) => printable(h.name)).join(" → ")}` : ""}`,
+    `${p.proxy.user}@${hostPort(p.proxy.host, p.proxy.port)}`,
+    p.auth,
+    p.action,
+  ]);
+  const widths = [0, 1, 2].map((i) => cells.reduce((w, c) => Math.max(w, c[i]?.length ?? 0), 0));
+  const out = [heading, mode === "pull" ? "images (each pulled where it is missing):" : "images:"];
+  for (const reference of layout.references) out.push(`  ${reference}`);
+  out.push(`proxies (${plan.length}):`);
+  plan.forEach((p, i) => {
+    const row = cells[i] ?? [];
+    out.push(`  ${row.map((c, j) => (j < 3 ? c.padEnd(widths[j] ?? 0) : c)).join("  ")}`.trimEnd());
+    if (p.proxy.reason) out.push(`    why: ${whyOf(p)}`);
+  });
+  out.push("steps, on each proxy:");
+  layout.outline.forEach((step, i) => out.push(`  ${i + 1}. ${step}`));
+  out.push("(--verbose: every step of every proxy)");
+  return `${out.join("\n")}\n`;
+}
+
+function whyOf(p: PlannedProxy): string {
+  return `${printable(p.proxy.reason ?? "")}${p.proxy.opsState === "DOWN" ? " (DOWN in VCF Operations: still tried)" : ""}`;
+}
+
+function renderPlanVerbose(plan: PlannedProxy[], heading: string): string {
   const out = [heading];
-  for (const { proxy, route, steps } of plan) {
-    out.push(`${printable(proxy.name)}: ${route}`);
-    if (proxy.reason)
-      out.push(
-        `  why: ${printable(proxy.reason)}${proxy.opsState === "DOWN" ? " (DOWN in VCF Operations: still tried)" : ""}`,
-      );
-    steps.forEach((step, i) => out.push(`  ${i + 1}. ${step}`));
+  for (const p of plan) {
+    out.push(`${printable(p.proxy.name)}: ${p.route}`);
+    out.push(`  ssh: ${p.auth}`);
+    if (p.proxy.reason) out.push(`  why: ${whyOf(p)}`);
+    p.steps.forEach((step, i) => out.push(`  ${i + 1}. ${step}`));
   }
   return `${out.join("\n")}\n`;
 }
 
 /**
- * Live progress on stderr: a line as each proxy finishes (always), pull progress now and then
- * (interactive only), and every event with --debug. Nothing on stdout: that is for the result.
+ * Live progress on stderr without the board: a line as each proxy finishes (interactive), pull
+ * progress as layers complete and at most once a second between (interactive), the engine's
+ * re-issues (always), and every event with --debug. Nothing on stdout: that is for the result.
  */
 export function createLiveRenderer(terminal: Terminal, options: { debug: boolean; json: boolean }) {
-  const lastProgress = new Map<string, number>();
+  const last = new Map<string, { at: number; layersDone: number; layers: number }>();
   return (event: SideloadEvent): void => {
     if (options.debug) {
       const { proxy, type, ...rest } = event;
@@ -135,11 +178,13 @@ export function createLiveRenderer(terminal: Terminal, options: { debug: boolean
       );
     } else if (event.type === "pull-progress" && terminal.interactive && !options.json) {
       const now = Date.now();
-      if (now - (lastProgress.get(event.proxy.name) ?? 0) < 1000) return;
-      lastProgress.set(event.proxy.name, now);
       const p = event.progress;
-      const pct = p.bytesTotal > 0 ? ` ${Math.floor((100 * p.bytesDone) / p.bytesTotal)}%` : "";
-      terminal.err(`${printable(event.proxy.name)}: pulling${pct} (${p.layersDone}/${p.layers} layers)\n`);
+      const before = last.get(event.proxy.name);
+      // A layer done (or a new one named) is news at once; bytes alone, once a second.
+      const moved = before === undefined || before.layersDone !== p.layersDone || before.layers !== p.layers;
+      if (!moved && now - before.at < 1000) return;
+      last.set(event.proxy.name, { at: now, layersDone: p.layersDone, layers: p.layers });
+      terminal.err(`${printable(event.proxy.name)}: pulling ${progressText(p)}\n`);
     } else if (event.type === "proxy-finished" && !options.json && terminal.interactive) {
       for (const r of event.results)
         terminal.err(`${printable(event.proxy.name)}: ${r.status} in ${seconds(r.durationMs)}\n`);

@@ -1,12 +1,15 @@
 /**
- * Live progress of a batch in a terminal: one line per running proxy (spinner, name, step,
- * bytes pulled of the image's total, elapsed time), finished proxies collapsing into `ok` /
- * `failed` lines above, and a bottom line with the counts. It scrolls what does not fit the
- * terminal's height (keeping the counts line), follows resizes, and uses no colour with
- * NO_COLOR. Only for interactive runs: piped output gets the plain lines of `batch.ts`.
+ * Live progress of a batch in a terminal: one line per running proxy (spinner, name, what it is
+ * doing in words, layers and bytes pulled of the image's total, elapsed time), the proxies that
+ * finished as `ok` / `failed` lines above them, and a bottom line with the counts. It scrolls
+ * what does not fit the terminal's height (keeping the counts line), follows resizes, and uses
+ * no colour with NO_COLOR. The whole board is erased when it stops, so the report that follows
+ * is the one place the results are printed. Only for interactive runs: piped output gets the
+ * plain lines of `batch.ts`. `pull`, `verify` (through `onEvent`) and `doctor` (through
+ * `begin` / `activity` / `finish`) share it.
  */
 import { oneLine, printable } from "../../errors.js";
-import type { Proxy } from "../../inventory/proxy.js";
+import type { PullProgress } from "../../engine/pull-progress.js";
 import type { SideloadEvent, StepName } from "../../sideload/types.js";
 
 export interface BoardOutput {
@@ -17,58 +20,97 @@ export interface BoardOutput {
   color: boolean;
 }
 
-interface Running {
-  proxy: Proxy;
-  step: StepName | "waiting";
+/** One running proxy, as the board shows it. */
+export interface BoardRow {
+  name: string;
+  /** What it is doing, in words that are not a result: `checking`, `logging in`, `pulling`. */
+  activity: string;
   started: number;
-  bytesDone: number;
-  bytesTotal: number;
+  /** While pulling: layers and bytes. */
+  progress?: PullProgress | undefined;
+  /** After a re-issued pull: when the next attempt starts. */
+  retryAt?: number | undefined;
+}
+
+/** A running step in words: `present` is the result of a check, `checking` is the check running. */
+export const stepWords: Record<StepName | "starting", string> = {
+  starting: "starting",
+  connect: "connecting",
+  engine: "reaching the engine",
+  present: "checking",
+  login: "logging in",
+  pull: "pulling",
+  verify: "verifying",
+  prune: "removing old images",
+};
+
+/** `3/5 layers 12.3/40.0 MiB`, `retrying in 4 s`: a pull's progress in words. */
+export function progressText(progress: PullProgress | undefined): string {
+  if (progress === undefined || progress.layers === 0) return "";
+  const bytes = progress.bytesTotal > 0 ? ` ${mib(progress.bytesDone)}/${mib(progress.bytesTotal)} MiB` : "";
+  const retrying =
+    progress.retryingInSeconds === undefined ? "" : `, retrying in ${progress.retryingInSeconds} s`;
+  return `${progress.layersDone}/${progress.layers} layers${bytes}${retrying}`;
+}
+
+/** What one running row says after its name, at time `now`. */
+export function activityText(row: BoardRow, now: number): string {
+  if (row.retryAt !== undefined && now < row.retryAt)
+    return `retrying in ${Math.ceil((row.retryAt - now) / 1000)} s`;
+  const progress = progressText(row.progress);
+  return progress === "" ? row.activity : `${row.activity} ${progress}`;
 }
 
 const frames = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
-/** The lines of the board, given its state: pure, so tests can check layout at any size. */
+/**
+ * The lines of the board, given its state: pure, so tests can check layout at any size. The
+ * running rows come first in what fits; the latest finished lines fill the room left above them.
+ */
 export function boardLines(
-  running: Running[],
+  running: BoardRow[],
   counts: { ok: number; failed: number; total: number },
-  options: { rows: number; columns: number; frame: number; now: number },
+  options: { rows: number; columns: number; frame: number; now: number; finished?: string[] },
 ): string[] {
   // Leave room for the counts line and the line the cursor sits on.
   const room = Math.max(1, options.rows - 2);
   const shown = running.length > room ? running.slice(0, room - 1) : running;
   const lines = shown.map((r) => {
     const elapsed = `${((options.now - r.started) / 1000).toFixed(1)}s`;
-    const bytes =
-      r.step === "pull" && r.bytesTotal > 0 ? ` ${mib(r.bytesDone)}/${mib(r.bytesTotal)} MiB` : "";
     return fit(
-      `${frames[options.frame % frames.length]} ${printable(r.proxy.name)}  ${r.step}${bytes}  ${elapsed}`,
+      `${frames[options.frame % frames.length]} ${printable(r.name)}  ${activityText(r, options.now)}  ${elapsed}`,
       options.columns,
     );
   });
   if (shown.length < running.length)
     lines.push(fit(`  … and ${running.length - shown.length} more running`, options.columns));
+  const finished = options.finished ?? [];
+  const left = room - lines.length;
+  const above = left > 0 ? finished.slice(-left) : [];
   const done = counts.ok + counts.failed;
-  lines.push(
+  return [
+    ...above,
+    ...lines,
     fit(
       `${done}/${counts.total} done: ${counts.ok} ok, ${counts.failed} failed, ${running.length} running`,
       options.columns,
     ),
-  );
-  return lines;
+  ];
 }
 
 function mib(bytes: number): string {
   return (bytes / 1024 / 1024).toFixed(1);
 }
 
-function fit(line: string, columns: number): string {
-  const width = Math.max(10, columns - 1);
+function fit(line: string, columns: number, extra = 0): string {
+  const width = Math.max(10, columns - 1) + extra;
   return line.length > width ? `${line.slice(0, width - 1)}…` : line;
 }
 
 /** The live board; feed it the batch's events, and `stop()` it before printing the summary. */
 export class LiveBoard {
-  private readonly running = new Map<string, Running>();
+  private readonly running = new Map<string, BoardRow>();
+  private readonly finished: string[] = [];
   private readonly counts = { ok: 0, failed: 0, total: 0 };
   private drawn = 0;
   private frame = 0;
@@ -84,39 +126,52 @@ export class LiveBoard {
     return this;
   }
 
+  /** A proxy started. */
+  begin(key: string, name: string, activity = stepWords.starting): void {
+    this.running.set(key, { name, activity, started: Date.now() });
+    this.draw();
+  }
+
+  /** A running proxy moved on to `activity` (its pull progress, if any, is dropped). */
+  activity(key: string, activity: string): void {
+    const row = this.running.get(key);
+    if (row) Object.assign(row, { activity, progress: undefined, retryAt: undefined });
+    this.draw();
+  }
+
+  /** A proxy finished: `line` says how (after the mark), `ok` picks the mark. */
+  finish(key: string, ok: boolean, line: string): void {
+    this.running.delete(key);
+    if (ok) this.counts.ok++;
+    else this.counts.failed++;
+    const mark = ok ? this.paint("32", "ok    ") : this.paint("31", "failed");
+    // The colour's escapes take no columns.
+    this.finished.push(fit(`${mark} ${line}`, this.out.columns(), mark.length - 6));
+    this.draw();
+  }
+
   readonly onEvent = (event: SideloadEvent): void => {
     const key = event.proxy.name;
+    const row = this.running.get(key);
     if (event.type === "proxy-started") {
-      this.running.set(key, {
-        proxy: event.proxy,
-        step: "waiting",
-        started: Date.now(),
-        bytesDone: 0,
-        bytesTotal: 0,
-      });
+      this.begin(key, event.proxy.name);
     } else if (event.type === "step-started") {
-      const r = this.running.get(key);
-      if (r) r.step = event.step;
-    } else if (event.type === "pull-progress") {
-      const r = this.running.get(key);
-      if (r) {
-        r.bytesDone = event.progress.bytesDone;
-        r.bytesTotal = event.progress.bytesTotal;
-      }
+      this.activity(key, stepWords[event.step]);
+    } else if (event.type === "pull-progress" && row) {
+      row.progress = event.progress;
+      row.retryAt = undefined;
+    } else if (event.type === "retry" && row) {
+      row.retryAt = Date.now() + event.delayMs;
     } else if (event.type === "proxy-finished") {
-      this.running.delete(key);
       const failed = event.results.filter(
         (r) => r.status === "failed" || r.status === "missing" || r.status === "skipped",
       );
-      if (failed.length === 0) this.counts.ok++;
-      else this.counts.failed++;
       const first = failed[0];
-      const mark = first ? this.paint("31", "failed") : this.paint("32", "ok    ");
       const seconds = `${(Math.max(...event.results.map((r) => r.durationMs), 0) / 1000).toFixed(1)}s`;
       const why = first?.error
         ? `  ${first.error.code}: ${oneLine(first.error.message, 160)}`
         : `  ${event.results.map((r) => r.status).join(", ")}`;
-      this.permanent(fit(`${mark} ${printable(event.proxy.name)}  ${seconds}${why}`, this.out.columns() + 9));
+      this.finish(key, first === undefined, `${printable(event.proxy.name)}  ${seconds}${why}`);
     }
     this.draw();
   };
@@ -137,7 +192,7 @@ export class LiveBoard {
     }
   }
 
-  /** Erase the board (the finished lines stay). */
+  /** Erase the board, finished lines too: the report that follows says it all once. */
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
@@ -146,12 +201,6 @@ export class LiveBoard {
 
   private paint(code: string, text: string): string {
     return this.out.color ? `\u001b[${code}m${text}\u001b[0m` : text;
-  }
-
-  private permanent(line: string): void {
-    this.erase();
-    this.out.write(`${line}\n`);
-    this.draw();
   }
 
   private erase(): void {
@@ -169,6 +218,7 @@ export class LiveBoard {
       columns: this.out.columns(),
       frame: this.frame++,
       now: Date.now(),
+      finished: this.finished,
     });
     this.out.write(`${lines.join("\n")}\n`);
     this.drawn = lines.length;
