@@ -546,7 +546,7 @@ const registryPatterns: [RegExp, ErrorCode, (registry: string) => string][] = [
       `the proxy does not trust ${r}'s TLS certificate: pass --registry-ca FILE to install the registry's CA on the proxy`,
   ],
   [
-    /toomanyrequests|too many requests|rate limit/i,
+    /toomanyrequests|too many requests|rate limit|\bHTTP 429\b|status(?: code)?:? 429\b/i,
     "REGISTRY_RATE_LIMITED",
     () => "the registry is rate-limiting: try again later, or with a lower --concurrency",
   ],

@@ -13,6 +13,7 @@ describe("classifyRegistryError", () => {
     ["Head https://r/v2/mp/a/manifests/sha256:x: no basic auth credentials", "REGISTRY_UNAUTHORIZED"],
     ["unauthorized: incorrect username or password", "REGISTRY_UNAUTHORIZED"],
     ["toomanyrequests: You have reached your pull rate limit.", "REGISTRY_RATE_LIMITED"],
+    ['error parsing HTTP 429 response body: unexpected end of JSON input: ""', "REGISTRY_RATE_LIMITED"],
     ["manifest unknown: manifest unknown", "MANIFEST_UNKNOWN"],
     ["manifest for r/mp/a@sha256:abc not found: manifest unknown: manifest unknown", "MANIFEST_UNKNOWN"],
     ['Get "https://r:5000/v2/": dial tcp [::1]:5000: connect: connection refused', "REGISTRY_UNREACHABLE"],

@@ -309,3 +309,82 @@ describe("a rate-limiting registry, checked from the workstation", () => {
     expect(run.stderr + run.stdout).not.toContain(lab.registryPassword);
   });
 });
+
+describe("a rate-limiting registry, met by a proxy's engine", () => {
+  let relay: https.Server;
+  let registry: string;
+  let limited = 0;
+
+  beforeAll(async () => {
+    const key = await readFile(join(lab.dir, "registry", "server.key"));
+    const cert = await readFile(join(lab.dir, "registry", "server.crt"));
+    const ca = await readFile(lab.caFile);
+    // The lab's registry behind a relay that answers its first two manifest requests 429.
+    relay = https.createServer({ key, cert }, (req, res) => {
+      if (req.url?.includes("/manifests/") && limited < 2) {
+        limited++;
+        // As Docker Hub answers: a JSON error body with the TOOMANYREQUESTS code.
+        return void res
+          .writeHead(429, { "retry-after": "2", "content-type": "application/json" })
+          .end('{"errors":[{"code":"TOOMANYREQUESTS","message":"You have reached your pull rate limit."}]}');
+      }
+      const upstream = https.request(
+        `https://${lab.registry}${req.url ?? "/"}`,
+        { method: req.method, headers: { ...req.headers, host: lab.registry }, ca },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        },
+      );
+      upstream.on("error", () => res.writeHead(502).end());
+      req.pipe(upstream);
+    });
+    await new Promise<void>((resolve) => relay.listen(0, "::1", resolve));
+    registry = `${lab.registry.split(":")[0] ?? ""}:${(relay.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    relay.close();
+    await rm(`/etc/docker/certs.d/${registry}`, { recursive: true, force: true });
+  });
+
+  it("429 twice at the proxy's pull: waited out and re-issued, pulled on the third try", async () => {
+    await clearImages(lab, 1);
+    const pak = join(scratch, "limited-pull.pak");
+    execFileSync(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        "scripts/make-pak.ts",
+        ...["--out", pak, "--kind", "LabAdapter", "--registry", registry],
+        ...["--repository", "/mp/test-adapter", "--digest", lab.sampleDigest],
+      ],
+      { cwd: join(import.meta.dirname, "../..") },
+    );
+    limited = 0;
+    // --no-registry-check: the proxy's engine, not this machine's check, meets the 429s.
+    const run = await runCli(
+      [
+        "pull",
+        pak,
+        ...[
+          "--proxy",
+          `root@${proxyAddress(lab, 1)}`,
+          "--identity",
+          lab.identity,
+          "--known-hosts",
+          lab.knownHosts,
+        ],
+        ...["--registry-ca", lab.caFile, "--no-registry-check", "--json"],
+      ],
+      { env: registryEnv(lab) },
+    );
+    expect(run.code, `${run.stderr}\n${run.stdout}`).toBe(0);
+    expect(limited).toBe(2);
+    const row = parseReport(run).proxies[0];
+    expect(row?.status).toBe("pulled");
+    expect(row?.attempts).toBe(3);
+    expect(run.stderr).toMatch(/REGISTRY_RATE_LIMITED; re-issuing the pull in 5\.0s/);
+  });
+});
