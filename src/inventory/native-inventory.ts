@@ -2,6 +2,7 @@
  * mp-sideload's own inventory format: `proxies` (a list or a map) and `defaults`, with only
  * the keys below; anything else is a typo, refused with the nearest valid key.
  */
+import { editDistance, nearest } from "../nearest.js";
 import { SideloadError, quote } from "../errors.js";
 import { checkDockerSocket, checkHost, checkPort, checkUser, jumpsFrom, type Proxy } from "./proxy.js";
 
@@ -139,36 +140,16 @@ function nativeBecome(vars: Vars, where: string): Proxy["become"] {
 export function checkKeys(map: Vars, allowed: string[], where: string): void {
   for (const key of Object.keys(map)) {
     if (allowed.includes(key)) continue;
-    const nearest = allowed
-      .map((k) => ({ k, d: editDistance(key.toLowerCase(), k.toLowerCase()) }))
-      .sort((a, b) => a.d - b.d)[0];
-    const close = nearest && nearest.d <= Math.max(2, Math.floor(nearest.k.length / 3));
+    const close = nearest(key, allowed);
     const prefix = allowed.find(
       (k) => key.length >= 4 && k.toLowerCase().startsWith(key.slice(0, 4).toLowerCase()),
     );
-    const suggested = close ? nearest.k : prefix;
+    const suggested = close ?? prefix;
     const suggestion = suggested !== undefined ? `did you mean ${quote(suggested)}? ` : "";
     throw new SideloadError("INVENTORY_INVALID", `${where}: unknown key ${quote(key)}`, {
       hint: `${suggestion}the keys here are ${allowed.join(", ")}`,
     });
   }
-}
-
-/** Levenshtein distance, for "did you mean". */
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(
-        (previous[j] ?? 0) + 1,
-        (current[j - 1] ?? 0) + 1,
-        (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-    }
-    previous = current;
-  }
-  return previous[b.length] ?? 0;
 }
 
 /** A YAML null as the failsafe schema reads it (an empty value, `~` or `null`). */

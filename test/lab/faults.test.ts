@@ -248,59 +248,80 @@ describe("ssh configurations the tool must not misread", () => {
   });
 });
 
-describe("a rate-limiting registry, checked from the workstation", () => {
-  let relay: https.Server;
-  let registry: string;
+/**
+ * The lab's registry behind a relay that answers its first two manifest requests 429 with
+ * `Retry-After: 2` and, as Docker Hub does, a JSON error body with the TOOMANYREQUESTS code.
+ */
+async function rateLimitingRelay(): Promise<{
+  registry: string;
+  limited: () => number;
+  reset: () => void;
+  close: () => void;
+}> {
+  const key = await readFile(join(lab.dir, "registry", "server.key"));
+  const cert = await readFile(join(lab.dir, "registry", "server.crt"));
+  const ca = await readFile(lab.caFile);
   let limited = 0;
+  const relay = https.createServer({ key, cert }, (req, res) => {
+    if (req.url?.includes("/manifests/") && limited < 2) {
+      limited++;
+      return void res
+        .writeHead(429, { "retry-after": "2", "content-type": "application/json" })
+        .end('{"errors":[{"code":"TOOMANYREQUESTS","message":"You have reached your pull rate limit."}]}');
+    }
+    const upstream = https.request(
+      `https://${lab.registry}${req.url ?? "/"}`,
+      { method: req.method, headers: { ...req.headers, host: lab.registry }, ca },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    upstream.on("error", () => res.writeHead(502).end());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => relay.listen(0, "::1", resolve));
+  return {
+    registry: `${lab.registry.split(":")[0] ?? ""}:${(relay.address() as AddressInfo).port}`,
+    limited: () => limited,
+    reset: () => (limited = 0),
+    close: () => relay.close(),
+  };
+}
 
+/** A pak of the lab's sample image under `registry`. */
+function pakFor(registry: string, name: string): string {
+  const pak = join(scratch, name);
+  execFileSync(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      "scripts/make-pak.ts",
+      ...["--out", pak, "--kind", "LabAdapter", "--registry", registry],
+      ...["--repository", "/mp/test-adapter", "--digest", lab.sampleDigest],
+    ],
+    { cwd: join(import.meta.dirname, "../..") },
+  );
+  return pak;
+}
+
+describe("a rate-limiting registry, checked from the workstation", () => {
+  let relay: Awaited<ReturnType<typeof rateLimitingRelay>>;
   beforeAll(async () => {
-    const key = await readFile(join(lab.dir, "registry", "server.key"));
-    const cert = await readFile(join(lab.dir, "registry", "server.crt"));
-    const ca = await readFile(lab.caFile);
-    // The lab's registry behind a relay that answers its first two manifest requests 429.
-    relay = https.createServer({ key, cert }, (req, res) => {
-      if (req.url?.includes("/manifests/") && limited < 2) {
-        limited++;
-        return void res.writeHead(429, { "retry-after": "2" }).end();
-      }
-      const upstream = https.request(
-        `https://${lab.registry}${req.url ?? "/"}`,
-        { method: req.method, headers: { ...req.headers, host: lab.registry }, ca },
-        (answer) => {
-          res.writeHead(answer.statusCode ?? 502, answer.headers);
-          answer.pipe(res);
-        },
-      );
-      upstream.on("error", () => res.writeHead(502).end());
-      req.pipe(upstream);
-    });
-    await new Promise<void>((resolve) => relay.listen(0, "::1", resolve));
-    registry = `${lab.registry.split(":")[0] ?? ""}:${(relay.address() as AddressInfo).port}`;
+    relay = await rateLimitingRelay();
   });
-
-  afterAll(() => {
-    relay.close();
-  });
+  afterAll(() => relay.close());
 
   it("429 with Retry-After: 2 twice: the check waits, says so, and succeeds on the third try", async () => {
-    const pak = join(scratch, "limited.pak");
-    execFileSync(
-      process.execPath,
-      [
-        "--import",
-        "tsx",
-        "scripts/make-pak.ts",
-        ...["--out", pak, "--kind", "LabAdapter", "--registry", registry],
-        ...["--repository", "/mp/test-adapter", "--digest", lab.sampleDigest],
-      ],
-      { cwd: join(import.meta.dirname, "../..") },
-    );
-    limited = 0;
+    const registry = relay.registry;
+    const pak = pakFor(registry, "limited.pak");
+    relay.reset();
     const run = await runCli(["check-registry", pak, "--registry-ca", lab.caFile, "--json"], {
       env: registryEnv(lab),
     });
     expect(run.code, run.stderr).toBe(0);
-    expect(limited).toBe(2);
+    expect(relay.limited()).toBe(2);
     expect(run.stderr).toContain(`${registry}: rate-limited (HTTP 429)`);
     expect(run.stderr).toContain("waiting 2 s (Retry-After) before try 2");
     expect(run.stderr).toContain("waiting 2 s (Retry-After) before try 3");
@@ -311,58 +332,19 @@ describe("a rate-limiting registry, checked from the workstation", () => {
 });
 
 describe("a rate-limiting registry, met by a proxy's engine", () => {
-  let relay: https.Server;
-  let registry: string;
-  let limited = 0;
-
+  let relay: Awaited<ReturnType<typeof rateLimitingRelay>>;
   beforeAll(async () => {
-    const key = await readFile(join(lab.dir, "registry", "server.key"));
-    const cert = await readFile(join(lab.dir, "registry", "server.crt"));
-    const ca = await readFile(lab.caFile);
-    // The lab's registry behind a relay that answers its first two manifest requests 429.
-    relay = https.createServer({ key, cert }, (req, res) => {
-      if (req.url?.includes("/manifests/") && limited < 2) {
-        limited++;
-        // As Docker Hub answers: a JSON error body with the TOOMANYREQUESTS code.
-        return void res
-          .writeHead(429, { "retry-after": "2", "content-type": "application/json" })
-          .end('{"errors":[{"code":"TOOMANYREQUESTS","message":"You have reached your pull rate limit."}]}');
-      }
-      const upstream = https.request(
-        `https://${lab.registry}${req.url ?? "/"}`,
-        { method: req.method, headers: { ...req.headers, host: lab.registry }, ca },
-        (answer) => {
-          res.writeHead(answer.statusCode ?? 502, answer.headers);
-          answer.pipe(res);
-        },
-      );
-      upstream.on("error", () => res.writeHead(502).end());
-      req.pipe(upstream);
-    });
-    await new Promise<void>((resolve) => relay.listen(0, "::1", resolve));
-    registry = `${lab.registry.split(":")[0] ?? ""}:${(relay.address() as AddressInfo).port}`;
+    relay = await rateLimitingRelay();
   });
-
   afterAll(async () => {
     relay.close();
-    await rm(`/etc/docker/certs.d/${registry}`, { recursive: true, force: true });
+    await rm(`/etc/docker/certs.d/${relay.registry}`, { recursive: true, force: true });
   });
 
   it("429 twice at the proxy's pull: waited out and re-issued, pulled on the third try", async () => {
     await clearImages(lab, 1);
-    const pak = join(scratch, "limited-pull.pak");
-    execFileSync(
-      process.execPath,
-      [
-        "--import",
-        "tsx",
-        "scripts/make-pak.ts",
-        ...["--out", pak, "--kind", "LabAdapter", "--registry", registry],
-        ...["--repository", "/mp/test-adapter", "--digest", lab.sampleDigest],
-      ],
-      { cwd: join(import.meta.dirname, "../..") },
-    );
-    limited = 0;
+    const pak = pakFor(relay.registry, "limited-pull.pak");
+    relay.reset();
     // --no-registry-check: the proxy's engine, not this machine's check, meets the 429s.
     const run = await runCli(
       [
@@ -381,7 +363,7 @@ describe("a rate-limiting registry, met by a proxy's engine", () => {
       { env: registryEnv(lab) },
     );
     expect(run.code, `${run.stderr}\n${run.stdout}`).toBe(0);
-    expect(limited).toBe(2);
+    expect(relay.limited()).toBe(2);
     const row = parseReport(run).proxies[0];
     expect(row?.status).toBe("pulled");
     expect(row?.attempts).toBe(3);
