@@ -17,7 +17,7 @@ import type { Pak } from "../pak/read-pak.js";
 import { readPaks, type AdapterImage } from "../pak/read-paks.js";
 import { checkRegistry } from "../reference.js";
 import type { RegistryPreflight } from "../registry/preflight.js";
-import type { SideloadInputs } from "../sideload/inputs.js";
+import { runDefaults, type SideloadInputs } from "../sideload/inputs.js";
 import { planOutline, planSideload } from "../sideload/plan.js";
 import { RegistryGate } from "../sideload/registry-gate.js";
 import { knownHostsFileOf, resolveProxies } from "../sideload/resolve-inputs.js";
@@ -121,9 +121,9 @@ function pullInputs(pakFiles: string[], defaultRegistry: string | undefined): Si
     targets: { inventories: [], proxies: [], limit: [], jump: [] },
     ssh: { acceptNewHostKeys: false, identities: [] },
     registryCheck: true,
-    concurrency: 8,
-    timeoutMs: 900_000,
-    retries: 3,
+    concurrency: runDefaults.concurrency,
+    timeoutMs: runDefaults.timeoutSeconds * 1000,
+    retries: runDefaults.retries,
   };
 }
 

@@ -55,6 +55,14 @@ export interface SshInputs {
   identities: string[];
 }
 
+/** The run's defaults, for the flags and the wizard alike. */
+export const runDefaults = {
+  concurrency: 8,
+  timeoutSeconds: 900,
+  retries: 3,
+  stallTimeoutSeconds: 60,
+} as const;
+
 /** What a `pull` or `verify` run works on and how. */
 export interface SideloadInputs {
   mode: "pull" | "verify";

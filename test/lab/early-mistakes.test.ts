@@ -60,30 +60,17 @@ describe("mistakes found before any proxy is contacted", () => {
   it("a --known-hosts that does not exist: FILE_NOT_FOUND; with --accept-new-host-keys it is created 0600", async () => {
     const file = join(scratch, "known_hosts_new");
     const before = await logs();
-    const refused = await runCli([
+    const args = [
       "verify",
       lab.paks.sample,
-      "--proxy",
-      `root@127.0.0.1:${lab.firstSshPort}`,
-      "--identity",
-      lab.identity,
-      "--known-hosts",
-      file,
-    ]);
+      ...["--proxy", `root@127.0.0.1:${lab.firstSshPort}`, "--identity", lab.identity],
+      ...["--known-hosts", file],
+    ];
+    const refused = await runCli(args);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain("FILE_NOT_FOUND");
     expect(await logs()).toEqual(before);
-    const created = await runCli([
-      "verify",
-      lab.paks.sample,
-      "--proxy",
-      `root@127.0.0.1:${lab.firstSshPort}`,
-      "--identity",
-      lab.identity,
-      "--known-hosts",
-      file,
-      "--accept-new-host-keys",
-    ]);
+    const created = await runCli([...args, "--accept-new-host-keys"]);
     expect(created.code, created.stderr).toBe(1); // the image is missing: verify's own verdict
     expect((await stat(file)).mode & 0o777).toBe(0o600);
   });

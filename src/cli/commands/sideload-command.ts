@@ -5,7 +5,7 @@ import { ExitStatus, SideloadError, printable } from "../../errors.js";
 import { checkWritableOutput, writeFileAtomic } from "../../files.js";
 import { rateLimitWaitMessage } from "../../registry/registry-client.js";
 import { checkIdentityFiles } from "../../ssh/connect.js";
-import type { SideloadInputs } from "../../sideload/inputs.js";
+import { runDefaults, type SideloadInputs } from "../../sideload/inputs.js";
 import { planOutline, planSideload } from "../../sideload/plan.js";
 import { RegistryGate } from "../../sideload/registry-gate.js";
 import { resolveInputs, type ResolvedInputs } from "../../sideload/resolve-inputs.js";
@@ -146,10 +146,12 @@ export async function sideloadInputsOf(
     });
   }
   // The numbers first: a typo there is found before any question is asked.
-  const concurrency = intOption("concurrency", values.concurrency, 8, 1, 256);
-  const timeoutMs = intOption("timeout", values.timeout, 900, 1, 86_400) * 1000;
-  const retries = intOption("retries", values.retries, 3, 0, 20);
-  const stallTimeoutMs = intOption("stall-timeout", values["stall-timeout"], 60, 1, 86_400) * 1000;
+  const d = runDefaults;
+  const concurrency = intOption("concurrency", values.concurrency, d.concurrency, 1, 256);
+  const timeoutMs = intOption("timeout", values.timeout, d.timeoutSeconds, 1, 86_400) * 1000;
+  const retries = intOption("retries", values.retries, d.retries, 0, 20);
+  const stall = intOption("stall-timeout", values["stall-timeout"], d.stallTimeoutSeconds, 1, 86_400);
+  const stallTimeoutMs = stall * 1000;
   const prune = pruneOf(mode, values);
   return {
     mode,
