@@ -27,7 +27,7 @@ export interface BenchLab {
 
 /**
  * Run mp-sideload with the lab registry's credentials (or `creds`); `timed` adds its peak RSS
- * (GNU time). Asynchronous: a benchmark's relays live in its own process, and a synchronous
+ * and its CPU time, user + system (GNU time). Asynchronous: a benchmark's relays live in its own process, and a synchronous
  * spawn would stop them from forwarding anything while the tool waits on them.
  */
 export function runTool(
@@ -35,9 +35,9 @@ export function runTool(
   args: string[],
   timed = false,
   creds = { user: lab.registryUser, password: lab.registryPassword },
-): Promise<{ ms: number; rssMb: number; stdout: string }> {
+): Promise<{ ms: number; rssMb: number; cpuMs: number; stdout: string }> {
   const start = process.hrtime.bigint();
-  const argv = timed ? ["/usr/bin/time", "-f", "%M", bin, ...args] : [bin, ...args];
+  const argv = timed ? ["/usr/bin/time", "-f", "%M %U %S", bin, ...args] : [bin, ...args];
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0] ?? "", argv.slice(1), {
       env: {
@@ -57,7 +57,15 @@ export function runTool(
       const ms = Number(process.hrtime.bigint() - start) / 1e6;
       if (code !== 0)
         return reject(new Error(`mp-sideload exited ${code}: ${stderr.slice(-2000)} ${stdout.slice(-3000)}`));
-      resolve({ ms, rssMb: timed ? Number(stderr.trim().split("\n").at(-1)) / 1024 : NaN, stdout });
+      const [rssKb, user, system] = timed
+        ? (stderr.trim().split("\n").at(-1) ?? "").split(" ").map(Number)
+        : [];
+      resolve({
+        ms,
+        rssMb: (rssKb ?? NaN) / 1024,
+        cpuMs: ((user ?? NaN) + (system ?? NaN)) * 1000,
+        stdout,
+      });
     });
   });
 }
@@ -156,6 +164,38 @@ export async function medianRun(
     if (!(await bench.everywhere(only)))
       throw new Error(`${name}: not every proxy has ${bench.lab.sampleReference}`);
   }
-  samples.sort((a, b) => a - b);
-  return samples[Math.floor(samples.length / 2)] ?? NaN;
+  return median(samples);
+}
+
+/**
+ * Runs of several ways of doing the same job, interleaved (A B C, A B C, …), each after
+ * `bench.clearAll()` and checked to leave the image everywhere (or on `only`): drift in the
+ * machine's speed during a benchmark (the floor moves ±15% between runs here) then falls on every
+ * way alike, and a ratio is taken within each round. Returns each way's median wall time and the
+ * median, over the rounds, of each way's time over the first way's.
+ */
+export async function interleavedRuns(
+  bench: BenchLab,
+  runs: number,
+  ways: [name: string, work: () => Promise<unknown>][],
+  only?: number[],
+): Promise<{ medians: number[]; ratios: number[] }> {
+  const samples: number[][] = ways.map(() => []);
+  for (let r = 0; r < runs; r++) {
+    for (const [i, [name, work]] of ways.entries()) {
+      await bench.clearAll();
+      const start = process.hrtime.bigint();
+      await work();
+      samples[i]?.push(Number(process.hrtime.bigint() - start) / 1e6);
+      if (!(await bench.everywhere(only)))
+        throw new Error(`${name}: not every proxy has ${bench.lab.sampleReference}`);
+    }
+  }
+  const ratios = samples.map((way) => median(way.map((ms, r) => ms / (samples[0]?.[r] ?? NaN))));
+  return { medians: samples.map(median), ratios };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
 }

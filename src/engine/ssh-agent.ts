@@ -1,5 +1,6 @@
 import http from "node:http";
 import type { Duplex } from "node:stream";
+import { inspect } from "node:util";
 import type { SshConnection } from "../ssh/connect.js";
 import { sudoCommand, sudoPreamble, type SudoAccess } from "../ssh/sudo.js";
 
@@ -78,6 +79,17 @@ export class SshEngineAgent extends http.Agent {
   streamAnswer(socket: unknown): void {
     const budget = this.budgets.get(socket as Duplex);
     if (budget) budget.capped = false;
+  }
+
+  /**
+   * docker-modem formats every request's options, this agent among them, with
+   * `util.inspect(options, { showHidden: true, depth: null })` before it asks `debug` whether to
+   * print them, so even with its output off each request walked the whole SSH connection behind
+   * the agent: ~50 ms of CPU per request, ~0.8 s per 8-proxy pull, taken from the engines
+   * pulling on the same cores (docs/benchmarks.md, "Fleet"). The agent describes itself instead.
+   */
+  [inspect.custom](): string {
+    return `SshEngineAgent { transport: ${this.transport ?? "not chosen yet"} }`;
   }
 
   /** The transport in use (known after the first channel). */

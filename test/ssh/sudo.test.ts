@@ -5,6 +5,7 @@
  * The real sudo is the lab's (test/lab/become.test.ts).
  */
 import { PassThrough, type Duplex } from "node:stream";
+import { inspect } from "node:util";
 import { describe, expect, it } from "vitest";
 import { SshEngineAgent } from "../../src/engine/ssh-agent.js";
 import type { SshConnection } from "../../src/ssh/connect.js";
@@ -180,6 +181,21 @@ describe("the engine agent with become", () => {
     for (const channel of channels) expect(Buffer.concat(channel.written).toString()).toBe(`${secret}\n`);
     sockets[0]?.write("GET /version HTTP/1.1\r\n");
     expect(Buffer.concat(channels[0]?.written ?? []).toString()).toBe(`${secret}\nGET /version HTTP/1.1\r\n`);
+    agent.destroy();
+  });
+
+  it("formats itself in a few words: no connection, no sudo password (docker-modem inspects each request's options)", () => {
+    const { connection } = fakeConnection([]);
+    const agent = new SshEngineAgent(connection, "/var/run/docker.sock", undefined, undefined, {
+      user: "root",
+      mode: "password",
+      password: secret,
+    });
+    // What docker-modem's buildRequest formats before every request, debug output on or off.
+    const formatted = inspect({ path: "/images/create", agent }, { showHidden: true, depth: null });
+    expect(formatted).toContain("SshEngineAgent { transport: dial-stdio }");
+    expect(formatted).not.toContain(secret);
+    expect(formatted.length).toBeLessThan(200);
     agent.destroy();
   });
 
