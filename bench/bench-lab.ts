@@ -4,6 +4,7 @@
  * (`ssh … docker login && docker pull` per proxy) and the median of timed runs.
  */
 import { execFileSync, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { clearImages, engineOf, loadLab, pullDirect, repoDigests, type Lab } from "../test/lab/lab.js";
 
@@ -23,6 +24,12 @@ export interface BenchLab {
   everywhere: (only?: number[]) => Promise<boolean>;
   /** The floor: every engine pulls the sample reference itself, all at once. */
   pullLocally: () => Promise<void>;
+  /**
+   * CPU time (ms) the proxies' sshd have used so far, their finished connections included (each
+   * listener reaps its connection processes): the difference over a run is what SSH cost the
+   * machine.
+   */
+  sshdCpuMs: () => number;
 }
 
 /**
@@ -102,6 +109,8 @@ export function startBenchLab(name: string, port: number, proxies: number, image
       for (const p of only) if (!(await repoDigests(lab, p)).includes(lab.sampleReference)) return false;
       return true;
     },
+    sshdCpuMs: () =>
+      numbers.reduce((sum, p) => sum + processCpuMs(join(dir, "proxies", `proxy-${p}`, "sshd.pid")), 0),
     pullLocally: () =>
       Promise.all(
         numbers.map((p) =>
@@ -172,14 +181,14 @@ export async function medianRun(
  * `bench.clearAll()` and checked to leave the image everywhere (or on `only`): drift in the
  * machine's speed during a benchmark (the floor moves ±15% between runs here) then falls on every
  * way alike, and a ratio is taken within each round. Returns each way's median wall time and the
- * median, over the rounds, of each way's time over the first way's.
+ * median, over the rounds, of each way's time over the first way's (and each round's ratio).
  */
 export async function interleavedRuns(
   bench: BenchLab,
   runs: number,
   ways: [name: string, work: () => Promise<unknown>][],
   only?: number[],
-): Promise<{ medians: number[]; ratios: number[] }> {
+): Promise<{ medians: number[]; ratios: number[]; rounds: number[][] }> {
   const samples: number[][] = ways.map(() => []);
   for (let r = 0; r < runs; r++) {
     for (const [i, [name, work]] of ways.entries()) {
@@ -191,11 +200,32 @@ export async function interleavedRuns(
         throw new Error(`${name}: not every proxy has ${bench.lab.sampleReference}`);
     }
   }
-  const ratios = samples.map((way) => median(way.map((ms, r) => ms / (samples[0]?.[r] ?? NaN))));
-  return { medians: samples.map(median), ratios };
+  const rounds = samples.map((way) => way.map((ms, r) => ms / (samples[0]?.[r] ?? NaN)));
+  return { medians: samples.map(median), ratios: rounds.map(median), rounds };
 }
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)] ?? NaN;
+}
+
+const clockTicks = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
+
+/** CPU time (ms) of the process in `pidFile` and of its reaped children, from /proc. */
+function processCpuMs(pidFile: string): number {
+  const pid = readFileSync(pidFile, "utf8").trim();
+  // Fields after the command's closing parenthesis: utime stime cutime cstime are the 12th-15th.
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  const ticks = fields.slice(11, 15).reduce((sum, f) => sum + Number(f), 0);
+  return (ticks * 1000) / clockTicks;
+}
+
+/** Median wall time (ms) of a bare `node -e 0`: what any Node.js command pays before its first line. */
+export function bareNodeMs(runs = 5): number {
+  const samples = Array.from({ length: runs }, () => {
+    const start = process.hrtime.bigint();
+    execFileSync(process.execPath, ["-e", "0"]);
+    return Number(process.hrtime.bigint() - start) / 1e6;
+  });
+  return median(samples);
 }

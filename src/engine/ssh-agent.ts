@@ -85,7 +85,7 @@ export class SshEngineAgent extends http.Agent {
    * docker-modem formats every request's options, this agent among them, with
    * `util.inspect(options, { showHidden: true, depth: null })` before it asks `debug` whether to
    * print them, so even with its output off each request walked the whole SSH connection behind
-   * the agent: ~50 ms of CPU per request, ~0.8 s per 8-proxy pull, taken from the engines
+   * the agent: 25-50 ms of CPU per request, ~0.4 s per 8-proxy pull, taken from the engines
    * pulling on the same cores (docs/benchmarks.md, "Fleet"). The agent describes itself instead.
    */
   [inspect.custom](): string {
