@@ -62,6 +62,9 @@ export function opsUrlOf(values: OpsValues, env: NodeJS.ProcessEnv): string | un
   return url;
 }
 
+/** How `--ops-ca` names itself when its file is read (by the flag and by the wizard). */
+export const opsCaOption = { option: "--ops-ca", what: "VCF Operations CA", server: "VCF Operations" };
+
 /**
  * The connection for `url`: credentials from --ops-user/--ops-password-stdin, the environment,
  * or masked prompts in a terminal (never argv). The password is registered as a secret, so no
@@ -79,14 +82,7 @@ export async function opsConnectionFrom(
       hint: "give the collector groups to target, or --ops-all for every cloud proxy",
     });
   }
-  const ca =
-    values["ops-ca"] === undefined
-      ? undefined
-      : await readCaOption(values["ops-ca"], {
-          option: "--ops-ca",
-          what: "VCF Operations CA",
-          server: "VCF Operations",
-        });
+  const ca = values["ops-ca"] === undefined ? undefined : await readCaOption(values["ops-ca"], opsCaOption);
   const timeoutMs = intOption("ops-timeout", values["ops-timeout"], 30, 1, 3600) * 1000;
   const ask = terminal.interactive ? (await import("./prompts.js")).prompts : undefined;
   const user =

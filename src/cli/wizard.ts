@@ -16,8 +16,9 @@ import { parseProxyArg, type Proxy } from "../inventory/proxy.js";
 import type { Pak } from "../pak/read-pak.js";
 import { readPaks, type AdapterImage } from "../pak/read-paks.js";
 import { checkRegistry } from "../reference.js";
+import { readCaOption } from "../registry/ca-file.js";
 import type { RegistryPreflight } from "../registry/preflight.js";
-import { runDefaults, type SideloadInputs } from "../sideload/inputs.js";
+import { runDefaults, type OpsQuery, type SideloadInputs } from "../sideload/inputs.js";
 import { planOutline, planSideload } from "../sideload/plan.js";
 import { RegistryGate } from "../sideload/registry-gate.js";
 import { knownHostsFileOf, resolveProxies } from "../sideload/resolve-inputs.js";
@@ -31,7 +32,7 @@ import { renderPlan, renderReportHuman } from "./render/batch.js";
 import { LiveBoard } from "./render/live-board.js";
 import { renderPakHuman } from "./render/pak.js";
 import { sshAuthPlanOf, sshConnectSetup } from "./targets.js";
-import { opsConnectionFrom } from "./ops-options.js";
+import { opsCaOption, opsConnectionFrom } from "./ops-options.js";
 import { parseOpsUrl, type OpsConnection } from "../ops/suite-api.js";
 import { readOpsView } from "../ops/ops-source.js";
 import { interruptedStatus, type Terminal } from "./terminal.js";
@@ -353,8 +354,10 @@ async function resolveWizardProxies(
   terminal: Terminal,
 ): Promise<Proxy[]> {
   const warn = (message: string) => terminal.err(`mp-sideload: warning: ${message}\n`);
-  const resolveAll = async () =>
-    (await resolveProxies(inputs.targets, images, terminal.env, undefined, warn)).proxies;
+  const resolveAll = () =>
+    trustingOps(inputs.targets.ops, ask, terminal, async () => {
+      return (await resolveProxies(inputs.targets, images, terminal.env, undefined, warn)).proxies;
+    });
   try {
     return await resolveAll();
   } catch (error) {
@@ -374,6 +377,39 @@ async function resolveWizardProxies(
     if (picked.includes(everyProxy)) ops.all = true;
     else ops.collectorGroups = picked.filter((p): p is string => p !== everyProxy);
     return resolveAll();
+  }
+}
+
+/**
+ * `attempt`, asking for the CA of VCF Operations while its certificate is not trusted here (three
+ * tries), as `--ops-ca FILE` gives it. The TLS handshake fails before any credential is sent.
+ */
+async function trustingOps<T>(
+  ops: OpsQuery | undefined,
+  ask: Prompts,
+  terminal: Terminal,
+  attempt: () => Promise<T>,
+): Promise<T> {
+  for (let asked = 0; ; asked++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      const untrusted = error instanceof SideloadError && error.code === "OPS_UNTRUSTED_CA";
+      if (ops === undefined || !untrusted || asked >= 3) throw error;
+      terminal.out(`${error.message}\n`);
+      let pem = "";
+      ops.caFile = await ask.text("CA certificate of VCF Operations (a PEM file):", async (file) => {
+        try {
+          pem = await readCaOption(file, opsCaOption);
+          return true;
+        } catch (refused) {
+          return refused instanceof SideloadError
+            ? refused.message.replace(/^--ops-ca /, "")
+            : String(refused);
+        }
+      });
+      ops.connection.ca = pem;
+    }
   }
 }
 
@@ -420,6 +456,7 @@ export function equivalentCommand(inputs: SideloadInputs, registries: RegistryPr
   if (ops !== undefined) args.push("--ops", ops.url, "--ops-user", ops.user);
   for (const g of inputs.targets.ops?.collectorGroups ?? []) args.push("--collector-group", g);
   if (inputs.targets.ops?.all) args.push("--ops-all");
+  if (inputs.targets.ops?.caFile !== undefined) args.push("--ops-ca", inputs.targets.ops.caFile);
   for (const i of inputs.targets.inventories) args.push("--inventory", i);
   for (const p of inputs.targets.proxies) args.push("--proxy", p);
   for (const l of inputs.targets.limit) args.push("--limit", l);

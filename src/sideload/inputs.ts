@@ -12,6 +12,8 @@ export interface OpsQuery {
   collectorGroups?: string[] | undefined;
   /** `--ops-all`: every cloud proxy. */
   all?: boolean | undefined;
+  /** `--ops-ca`'s file, whose PEM is in `connection.ca`: for the wizard's equivalent command. */
+  caFile?: string | undefined;
 }
 
 /** Which proxies, and the route details that apply to all of them. */

@@ -161,10 +161,11 @@ describe("the wizard", () => {
     for (let p = 1; p <= lab.proxies; p++) expect(await repoDigests(lab, p)).toEqual([]);
   });
 
-  it("from VCF Operations: asks its URL, user and password (masked), pulls onto the proxies it names", async () => {
+  it("from VCF Operations: asks its URL, user and password (masked), then its CA when untrusted, pulls onto the proxies it names", async () => {
     const ops = loadOpsLab(lab);
     await copyFile(ops.sshConfig, join(folder, "home", ".ssh", "config"));
-    await startWizard(`NODE_EXTRA_CA_CERTS='${lab.caFile}'`);
+    // No NODE_EXTRA_CA_CERTS: this machine does not trust the lab CA that signed Ops' certificate.
+    await startWizard();
     await waitForScreen(/Which management pack\?/);
     await keys("Enter");
     const sources = await waitForScreen(/Which cloud proxies\?/);
@@ -196,6 +197,11 @@ describe("the wizard", () => {
     await tmux("paste-buffer", "-d", "-b", "pw", "-t", "w");
     await keys("Enter");
 
+    const untrusted = await waitForScreen(/CA certificate of VCF Operations/, 60_000);
+    expect(untrusted).toMatch(/its TLS certificate is not trusted here/);
+    await tmux("send-keys", "-t", "w", "-l", lab.caFile);
+    await keys("Enter");
+
     const plan = await waitForScreen(/Pull onto 2 proxies now\?/, 60_000);
     expect(plan).toMatch(/cp-east-1\S* +root@127\.0\.0\.1:\d+ /);
     expect(plan).toMatch(/why: east-group holds LabAdapter instance/);
@@ -204,7 +210,7 @@ describe("the wizard", () => {
     expect(end).toMatch(/EXIT=0/);
     expect(end).not.toContain(ops.password);
     expect(end).not.toContain(lab.registryPassword);
-    expect(end).toMatch(/mp-sideload pull \S+ --ops \S+ --ops-user \S+ --yes/);
+    expect(end).toMatch(/mp-sideload pull \S+ --ops \S+ --ops-user \S+ --ops-ca \S+ --yes/);
     expect(await repoDigests(lab, 1)).toContain(lab.sampleReference);
     expect(await repoDigests(lab, 2)).toContain(lab.sampleReference);
     expect(await repoDigests(lab, 3)).toEqual([]);
