@@ -34,8 +34,9 @@ export interface BenchLab {
 
 /**
  * Run mp-sideload with the lab registry's credentials (or `creds`); `timed` adds its peak RSS
- * and its CPU time, user + system (GNU time). Asynchronous: a benchmark's relays live in its own process, and a synchronous
- * spawn would stop them from forwarding anything while the tool waits on them.
+ * and its CPU time, user + system (GNU time). Asynchronous: a benchmark's relays live in its own
+ * process, and a synchronous spawn would stop them from forwarding anything while the tool waits
+ * on them.
  */
 export function runTool(
   lab: Lab,

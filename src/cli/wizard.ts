@@ -355,9 +355,12 @@ async function resolveWizardProxies(
 ): Promise<Proxy[]> {
   const warn = (message: string) => terminal.err(`mp-sideload: warning: ${message}\n`);
   const resolveAll = () =>
-    trustingOps(inputs.targets.ops, ask, terminal, async () => {
-      return (await resolveProxies(inputs.targets, images, terminal.env, undefined, warn)).proxies;
-    });
+    trustingOps(
+      inputs.targets.ops,
+      ask,
+      terminal,
+      async () => (await resolveProxies(inputs.targets, images, terminal.env, undefined, warn)).proxies,
+    );
   try {
     return await resolveAll();
   } catch (error) {
@@ -398,9 +401,9 @@ async function trustingOps<T>(
       if (ops === undefined || !untrusted || asked >= 3) throw error;
       terminal.out(`${error.message}\n`);
       let pem = "";
-      ops.caFile = await ask.text("CA certificate of VCF Operations (a PEM file):", async (file) => {
+      const file = await ask.text("CA certificate of VCF Operations (a PEM file):", async (path) => {
         try {
-          pem = await readCaOption(file, opsCaOption);
+          pem = await readCaOption(path, opsCaOption);
           return true;
         } catch (refused) {
           return refused instanceof SideloadError
@@ -408,6 +411,7 @@ async function trustingOps<T>(
             : String(refused);
         }
       });
+      ops.caFile = resolve(file);
       ops.connection.ca = pem;
     }
   }
