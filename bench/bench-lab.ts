@@ -165,16 +165,8 @@ export async function medianRun(
   work: () => Promise<unknown>,
   only?: number[],
 ): Promise<number> {
-  const samples: number[] = [];
-  for (let r = 0; r < runs; r++) {
-    await bench.clearAll();
-    const start = process.hrtime.bigint();
-    await work();
-    samples.push(Number(process.hrtime.bigint() - start) / 1e6);
-    if (!(await bench.everywhere(only)))
-      throw new Error(`${name}: not every proxy has ${bench.lab.sampleReference}`);
-  }
-  return median(samples);
+  const { medians } = await interleavedRuns(bench, runs, [[name, work]], only);
+  return medians[0] ?? NaN;
 }
 
 /**
