@@ -10,9 +10,10 @@ import { checkKnownHostsFile, knownHostsFileOf, resolveProxies } from "../../sid
 import { runPrune, type PruneJob, type PruneReport } from "../../sideload/prune.js";
 import { checkIdentityFiles } from "../../ssh/connect.js";
 import type { Proxy } from "../../inventory/proxy.js";
-import { defaultPruneKeep } from "../../sideload/prune-select.js";
+import { runDefaults } from "../../sideload/inputs.js";
 import { intOption, parseCommandArgs } from "../args.js";
 import { confirmHostKeys } from "../host-keys.js";
+import { debugLine } from "../render/batch.js";
 import {
   formatBytes,
   renderPruneHuman,
@@ -52,12 +53,12 @@ an image a container uses (running or stopped), never another repository's image
 
 ${targetOptionsHelp}  --default-registry HOST     the proxies' default registry, for a pak that names none
 Prune:
-  --keep N                    old images kept per repository besides the current ones (default 1)
+  --keep N                    old images kept per repository besides the current ones (default ${runDefaults.keep})
   --dry-run                   connect and list what would go; remove nothing
   --yes, -y                   remove without asking (needed without a terminal)
 Run:
-  --concurrency N             proxies at once (default 8)
-  --timeout SECONDS           per proxy (default 900)
+  --concurrency N             proxies at once (default ${runDefaults.concurrency})
+  --timeout SECONDS           per proxy (default ${runDefaults.timeoutSeconds})
   --json                      one JSON document on stdout
   --report FILE               also write the JSON document to FILE
   --junit FILE                also write a JUnit XML report to FILE (a test case per proxy)
@@ -79,9 +80,10 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
       hint: "e.g. mp-sideload prune my-adapter.pak --inventory proxies.yaml --dry-run",
     });
   }
-  const keep = intOption("keep", values.keep, defaultPruneKeep, 0, 1000);
-  const concurrency = intOption("concurrency", values.concurrency, 8, 1, 256);
-  const timeoutMs = intOption("timeout", values.timeout, 900, 1, 86_400) * 1000;
+  const d = runDefaults;
+  const keep = intOption("keep", values.keep, d.keep, 0, 1000);
+  const concurrency = intOption("concurrency", values.concurrency, d.concurrency, 1, 256);
+  const timeoutMs = intOption("timeout", values.timeout, d.timeoutSeconds, 1, 86_400) * 1000;
   const dryRun = values["dry-run"] ?? false;
   const ask = terminal.interactive ? (await import("../prompts.js")).prompts : undefined;
   if (!dryRun && !values.yes && ask === undefined) {
@@ -151,7 +153,15 @@ async function prune(
       knownHosts: ssh.knownHosts,
       connect: ssh.connect,
       signal: terminal.signal,
-      ...(options.live ? { onRow: (row) => terminal.err(renderPruneRow(row, job.dryRun)) } : {}),
+      // --debug: every event, and each proxy's lines as it finishes.
+      ...(options.live
+        ? {
+            onEvent: (event) => {
+              terminal.err(debugLine(event));
+              if (event.type === "proxy-finished") terminal.err(renderPruneRow(event.results, job.dryRun));
+            },
+          }
+        : {}),
     });
   } finally {
     ssh.close();

@@ -14,7 +14,6 @@ import { runSideload } from "../../sideload/run-sideload.js";
 import type { BatchReport, SideloadJob } from "../../sideload/types.js";
 import type { CredentialResolver } from "../../credentials/resolve.js";
 import type { prompts } from "../prompts.js";
-import { defaultPruneKeep } from "../../sideload/prune-select.js";
 import { intOption, parseCommandArgs } from "../args.js";
 import { credentialOptionSpecs, credentialOptionsHelp, credentialResolver } from "../credential-options.js";
 import { confirmHostKeys } from "../host-keys.js";
@@ -75,16 +74,16 @@ ${
     ? `${credentialOptionsHelp}  --registry-ca FILE          install this CA on each proxy as /etc/docker/certs.d/<REGISTRY>/ca.crt
   --no-registry-check         do not check the registry from this machine before the proxies
   --prune                     once a proxy's images are verified, remove old images of their
-                              repositories there, as mp-sideload prune does (--keep N, default 1)
+                              repositories there, as mp-sideload prune does (--keep N, default ${runDefaults.keep})
   --keep N                    with --prune: old images kept per repository besides the current ones
 `
     : ""
 }Run:
-  --concurrency N             proxies at once (default 8)
-  --timeout SECONDS           per proxy (default 900)
+  --concurrency N             proxies at once (default ${runDefaults.concurrency})
+  --timeout SECONDS           per proxy (default ${runDefaults.timeoutSeconds})
   --retries N                 re-issues of a pull whose connection dropped, whose engine restarted
-                              or that stalled; also waits on a registry's rate limit (default 3)
-  --stall-timeout SECONDS     a pull with no progress for this long is stalled and re-issued (default 60)
+                              or that stalled; also waits on a registry's rate limit (default ${runDefaults.retries})
+  --stall-timeout SECONDS     a pull with no progress for this long is stalled and re-issued (default ${runDefaults.stallTimeoutSeconds})
   --json                      one JSON document on stdout
   --report FILE               also write the JSON document to FILE
   --junit FILE                also write a JUnit XML report to FILE (a test case per proxy and image)
@@ -181,7 +180,7 @@ function pruneOf(mode: "pull" | "verify", values: SideloadValues): { keep: numbe
       hint: "add --prune, or run mp-sideload prune <pak> --keep N",
     });
   }
-  return values.prune ? { keep: intOption("keep", values.keep, defaultPruneKeep, 0, 1000) } : undefined;
+  return values.prune ? { keep: intOption("keep", values.keep, runDefaults.keep, 0, 1000) } : undefined;
 }
 
 function outputOf(values: SideloadValues): SideloadOutput {
