@@ -9,14 +9,8 @@ import { isPlainPath } from "../engine/disk-full.js";
 import type { RegistryAuth } from "../credentials/registry-auth.js";
 import type { Proxy } from "../inventory/proxy.js";
 import type { StepName, StepSubject } from "../session/events.js";
-import {
-  runProxies,
-  runProxy,
-  type FrameDeps,
-  type ProxyCommand,
-  type ProxyFrame,
-  type ProxySteps,
-} from "../session/proxy-frame.js";
+import { runProxies, type ProxyCommand, type ProxySteps } from "../session/proxy-frame.js";
+import type { FrameDeps, ProxyFrame } from "../session/proxy-frame.js";
 import {
   caPath,
   defaultDockerSocket,
@@ -112,11 +106,6 @@ export function doctorCommand(job: DoctorJob, deps: Pick<DoctorDeps, "now"> = {}
         },
       ]),
   };
-}
-
-/** All checks of one proxy. Never throws. */
-export function doctorProxy(proxy: Proxy, job: DoctorJob, deps: DoctorDeps): Promise<DoctorRow> {
-  return runProxy(proxy, doctorCommand(job, deps), deps);
 }
 
 /** The checks of one proxy, in the order they run; a check that fails is its row's `fail`. */

@@ -87,31 +87,24 @@ export class Engine {
 
   /** `GET /version`: proves the engine answers. */
   async version(): Promise<{ version: string; apiVersion: string }> {
-    try {
-      const v = jsonObject(
-        await this.call((docker, abortSignal) =>
-          (docker.version.bind(docker) as Signalled<unknown>)({ abortSignal }),
-        ),
-      ) as { Version?: unknown; ApiVersion?: unknown };
-      const text = (value: unknown) => (typeof value === "string" ? value : "");
-      return { version: text(v.Version), apiVersion: text(v.ApiVersion) };
-    } catch (error) {
-      throw this.signal?.aborted ? error : this.engineError(error);
-    }
+    const v = (await this.getObject("version")) as { Version?: unknown; ApiVersion?: unknown };
+    return { version: text(v.Version), apiVersion: text(v.ApiVersion) };
   }
 
   /** `GET /info`: where the engine keeps its data, and its clock. */
   async info(): Promise<{ rootDir: string; systemTime: string }> {
+    const info = (await this.getObject("info")) as { DockerRootDir?: unknown; SystemTime?: unknown };
+    return { rootDir: text(info.DockerRootDir), systemTime: text(info.SystemTime) };
+  }
+
+  /** `GET /version` or `GET /info`: a JSON object, or the engine's error classified. */
+  private async getObject(what: "version" | "info"): Promise<object> {
     try {
-      const info = jsonObject(
+      return jsonObject(
         await this.call((docker, abortSignal) =>
-          (docker.info.bind(docker) as Signalled<unknown>)({ abortSignal }),
+          (docker[what].bind(docker) as Signalled<unknown>)({ abortSignal }),
         ),
-      ) as { DockerRootDir?: unknown; SystemTime?: unknown };
-      return {
-        rootDir: typeof info.DockerRootDir === "string" ? info.DockerRootDir : "",
-        systemTime: typeof info.SystemTime === "string" ? info.SystemTime : "",
-      };
+      );
     } catch (error) {
       throw this.signal?.aborted ? error : this.engineError(error);
     }
@@ -485,6 +478,11 @@ function messageOf(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   // docker-modem's wording around the engine's message: "(HTTP code 500) server error - … ".
   return message.replace(/^\(HTTP code \d+\) [^-]*- /, "").trim() || message;
+}
+
+/** A string field of an engine's answer; anything else is "". */
+function text(value: unknown): string {
+  return typeof value === "string" ? value : "";
 }
 
 /** An answer that must be a JSON object (docker-modem hands back a Buffer when it is not JSON). */

@@ -8,7 +8,7 @@ import { printable, toErrorInfo, type ErrorInfo } from "../errors.js";
 import type { EngineImages } from "../engine/engine.js";
 import type { Proxy } from "../inventory/proxy.js";
 import type { AdapterImage } from "../pak/read-paks.js";
-import { runProxies, runProxy, type FrameDeps, type ProxyCommand } from "../session/proxy-frame.js";
+import { runProxies, type FrameDeps, type ProxyCommand } from "../session/proxy-frame.js";
 import { selectPrunable, type KeptImage, type PruneCandidate } from "./prune-select.js";
 
 /** What a prune run removes, and how. */
@@ -173,11 +173,6 @@ export function pruneReport(
       bytesFreed: rows.reduce((n, r) => n + r.bytesFreed, 0),
     },
   };
-}
-
-/** Connect, find the engine, prune. Never throws: a failure is the row's. */
-export function pruneProxy(proxy: Proxy, job: PruneJob, deps: PruneDeps): Promise<ProxyPruneResult> {
-  return runProxy(proxy, pruneCommand(job), deps);
 }
 
 /** With a confirmed list, a proxy absent from it had nothing confirmed: nothing may go there. */

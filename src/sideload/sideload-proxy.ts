@@ -4,13 +4,8 @@ import { repositoryName, sameImageReference } from "../reference.js";
 import type { PullProgress } from "../engine/engine.js";
 import type { RegistryAuth } from "../credentials/registry-auth.js";
 import type { Proxy } from "../inventory/proxy.js";
-import {
-  runProxy,
-  type FrameDeps,
-  type ProxyCommand,
-  type ProxyFrame,
-  type ProxySteps,
-} from "../session/proxy-frame.js";
+import { runProxy, type FrameDeps, type ProxyCommand } from "../session/proxy-frame.js";
+import type { ProxyFrame, ProxySteps } from "../session/proxy-frame.js";
 import type { CaOutcome, Session } from "../session/proxy-session.js";
 import { imagesFor } from "./proxy-images.js";
 import { pruneOnEngine, type EnginePrune } from "./prune.js";

@@ -3,7 +3,8 @@
  * --report and Ctrl-C behaviour as `pull`.
  */
 import { ExitStatus, SideloadError, oneLine, printable } from "../../errors.js";
-import { checkWritableOutput, writeFileAtomic } from "../../files.js";
+import { checkWritableOutput } from "../../files.js";
+import { writeOutputs } from "../render/outputs.js";
 import { checkIdentityFiles } from "../../ssh/connect.js";
 import { runDoctor, type DoctorReport, type DoctorRow } from "../../doctor/doctor.js";
 import type { OpsGroup } from "../../ops/resolve.js";
@@ -16,13 +17,8 @@ import { credentialOptionSpecs, credentialResolver } from "../credential-options
 import { readPaks } from "../../pak/read-paks.js";
 import { checkKnownHostsFile, knownHostsFileOf, resolveProxies } from "../../sideload/resolve-inputs.js";
 import { readCaOption } from "../../registry/ca-file.js";
-import {
-  proxyQueryOf,
-  sshConnectSetup,
-  sshInputsOf,
-  targetOptionSpecs,
-  targetOptionsHelp,
-} from "../targets.js";
+import { proxyQueryOf, runOptionSpecs, sshConnectSetup, sshInputsOf } from "../targets.js";
+import { targetOptionSpecs, targetOptionsHelp } from "../targets.js";
 import { interruptedStatus, type Terminal } from "../terminal.js";
 import { confirmHostKeys } from "../host-keys.js";
 import { LiveBoard, stepText, stepWords, type FinishedLine } from "../render/live-board.js";
@@ -39,13 +35,7 @@ const options = {
   "default-registry": { type: "string" },
   "registry-ca": { type: "string" },
   ...credentialOptionSpecs,
-  concurrency: { type: "string" },
-  timeout: { type: "string" },
-  json: { type: "boolean" },
-  report: { type: "string" },
-  junit: { type: "string" },
-  debug: { type: "boolean" },
-  help: { type: "boolean", short: "h" },
+  ...runOptionSpecs,
 } as const;
 
 const help = `Usage: mp-sideload doctor (--proxy [user@]host[:port] ... | --inventory FILE) [--pak PAK] [options]
@@ -150,11 +140,8 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
   const coverage = groups.length === 0 || images.length === 0 ? undefined : doctorCoverage(report, groups);
   const document = `${JSON.stringify(coverage ? { ...report, coverage } : report, null, 2)}\n`;
   const lines = coverage ? ["", ...renderCoverageLines(coverage, printable)].map((l) => `${l}\n`) : [];
-  terminal.out(values.json ? document : renderDoctorHuman(report) + lines.join(""));
-  if (values.report !== undefined)
-    await writeFileAtomic(values.report, document, { mode: 0o644, what: "--report" });
-  if (values.junit !== undefined)
-    await writeFileAtomic(values.junit, renderDoctorJunit(report), { mode: 0o644, what: "--junit" });
+  const human = renderDoctorHuman(report) + lines.join("");
+  await writeOutputs(terminal, values, { json: document, human, junit: () => renderDoctorJunit(report) });
   const interrupted = interruptedStatus(terminal.signal);
   if (interrupted !== undefined) return interrupted;
   return report.summary.fail === 0 ? ExitStatus.ok : ExitStatus.proxyFailed;

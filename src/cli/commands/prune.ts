@@ -4,7 +4,8 @@
  * terminal it needs --yes (or --dry-run), like apt.
  */
 import { ExitStatus, SideloadError } from "../../errors.js";
-import { checkWritableOutput, writeFileAtomic } from "../../files.js";
+import { checkWritableOutput } from "../../files.js";
+import { writeOutputs } from "../render/outputs.js";
 import { readPaks } from "../../pak/read-paks.js";
 import { checkKnownHostsFile, knownHostsFileOf, resolveProxies } from "../../sideload/resolve-inputs.js";
 import { runPrune, type PruneJob, type PruneReport } from "../../sideload/prune.js";
@@ -24,6 +25,7 @@ import {
 import { interruptedStatus, type Terminal } from "../terminal.js";
 import {
   proxyQueryOf,
+  runOptionSpecs,
   sshConnectSetup,
   sshInputsOf,
   targetOptionSpecs,
@@ -34,15 +36,9 @@ const options = {
   ...targetOptionSpecs,
   "default-registry": { type: "string" },
   keep: { type: "string" },
-  concurrency: { type: "string" },
-  timeout: { type: "string" },
-  json: { type: "boolean" },
-  report: { type: "string" },
-  junit: { type: "string" },
+  ...runOptionSpecs,
   yes: { type: "boolean", short: "y" },
   "dry-run": { type: "boolean" },
-  debug: { type: "boolean" },
-  help: { type: "boolean", short: "h" },
 } as const;
 
 const help = `Usage: mp-sideload prune <pak>... (--proxy [user@]host[:port] ... | --inventory FILE) [--keep N] [--dry-run] [--yes] [options]
@@ -129,7 +125,11 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
   } else {
     report = await runOn(job, values.debug ?? false);
   }
-  await writeOutputs(report, values, terminal);
+  await writeOutputs(terminal, values, {
+    json: renderPruneJson(report),
+    human: renderPruneHuman(report),
+    junit: () => renderPruneJunit(report),
+  });
   const interrupted = interruptedStatus(terminal.signal);
   if (interrupted !== undefined) return interrupted;
   return report.summary.failed === 0 ? ExitStatus.ok : ExitStatus.proxyFailed;
@@ -175,14 +175,4 @@ function confirmedOf(listing: PruneReport): Map<string, Set<string>> {
     if (row.removed.length > 0) confirmed.set(row.name, new Set(row.removed.map((i) => i.id)));
   }
   return confirmed;
-}
-
-/** The report on stdout, then the files: a late failure to write a file never hides the results. */
-async function writeOutputs(report: PruneReport, values: Values, terminal: Terminal): Promise<void> {
-  const document = renderPruneJson(report);
-  terminal.out(values.json ? document : renderPruneHuman(report));
-  if (values.report !== undefined)
-    await writeFileAtomic(values.report, document, { mode: 0o644, what: "--report" });
-  if (values.junit !== undefined)
-    await writeFileAtomic(values.junit, renderPruneJunit(report), { mode: 0o644, what: "--junit" });
 }

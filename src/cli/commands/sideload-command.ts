@@ -2,7 +2,8 @@
  * `pull` and `verify`: the same options, the same pipeline; verify stops after "present?".
  */
 import { ExitStatus, SideloadError, printable } from "../../errors.js";
-import { checkWritableOutput, writeFileAtomic } from "../../files.js";
+import { checkWritableOutput } from "../../files.js";
+import { writeOutputs } from "../render/outputs.js";
 import { rateLimitWaitMessage } from "../../registry/registry-client.js";
 import { checkIdentityFiles } from "../../ssh/connect.js";
 import { runDefaults, type SideloadInputs } from "../../sideload/inputs.js";
@@ -29,6 +30,7 @@ import { LiveBoard } from "../render/live-board.js";
 import { interruptedStatus, type Terminal } from "../terminal.js";
 import {
   proxyQueryOf,
+  runOptionSpecs,
   sshAuthPlanOf,
   sshConnectSetup,
   sshInputsOf,
@@ -44,19 +46,13 @@ export const sideloadOptions = {
   "no-registry-check": { type: "boolean" },
   prune: { type: "boolean" },
   keep: { type: "string" },
-  concurrency: { type: "string" },
-  timeout: { type: "string" },
+  ...runOptionSpecs,
   retries: { type: "string" },
   "stall-timeout": { type: "string" },
-  json: { type: "boolean" },
-  report: { type: "string" },
-  junit: { type: "string" },
   "only-failed": { type: "string" },
   yes: { type: "boolean", short: "y" },
   "dry-run": { type: "boolean" },
   verbose: { type: "boolean" },
-  debug: { type: "boolean" },
-  help: { type: "boolean", short: "h" },
 } as const;
 
 function help(mode: "pull" | "verify"): string {
@@ -347,14 +343,13 @@ async function confirmAtTerminal(
   return false;
 }
 
-/** The report on stdout, then the files: a late failure to write a file never hides the results. */
-async function writeResults(report: BatchReport, output: SideloadOutput, terminal: Terminal): Promise<void> {
-  const document = renderReportJson(report);
-  terminal.out(output.json ? document : renderReportHuman(report));
-  if (output.report !== undefined)
-    await writeFileAtomic(output.report, document, { mode: 0o644, what: "--report" });
-  if (output.junit !== undefined)
-    await writeFileAtomic(output.junit, renderJunit(report), { mode: 0o644, what: "--junit" });
+/** The report on stdout, then the files (render/outputs.ts). */
+function writeResults(report: BatchReport, output: SideloadOutput, terminal: Terminal): Promise<void> {
+  return writeOutputs(terminal, output, {
+    json: renderReportJson(report),
+    human: renderReportHuman(report),
+    junit: () => renderJunit(report),
+  });
 }
 
 /** The live board on stderr. */
