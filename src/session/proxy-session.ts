@@ -7,7 +7,14 @@ import { randomBytes } from "node:crypto";
 import type { SFTPWrapper } from "ssh2";
 import { SideloadError } from "../errors.js";
 import { preloadDockerode } from "../engine/dockerode.js";
-import { Engine, type PullOptions, type PullProgress } from "../engine/engine.js";
+import { freeBytesUnder } from "../engine/disk-full.js";
+import {
+  Engine,
+  type EngineImage,
+  type EngineImages,
+  type PullOptions,
+  type PullProgress,
+} from "../engine/engine.js";
 import type { RegistryAuth } from "../credentials/registry-auth.js";
 import type { EngineTransport } from "../engine/ssh-agent.js";
 import type { Proxy } from "../inventory/proxy.js";
@@ -51,8 +58,11 @@ export interface BecomeMethod {
 /** What became of the registry CA on a proxy. */
 export type CaOutcome = "installed" | "unchanged";
 
-/** The operations the per-proxy steps need; one owner closes it. */
-export interface Session {
+/**
+ * The operations the per-proxy steps need; one owner (the frame) closes it. The connection and
+ * the engine stay inside: a step asks the session, never reaches around it.
+ */
+export interface Session extends EngineImages {
   /** Open the SSH connection (host key checked, then authentication). */
   connect(): Promise<void>;
   /**
@@ -68,8 +78,14 @@ export interface Session {
   readonly endpoint: EngineEndpoint | undefined;
   /** The SSH user's DOCKER_HOST on the proxy, "" when unset (a session of its own). */
   dockerHost(): Promise<string>;
-  readonly engine: Engine;
-  readonly connection: SshConnection;
+  /** How SSH authenticated (`publickey`, `password`…), once connected. */
+  readonly authMethod: string | undefined;
+  /** The SSH connection is gone (or was never opened). */
+  readonly closed: boolean;
+  /** `GET /info`: where the engine keeps its data, and its clock. */
+  info(): Promise<{ rootDir: string; systemTime: string }>;
+  /** Free bytes under the engine's data root `rootDir` (`df`); undefined when it cannot tell. */
+  freeBytesUnder(rootDir: string): Promise<number | undefined>;
   /** Make `/etc/docker/certs.d/<registry>/ca.crt` hold `pem`, writing only if it differs. */
   installCa(registry: string, pem: string): Promise<CaOutcome>;
   /** The current `/etc/docker/certs.d/<registry>/ca.crt`, or undefined when there is none. */
@@ -122,14 +138,42 @@ class ProxySession implements Session {
     this.found = options.endpoint;
   }
 
-  get connection(): SshConnection {
+  private get connection(): SshConnection {
     if (!this.ssh) throw this.closedError();
     return this.ssh;
   }
 
-  get engine(): Engine {
+  private get engine(): Engine {
     if (!this.docker) throw this.closedError();
     return this.docker;
+  }
+
+  get authMethod(): string | undefined {
+    return this.ssh?.authMethod;
+  }
+
+  get closed(): boolean {
+    return this.ssh?.closed ?? true;
+  }
+
+  info(): Promise<{ rootDir: string; systemTime: string }> {
+    return this.engine.info();
+  }
+
+  freeBytesUnder(rootDir: string): Promise<number | undefined> {
+    return freeBytesUnder(this.connection, rootDir, this.options.signal);
+  }
+
+  listImages(): Promise<EngineImage[]> {
+    return this.engine.listImages();
+  }
+
+  containerImageIds(): Promise<Set<string>> {
+    return this.engine.containerImageIds();
+  }
+
+  removeImageName(name: string): Promise<{ untagged: string[]; deleted: string[] }> {
+    return this.engine.removeImageName(name);
   }
 
   get transport(): EngineTransport | undefined {
