@@ -2,7 +2,7 @@
  * `doctor`: the readiness of each proxy, changing nothing. Same proxies, concurrency, --limit,
  * --report and Ctrl-C behaviour as `pull`.
  */
-import { ExitStatus, SideloadError, oneLine, printable } from "../../errors.js";
+import { SideloadError, oneLine, printable } from "../../errors.js";
 import { checkWritableOutput, writeFileAtomic } from "../../files.js";
 import { checkIdentityFiles } from "../../ssh/connect.js";
 import { runDoctor, type DoctorReport, type DoctorRow } from "../../doctor/doctor.js";
@@ -23,7 +23,8 @@ import {
   targetOptionSpecs,
   targetOptionsHelp,
 } from "../targets.js";
-import { interruptedStatus, type Terminal } from "../terminal.js";
+import type { CommandContext, CommandResult } from "../results.js";
+import type { Terminal } from "../terminal.js";
 import { confirmHostKeys } from "../host-keys.js";
 import { LiveBoard } from "../render/live-board.js";
 import { stderrBoard } from "./sideload-command.js";
@@ -69,11 +70,11 @@ Exit status: 0 no check fails (warnings allowed), 1 a check fails on a proxy, 2 
 130/143/129 interrupted.
 `;
 
-export async function run(argv: string[], terminal: Terminal): Promise<number> {
+export async function run({ argv, terminal }: CommandContext): Promise<CommandResult> {
   const { values, positionals } = parseCommandArgs("doctor", argv, options);
   if (values.help) {
     terminal.out(help);
-    return ExitStatus.ok;
+    return { kind: "shown" };
   }
   if (positionals.length > 0) {
     throw new SideloadError(
@@ -150,9 +151,7 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
     await writeFileAtomic(values.report, document, { mode: 0o644, what: "--report" });
   if (values.junit !== undefined)
     await writeFileAtomic(values.junit, renderDoctorJunit(report), { mode: 0o644, what: "--junit" });
-  const interrupted = interruptedStatus(terminal.signal);
-  if (interrupted !== undefined) return interrupted;
-  return report.summary.fail === 0 ? ExitStatus.ok : ExitStatus.proxyFailed;
+  return { kind: "doctored", failedChecks: report.summary.fail };
 }
 
 /**
