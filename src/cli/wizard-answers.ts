@@ -192,23 +192,18 @@ async function askOpsTargets(images: AdapterImage[], ask: Prompts, terminal: Ter
       return query;
     } catch (error) {
       if (!(error instanceof SideloadError)) throw error;
-      if (error.code === "OPS_UNTRUSTED_CA" && askedCa++ < 3)
-        query = await askOpsCa(query, error, ask, terminal);
-      else if (error.code === "OPS_NO_INSTANCES" && query.collectorGroups === undefined && !query.all)
-        query = await askCollectorGroups(query, error, ask, terminal);
-      else throw error;
+      const untrusted = error.code === "OPS_UNTRUSTED_CA" && askedCa++ < 3;
+      const firstInstall =
+        error.code === "OPS_NO_INSTANCES" && query.collectorGroups === undefined && !query.all;
+      if (!untrusted && !firstInstall) throw error;
+      terminal.out(`${error.message}\n`);
+      query = untrusted ? await askOpsCa(query, ask) : await askCollectorGroups(query, ask);
     }
   }
 }
 
 /** The CA of VCF Operations, as `--ops-ca FILE` gives it: the query with it. */
-async function askOpsCa(
-  query: OpsQuery,
-  error: SideloadError,
-  ask: Prompts,
-  terminal: Terminal,
-): Promise<OpsQuery> {
-  terminal.out(`${error.message}\n`);
+async function askOpsCa(query: OpsQuery, ask: Prompts): Promise<OpsQuery> {
   let pem = "";
   const file = await ask.text("CA certificate of VCF Operations (a PEM file):", async (path) => {
     try {
@@ -222,13 +217,7 @@ async function askOpsCa(
 }
 
 /** A first install: which collector groups will run the instances (or every cloud proxy). */
-async function askCollectorGroups(
-  query: OpsQuery,
-  error: SideloadError,
-  ask: Prompts,
-  terminal: Terminal,
-): Promise<OpsQuery> {
-  terminal.out(`${error.message}\n`);
+async function askCollectorGroups(query: OpsQuery, ask: Prompts): Promise<OpsQuery> {
   const { groups } = await readOpsView(query.connection, []);
   const choices: Choice<string | typeof everyProxy>[] = groups.map((g) => ({
     name: printable(`${g.name}  ${g.memberIds.length} member${g.memberIds.length === 1 ? "" : "s"}`),
