@@ -25,5 +25,9 @@ export default tseslint.config(
     files: ["src/cli/**", "scripts/**", "bench/**", "test/**"],
     rules: { "no-console": "off" },
   },
-  { files: ["eslint.config.js", ".dependency-cruiser.mjs"], ...tseslint.configs.disableTypeChecked },
+  {
+    // Plain JavaScript preloaded into the built binary by a test (NODE_OPTIONS=--import), outside the TS project.
+    files: ["eslint.config.js", ".dependency-cruiser.mjs", "test/support/*.mjs"],
+    ...tseslint.configs.disableTypeChecked,
+  },
 );

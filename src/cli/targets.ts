@@ -103,6 +103,7 @@ export async function proxyQueryOf(
             connection: await opsConnectionFrom(opsUrl, values, terminal, onDebug),
             collectorGroups: values["collector-group"],
             all: values["ops-all"],
+            caFile: values["ops-ca"],
           },
         }),
     inventories: values.inventory ?? [],

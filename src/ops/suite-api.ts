@@ -276,8 +276,7 @@ export class SuiteApiClient {
   /** Tell DNS, refused, timeout and TLS trust apart. */
   private networkError(error: unknown, what: string): SideloadError {
     if (error instanceof SideloadError) return error;
-    if (this.options.signal?.aborted)
-      return new SideloadError("INTERRUPTED", `${this.where()}: interrupted`, { exitStatus: 130 });
+    if (this.options.signal?.aborted) return new SideloadError("INTERRUPTED", `${this.where()}: interrupted`);
     const cause = ((error as { cause?: unknown }).cause ?? error) as { code?: string; message?: string };
     const code = cause.code ?? "";
     if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ERR_TLS/i.test(code)) {

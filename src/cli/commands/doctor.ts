@@ -2,7 +2,7 @@
  * `doctor`: the readiness of each proxy, changing nothing. Same proxies, concurrency, --limit,
  * --report and Ctrl-C behaviour as `pull`.
  */
-import { ExitStatus, SideloadError, oneLine, printable } from "../../errors.js";
+import { SideloadError, oneLine, printable } from "../../errors.js";
 import { checkWritableOutput } from "../../files.js";
 import { writeOutputs } from "../render/outputs.js";
 import { checkIdentityFiles } from "../../ssh/connect.js";
@@ -17,9 +17,16 @@ import { credentialOptionSpecs, credentialResolver } from "../credential-options
 import { readPaks } from "../../pak/read-paks.js";
 import { checkKnownHostsFile, knownHostsFileOf, resolveProxies } from "../../sideload/resolve-inputs.js";
 import { readCaOption } from "../../registry/ca-file.js";
-import { proxyQueryOf, runOptionSpecs, sshConnectSetup, sshInputsOf } from "../targets.js";
-import { targetOptionSpecs, targetOptionsHelp } from "../targets.js";
-import { interruptedStatus, type Terminal } from "../terminal.js";
+import {
+  proxyQueryOf,
+  runOptionSpecs,
+  sshConnectSetup,
+  sshInputsOf,
+  targetOptionSpecs,
+  targetOptionsHelp,
+} from "../targets.js";
+import type { CommandContext, CommandResult } from "../results.js";
+import type { Terminal } from "../terminal.js";
 import { confirmHostKeys } from "../host-keys.js";
 import { LiveBoard, stepText, stepWords, type FinishedLine } from "../render/live-board.js";
 import { debugLine } from "../render/batch.js";
@@ -61,11 +68,11 @@ Exit status: 0 no check fails (warnings allowed), 1 a check fails on a proxy, 2 
 130/143/129 interrupted.
 `;
 
-export async function run(argv: string[], terminal: Terminal): Promise<number> {
+export async function run({ argv, terminal }: CommandContext): Promise<CommandResult> {
   const { values, positionals } = parseCommandArgs("doctor", argv, options);
   if (values.help) {
     terminal.out(help);
-    return ExitStatus.ok;
+    return { kind: "shown" };
   }
   if (positionals.length > 0) {
     throw new SideloadError(
@@ -142,9 +149,7 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
   const lines = coverage ? ["", ...renderCoverageLines(coverage, printable)].map((l) => `${l}\n`) : [];
   const human = renderDoctorHuman(report) + lines.join("");
   await writeOutputs(terminal, values, { json: document, human, junit: () => renderDoctorJunit(report) });
-  const interrupted = interruptedStatus(terminal.signal);
-  if (interrupted !== undefined) return interrupted;
-  return report.summary.fail === 0 ? ExitStatus.ok : ExitStatus.proxyFailed;
+  return { kind: "doctored", failedChecks: report.summary.fail };
 }
 
 /**

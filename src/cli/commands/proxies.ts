@@ -5,14 +5,14 @@
  */
 import { writeFile } from "node:fs/promises";
 import { stringify } from "yaml";
-import { ExitStatus, SideloadError, printable } from "../../errors.js";
+import { SideloadError, printable } from "../../errors.js";
 import { describeFsError } from "../../files.js";
 import { describeOpsView, readOpsView, type OpsCollectorRow } from "../../ops/ops-source.js";
 import { findCollectorGroups } from "../../ops/resolve.js";
 import { readPak } from "../../pak/read-pak.js";
 import { parseCommandArgs } from "../args.js";
 import { opsConnectionFrom, opsConnectionHelp, opsOptionSpecs, opsUrlOf } from "../ops-options.js";
-import type { Terminal } from "../terminal.js";
+import type { CommandContext, CommandResult } from "../results.js";
 
 const help = `Usage: mp-sideload proxies --ops URL [--json] [--kind KIND | --pak PAK] [--write-inventory FILE]
 
@@ -28,7 +28,7 @@ ${opsConnectionHelp}  --collector-group NAME      only the members of this colle
 Exit status: 0 listed, 2 usage, credentials or VCF Operations error.
 `;
 
-export async function run(argv: string[], terminal: Terminal): Promise<number> {
+export async function run({ argv, terminal }: CommandContext): Promise<CommandResult> {
   const { values, positionals } = parseCommandArgs("proxies", argv, {
     ...opsOptionSpecs,
     kind: { type: "string", multiple: true },
@@ -40,7 +40,7 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
   });
   if (values.help) {
     terminal.out(help);
-    return ExitStatus.ok;
+    return { kind: "shown" };
   }
   if (positionals.length > 0 || (values.kind !== undefined && values.pak !== undefined)) {
     throw new SideloadError("USAGE", "proxies takes no arguments, and --kind or --pak (not both)", {
@@ -80,7 +80,7 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
       ? `${JSON.stringify({ command: "proxies", ops: url, kinds, ...described }, null, 2)}\n`
       : renderProxiesHuman(described.collectors, kinds),
   );
-  return ExitStatus.ok;
+  return { kind: "listed" };
 }
 
 /** The table: one collector a line, its instances below it. */

@@ -3,7 +3,7 @@
  * repositories removed from each proxy. In a terminal it lists first and asks "go?"; with no
  * terminal it needs --yes (or --dry-run), like apt.
  */
-import { ExitStatus, SideloadError } from "../../errors.js";
+import { SideloadError } from "../../errors.js";
 import { checkWritableOutput } from "../../files.js";
 import { writeOutputs } from "../render/outputs.js";
 import { readPaks } from "../../pak/read-paks.js";
@@ -22,6 +22,7 @@ import {
   renderPruneJunit,
   renderPruneRow,
 } from "../render/prune.js";
+import type { CommandContext, CommandResult } from "../results.js";
 import { interruptedStatus, type Terminal } from "../terminal.js";
 import {
   proxyQueryOf,
@@ -65,11 +66,11 @@ Exit status: 0 every proxy ok, 1 a proxy failed, 2 usage or input error (or no t
 
 type Values = ReturnType<typeof parseCommandArgs<typeof options>>["values"];
 
-export async function run(argv: string[], terminal: Terminal): Promise<number> {
+export async function run({ argv, terminal, state }: CommandContext): Promise<CommandResult> {
   const { values, positionals } = parseCommandArgs("prune", argv, options);
   if (values.help) {
     terminal.out(help);
-    return ExitStatus.ok;
+    return { kind: "shown" };
   }
   if (positionals.length === 0) {
     throw new SideloadError("USAGE", "prune: missing pak file", {
@@ -118,11 +119,14 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
       const question = `Remove ${count} image${count === 1 ? "" : "s"} (${formatBytes(bytes)}) from ${confirmed.size} prox${confirmed.size === 1 ? "y" : "ies"}?`;
       if (!(await ask.confirmRun(question))) {
         terminal.err("nothing done\n");
-        return ExitStatus.ok;
+        return { kind: "declined" };
       }
+      state.proxiesChanged = true;
       report = await runOn({ ...job, confirmed }, false);
     }
   } else {
+    // Images may go from here on: an error that ends the run then cannot exit 2.
+    if (!dryRun) state.proxiesChanged = true;
     report = await runOn(job, values.debug ?? false);
   }
   await writeOutputs(terminal, values, {
@@ -130,9 +134,7 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
     human: renderPruneHuman(report),
     junit: () => renderPruneJunit(report),
   });
-  const interrupted = interruptedStatus(terminal.signal);
-  if (interrupted !== undefined) return interrupted;
-  return report.summary.failed === 0 ? ExitStatus.ok : ExitStatus.proxyFailed;
+  return { kind: "pruned", report };
 }
 
 /** One batch over the proxies: SSH set up for it and closed after it. */

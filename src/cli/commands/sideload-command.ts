@@ -1,7 +1,9 @@
 /**
  * `pull` and `verify`: the same options, the same pipeline; verify stops after "present?".
  */
-import { ExitStatus, SideloadError, printable } from "../../errors.js";
+import { SideloadError, printable, type RunState } from "../../errors.js";
+import type { Proxy } from "../../inventory/proxy.js";
+import type { RegistryPreflight } from "../../registry/preflight.js";
 import { checkWritableOutput } from "../../files.js";
 import { writeOutputs } from "../render/outputs.js";
 import { rateLimitWaitMessage } from "../../registry/registry-client.js";
@@ -12,11 +14,16 @@ import { RegistryGate } from "../../sideload/registry-gate.js";
 import { resolveInputs, type ResolvedInputs } from "../../sideload/resolve-inputs.js";
 import { buildReport } from "../../sideload/run-batch.js";
 import { runSideload } from "../../sideload/run-sideload.js";
-import type { BatchReport, SideloadJob } from "../../sideload/types.js";
+import type { BatchReport, RegistryCredentials, SideloadJob } from "../../sideload/types.js";
 import type { CredentialResolver } from "../../credentials/resolve.js";
 import type { prompts } from "../prompts.js";
 import { intOption, parseCommandArgs } from "../args.js";
-import { credentialOptionSpecs, credentialOptionsHelp, credentialResolver } from "../credential-options.js";
+import {
+  credentialOptionSpecs,
+  credentialOptionsHelp,
+  credentialResolver,
+  type CredentialValues,
+} from "../credential-options.js";
 import { confirmHostKeys } from "../host-keys.js";
 import {
   createLiveRenderer,
@@ -27,7 +34,8 @@ import {
 } from "../render/batch.js";
 import { renderJunit } from "../render/junit.js";
 import { LiveBoard } from "../render/live-board.js";
-import { interruptedStatus, type Terminal } from "../terminal.js";
+import type { CommandContext, CommandResult } from "../results.js";
+import type { Terminal } from "../terminal.js";
 import {
   proxyQueryOf,
   runOptionSpecs,
@@ -94,20 +102,20 @@ Exit status: 0 every proxy ok, 1 a proxy failed${mode === "verify" ? " or lacks 
 `;
 }
 
+/** `pull` or `verify` from its argv: the flags read once into typed inputs, then `sideload`. */
 export async function runSideloadCommand(
   mode: "pull" | "verify",
-  argv: string[],
-  terminal: Terminal,
-): Promise<number> {
+  { argv, terminal, state }: CommandContext,
+): Promise<CommandResult> {
   const { values, positionals } = parseCommandArgs(mode, argv, sideloadOptions);
   if (values.help) {
     terminal.out(help(mode));
-    return ExitStatus.ok;
+    return { kind: "shown" };
   }
   const output = outputOf(values);
   const debug = output.debug ? (message: string) => terminal.err(`debug: ${message}\n`) : undefined;
   const inputs = await sideloadInputsOf(mode, values, positionals, terminal, debug);
-  return sideloadCommand(inputs, output, values, terminal);
+  return sideload(inputs, output, { terminal, state, credentials: values });
 }
 
 /** How a run reports: the flags that decide output, confirmation and the dry run. */
@@ -191,17 +199,51 @@ function outputOf(values: SideloadValues): SideloadOutput {
   };
 }
 
+/** What `sideload` works with besides its inputs: the outside world, and how it asks. */
+export interface SideloadContext {
+  terminal: Terminal;
+  state: RunState;
+  /** The credential flags (`--registry-user`...); the wizard gives none. */
+  credentials: CredentialValues;
+  /** How a terminal run meets its user before the batch; default: the commands' (`commandFront`). */
+  front?: SideloadFront;
+}
+
 /**
- * `pull` or `verify` from typed inputs: resolve them, then the dry run's plan, or the registry
- * gate, the host keys and the confirmation in a terminal, the batch, the report. Returns the exit
- * status.
+ * A terminal run's meeting with its user once the proxies are resolved and the registries'
+ * checks started: the commands ask about unknown host keys, then "go?"; the wizard shows the
+ * registries' verdicts and the plan first. Nothing is asked after it but passwords.
  */
-async function sideloadCommand(
+export interface SideloadFront {
+  /** Tries for a typed registry password the registry refuses (default 1). */
+  promptTries?: number;
+  /** Wraps every question of the run besides the board's own pause (the wizard's spinner). */
+  around?: <T>(question: () => Promise<T>) => Promise<T>;
+  /** The proxies to run on (the resolved ones, or fewer), or why nothing runs. */
+  beforeBatch(meeting: FrontMeeting): Promise<Proxy[] | "declined" | { notNeeded: RegistryPreflight[] }>;
+}
+
+/** What a front sees. */
+export interface FrontMeeting {
+  inputs: SideloadInputs;
+  output: SideloadOutput;
+  resolved: ResolvedInputs;
+  job: SideloadJob;
+  gate: RegistryGate | undefined;
+  ask: typeof prompts;
+  terminal: Terminal;
+}
+
+/**
+ * `pull` or `verify` from typed inputs, for the flags and the wizard alike: resolve them, then
+ * the dry run's plan, or the registry gate, the front (in a terminal), the batch, the report.
+ */
+export async function sideload(
   inputs: SideloadInputs,
   output: SideloadOutput,
-  credentials: SideloadValues,
-  terminal: Terminal,
-): Promise<number> {
+  context: SideloadContext,
+): Promise<CommandResult> {
+  const { terminal } = context;
   const debug = output.debug ? (message: string) => terminal.err(`debug: ${message}\n`) : undefined;
   // Before anything is contacted: an output that cannot be written would lose the results.
   if (output.report !== undefined) await checkWritableOutput(output.report, "--report");
@@ -224,7 +266,7 @@ async function sideloadCommand(
       `nothing to retry: ${printable(inputs.targets.onlyFailed)} shows every proxy ok for these images\n`,
     );
     if (output.json) terminal.out(renderReportJson(buildReport(inputs.mode, references, [])));
-    return ExitStatus.ok;
+    return { kind: "shown" };
   }
   if (output.dryRun) {
     const plan = planSideload(proxies, job, knownHostsFile, await sshAuthPlanOf(inputs.ssh, terminal));
@@ -234,22 +276,49 @@ async function sideloadCommand(
         ? renderPlanJson(inputs.mode, references, plan, outline)
         : renderPlan(inputs.mode, plan, { outline, references, verbose: output.verbose }),
     );
-    return ExitStatus.ok;
+    return { kind: "shown" };
   }
+  return runResolved(inputs, output, resolved, job, context);
+}
 
+/** The registries' gate, the front, the batch on the live board, the report written. */
+async function runResolved(
+  inputs: SideloadInputs,
+  output: SideloadOutput,
+  resolved: ResolvedInputs,
+  job: SideloadJob,
+  context: SideloadContext,
+): Promise<CommandResult> {
+  const { terminal, state } = context;
+  const front = context.front ?? commandFront;
+  const debug = output.debug ? (message: string) => terminal.err(`debug: ${message}\n`) : undefined;
   const ask = terminal.interactive ? (await import("../prompts.js")).prompts : undefined;
   const board = ask && !output.json && !output.debug ? new LiveBoard(stderrBoard(terminal)) : undefined;
-  const around = <T>(question: () => Promise<T>) => board?.paused(question) ?? question();
+  const frontAround = front.around ?? (<T>(question: () => Promise<T>) => question());
+  const around = <T>(question: () => Promise<T>) =>
+    board?.paused(() => frontAround(question)) ?? frontAround(question);
   // The registries' checks start now and overlap everything below; a proxy that must pull waits
   // for its registry's verdict before any credential goes out.
+  const resolver =
+    inputs.mode === "pull" ? await credentialResolver(context.credentials, terminal, around) : undefined;
   const gate =
-    inputs.mode === "pull"
-      ? commandGate(inputs, resolved, await credentialResolver(credentials, terminal, around), terminal, {
-          prompt: ask !== undefined,
-          debug,
-        }).start()
-      : undefined;
-  if (ask && !(await confirmAtTerminal(inputs, output, resolved, ask, terminal))) return ExitStatus.ok;
+    resolver &&
+    commandGate(inputs, resolved, resolver, terminal, {
+      prompt: ask !== undefined,
+      promptTries: front.promptTries,
+      debug,
+    }).start();
+  let proxies = resolved.proxies;
+  let ran = inputs;
+  if (ask) {
+    const met = await front.beforeBatch({ inputs, output, resolved, job, gate, ask, terminal });
+    if (met === "declined") return { kind: "declined" };
+    if (!Array.isArray(met)) return { kind: "not-needed", registries: met.notNeeded };
+    // Fewer proxies (host keys declined in the wizard): the run, and its repeat, name these.
+    if (met.length < proxies.length)
+      ran = { ...inputs, targets: { ...inputs.targets, limit: met.map((p) => p.name) } };
+    proxies = met;
+  }
   const ssh = await sshConnectSetup(inputs.ssh, inputs.targets.sshUser ?? "root", terminal, {
     askHostKeys: false,
     around,
@@ -261,9 +330,12 @@ async function sideloadCommand(
     const onEvent =
       board?.onEvent ?? createLiveRenderer(terminal, { debug: output.debug, json: output.json });
     const batch = { concurrency: inputs.concurrency, knownHosts: ssh.knownHosts, signal: terminal.signal };
+    // `pull --prune` may remove images from a proxy that needed no credentials.
+    if (inputs.prune) state.proxiesChanged = true;
+    const registries = gate && markingChanges(gate, state);
     result = await runSideload(
       proxies,
-      { ...job, registries: gate },
+      { ...job, registries },
       gate,
       { ...batch, onEvent, connect: ssh.connect },
       resolved.groups,
@@ -273,14 +345,23 @@ async function sideloadCommand(
     ssh.close();
   }
   await writeResults(result.report, output, terminal);
-  const interrupted = interruptedStatus(terminal.signal);
-  if (interrupted !== undefined) return interrupted;
-  // A collector group where some members lack an image is not ready for its instances to move.
-  const ready =
-    result.report.summary.failed === 0 &&
-    (result.coverage?.ready ?? true) &&
-    !result.report.proxies.some((p) => p.prune?.error !== undefined);
-  return ready ? ExitStatus.ok : ExitStatus.proxyFailed;
+  return { kind: "sideloaded", result, inputs: ran };
+}
+
+/**
+ * The gate as the proxies see it, telling `state` once it hands out credentials: from then on a
+ * proxy may be changed (a login, a CA, a pull), so an error that ends the run cannot exit 2.
+ */
+function markingChanges(gate: RegistryGate, state: RunState): RegistryCredentials {
+  return {
+    credentials: async (registry) => {
+      const auth = await gate.credentials(registry);
+      state.proxiesChanged = true;
+      return auth;
+    },
+    refresh: (registry) => gate.refresh(registry),
+    verified: (registry) => gate.verified(registry),
+  };
 }
 
 /** The registry gate of a `pull`: the workstation's checks, the credentials, the rate limits. */
@@ -289,7 +370,11 @@ function commandGate(
   resolved: ResolvedInputs,
   resolver: CredentialResolver,
   terminal: Terminal,
-  options: { prompt: boolean; debug: ((message: string) => void) | undefined },
+  options: {
+    prompt: boolean;
+    promptTries?: number | undefined;
+    debug: ((message: string) => void) | undefined;
+  },
 ): RegistryGate {
   return new RegistryGate(resolved.images, {
     resolver,
@@ -298,6 +383,7 @@ function commandGate(
     signal: terminal.signal,
     skipCheck: !inputs.registryCheck,
     prompt: options.prompt,
+    ...(options.promptTries === undefined ? {} : { promptTries: options.promptTries }),
     warn: (message) => terminal.err(`mp-sideload: warning: ${message}\n`),
     debug: options.debug,
     rateLimits: {
@@ -309,39 +395,34 @@ function commandGate(
 }
 
 /**
- * In a terminal: every unknown host key at once, then one "go?" (pull, unless --yes). Nothing is
- * asked mid-batch but a password, with the board paused. False: the user said no.
+ * The commands' front: every unknown host key at once, then one "go?" (pull, unless --yes).
+ * Nothing is asked mid-batch but a password, with the board paused. Declined host keys leave
+ * their proxies in the run, where they fail HOSTKEY_UNKNOWN.
  */
-async function confirmAtTerminal(
-  inputs: SideloadInputs,
-  output: SideloadOutput,
-  resolved: ResolvedInputs,
-  ask: typeof prompts,
-  terminal: Terminal,
-): Promise<boolean> {
-  const { proxies, images, knownHostsFile } = resolved;
-  const { trusted } = await confirmHostKeys(proxies, knownHostsFile, ask, terminal);
-  if (inputs.mode !== "pull" || output.yes) return true;
-  const what = images.length === 1 ? images[0]?.reference : `${images.length} images`;
-  const count = `${proxies.length} prox${proxies.length === 1 ? "y" : "ies"}`;
-  const keys = `${trusted} host key${trusted === 1 ? " was" : "s were"} added to ${printable(knownHostsFile)}`;
-  const then = inputs.prune ? ", then remove old images of their repositories" : "";
-  const go = await ask.confirmRun(`Pull ${what} onto ${count}${then}?`).catch((error: unknown) => {
-    // Interrupted at "go?": the proxies are untouched, but known_hosts is not.
-    if (trusted > 0 && error instanceof SideloadError && error.code === "INTERRUPTED")
-      throw new SideloadError(
-        "INTERRUPTED",
-        `interrupted at a prompt: nothing done on the proxies (${keys})`,
-        {
-          exitStatus: error.exitStatus,
-        },
-      );
-    throw error;
-  });
-  if (go) return true;
-  terminal.err(trusted > 0 ? `nothing done on the proxies (${keys})\n` : "nothing done\n");
-  return false;
-}
+export const commandFront: SideloadFront = {
+  async beforeBatch({ inputs, output, resolved, ask, terminal }) {
+    const { proxies, images, knownHostsFile } = resolved;
+    const { trusted } = await confirmHostKeys(proxies, knownHostsFile, ask, terminal);
+    if (inputs.mode !== "pull" || output.yes) return proxies;
+    const what = images.length === 1 ? images[0]?.reference : `${images.length} images`;
+    const count = `${proxies.length} prox${proxies.length === 1 ? "y" : "ies"}`;
+    const keys = `${trusted} host key${trusted === 1 ? " was" : "s were"} added to ${printable(knownHostsFile)}`;
+    const then = inputs.prune ? ", then remove old images of their repositories" : "";
+    const go = await ask.confirmRun(`Pull ${what} onto ${count}${then}?`).catch((error: unknown) => {
+      // Interrupted at "go?": the proxies are untouched, but known_hosts is not.
+      if (trusted > 0 && error instanceof SideloadError && error.code === "INTERRUPTED")
+        throw new SideloadError(
+          "INTERRUPTED",
+          `interrupted at a prompt: nothing done on the proxies (${keys})`,
+          { signal: error.signal },
+        );
+      throw error;
+    });
+    if (go) return proxies;
+    terminal.err(trusted > 0 ? `nothing done on the proxies (${keys})\n` : "nothing done\n");
+    return "declined";
+  },
+};
 
 /** The report on stdout, then the files (render/outputs.ts). */
 function writeResults(report: BatchReport, output: SideloadOutput, terminal: Terminal): Promise<void> {
