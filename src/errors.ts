@@ -92,11 +92,6 @@ export interface SideloadErrorOptions {
   cause?: unknown;
   /** INTERRUPTED: the signal that ended the run (its exit status is 128 + its number). */
   signal?: HandledSignal | undefined;
-  /**
-   * A status fixed where the error is raised, over the table's. Left only in the modules being
-   * restructured (issue #26) until they drop it; new code never sets it.
-   */
-  exitStatus?: number;
 }
 
 /** An expected failure: reported as one line (plus hint), never as a stack trace. */
@@ -104,7 +99,6 @@ export class SideloadError extends Error {
   readonly code: ErrorCode;
   readonly hint: string | undefined;
   readonly signal: HandledSignal | undefined;
-  readonly #status: number | undefined;
 
   constructor(code: ErrorCode, message: string, options: SideloadErrorOptions = {}) {
     // Messages often quote untrusted text (a pak's values, an engine's reply): always one line.
@@ -113,12 +107,11 @@ export class SideloadError extends Error {
     this.code = code;
     this.hint = options.hint === undefined ? undefined : oneLine(options.hint, 1000);
     this.signal = options.signal;
-    this.#status = options.exitStatus;
   }
 
   /** The exit status if this error ended a run that changed no proxy: `exitStatusOf`'s answer. */
   get exitStatus(): number {
-    return this.#status ?? statusOfCode(this);
+    return statusOfCode(this);
   }
 }
 

@@ -40,7 +40,6 @@ export function diskFullError(facts: DiskFullFacts): SideloadError {
     `${facts.where}: the proxy's disk is full: the engine keeps images in ${where}${known.length ? ` (${known.join("; ")})` : ""}: ${oneLine(facts.message, 200)}`,
     {
       hint: `free space in ${where} on the proxy: \`mp-sideload prune PAK…\` removes older adapter images, \`docker image prune\` there removes dangling ones; then run again`,
-      exitStatus: 1,
     },
   );
 }

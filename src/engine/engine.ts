@@ -178,7 +178,6 @@ export class Engine {
         `${this.where}: ${JSON.stringify(name)} is not a plain image name: left alone`,
         {
           hint: "remove it by hand on the proxy if it should go (docker rmi)",
-          exitStatus: 1,
         },
       );
     }
@@ -204,7 +203,6 @@ export class Engine {
           `${this.where}: the engine refused to remove ${name}: ${oneLine(messageOf(error), 300)}`,
           {
             hint: "a container started meanwhile may use it; run mp-sideload prune again to see the current state",
-            exitStatus: 1,
             cause: error,
           },
         );
@@ -364,7 +362,6 @@ export class Engine {
       `${this.where}: the Docker Engine ended the pull's connection while SSH stayed up, and ${ping} (${oneLine(cause.message)}): it restarted or stopped`,
       {
         hint: "mp-sideload waits for the engine and re-issues the pull within --retries; if it keeps failing, check the engine on the proxy (systemctl status docker, journalctl -u docker)",
-        exitStatus: 1,
         cause,
       },
     );
@@ -376,7 +373,6 @@ export class Engine {
       `${this.where}: the pull from ${ref.registry} made no progress for ${Math.round(ms / 1000)} s`,
       {
         hint: `the engine on the proxy receives nothing from ${ref.registry}: check the path between them (proxies, firewalls, the registry's storage); mp-sideload re-issues the pull within --retries; a slow link may need a longer --stall-timeout`,
-        exitStatus: 1,
         cause,
       },
     );
@@ -388,7 +384,6 @@ export class Engine {
       `${this.where}: the engine at ${this.socketPath} sent a pull progress line of more than ${error.maxBytes / 1024} KiB: not a Docker Engine's answer`,
       {
         hint: "check what listens at that socket on the proxy (docker version there), or set the proxy's dockerSocket in the inventory",
-        exitStatus: 1,
         cause: error,
       },
     );
@@ -428,7 +423,6 @@ export class Engine {
       `${this.where}: the connection dropped during the pull (${oneLine(error.message)})`,
       {
         hint: "mp-sideload reconnects and re-issues the pull; if it keeps failing, check the network to the proxy",
-        exitStatus: 1,
         cause: error,
       },
     );
@@ -448,7 +442,6 @@ export class Engine {
           hint: this.sudo
             ? `the engine refused ${this.sudo.user} too: become a user who may use it (--become-user root)`
             : "pass --become to reach the engine through sudo, or connect as root (--ssh-user root) or as a user in the proxy's docker group",
-          exitStatus: 1,
           cause: error,
         },
       );
@@ -458,7 +451,6 @@ export class Engine {
       `${this.where}: the Docker Engine at ${this.socketPath} does not answer (${oneLine(message, 200)})`,
       {
         hint: "check that docker runs on the proxy (systemctl status docker), or set the proxy's dockerSocket in the inventory",
-        exitStatus: 1,
         cause: error,
       },
     );

@@ -48,12 +48,10 @@ export function classifyRegistryError(
     if (pattern.test(message)) {
       return new SideloadError(code, what, {
         hint: hint(registry),
-        exitStatus: 1,
       });
     }
   }
   return new SideloadError("PULL_FAILED", what, {
     hint: "run again with --debug for the engine's full answer",
-    exitStatus: 1,
   });
 }

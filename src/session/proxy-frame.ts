@@ -165,9 +165,7 @@ export class ProxyFrame<Row = unknown> {
   /** The open session; SSH_DISCONNECTED when there is none (dropped, or never opened). */
   session(): Session {
     if (this.current === undefined) {
-      throw new SideloadError("SSH_DISCONNECTED", `${this.where}: the connection is closed`, {
-        exitStatus: 1,
-      });
+      throw new SideloadError("SSH_DISCONNECTED", `${this.where}: the connection is closed`, {});
     }
     return this.current;
   }

@@ -387,7 +387,6 @@ class ProxySession implements Session {
         `${this.options.where}: cannot install ${file} (${(error as Error).message})`,
         {
           hint: "installing a registry CA needs root on the proxy (--ssh-user root)",
-          exitStatus: 1,
           cause: error,
         },
       );
@@ -437,7 +436,7 @@ class ProxySession implements Session {
     return new SideloadError(
       "REGISTRY_CA_FAILED",
       `${this.options.where}: cannot ${what} ${file} as ${sudo.user} through sudo (${stderr.trim() || "no message"})`,
-      { hint: `check that ${sudo.user} may write /etc/docker/certs.d on the proxy`, exitStatus: 1 },
+      { hint: `check that ${sudo.user} may write /etc/docker/certs.d on the proxy` },
     );
   }
 
@@ -454,9 +453,7 @@ class ProxySession implements Session {
   }
 
   private closedError(): SideloadError {
-    return new SideloadError("SSH_DISCONNECTED", `${this.options.where}: the connection is closed`, {
-      exitStatus: 1,
-    });
+    return new SideloadError("SSH_DISCONNECTED", `${this.options.where}: the connection is closed`, {});
   }
 }
 

@@ -18,7 +18,7 @@ function fakeSession(calls: string[], options: { connectFails?: boolean } = {}) 
       connect: () => {
         calls.push("connect");
         return options.connectFails
-          ? Promise.reject(new SideloadError("SSH_UNREACHABLE", "refused", { exitStatus: 1 }))
+          ? Promise.reject(new SideloadError("SSH_UNREACHABLE", "refused"))
           : Promise.resolve();
       },
       startEngine: () => {
@@ -89,7 +89,7 @@ describe("the proxy frame", () => {
     const calls: string[] = [];
     const row = await runProxy(
       proxy,
-      command(calls, () => Promise.reject(new SideloadError("PULL_FAILED", "no", { exitStatus: 1 }))),
+      command(calls, () => Promise.reject(new SideloadError("PULL_FAILED", "no"))),
       deps(calls),
     );
     expect(row).toBe("failed at pull: PULL_FAILED");
