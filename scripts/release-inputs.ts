@@ -1,9 +1,10 @@
 /**
  * What a release is built from, as one digest: every file under src/, the release scripts,
- * package.json, package-lock.json (the bundled dependencies' versions) and the Node.js version
- * that makes the single executable. `release/.inputs` holds the digest of the last build; a
- * test rebuilds when it differs (`releaseIsCurrent`).
+ * package.json, package-lock.json (the bundled dependencies' versions), the Node.js version
+ * that makes the single executable, and the commit that `--version` names. `release/.inputs`
+ * holds the digest of the last build; a test rebuilds when it differs (`releaseIsCurrent`).
  */
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
@@ -19,13 +20,24 @@ async function filesUnder(dir: string): Promise<string[]> {
     .sort();
 }
 
+/** The commit built from, `+dirty` when tracked files differ from it; "unknown" outside git. */
+export function commitOf(): string {
+  try {
+    const git = (...args: string[]) => execFileSync("git", args, { cwd: root, encoding: "utf8" }).trim();
+    const commit = git("rev-parse", "--short=12", "HEAD");
+    return git("status", "--porcelain", "--untracked-files=no") === "" ? commit : `${commit}+dirty`;
+  } catch {
+    return "unknown";
+  }
+}
+
 /** The digest of the release's inputs (paths and contents). */
 export async function inputsDigest(): Promise<string> {
   const scripts = (await readdir(join(root, "scripts")))
     .filter((f) => f.startsWith("release"))
     .map((f) => `scripts/${f}`);
   const files = [...(await filesUnder("src")), ...scripts.sort(), "package.json", "package-lock.json"];
-  const hash = createHash("sha256").update(`node ${process.version}\n`);
+  const hash = createHash("sha256").update(`node ${process.version}\ncommit ${commitOf()}\n`);
   for (const file of files)
     hash
       .update(`${file}\n`)

@@ -12,12 +12,12 @@
  * so that a test can tell a stale release from a current one.
  */
 import { build, type Metafile, type Plugin } from "esbuild";
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmod, copyFile, mkdir, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import { brotliCompressSync, constants as zlib } from "node:zlib";
-import { inputsDigest, releaseDir, root } from "./release-inputs.js";
+import { commitOf, inputsDigest, releaseDir, root } from "./release-inputs.js";
 
 /** The sentinel Node.js looks for to know it carries a SEA blob (the docs' value for Node 20). */
 const seaFuse = "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2";
@@ -54,17 +54,6 @@ export async function buildRelease(): Promise<{ dir: string; artefacts: string[]
 async function packageVersion(): Promise<string> {
   const pkg = JSON.parse(await readFile(join(root, "package.json"), "utf8")) as { version: string };
   return pkg.version;
-}
-
-/** The commit built from, `+dirty` when the work tree differs from it; "unknown" outside git. */
-function commitOf(): string {
-  try {
-    const git = (...args: string[]) => execFileSync("git", args, { cwd: root, encoding: "utf8" }).trim();
-    const commit = git("rev-parse", "--short=12", "HEAD");
-    return git("status", "--porcelain", "--untracked-files=no") === "" ? commit : `${commit}+dirty`;
-  } catch {
-    return "unknown";
-  }
 }
 
 /**
