@@ -2,6 +2,7 @@ import { SideloadError, exitStatusOf, oneLine, toErrorInfo, type RunState } from
 import { nearest } from "../nearest.js";
 import { refuseSecretFromTerminal } from "./args.js";
 import { redact } from "../redact.js";
+import { releaseBuild } from "../release-build.js";
 import { exitStatusOfResult, type Command, type CommandResult } from "./results.js";
 import { createTerminal, interruptedStatus, type Terminal } from "./terminal.js";
 
@@ -144,6 +145,8 @@ function stackOf(error: Error): string {
 }
 
 async function version(): Promise<string> {
+  // The release has no package.json beside it: esbuild stamped the version and commit in.
+  if (releaseBuild) return `${releaseBuild.version} (commit ${releaseBuild.commit})`;
   const { readFile } = await import("node:fs/promises");
   const pkg = JSON.parse(await readFile(new URL("../../package.json", import.meta.url), "utf8")) as {
     version: string;

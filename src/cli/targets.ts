@@ -2,6 +2,7 @@
  * The target options every proxy command shares (`pull`, `verify`, `doctor`): which proxies,
  * and how to reach them over SSH (known_hosts, keys, agent, password).
  */
+import { defaultAgent } from "../ssh/agent.js";
 import { access } from "node:fs/promises";
 import { SideloadError, quote } from "../errors.js";
 import { homeDir } from "../files.js";
@@ -206,7 +207,7 @@ export async function sshConnectSetup(
           : undefined,
     },
     auth: {
-      agent: terminal.env.SSH_AUTH_SOCK || undefined,
+      agent: defaultAgent(terminal.env),
       identities: ssh.identities,
       defaultIdentities: defaultIdentities(terminal.env),
       password:
@@ -267,7 +268,7 @@ export async function sshAuthPlanOf(ssh: SshInputs, terminal: Terminal): Promise
     ),
   );
   return {
-    agent: Boolean(terminal.env.SSH_AUTH_SOCK),
+    agent: defaultAgent(terminal.env) !== undefined,
     identities: ssh.identities,
     defaultIdentities: defaults.filter((f): f is string => f !== undefined),
     password: terminal.env.MP_SIDELOAD_SSH_PASSWORD

@@ -7,12 +7,12 @@
 import { createHash } from "node:crypto";
 import { readdirSync } from "node:fs";
 import { createSecureContext, rootCertificates, type SecureContext } from "node:tls";
-import { join } from "node:path";
+import { join, posix, win32 } from "node:path";
 import https from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
 import { SideloadError, oneLine, quote, type ErrorCode, type ErrorInfo, toErrorInfo } from "../errors.js";
 import type { RegistryAuth } from "../credentials/registry-auth.js";
-import { readTextFileSync } from "../files.js";
+import { homeDir, readTextFileSync } from "../files.js";
 import type { ImageReference } from "../reference.js";
 import { httpsExchange, type HttpAnswer, type HttpRequest } from "./https-exchange.js";
 
@@ -112,19 +112,40 @@ function seconds(ms: number): string {
 
 /**
  * The CAs trusted for `registry`: Node's bundle, the system's bundle, NODE_EXTRA_CA_CERTS, the
- * Docker certs.d folder for this registry (what the workstation's own engine trusts), and
+ * Docker certs.d folders for this registry (what the workstation's own engine trusts), and
  * --registry-ca.
  */
-export function trustedCas(registry: string, options: RegistryClientOptions): string[] {
+export function trustedCas(
+  registry: string,
+  options: RegistryClientOptions,
+  platform: NodeJS.Platform = process.platform,
+): string[] {
   const cas = workstationCas(options.env);
-  const certsDir = join(options.certsDir ?? "/etc/docker/certs.d", registry);
-  try {
-    for (const name of readdirSync(certsDir)) if (name.endsWith(".crt")) readIf(cas, join(certsDir, name));
-  } catch {
-    // no certs.d entry for this registry
+  for (const dir of options.certsDir === undefined
+    ? dockerCertsDirs(options.env, platform)
+    : [options.certsDir]) {
+    const certsDir = join(dir, registry);
+    try {
+      for (const name of readdirSync(certsDir)) if (name.endsWith(".crt")) readIf(cas, join(certsDir, name));
+    } catch {
+      // no certs.d entry for this registry
+    }
   }
   if (options.ca) cas.push(options.ca);
   return cas;
+}
+
+/**
+ * Where Docker keeps per-registry CAs on this machine: `~/.docker/certs.d` (Docker Desktop on
+ * macOS and Windows; rootless Docker on Linux), and on Linux also `/etc/docker/certs.d`.
+ */
+export function dockerCertsDirs(
+  env: NodeJS.ProcessEnv,
+  platform: NodeJS.Platform = process.platform,
+): string[] {
+  const path = platform === "win32" ? win32 : posix;
+  const home = path.join(homeDir(env, platform), ".docker", "certs.d");
+  return platform === "linux" ? [home, "/etc/docker/certs.d"] : [home];
 }
 
 /** The CAs this machine trusts for any HTTPS server: Node's bundle, the system's, NODE_EXTRA_CA_CERTS. */
