@@ -124,3 +124,13 @@ export function refuseSecretFromTerminal(argv: readonly string[], terminal: Term
     },
   );
 }
+
+/**
+ * The paks a command works on, as given (files or folders): at least one, or a usage error
+ * whose hint is `example`.
+ */
+export function requirePaks(command: string, positionals: string[], example: string): string[] {
+  if (positionals.length === 0)
+    throw new SideloadError("USAGE", `${command}: missing pak file`, { hint: `e.g. ${example}` });
+  return positionals;
+}

@@ -36,6 +36,8 @@ export const runOptionSpecs = {
 
 export const targetOptionSpecs = {
   inventory: { type: "string", multiple: true },
+  /** The host of a pak that names no REGISTRY: the proxies' default registry. */
+  "default-registry": { type: "string" },
   proxy: { type: "string", multiple: true },
   limit: { type: "string", multiple: true },
   "known-hosts": { type: "string" },
@@ -49,6 +51,9 @@ export const targetOptionSpecs = {
   "become-password-stdin": { type: "boolean" },
   ...opsOptionSpecs,
 } as const;
+
+/** The options of every command that runs on proxies: which proxies, and how the run goes. */
+export const proxyCommandOptionSpecs = { ...targetOptionSpecs, ...runOptionSpecs } as const;
 
 export const targetOptionsHelp = `Targets:
   --inventory FILE|DIR        native YAML, or an Ansible INI/YAML inventory or folder (repeatable)

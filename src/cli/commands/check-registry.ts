@@ -2,11 +2,11 @@
  * `check-registry <pak>`: the registry as the proxies will see it, asked from this machine.
  * Changes nothing anywhere.
  */
-import { SideloadError, oneLine } from "../../errors.js";
+import { oneLine } from "../../errors.js";
 import { preflightRegistries, type RegistryPreflight } from "../../registry/preflight.js";
 import { rateLimitWaitMessage } from "../../registry/registry-client.js";
 import type { RegistryVerdict } from "../../registry/registry-client.js";
-import { parseCommandArgs } from "../args.js";
+import { parseCommandArgs, requirePaks } from "../args.js";
 import { credentialOptionSpecs, credentialOptionsHelp, credentialResolver } from "../credential-options.js";
 import type { Pak } from "../../pak/read-pak.js";
 import { readPaks } from "../../pak/read-paks.js";
@@ -57,11 +57,11 @@ export async function run({ argv, terminal }: CommandContext): Promise<CommandRe
     terminal.out(help);
     return { kind: "shown" };
   }
-  if (positionals.length === 0) {
-    throw new SideloadError("USAGE", "check-registry: missing pak file", {
-      hint: "e.g. mp-sideload check-registry my-adapter.pak (several paks, or a folder of them, are fine)",
-    });
-  }
+  requirePaks(
+    "check-registry",
+    positionals,
+    "mp-sideload check-registry my-adapter.pak (several paks, or a folder of them, are fine)",
+  );
   const { paks, images } = await readPaks(positionals, values["default-registry"]);
   const pakOf = (p: Pak) => ({ file: p.file, name: p.name, version: p.version });
   const ca = values["registry-ca"] === undefined ? undefined : await readCaOption(values["registry-ca"]);

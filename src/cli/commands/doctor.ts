@@ -19,10 +19,9 @@ import { checkKnownHostsFile, knownHostsFileOf, resolveProxies } from "../../sid
 import { readCaOption } from "../../registry/ca-file.js";
 import {
   proxyQueryOf,
-  runOptionSpecs,
   sshConnectSetup,
   sshInputsOf,
-  targetOptionSpecs,
+  proxyCommandOptionSpecs,
   targetOptionsHelp,
 } from "../targets.js";
 import type { CommandContext, CommandResult } from "../results.js";
@@ -37,12 +36,10 @@ import type { DoctorDeps } from "../../doctor/doctor.js";
 import type { StepName } from "../../session/events.js";
 
 const options = {
-  ...targetOptionSpecs,
+  ...proxyCommandOptionSpecs,
   pak: { type: "string", multiple: true },
-  "default-registry": { type: "string" },
   "registry-ca": { type: "string" },
   ...credentialOptionSpecs,
-  ...runOptionSpecs,
 } as const;
 
 const help = `Usage: mp-sideload doctor (--proxy [user@]host[:port] ... | --inventory FILE) [--pak PAK] [options]

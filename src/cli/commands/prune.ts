@@ -12,7 +12,7 @@ import { runPrune, type PruneJob, type PruneReport } from "../../sideload/prune.
 import { checkIdentityFiles } from "../../ssh/connect.js";
 import type { Proxy } from "../../inventory/proxy.js";
 import { runDefaults } from "../../sideload/inputs.js";
-import { intOption, parseCommandArgs } from "../args.js";
+import { intOption, parseCommandArgs, requirePaks } from "../args.js";
 import { confirmHostKeys } from "../host-keys.js";
 import { debugLine } from "../render/batch.js";
 import {
@@ -26,18 +26,15 @@ import type { CommandContext, CommandResult } from "../results.js";
 import { interruptedStatus, type Terminal } from "../terminal.js";
 import {
   proxyQueryOf,
-  runOptionSpecs,
   sshConnectSetup,
   sshInputsOf,
-  targetOptionSpecs,
+  proxyCommandOptionSpecs,
   targetOptionsHelp,
 } from "../targets.js";
 
 const options = {
-  ...targetOptionSpecs,
-  "default-registry": { type: "string" },
+  ...proxyCommandOptionSpecs,
   keep: { type: "string" },
-  ...runOptionSpecs,
   yes: { type: "boolean", short: "y" },
   "dry-run": { type: "boolean" },
 } as const;
@@ -72,11 +69,7 @@ export async function run({ argv, terminal, state }: CommandContext): Promise<Co
     terminal.out(help);
     return { kind: "shown" };
   }
-  if (positionals.length === 0) {
-    throw new SideloadError("USAGE", "prune: missing pak file", {
-      hint: "e.g. mp-sideload prune my-adapter.pak --inventory proxies.yaml --dry-run",
-    });
-  }
+  requirePaks("prune", positionals, "mp-sideload prune my-adapter.pak --inventory proxies.yaml --dry-run");
   const d = runDefaults;
   const keep = intOption("keep", values.keep, d.keep, 0, 1000);
   const concurrency = intOption("concurrency", values.concurrency, d.concurrency, 1, 256);

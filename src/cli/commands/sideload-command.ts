@@ -17,7 +17,7 @@ import { runSideload } from "../../sideload/run-sideload.js";
 import type { BatchReport, RegistryCredentials, SideloadJob } from "../../sideload/types.js";
 import type { CredentialResolver } from "../../credentials/resolve.js";
 import type { prompts } from "../prompts.js";
-import { intOption, parseCommandArgs } from "../args.js";
+import { intOption, parseCommandArgs, requirePaks } from "../args.js";
 import {
   credentialOptionSpecs,
   credentialOptionsHelp,
@@ -38,23 +38,20 @@ import type { CommandContext, CommandResult } from "../results.js";
 import type { Terminal } from "../terminal.js";
 import {
   proxyQueryOf,
-  runOptionSpecs,
   sshAuthPlanOf,
   sshConnectSetup,
   sshInputsOf,
-  targetOptionSpecs,
+  proxyCommandOptionSpecs,
   targetOptionsHelp,
 } from "../targets.js";
 
 export const sideloadOptions = {
-  ...targetOptionSpecs,
-  "default-registry": { type: "string" },
+  ...proxyCommandOptionSpecs,
   ...credentialOptionSpecs,
   "registry-ca": { type: "string" },
   "no-registry-check": { type: "boolean" },
   prune: { type: "boolean" },
   keep: { type: "string" },
-  ...runOptionSpecs,
   retries: { type: "string" },
   "stall-timeout": { type: "string" },
   "only-failed": { type: "string" },
@@ -138,11 +135,7 @@ export async function sideloadInputsOf(
   terminal: Terminal,
   onDebug?: (message: string) => void,
 ): Promise<SideloadInputs> {
-  if (paks.length === 0) {
-    throw new SideloadError("USAGE", `${mode}: missing pak file`, {
-      hint: `e.g. mp-sideload ${mode} my-adapter.pak (several paks, or a folder of them, are fine)`,
-    });
-  }
+  requirePaks(mode, paks, `mp-sideload ${mode} my-adapter.pak (several paks, or a folder of them, are fine)`);
   if (values["ops-password-stdin"] && values["registry-password-stdin"]) {
     throw new SideloadError("USAGE", "--ops-password-stdin and --registry-password-stdin both want stdin", {
       hint: "give one of the passwords through its environment variable (MP_SIDELOAD_OPS_PASSWORD, MP_SIDELOAD_REGISTRY_PASSWORD)",
