@@ -79,6 +79,13 @@ export type ErrorCode =
   | "PULL_STALLED"
   | "PROXY_DISK_FULL"
   | "VERIFY_FAILED"
+  // the relay (pull --relay)
+  | "RELAY_NEEDS_ROOT"
+  | "RELAY_PORT_IN_USE"
+  | "RELAY_FORWARD_REFUSED"
+  | "RELAY_ENGINE_UNSUITABLE"
+  | "RELAY_ENGINE_PROXY"
+  | "RELAY_HOSTS_FAILED"
   // prune
   | "PRUNE_CONFLICT"
   | "CONFIRMATION_REQUIRED"

@@ -96,8 +96,8 @@ export class Engine {
     }
   }
 
-  /** `GET /info`: where the engine keeps its data, and its clock. */
-  async info(): Promise<{ rootDir: string; systemTime: string }> {
+  /** `GET /info`: where the engine keeps its data, and its clock (and all of it, for the relay's checks). */
+  async info(): Promise<{ rootDir: string; systemTime: string; raw: Record<string, unknown> }> {
     try {
       const info = jsonObject(
         await this.call((docker, abortSignal) =>
@@ -107,6 +107,7 @@ export class Engine {
       return {
         rootDir: typeof info.DockerRootDir === "string" ? info.DockerRootDir : "",
         systemTime: typeof info.SystemTime === "string" ? info.SystemTime : "",
+        raw: info,
       };
     } catch (error) {
       throw this.signal?.aborted ? error : this.engineError(error);

@@ -48,6 +48,13 @@ export interface BecomeMethod {
   withPassword: boolean;
 }
 
+/** What a script run on the proxy gave back. */
+export interface ScriptResult {
+  stdout: string;
+  stderr: string;
+  code: number | null;
+}
+
 /** What became of the registry CA on a proxy. */
 export type CaOutcome = "installed" | "unchanged";
 
@@ -84,6 +91,11 @@ export interface Session {
     onProgress: (p: PullProgress) => void,
     options?: Pick<PullOptions, "stallTimeoutMs">,
   ): Promise<void>;
+  /**
+   * Run the sh `script` with `args` (each one quoted word) as the become user when become is on,
+   * else as the SSH user; `stdin` follows sudo's password line. Nothing secret is on the line.
+   */
+  execScript(script: string, args: string[], stdin?: string): Promise<ScriptResult>;
   /** Whether the transport not in use would work too (doctor); closes what it opened. */
   probeOtherTransport(): Promise<{ transport: EngineTransport; error?: unknown }>;
   /** Close the connection and every channel on it; safe to call twice. */
@@ -278,6 +290,18 @@ class ProxySession implements Session {
     options: Pick<PullOptions, "stallTimeoutMs"> = {},
   ): Promise<void> {
     return this.engine.pull(target, auth, onProgress, { ...options, signal: this.options.signal });
+  }
+
+  async execScript(script: string, args: string[], stdin = ""): Promise<ScriptResult> {
+    const command = `sh -c ${shellQuote(script)} sh ${args.map(shellQuote).join(" ")}`;
+    const sudo = await this.becomeAccess();
+    if (sudo === undefined) return this.connection.exec(command, stdin);
+    const result = await this.connection.exec(sudoCommand(sudo, command), sudoPreamble(sudo) + stdin);
+    const refusal = result.code === 0 ? undefined : sudoRefusal(result.stderr);
+    if (refusal !== undefined) {
+      throw becomeError(this.options.where, this.proxy.user, sudo, refusal, result.stderr.trim());
+    }
+    return result;
   }
 
   async probeOtherTransport(): Promise<{ transport: EngineTransport; error?: unknown }> {
