@@ -1,3 +1,5 @@
+import { hostOnly } from "../relay/relay.js";
+import { registryPort } from "../relay/proxy-relay.js";
 import { hostPort, printable } from "../errors.js";
 import { routeOf, type Proxy } from "../inventory/proxy.js";
 import { imagesFor } from "./proxy-images.js";
@@ -66,8 +68,14 @@ export function planOutline(job: SideloadJob, knownHostsFile: string): string[] 
   if (job.mode === "verify") return steps;
   if (job.registryCa !== undefined)
     steps.push("if one is missing: install the registry CA as /etc/docker/certs.d/<registry>/ca.crt");
+  if (job.relay?.mode === "all")
+    steps.push(
+      "if one is missing: the relay: a marked /etc/hosts line maps the registry's host to 127.0.0.1, an SSH remote forward there leads to mp-sideload's relay (undone at the end)",
+    );
+  else steps.push("if one is missing: check the registry credentials from the proxy (engine POST /auth)");
+  if (job.relay?.mode === "auto")
+    steps.push("if the proxy's engine cannot reach the registry: the relay instead (--relay auto)");
   steps.push(
-    "if one is missing: check the registry credentials from the proxy (engine POST /auth)",
     "then pull it by digest (credentials only in the X-Registry-Auth header)",
     "then verify that the image's RepoDigests holds exactly its reference",
   );
@@ -113,6 +121,16 @@ function shortPath(file: string, home: string | undefined): string {
   return printable(tilde.length > 32 && parts.length > 3 ? `…/${parts.slice(-2).join("/")}` : tilde);
 }
 
+/** Before the first pull from `registry`: the proxy's login, or the relay's set-up. */
+function registrySteps(registry: string, job: SideloadJob): string[] {
+  const relay = `relay ${registry}: check the engine (/info) and that 127.0.0.1:${registryPort(registry)} is free on the proxy, forward it through this connection to mp-sideload's relay, and map ${hostOnly(registry)} to 127.0.0.1 with a marked line in /etc/hosts (as root or become; no credential on the proxy); all undone at the end`;
+  if (job.relay?.mode === "all") return [`  if not: ${relay}`];
+  const login = `  if not: check the registry credentials for ${registry} from the proxy (engine POST /auth, unless this machine's check just accepted them)`;
+  if (job.relay?.mode === "auto")
+    return [login, `  if the proxy's engine cannot reach ${registry} (REGISTRY_UNREACHABLE): ${relay}`];
+  return [login];
+}
+
 function proxySteps(proxy: Proxy, job: SideloadJob, knownHostsFile: string): string[] {
   const hops = (proxy.jump ?? []).map(
     (hop) =>
@@ -133,9 +151,7 @@ function proxySteps(proxy: Proxy, job: SideloadJob, knownHostsFile: string): str
       registries.add(image.registry);
       if (job.registryCa !== undefined)
         steps.push(`  if not: install the registry CA as /etc/docker/certs.d/${image.registry}/ca.crt`);
-      steps.push(
-        `  if not: check the registry credentials for ${image.registry} from the proxy (engine POST /auth, unless this machine's check just accepted them)`,
-      );
+      steps.push(...registrySteps(image.registry, job));
     }
     steps.push(`  then pull ${image.reference} (credentials only in the X-Registry-Auth header)`);
     steps.push(`  then verify that the image's RepoDigests holds exactly ${image.reference}`);

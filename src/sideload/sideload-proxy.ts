@@ -9,6 +9,7 @@ import type { ConnectOptions } from "../ssh/connect.js";
 import type { KnownHostLine } from "../ssh/known-hosts.js";
 import { ProxyDeadline } from "../session/proxy-deadline.js";
 import { imagesFor } from "./proxy-images.js";
+import type { ProxyRelay } from "../relay/proxy-relay.js";
 import { pruneOnEngine, type EnginePrune } from "./prune.js";
 import {
   openProxySession,
@@ -102,6 +103,9 @@ class ProxyRun {
   };
   /** The session the early requests belong to (a reopened session after a drop starts none). */
   private earlyFor: Session | undefined;
+  /** `pull --relay`: this proxy's relay (with `auto`, made once a direct pull cannot reach the registry). */
+  private relay: ProxyRelay | undefined;
+  private relayReason: string | undefined;
 
   constructor(
     private readonly proxy: Proxy,
@@ -112,6 +116,12 @@ class ProxyRun {
     this.images = imagesFor(proxy, job.images);
     this.deadline = new ProxyDeadline(job.timeoutMs, deps.signal, this.where);
     this.signal = this.deadline.signal;
+    if (job.mode === "pull" && job.relay?.mode === "all") this.relay = this.makeRelay();
+  }
+
+  private makeRelay(): ProxyRelay | undefined {
+    const registries = [...new Set(this.images.map((i) => i.registry))];
+    return this.job.relay?.forProxy(this.proxy, registries, this.where);
   }
 
   async run(): Promise<ProxyResult[]> {
@@ -126,8 +136,23 @@ class ProxyRun {
       return results;
     } finally {
       this.signal.removeEventListener("abort", close);
+      // The relay's line and forward go on every way out, over a new connection if need be.
+      await this.relay?.undo(this.session, () => this.reopenForUndo());
       this.close();
     }
+  }
+
+  /** A session of its own for the relay's undo, when the run's is gone (a drop, the deadline). */
+  private async reopenForUndo(): Promise<Session> {
+    const session = (this.deps.openSession ?? openProxySession)(this.proxy, {
+      knownHosts: this.deps.knownHosts,
+      connect: this.deps.connect,
+      signal: AbortSignal.timeout(30_000),
+      where: this.where,
+      endpoint: this.endpoint,
+    });
+    await session.connect();
+    return session;
   }
 
   private async runTargets(): Promise<ProxyResult[]> {
@@ -257,16 +282,54 @@ class ProxyRun {
         return this.row(image, "present", timings);
       }
       if (this.job.mode === "verify") return this.row(image, "missing", timings);
-      current = "login";
-      const auth = await this.login(image, timings);
+      current = this.relay === undefined ? "login" : "relay";
+      // Through the relay, the proxy holds no credential: the relay fetches with this machine's.
+      const relay = this.relay;
+      const auth =
+        relay === undefined
+          ? await this.login(image, timings)
+          : await this.step("relay", timings, () => relay.prepare(this.current())).then(() => undefined);
       current = "pull";
       await this.step("pull", timings, () => this.pullWithRetries(image, auth, attempts), image.reference);
       current = "verify";
       await this.step("verify", timings, () => this.verify(image), image.reference);
       return this.row(image, "pulled", timings, undefined, attempts.count);
     } catch (error) {
-      return this.row(image, "failed", timings, { error, step: current }, attempts.count);
+      if (this.relayAfter(error)) return this.sideloadImage(image);
+      return this.row(
+        image,
+        "failed",
+        timings,
+        { error: await this.withRelayHint(image, error), step: current },
+        attempts.count,
+      );
     }
+  }
+
+  /** `--relay auto`: the proxy's engine cannot reach the registry: from now on, the relay. */
+  private relayAfter(error: unknown): boolean {
+    const unreachable = error instanceof SideloadError && error.code === "REGISTRY_UNREACHABLE";
+    if (!unreachable || this.job.relay?.mode !== "auto" || this.relay !== undefined || this.signal.aborted)
+      return false;
+    this.relay = this.makeRelay();
+    this.relayReason = `the proxy's engine cannot reach the registry (${error.message})`;
+    return this.relay !== undefined;
+  }
+
+  /** A direct pull that cannot reach a registry this machine reaches: the hint names --relay. */
+  private async withRelayHint(image: AdapterImage, error: unknown): Promise<unknown> {
+    if (
+      !(error instanceof SideloadError) ||
+      error.code !== "REGISTRY_UNREACHABLE" ||
+      this.relay !== undefined
+    )
+      return error;
+    if (!(await this.job.registries?.reachedFromHere?.(image.registry))) return error;
+    return new SideloadError(error.code, error.message, {
+      hint: `this machine reaches ${image.registry}, the proxy does not: pull --relay carries the image through the SSH connection`,
+      exitStatus: error.exitStatus,
+      cause: error,
+    });
   }
 
   /**
@@ -326,9 +389,16 @@ class ProxyRun {
         if (this.session === undefined) await this.open([]);
         else if (engineLost) await this.current().startEngine();
         engineLost = false;
-        await this.current().pull(image, auth, (progress) => this.progress(image, progress), {
-          stallTimeoutMs: this.job.stallTimeoutMs ?? defaultStallTimeoutMs,
-        });
+        const pull = () =>
+          this.current().pull(image, auth, (progress) => this.progress(image, progress), {
+            stallTimeoutMs: this.job.stallTimeoutMs ?? defaultStallTimeoutMs,
+          });
+        if (this.relay === undefined) await pull();
+        else {
+          // A reconnected session needs its forward and line again (the keeper died with the old one).
+          await this.relay.prepare(this.current());
+          await this.relay.pull(pull, this.signal);
+        }
         return;
       } catch (error) {
         const cause = retryCause(error);
@@ -438,6 +508,8 @@ class ProxyRun {
         ? {}
         : { opsState: this.proxy.opsState }),
       ...(this.registryCa === undefined ? {} : { registryCa: this.registryCa }),
+      ...(this.relay === undefined || status === "present" ? {} : { via: "relay" as const }),
+      ...(this.relayReason === undefined || status === "present" ? {} : { relayReason: this.relayReason }),
     };
   }
 }
