@@ -22,6 +22,17 @@ import {
 } from "./ops-options.js";
 import type { Terminal } from "./terminal.js";
 
+/** The run options every per-proxy command takes (`pull`, `verify`, `doctor`, `prune`). */
+export const runOptionSpecs = {
+  concurrency: { type: "string" },
+  timeout: { type: "string" },
+  json: { type: "boolean" },
+  report: { type: "string" },
+  junit: { type: "string" },
+  debug: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
 export const targetOptionSpecs = {
   inventory: { type: "string", multiple: true },
   proxy: { type: "string", multiple: true },

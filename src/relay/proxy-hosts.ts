@@ -9,7 +9,6 @@
 import type { Duplex } from "node:stream";
 import { SideloadError, oneLine } from "../errors.js";
 import type { ScriptResult } from "../session/proxy-session.js";
-import type { SshConnection } from "../ssh/connect.js";
 import { addRelayLine, relayMarks, removeRelayLines, type RelayMark } from "./hosts-file.js";
 
 /** What the proxy side needs: a script as root (or become). */
@@ -165,7 +164,9 @@ export async function removeStaleHostsLines(access: HostsAccess, where: string):
  * line carries. It ends with the channel, so with the run's connection: a line whose keeper is
  * gone belongs to a run that was killed or lost its connection.
  */
-export async function startKeeper(connection: SshConnection): Promise<{ pid: number; stop: () => void }> {
+export async function startKeeper(connection: {
+  execStream(command: string): Promise<Duplex>;
+}): Promise<{ pid: number; stop: () => void }> {
   const channel: Duplex = await connection.execStream(`sh -c 'echo $$; exec cat >/dev/null'`);
   const pid = await new Promise<number>((resolve, reject) => {
     let text = "";

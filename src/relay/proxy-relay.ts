@@ -69,16 +69,14 @@ export class ProxyRelay {
   private async setUp(session: Session): Promise<void> {
     this.relay.warm();
     const ports = [...new Set(this.registries.map(registryPort))];
-    const [info, hosts] = await Promise.all([session.engine.info(), readHosts(session, ports, this.where)]);
+    const [info, hosts] = await Promise.all([session.info(), readHosts(session, ports, this.where)]);
     const problem = relayEngineProblem(info.raw, this.registries, this.where);
     if (problem) throw problem;
     if (hosts.portsInUse.length > 0) throw this.portInUse(hosts.portsInUse);
     for (const port of ports) {
-      this.forwards.push(
-        await session.connection.forwardIn("127.0.0.1", port, (stream) => this.relay.handle(stream)),
-      );
+      this.forwards.push(await session.forwardIn("127.0.0.1", port, (stream) => this.relay.handle(stream)));
     }
-    this.keeper = await startKeeper(session.connection);
+    this.keeper = await startKeeper(session);
     let first: typeof hosts | undefined = hosts;
     for (const host of new Set(this.registries.map(hostOnly))) {
       const mark = { runId: this.runId, host, keeper: this.keeper.pid };
@@ -152,9 +150,5 @@ export class ProxyRelay {
 }
 
 function connectionGone(session: Session): boolean {
-  try {
-    return session.connection.closed;
-  } catch {
-    return true;
-  }
+  return session.closed;
 }

@@ -4,16 +4,25 @@
  * tests of the step rules replace it with a fake (`Session`).
  */
 import { randomBytes } from "node:crypto";
+import type { Duplex } from "node:stream";
 import type { SFTPWrapper } from "ssh2";
 import { SideloadError } from "../errors.js";
 import { preloadDockerode } from "../engine/dockerode.js";
-import { Engine, type PullOptions, type PullProgress } from "../engine/engine.js";
+import { freeBytesUnder } from "../engine/disk-full.js";
+import {
+  Engine,
+  type EngineImage,
+  type EngineImages,
+  type PullOptions,
+  type PullProgress,
+} from "../engine/engine.js";
 import type { RegistryAuth } from "../credentials/registry-auth.js";
 import type { EngineTransport } from "../engine/ssh-agent.js";
 import type { Proxy } from "../inventory/proxy.js";
 import type { ImageReference } from "../reference.js";
 import { channelOpenFailure, connectProxy, type ConnectOptions, type SshConnection } from "../ssh/connect.js";
 import type { KnownHostLine } from "../ssh/known-hosts.js";
+import type { RemoteForward } from "../ssh/remote-forward.js";
 import {
   becomeError,
   establishSudo,
@@ -58,8 +67,11 @@ export interface ScriptResult {
 /** What became of the registry CA on a proxy. */
 export type CaOutcome = "installed" | "unchanged";
 
-/** The operations the per-proxy steps need; one owner closes it. */
-export interface Session {
+/**
+ * The operations the per-proxy steps need; one owner (the frame) closes it. The connection and
+ * the engine stay inside: a step asks the session, never reaches around it.
+ */
+export interface Session extends EngineImages {
   /** Open the SSH connection (host key checked, then authentication). */
   connect(): Promise<void>;
   /**
@@ -75,8 +87,14 @@ export interface Session {
   readonly endpoint: EngineEndpoint | undefined;
   /** The SSH user's DOCKER_HOST on the proxy, "" when unset (a session of its own). */
   dockerHost(): Promise<string>;
-  readonly engine: Engine;
-  readonly connection: SshConnection;
+  /** How SSH authenticated (`publickey`, `password`…), once connected. */
+  readonly authMethod: string | undefined;
+  /** The SSH connection is gone (or was never opened). */
+  readonly closed: boolean;
+  /** `GET /info`: where the engine keeps its data, and its clock (`raw`: all of it, for the relay). */
+  info(): Promise<{ rootDir: string; systemTime: string; raw: Record<string, unknown> }>;
+  /** Free bytes under the engine's data root `rootDir` (`df`); undefined when it cannot tell. */
+  freeBytesUnder(rootDir: string): Promise<number | undefined>;
   /** Make `/etc/docker/certs.d/<registry>/ca.crt` hold `pem`, writing only if it differs. */
   installCa(registry: string, pem: string): Promise<CaOutcome>;
   /** The current `/etc/docker/certs.d/<registry>/ca.crt`, or undefined when there is none. */
@@ -96,6 +114,10 @@ export interface Session {
    * else as the SSH user; `stdin` follows sudo's password line. Nothing secret is on the line.
    */
   execScript(script: string, args: string[], stdin?: string): Promise<ScriptResult>;
+  /** `pull --relay`: a remote forward on the proxy (sshd listens there; each connection a channel here). */
+  forwardIn(address: string, port: number, onConnection: (stream: Duplex) => void): Promise<RemoteForward>;
+  /** A channel running `command` as the SSH user (the relay's keeper). */
+  execStream(command: string): Promise<Duplex>;
   /** Whether the transport not in use would work too (doctor); closes what it opened. */
   probeOtherTransport(): Promise<{ transport: EngineTransport; error?: unknown }>;
   /** Close the connection and every channel on it; safe to call twice. */
@@ -134,14 +156,42 @@ class ProxySession implements Session {
     this.found = options.endpoint;
   }
 
-  get connection(): SshConnection {
+  private get connection(): SshConnection {
     if (!this.ssh) throw this.closedError();
     return this.ssh;
   }
 
-  get engine(): Engine {
+  private get engine(): Engine {
     if (!this.docker) throw this.closedError();
     return this.docker;
+  }
+
+  get authMethod(): string | undefined {
+    return this.ssh?.authMethod;
+  }
+
+  get closed(): boolean {
+    return this.ssh?.closed ?? true;
+  }
+
+  info(): Promise<{ rootDir: string; systemTime: string; raw: Record<string, unknown> }> {
+    return this.engine.info();
+  }
+
+  freeBytesUnder(rootDir: string): Promise<number | undefined> {
+    return freeBytesUnder(this.connection, rootDir, this.options.signal);
+  }
+
+  listImages(): Promise<EngineImage[]> {
+    return this.engine.listImages();
+  }
+
+  containerImageIds(): Promise<Set<string>> {
+    return this.engine.containerImageIds();
+  }
+
+  removeImageName(name: string): Promise<{ untagged: string[]; deleted: string[] }> {
+    return this.engine.removeImageName(name);
   }
 
   get transport(): EngineTransport | undefined {
@@ -290,6 +340,14 @@ class ProxySession implements Session {
     options: Pick<PullOptions, "stallTimeoutMs"> = {},
   ): Promise<void> {
     return this.engine.pull(target, auth, onProgress, { ...options, signal: this.options.signal });
+  }
+
+  forwardIn(address: string, port: number, onConnection: (stream: Duplex) => void): Promise<RemoteForward> {
+    return this.connection.forwardIn(address, port, onConnection);
+  }
+
+  execStream(command: string): Promise<Duplex> {
+    return this.connection.execStream(command);
   }
 
   async execScript(script: string, args: string[], stdin = ""): Promise<ScriptResult> {

@@ -4,6 +4,7 @@
  */
 
 import type { OpsConnection } from "../ops/suite-api.js";
+import { defaultPruneKeep } from "./prune-select.js";
 
 /** VCF Operations as a target source: the connection, and which of its cloud proxies. */
 export interface OpsQuery {
@@ -57,12 +58,20 @@ export interface SshInputs {
   identities: string[];
 }
 
-/** The run's defaults, for the flags and the wizard alike. */
+/**
+ * The run's defaults, for the flags of every per-proxy command and the wizard alike: the one
+ * place their numbers are written (the help texts read them too).
+ */
 export const runDefaults = {
   concurrency: 8,
+  /** Per proxy, for `pull`, `verify` and `prune`. */
   timeoutSeconds: 900,
+  /** Per proxy, for `doctor`: it only reads, so a proxy that hangs is found sooner. */
+  doctorTimeoutSeconds: 60,
   retries: 3,
   stallTimeoutSeconds: 60,
+  /** `prune` and `pull --prune`: old images kept per repository besides the current ones. */
+  keep: defaultPruneKeep,
 } as const;
 
 /** What a `pull` or `verify` run works on and how. */

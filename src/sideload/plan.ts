@@ -1,9 +1,10 @@
-import { hostOnly } from "../relay/relay.js";
 import { registryPort } from "../relay/proxy-relay.js";
+import { hostOnly } from "../relay/relay.js";
 import { hostPort, printable } from "../errors.js";
 import { routeOf, type Proxy } from "../inventory/proxy.js";
 import { imagesFor } from "./proxy-images.js";
-import type { SideloadJob } from "./types.js";
+import { sideloadSteps } from "./steps.js";
+import type { AdapterImage, SideloadJob } from "./types.js";
 
 export interface PlannedProxy {
   proxy: Proxy;
@@ -58,28 +59,45 @@ export function planSideload(
   });
 }
 
-/** The steps once for every proxy, references and hosts left out: the short plan's body. */
+/**
+ * The steps once for every proxy, references and hosts left out: the short plan's body. One
+ * line (or two) for each step `sideloadSteps` says will run, in its order.
+ */
 export function planOutline(job: SideloadJob, knownHostsFile: string): string[] {
-  const steps = [
-    `connect over SSH (jump hosts first); host keys checked against ${printable(knownHostsFile)} before any credential goes out`,
-    "reach the Docker Engine through that connection (/var/run/docker.sock, else the proxy's DOCKER_HOST)",
-    "check whether the engine already holds each image, by its exact digest",
-  ];
-  if (job.mode === "verify") return steps;
-  if (job.registryCa !== undefined)
-    steps.push("if one is missing: install the registry CA as /etc/docker/certs.d/<registry>/ca.crt");
-  if (job.relay?.mode === "all")
-    steps.push(
-      "if one is missing: the relay: a marked /etc/hosts line maps the registry's host to 127.0.0.1, an SSH remote forward there leads to mp-sideload's relay (undone at the end)",
-    );
-  else steps.push("if one is missing: check the registry credentials from the proxy (engine POST /auth)");
-  if (job.relay?.mode === "auto")
-    steps.push("if the proxy's engine cannot reach the registry: the relay instead (--relay auto)");
-  steps.push(
-    "then pull it by digest (credentials only in the X-Registry-Auth header)",
-    "then verify that the image's RepoDigests holds exactly its reference",
-  );
-  return steps;
+  const { open, image, after } = sideloadSteps(job);
+  const lines: Record<(typeof open)[number] | (typeof image)[number] | (typeof after)[number], string[]> = {
+    connect: [
+      `connect over SSH (jump hosts first); host keys checked against ${printable(knownHostsFile)} before any credential goes out`,
+    ],
+    engine: [
+      "reach the Docker Engine through that connection (/var/run/docker.sock, else the proxy's DOCKER_HOST)",
+    ],
+    present: ["check whether the engine already holds each image, by its exact digest"],
+    login: [
+      ...(job.registryCa === undefined
+        ? []
+        : ["if one is missing: install the registry CA as /etc/docker/certs.d/<registry>/ca.crt"]),
+      "if one is missing: check the registry credentials from the proxy (engine POST /auth)",
+      ...(job.relay?.mode === "auto"
+        ? [
+            "if the proxy's engine cannot reach the registry (REGISTRY_UNREACHABLE): the relay instead (--relay auto)",
+          ]
+        : []),
+    ],
+    relay: [
+      "if one is missing: the relay: a marked /etc/hosts line maps the registry's host to 127.0.0.1 and an SSH remote forward there leads to mp-sideload's relay (no credential on the proxy; undone at the end)",
+    ],
+    pull: ["then pull it by digest (credentials only in the X-Registry-Auth header)"],
+    verify: ["then verify that the image's RepoDigests holds exactly its reference"],
+    prune: [pruneLine(job, "their repositories")],
+  };
+  return [...open, ...image, ...after].flatMap((step) => lines[step]);
+}
+
+/** `pull --prune`'s step in words. */
+function pruneLine(job: SideloadJob, whose: string): string {
+  const keep = job.prune?.keep ?? 0;
+  return `once every image is there: remove the old images of ${whose}, keeping ${keep} besides the current ones (never one a container uses)`;
 }
 
 function actionOf(job: SideloadJob, images: number): string {
@@ -121,40 +139,73 @@ function shortPath(file: string, home: string | undefined): string {
   return printable(tilde.length > 32 && parts.length > 3 ? `…/${parts.slice(-2).join("/")}` : tilde);
 }
 
-/** Before the first pull from `registry`: the proxy's login, or the relay's set-up. */
-function registrySteps(registry: string, job: SideloadJob): string[] {
-  const relay = `relay ${registry}: check the engine (/info) and that 127.0.0.1:${registryPort(registry)} is free on the proxy, forward it through this connection to mp-sideload's relay, and map ${hostOnly(registry)} to 127.0.0.1 with a marked line in /etc/hosts (as root or become; no credential on the proxy); all undone at the end`;
-  if (job.relay?.mode === "all") return [`  if not: ${relay}`];
-  const login = `  if not: check the registry credentials for ${registry} from the proxy (engine POST /auth, unless this machine's check just accepted them)`;
-  if (job.relay?.mode === "auto")
-    return [login, `  if the proxy's engine cannot reach ${registry} (REGISTRY_UNREACHABLE): ${relay}`];
-  return [login];
+/** Every step on `proxy`, in the order `sideloadSteps` runs them, references and hosts spelt out. */
+function proxySteps(proxy: Proxy, job: SideloadJob, knownHostsFile: string): string[] {
+  const { image: imageSteps, after } = sideloadSteps(job);
+  const steps = [...connectLines(proxy, knownHostsFile), engineLine(proxy)];
+  const registries = new Set<string>();
+  for (const image of imagesFor(proxy, job.images)) {
+    for (const step of imageSteps) steps.push(...imageStepLines(step, image, job, registries));
+  }
+  if (after.includes("prune")) steps.push(pruneLine(job, "the images' repositories"));
+  return steps;
 }
 
-function proxySteps(proxy: Proxy, job: SideloadJob, knownHostsFile: string): string[] {
+/** `connect`: the jump hosts first, then the proxy. */
+function connectLines(proxy: Proxy, knownHostsFile: string): string[] {
   const hops = (proxy.jump ?? []).map(
     (hop) =>
       `connect to jump host ${printable(hop.name)} as ${hop.user}@${hostPort(hop.host, hop.port)} (shared by every proxy behind it); its host key checked first`,
   );
-  const steps = [
+  return [
     ...hops,
     `connect ${proxy.user}@${hostPort(proxy.host, proxy.port)} over SSH${hops.length > 0 ? " through a channel of the last jump host" : ""}; host key checked against ${printable(proxy.knownHostsFiles?.[0] ?? knownHostsFile)} before any credential is sent`,
-    proxy.become?.enabled === true
-      ? `reach the Docker Engine through that connection as ${proxy.become.user ?? "root"} through sudo (docker system dial-stdio${proxy.dockerSocket === undefined ? "" : ` -H unix://${proxy.dockerSocket}`}); the sudo password, if sudo wants one, on the channel's stdin`
-      : `reach the Docker Engine through that connection (${proxy.dockerSocket ?? "/var/run/docker.sock, else the proxy's DOCKER_HOST"})`,
   ];
-  const registries = new Set<string>();
-  for (const image of imagesFor(proxy, job.images)) {
-    steps.push(`check whether the engine already holds ${image.reference}`);
-    if (job.mode === "verify") continue;
-    if (!registries.has(image.registry)) {
+}
+
+function engineLine(proxy: Proxy): string {
+  return proxy.become?.enabled === true
+    ? `reach the Docker Engine through that connection as ${proxy.become.user ?? "root"} through sudo (docker system dial-stdio${proxy.dockerSocket === undefined ? "" : ` -H unix://${proxy.dockerSocket}`}); the sudo password, if sudo wants one, on the channel's stdin`
+    : `reach the Docker Engine through that connection (${proxy.dockerSocket ?? "/var/run/docker.sock, else the proxy's DOCKER_HOST"})`;
+}
+
+/** The relay's set-up on a proxy for `registry`, in words. */
+function relayLine(registry: string): string {
+  return `relay ${registry}: check the engine (/info) and that 127.0.0.1:${registryPort(registry)} is free on the proxy, forward it through this connection to mp-sideload's relay, and map ${hostOnly(registry)} to 127.0.0.1 with a marked line in /etc/hosts (as root or become; no credential on the proxy); all undone at the end`;
+}
+
+/** One image step in words; `login` (and the CA) once per registry, as the runner does. */
+function imageStepLines(
+  step: ReturnType<typeof sideloadSteps>["image"][number],
+  image: AdapterImage,
+  job: SideloadJob,
+  registries: Set<string>,
+): string[] {
+  switch (step) {
+    case "present":
+      return [`check whether the engine already holds ${image.reference}`];
+    case "login": {
+      if (registries.has(image.registry)) return [];
       registries.add(image.registry);
-      if (job.registryCa !== undefined)
-        steps.push(`  if not: install the registry CA as /etc/docker/certs.d/${image.registry}/ca.crt`);
-      steps.push(...registrySteps(image.registry, job));
+      const ca = `  if not: install the registry CA as /etc/docker/certs.d/${image.registry}/ca.crt`;
+      return [
+        ...(job.registryCa === undefined ? [] : [ca]),
+        `  if not: check the registry credentials for ${image.registry} from the proxy (engine POST /auth, unless this machine's check just accepted them)`,
+        ...(job.relay?.mode === "auto"
+          ? [
+              `  if the proxy's engine cannot reach ${image.registry} (REGISTRY_UNREACHABLE): ${relayLine(image.registry)}`,
+            ]
+          : []),
+      ];
     }
-    steps.push(`  then pull ${image.reference} (credentials only in the X-Registry-Auth header)`);
-    steps.push(`  then verify that the image's RepoDigests holds exactly ${image.reference}`);
+    case "relay": {
+      if (registries.has(image.registry)) return [];
+      registries.add(image.registry);
+      return [`  if not: ${relayLine(image.registry)}`];
+    }
+    case "pull":
+      return [`  then pull ${image.reference} (credentials only in the X-Registry-Auth header)`];
+    case "verify":
+      return [`  then verify that the image's RepoDigests holds exactly ${image.reference}`];
   }
-  return steps;
 }

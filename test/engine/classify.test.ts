@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { classifyRegistryError } from "../../src/engine/engine.js";
+import { classifyRegistryError } from "../../src/engine/registry-errors.js";
 
 describe("classifyRegistryError", () => {
   // Messages as Docker Engine 20.10 and registries word them.

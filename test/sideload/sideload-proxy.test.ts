@@ -73,7 +73,7 @@ function fakeSession(script: {
       },
       transport: "stream-local",
       endpoint: found,
-      connection: { closed: false },
+      closed: false,
       hasReference: (ref: string) => {
         calls.push(`present ${ref}${guessing ? " (guess)" : ""}`);
         return guessing ? gone() : Promise.resolve(held.has(ref));

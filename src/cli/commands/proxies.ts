@@ -11,7 +11,7 @@ import { describeOpsView, readOpsView, type OpsCollectorRow } from "../../ops/op
 import { findCollectorGroups } from "../../ops/resolve.js";
 import { readPak } from "../../pak/read-pak.js";
 import { parseCommandArgs } from "../args.js";
-import { opsConnectionFrom, opsOptionSpecs, opsUrlOf } from "../ops-options.js";
+import { opsConnectionFrom, opsConnectionHelp, opsOptionSpecs, opsUrlOf } from "../ops-options.js";
 import type { Terminal } from "../terminal.js";
 
 const help = `Usage: mp-sideload proxies --ops URL [--json] [--kind KIND | --pak PAK] [--write-inventory FILE]
@@ -19,13 +19,7 @@ const help = `Usage: mp-sideload proxies --ops URL [--json] [--kind KIND | --pak
 List the collectors VCF Operations knows: name, host, type, state, collector groups, and the
 adapter instances of --kind (repeatable) or of a pak's adapter kinds. Contacts no proxy.
 
-  --ops URL                   https://OPS-NODE (or MP_SIDELOAD_OPS_URL)
-  --ops-user USER             or MP_SIDELOAD_OPS_USER, else asked in a terminal
-  --ops-password-stdin        read the password from stdin; or MP_SIDELOAD_OPS_PASSWORD, else asked
-  --ops-auth-source NAME      an Ops auth source (LDAP, vIDM…); default the local users
-  --ops-ca FILE               also trust this PEM CA (besides the system's and NODE_EXTRA_CA_CERTS)
-  --ops-timeout SECONDS       per Suite API request (default 30)
-  --collector-group NAME      only the members of this collector group (repeatable)
+${opsConnectionHelp}  --collector-group NAME      only the members of this collector group (repeatable)
   --kind KIND                 show the instances of this adapter kind (repeatable)
   --pak PAK                   show the instances of this pak's adapter kinds
   --write-inventory FILE      write the cloud proxies as a native inventory, collector groups as groups

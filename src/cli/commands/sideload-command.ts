@@ -2,7 +2,8 @@
  * `pull` and `verify`: the same options, the same pipeline; verify stops after "present?".
  */
 import { ExitStatus, SideloadError, printable } from "../../errors.js";
-import { checkWritableOutput, writeFileAtomic } from "../../files.js";
+import { checkWritableOutput } from "../../files.js";
+import { writeOutputs } from "../render/outputs.js";
 import { rateLimitWaitMessage } from "../../registry/registry-client.js";
 import { checkIdentityFiles } from "../../ssh/connect.js";
 import { checkRelayable, startRelayRun, type RelayRun } from "../../relay/relay-run.js";
@@ -15,7 +16,6 @@ import { runSideload } from "../../sideload/run-sideload.js";
 import type { BatchReport, SideloadJob } from "../../sideload/types.js";
 import type { CredentialResolver } from "../../credentials/resolve.js";
 import type { prompts } from "../prompts.js";
-import { defaultPruneKeep } from "../../sideload/prune-select.js";
 import { intOption, parseCommandArgs } from "../args.js";
 import { credentialOptionSpecs, credentialOptionsHelp, credentialResolver } from "../credential-options.js";
 import { confirmHostKeys } from "../host-keys.js";
@@ -31,6 +31,7 @@ import { LiveBoard } from "../render/live-board.js";
 import { interruptedStatus, type Terminal } from "../terminal.js";
 import {
   proxyQueryOf,
+  runOptionSpecs,
   sshAuthPlanOf,
   sshConnectSetup,
   sshInputsOf,
@@ -47,19 +48,13 @@ export const sideloadOptions = {
   prune: { type: "boolean" },
   keep: { type: "string" },
   relay: { type: "string" },
-  concurrency: { type: "string" },
-  timeout: { type: "string" },
+  ...runOptionSpecs,
   retries: { type: "string" },
   "stall-timeout": { type: "string" },
-  json: { type: "boolean" },
-  report: { type: "string" },
-  junit: { type: "string" },
   "only-failed": { type: "string" },
   yes: { type: "boolean", short: "y" },
   "dry-run": { type: "boolean" },
   verbose: { type: "boolean" },
-  debug: { type: "boolean" },
-  help: { type: "boolean", short: "h" },
 } as const;
 
 function help(mode: "pull" | "verify"): string {
@@ -77,7 +72,7 @@ ${
     ? `${credentialOptionsHelp}  --registry-ca FILE          install this CA on each proxy as /etc/docker/certs.d/<REGISTRY>/ca.crt
   --no-registry-check         do not check the registry from this machine before the proxies
   --prune                     once a proxy's images are verified, remove old images of their
-                              repositories there, as mp-sideload prune does (--keep N, default 1)
+                              repositories there, as mp-sideload prune does (--keep N, default ${runDefaults.keep})
   --keep N                    with --prune: old images kept per repository besides the current ones
   --relay [auto]              carry the images through each proxy's SSH connection from this
                               machine (for proxies that cannot reach the registry); auto: only
@@ -85,11 +80,11 @@ ${
 `
     : ""
 }Run:
-  --concurrency N             proxies at once (default 8)
-  --timeout SECONDS           per proxy (default 900)
+  --concurrency N             proxies at once (default ${runDefaults.concurrency})
+  --timeout SECONDS           per proxy (default ${runDefaults.timeoutSeconds})
   --retries N                 re-issues of a pull whose connection dropped, whose engine restarted
-                              or that stalled; also waits on a registry's rate limit (default 3)
-  --stall-timeout SECONDS     a pull with no progress for this long is stalled and re-issued (default 60)
+                              or that stalled; also waits on a registry's rate limit (default ${runDefaults.retries})
+  --stall-timeout SECONDS     a pull with no progress for this long is stalled and re-issued (default ${runDefaults.stallTimeoutSeconds})
   --json                      one JSON document on stdout
   --report FILE               also write the JSON document to FILE
   --junit FILE                also write a JUnit XML report to FILE (a test case per proxy and image)
@@ -217,7 +212,7 @@ function pruneOf(mode: "pull" | "verify", values: SideloadValues): { keep: numbe
       hint: "add --prune, or run mp-sideload prune <pak> --keep N",
     });
   }
-  return values.prune ? { keep: intOption("keep", values.keep, defaultPruneKeep, 0, 1000) } : undefined;
+  return values.prune ? { keep: intOption("keep", values.keep, runDefaults.keep, 0, 1000) } : undefined;
 }
 
 function outputOf(values: SideloadValues): SideloadOutput {
@@ -414,14 +409,13 @@ async function confirmAtTerminal(
   return false;
 }
 
-/** The report on stdout, then the files: a late failure to write a file never hides the results. */
-async function writeResults(report: BatchReport, output: SideloadOutput, terminal: Terminal): Promise<void> {
-  const document = renderReportJson(report);
-  terminal.out(output.json ? document : renderReportHuman(report));
-  if (output.report !== undefined)
-    await writeFileAtomic(output.report, document, { mode: 0o644, what: "--report" });
-  if (output.junit !== undefined)
-    await writeFileAtomic(output.junit, renderJunit(report), { mode: 0o644, what: "--junit" });
+/** The report on stdout, then the files (render/outputs.ts). */
+function writeResults(report: BatchReport, output: SideloadOutput, terminal: Terminal): Promise<void> {
+  return writeOutputs(terminal, output, {
+    json: renderReportJson(report),
+    human: renderReportHuman(report),
+    junit: () => renderJunit(report),
+  });
 }
 
 /** The live board on stderr. */
