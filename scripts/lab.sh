@@ -72,6 +72,7 @@ case ${1:-} in
   old-digests) cmd_old_digests "${2:-}" ;;
   small-disk) cmd_small_disk "${2:-}" "${3:-}" ;;
   isolated) cmd_isolated "${2:-}" "${3:-}" ;;
+  isolated-ns) cmd_isolated_ns "${2:-}" ;;
   *)
     # The usage: the comment block at the top of this file.
     awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//'

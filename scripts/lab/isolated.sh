@@ -118,6 +118,12 @@ cmd_isolated() {
   esac
 }
 
+# isolated-ns J: the name of isolated proxy J's network namespace (for the tests' faults).
+cmd_isolated_ns() {
+  [ -d "$(iso_dir "${1:-0}")" ] || die "no isolated proxy ${1:-?}"
+  iso_ns "$1"
+}
+
 # iso_down: stop the isolated proxies by pid files, remove the namespaces and veths made here.
 iso_down() {
   local dir j
