@@ -61,6 +61,11 @@ describe("pull --relay onto proxies that cannot reach the registry", () => {
       expect(row.error?.code).toBe("REGISTRY_UNREACHABLE");
       expect(row.error?.hint).toContain("--relay");
     }
+    const doctor = await runCli(["doctor", ...targets, "--pak", lab.paks.sample, "--json"], {
+      env: registryEnv(lab),
+    });
+    const registryChecks = [...doctor.stdout.matchAll(/"check": "registry [^"]+",[^}]*"hint": "([^"]*)"/g)];
+    expect(registryChecks.map((m) => m[1]?.includes("pull --relay"))).toEqual([true, true]);
   });
 
   it("lands the exact reference on each, the registry serving each blob once, /etc/hosts as it was", async () => {
@@ -99,7 +104,11 @@ describe("pull --relay onto proxies that cannot reach the registry", () => {
       afterMs: 2500,
     });
     expect(killed.code).toBe(null);
-    expect(await hostsOf(1)).toContain("# mp-sideload relay");
+    for (const j of [1, 2]) expect(await hostsOf(j)).toContain("# mp-sideload relay");
+    // doctor removes the line on iso-1 and says so; the next pull removes iso-2's and says so.
+    const doctor = await runCli(["doctor", ...targets, "--limit", "iso-1", "--json"]);
+    expect(doctor.stdout).toContain("removed /etc/hosts lines left by killed pull --relay runs");
+    expect(await hostsOf(1)).toBe(await originalHostsOf(1));
     const next = await runCli(["pull", bigPak, ...targets, "--relay", "--json"], { env: registryEnv(lab) });
     expect(next.code, next.stderr).toBe(0);
     expect(next.stderr).toContain("left by killed runs");
