@@ -174,11 +174,21 @@ class SpoolReader extends Readable {
     entry.on("change", this.wake);
   }
 
+  /** A wake-up that came while a step ran: that step may have looked before it, so look again. */
+  private again = false;
+
   private readonly wake = (): void => {
-    if (this.reading) return;
+    if (this.reading) {
+      this.again = true;
+      return;
+    }
     this.reading = true;
     void this.step().finally(() => {
       this.reading = false;
+      if (this.again) {
+        this.again = false;
+        this.wake();
+      }
     });
   };
 
@@ -196,7 +206,7 @@ class SpoolReader extends Readable {
         const readable = entry.complete ? entry.written : Math.min(entry.written, entry.size - 1);
         if (this.position < readable) {
           this.file ??= open(entry.path, "r");
-          const buffer = Buffer.alloc(Math.min(chunkSize, readable - this.position));
+          const buffer = Buffer.allocUnsafe(Math.min(chunkSize, readable - this.position));
           const { bytesRead } = await (await this.file).read(buffer, 0, buffer.length, this.position);
           this.position += bytesRead;
           if (!this.push(buffer.subarray(0, bytesRead))) return;
