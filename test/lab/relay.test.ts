@@ -10,7 +10,7 @@ import { join } from "node:path";
 import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseReport, runCli } from "./cli.js";
-import { labCtl, loadLab, registryEnv, type Lab } from "./lab.js";
+import { bin, labCtl, loadLab, registryEnv, type Lab } from "./lab.js";
 
 let lab: Lab;
 let targets: string[];
@@ -98,12 +98,26 @@ describe("pull --relay onto proxies that cannot reach the registry", () => {
   });
 
   it("a run killed mid-pull leaves its line; the next run removes it, says so, and gives the file back", async () => {
-    const killed = await runCli(["pull", bigPak, ...targets, "--relay", "--json"], {
-      env: registryEnv(lab),
-      signal: "SIGKILL",
-      afterMs: 2500,
+    // Killed once both proxies have their line (the pull of 40 MiB is then under way).
+    const killed = spawn(bin, ["pull", bigPak, ...targets, "--relay", "--json"], {
+      env: {
+        PATH: process.env.PATH ?? "/usr/bin:/bin",
+        HOME: process.env.HOME ?? "/root",
+        CI: "true",
+        ...registryEnv(lab),
+      },
+      stdio: "ignore",
     });
-    expect(killed.code).toBe(null);
+    const exited = new Promise((resolve) => killed.once("exit", (code, signal) => resolve(signal)));
+    for (let i = 0; i < 300; i++) {
+      const lines = await Promise.all(
+        [1, 2].map(async (j) => (await hostsOf(j)).includes("# mp-sideload relay")),
+      );
+      if (lines.every(Boolean)) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    killed.kill("SIGKILL");
+    expect(await exited).toBe("SIGKILL");
     for (const j of [1, 2]) expect(await hostsOf(j)).toContain("# mp-sideload relay");
     // doctor removes the line on iso-1 and says so; the next pull removes iso-2's and says so.
     const doctor = await runCli(["doctor", ...targets, "--limit", "iso-1", "--json"]);
