@@ -4,14 +4,15 @@
  * its own layer and of the layers below it, never above; and no import cycles, within a layer
  * or across. `npm run deps` checks src/ against it.
  *
- *   cli → doctor/sideload → session → engine/registry/credentials/ops → ssh → inventory/pak/report
+ *   cli → doctor/sideload → session/relay → engine/registry/credentials/ops → ssh → inventory/pak/report
  *       → errors/reference (+ the leaf utilities files, streams, abortable)
  */
 const layers = [
   ["cli"],
   ["doctor", "sideload"],
-  // One proxy's session (connection, engine, SFTP), its deadline, the concurrency pool: shared.
-  ["session"],
+  // One proxy's session (connection, engine, SFTP), its deadline, the concurrency pool: shared;
+  // the relay (a registry inside mp-sideload for proxies that cannot reach the real one).
+  ["session", "relay"],
   ["engine", "registry", "credentials", "ops"],
   ["ssh"],
   // report reads an earlier run's report: an input, like the inventory and the pak.

@@ -80,6 +80,13 @@ export type ErrorCode =
   | "PULL_STALLED"
   | "PROXY_DISK_FULL"
   | "VERIFY_FAILED"
+  // the relay (pull --relay)
+  | "RELAY_NEEDS_ROOT"
+  | "RELAY_PORT_IN_USE"
+  | "RELAY_FORWARD_REFUSED"
+  | "RELAY_ENGINE_UNSUITABLE"
+  | "RELAY_ENGINE_PROXY"
+  | "RELAY_HOSTS_FAILED"
   // prune
   | "PRUNE_CONFLICT"
   | "CONFIRMATION_REQUIRED"
@@ -185,6 +192,12 @@ export const errorKinds: Record<ErrorCode, "input" | "proxy" | "interrupted" | "
   CONFIRMATION_REQUIRED: "input",
   TIMEOUT: "proxy",
   INTERRUPTED: "interrupted",
+  RELAY_NEEDS_ROOT: "proxy",
+  RELAY_PORT_IN_USE: "proxy",
+  RELAY_FORWARD_REFUSED: "proxy",
+  RELAY_ENGINE_UNSUITABLE: "proxy",
+  RELAY_ENGINE_PROXY: "proxy",
+  RELAY_HOSTS_FAILED: "proxy",
   INTERNAL: "internal",
 };
 

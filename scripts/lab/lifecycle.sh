@@ -35,6 +35,7 @@ cmd_up() {
 # down: stop what `up` started, by pid files, and remove its state (on this machine too).
 cmd_down() {
   local dir i
+  iso_down
   for dir in "$LAB"/proxies/proxy-*; do
     [ -d "$dir" ] || continue
     i=${dir##*-}

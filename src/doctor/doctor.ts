@@ -1,8 +1,12 @@
 /**
  * `doctor`: is each proxy ready for a sideload? One row of checks per proxy, each `pass`,
- * `warn` or `fail` with a hint. Changes nothing anywhere: it reads (the engine's API, `df`, the
+ * `warn` or `fail` with a hint. Changes nothing (but the /etc/hosts lines of killed `pull --relay` runs,
+ * which it removes and reports): it reads (the engine's API, `df`, the
  * CA file over SFTP) and asks the registry through the engine's `POST /auth`.
  */
+import { relayHinted } from "../relay/relay-hint.js";
+import type { RelayMark } from "../relay/hosts-file.js";
+import { removeStaleHostsLines } from "../relay/proxy-hosts.js";
 import { abortable } from "../abortable.js";
 import { SideloadError, printable, toErrorInfo, type ErrorCode } from "../errors.js";
 import { isPlainPath } from "../engine/disk-full.js";
@@ -60,6 +64,8 @@ export interface DoctorJob {
   imageBytes?: number | undefined;
   /** PEM of --registry-ca, to compare with each proxy's. */
   registryCa?: string | undefined;
+  /** This machine's check reached the registry: a proxy that cannot is told of --relay. */
+  reachedFromHere?: ((registry: string) => boolean) | undefined;
   timeoutMs: number;
 }
 
@@ -148,14 +154,41 @@ class DoctorRun implements ProxySteps<DoctorRow> {
     }
     for (const registry of [...new Set(job.images.map((t) => t.registry))]) {
       const auth = job.auth(registry);
-      await this.check(`registry ${registry}`, () => checkRegistry(session, registry, auth), {
+      const relayHint = job.reachedFromHere?.(registry) === true;
+      await this.check(`registry ${registry}`, () => checkRegistry(session, registry, auth, relayHint), {
         step: "registry",
         registry,
       });
       const ca = () => checkCa(session, registry, job.registryCa);
       await this.check(`ca ${registry}`, ca, { step: "ca", registry });
     }
+    await this.staleRelayLines(session);
     return this.row();
+  }
+
+  /**
+   * `pull --relay` lines that killed runs left in the proxy's /etc/hosts (their keeper gone):
+   * removed, and a `relay` row says so. No row when there are none, or when reading the file as
+   * root is not possible here (no root, no become).
+   */
+  private async staleRelayLines(session: Session): Promise<void> {
+    const where = this.frame.where;
+    let removed: RelayMark[];
+    try {
+      removed = await abortable(removeStaleHostsLines(session, where), this.frame.signal);
+    } catch (error) {
+      if (error instanceof SideloadError && error.code === "RELAY_NEEDS_ROOT") return;
+      this.checks.push(failed("relay", error));
+      return;
+    }
+    if (removed.length === 0) return;
+    const lines = removed.map((m) => `${m.host} (run ${m.runId})`).join(", ");
+    this.checks.push({
+      check: "relay",
+      verdict: "warn",
+      detail: `removed /etc/hosts lines left by killed pull --relay runs: ${lines}`,
+      hint: "nothing more to do: the file is as it was before those runs",
+    });
   }
 
   failed(error: unknown, step: StepName | undefined): DoctorRow {
@@ -314,6 +347,7 @@ async function checkRegistry(
   session: Session,
   registry: string,
   auth: RegistryAuth | undefined,
+  relayHint: boolean,
 ): Promise<Omit<DoctorCheck, "check">> {
   try {
     await session.login(auth ?? { username: "", password: "", serveraddress: registry });
@@ -329,6 +363,9 @@ async function checkRegistry(
         verdict: "pass",
         detail: "reachable and trusted (no credentials found on this machine: they were not checked)",
       };
+    }
+    if (relayHint && error instanceof SideloadError && error.code === "REGISTRY_UNREACHABLE") {
+      throw relayHinted(error, registry);
     }
     throw error;
   }

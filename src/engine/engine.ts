@@ -91,10 +91,10 @@ export class Engine {
     return { version: text(v.Version), apiVersion: text(v.ApiVersion) };
   }
 
-  /** `GET /info`: where the engine keeps its data, and its clock. */
-  async info(): Promise<{ rootDir: string; systemTime: string }> {
+  /** `GET /info`: where the engine keeps its data, and its clock (and all of it, for the relay's checks). */
+  async info(): Promise<{ rootDir: string; systemTime: string; raw: Record<string, unknown> }> {
     const info = (await this.getObject("info")) as { DockerRootDir?: unknown; SystemTime?: unknown };
-    return { rootDir: text(info.DockerRootDir), systemTime: text(info.SystemTime) };
+    return { rootDir: text(info.DockerRootDir), systemTime: text(info.SystemTime), raw: info };
   }
 
   /** `GET /version` or `GET /info`: a JSON object, or the engine's error classified. */

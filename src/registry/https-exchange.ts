@@ -4,6 +4,7 @@
  * like fetch does, within https only, and credentials never follow one to another origin.
  */
 import https from "node:https";
+import type { Readable } from "node:stream";
 import { readCapped } from "../streams.js";
 
 /** What the registry client reads of an answer. */
@@ -16,12 +17,16 @@ export interface HttpAnswer {
   bytes(): Promise<Buffer>;
   /** Drop the body unread (the connection is not reused then). */
   discard(): void;
+  /** The body as a stream, for the caller to read (or destroy); instead of `bytes()`. */
+  stream(): Readable & { setTimeout?: (ms: number, onTimeout: () => void) => unknown };
 }
 
 export interface HttpRequest {
   method: "GET" | "HEAD" | "POST";
   headers: Record<string, string>;
   body?: string | undefined;
+  /** The body will be read as a stream: only the headers are under the time limit. */
+  stream?: boolean | undefined;
 }
 
 const redirects = new Set([301, 302, 303, 307, 308]);
@@ -103,6 +108,7 @@ function once(
           discard: () => {
             res.resume();
           },
+          stream: () => res,
         });
       },
     );

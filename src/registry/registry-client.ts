@@ -9,6 +9,7 @@ import { readdirSync } from "node:fs";
 import { createSecureContext, rootCertificates, type SecureContext } from "node:tls";
 import { join, posix, win32 } from "node:path";
 import https from "node:https";
+import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { SideloadError, oneLine, quote, type ErrorCode, type ErrorInfo, toErrorInfo } from "../errors.js";
 import type { RegistryAuth } from "../credentials/registry-auth.js";
@@ -55,6 +56,21 @@ export interface RegistryClientOptions {
   waitBudgetMs?: number | undefined;
   /** Told of each wait before it starts, for the operator ("rate-limited: waiting 2 s"). */
   onWait?: ((wait: RateLimitWait) => void) | undefined;
+}
+
+/** A manifest as the registry served it: its bytes, their digest (checked), its media type. */
+export interface FetchedManifest {
+  digest: string;
+  mediaType: string;
+  bytes: Buffer;
+}
+
+/** A refusal carrying the registry's Retry-After, for the relay to pass on. */
+export type RegistryRefusal = SideloadError & { retryAfter?: string };
+
+function withRetryAfter(error: SideloadError, response: HttpAnswer): RegistryRefusal {
+  const retryAfter = response.status === 429 ? response.header("retry-after") : undefined;
+  return retryAfter === undefined ? error : Object.assign(error, { retryAfter });
 }
 
 /** One wait for a rate limit, as reported. */
@@ -205,6 +221,8 @@ export class RegistryClient {
   private readonly base: string;
   /** The registry answered HEAD with 405/501: GET only from then on. */
   private noHead = false;
+  /** Per repository, the Authorization that the registry last accepted. */
+  private readonly authorizations = new Map<string, string>();
 
   constructor(
     readonly registry: string,
@@ -261,19 +279,109 @@ export class RegistryClient {
   /** The manifest by digest, answering one 401 challenge the way the docker client does. */
   private async manifest(ref: ImageReference, auth: RegistryAuth | undefined, trace: RateLimitTrace) {
     const url = `${this.base}/v2${ref.repository}/manifests/${ref.digest}`;
-    let response = await this.fetchManifest(url, {}, trace);
+    return this.answerChallenge(ref.repository, auth, (headers) => this.fetchManifest(url, headers, trace));
+  }
+
+  /**
+   * `send` without credentials, then once more with what the registry's 401 challenge asks for
+   * (Basic, or a Bearer token for `repository`'s pull scope). The authorization that worked is
+   * kept per repository, so the relay's many blob requests fetch one token, not one each.
+   */
+  private async answerChallenge(
+    repository: string,
+    auth: RegistryAuth | undefined,
+    send: (headers: Record<string, string>) => Promise<HttpAnswer>,
+  ): Promise<{ ok: boolean; response: HttpAnswer }> {
+    const kept = this.authorizations.get(repository);
+    let response = await send(kept === undefined ? {} : { authorization: kept });
     if (response.status !== 401) return { ok: response.ok, response };
     const challenge = parseChallenge(response.header("www-authenticate"));
     response.discard();
+    let authorization: string | undefined;
     if (challenge?.scheme === "basic") {
       if (auth === undefined || auth.identitytoken) return { ok: false, response };
-      response = await this.fetchManifest(url, { authorization: basic(auth) }, trace);
+      authorization = basic(auth);
     } else if (challenge?.scheme === "bearer") {
-      const token = await this.token(challenge, ref, auth);
+      const token = await this.token(challenge, repository, auth);
       if (token === undefined) return { ok: false, response: refused };
-      response = await this.fetchManifest(url, { authorization: `Bearer ${token}` }, trace);
-    }
+      authorization = `Bearer ${token}`;
+    } else return { ok: false, response };
+    response = await send({ authorization });
+    if (response.ok) this.authorizations.set(repository, authorization);
     return { ok: response.ok, response };
+  }
+
+  /**
+   * The manifest `ref` names, byte for byte as the registry serves it, its digest checked (the
+   * relay hands these bytes to the proxies' engines). Throws the check's errors.
+   */
+  async getManifest(
+    ref: ImageReference & { reference: string },
+    auth: RegistryAuth | undefined,
+  ): Promise<FetchedManifest> {
+    const trace: RateLimitTrace = { reference: ref.reference, waitedMs: 0, waits: 0 };
+    const url = `${this.base}/v2${ref.repository}/manifests/${ref.digest}`;
+    let answer: { ok: boolean; response: HttpAnswer };
+    try {
+      answer = await this.answerChallenge(ref.repository, auth, (headers) => this.get(url, headers, trace));
+    } catch (error) {
+      throw this.networkError(error);
+    }
+    if (!answer.ok) {
+      answer.response.discard();
+      throw withRetryAfter(
+        this.failure(answer.response.status, ref, auth !== undefined, trace),
+        answer.response,
+      );
+    }
+    const bytes = await answer.response.bytes();
+    const digest = `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+    if (digest !== ref.digest) {
+      throw new SideloadError(
+        "MANIFEST_UNKNOWN",
+        `${this.registry}: asked for ${ref.digest}, the registry served ${digest}`,
+        { hint: "the registry does not hold the manifest the pak names" },
+      );
+    }
+    const mediaType = (answer.response.header("content-type") ?? "").split(";")[0]?.trim() ?? "";
+    return { digest, mediaType, bytes };
+  }
+
+  /**
+   * A blob of `repository` as a stream, redirects followed here (credentials never follow one to
+   * another origin): the proxies never see the blob's real location. The request's time limit
+   * covers the answer's headers; the body ends with an error after `timeoutMs` without a byte.
+   */
+  async getBlob(
+    ref: ImageReference & { reference: string },
+    digest: string,
+    auth: RegistryAuth | undefined,
+  ): Promise<Readable> {
+    const trace: RateLimitTrace = { reference: ref.reference, waitedMs: 0, waits: 0 };
+    const url = `${this.base}/v2${ref.repository}/blobs/${digest}`;
+    let answer: { ok: boolean; response: HttpAnswer };
+    try {
+      answer = await this.answerChallenge(ref.repository, auth, (headers) =>
+        this.request(url, { method: "GET", headers, stream: true }, trace),
+      );
+    } catch (error) {
+      throw this.networkError(error);
+    }
+    if (!answer.ok) {
+      answer.response.discard();
+      const failure = this.failure(answer.response.status, ref, auth !== undefined, trace);
+      throw withRetryAfter(
+        failure.code === "MANIFEST_UNKNOWN"
+          ? new SideloadError("MANIFEST_UNKNOWN", `${this.registry}${ref.repository}: no blob ${digest}`, {})
+          : failure,
+        answer.response,
+      );
+    }
+    const body = answer.response.stream();
+    body.setTimeout?.(this.options.timeoutMs ?? 15_000, () =>
+      body.destroy(new Error(`${this.registry}: the blob ${digest} stalled`)),
+    );
+    return body;
   }
 
   /**
@@ -306,12 +414,12 @@ export class RegistryClient {
   /** A Bearer token from the challenge's realm; undefined when the realm refuses. */
   private async token(
     challenge: Challenge,
-    ref: ImageReference,
+    repository: string,
     auth: RegistryAuth | undefined,
   ): Promise<string | undefined> {
     const realm = challenge.params.realm;
     if (!realm) throw this.badAnswer("its Bearer challenge names no realm (token service)");
-    const scope = `repository:${ref.repository.slice(1)}:pull`;
+    const scope = `repository:${repository.slice(1)}:pull`;
     const service = challenge.params.service;
     let response: HttpAnswer;
     if (auth?.identitytoken) {
@@ -523,9 +631,22 @@ export class RegistryClient {
     const retries = this.options.retries ?? 3;
     const budgetMs = this.options.waitBudgetMs ?? 60_000;
     for (let attempt = 1; ; attempt++) {
-      const timeout = AbortSignal.timeout(this.options.timeoutMs ?? 15_000);
-      const signal = this.options.signal ? AbortSignal.any([this.options.signal, timeout]) : timeout;
-      const answer = await httpsExchange(url, init, this.agent, signal);
+      // A streamed body (a blob) may take longer than the time limit: it covers the headers.
+      const timeout = new AbortController();
+      const timer = setTimeout(
+        () => timeout.abort(new DOMException("no answer in time", "TimeoutError")),
+        this.options.timeoutMs ?? 15_000,
+      );
+      const signal = this.options.signal
+        ? AbortSignal.any([this.options.signal, timeout.signal])
+        : timeout.signal;
+      let answer: HttpAnswer;
+      try {
+        answer = await httpsExchange(url, init, this.agent, signal);
+      } finally {
+        if (init.stream === true) clearTimeout(timer);
+      }
+      if (init.stream !== true) timer.unref();
       if (answer.status !== 429 || trace === undefined) return answer;
       const retryAfter = answer.header("retry-after");
       const waitMs = parseRetryAfter(retryAfter) ?? Math.min(1000 * 2 ** (attempt - 1), 30_000);
@@ -560,6 +681,7 @@ const refused: HttpAnswer = {
   header: () => undefined,
   bytes: () => Promise.resolve(Buffer.alloc(0)),
   discard: () => undefined,
+  stream: () => Readable.from([]),
 };
 
 /** A descriptor's size when it is a non-negative number, else 0. */

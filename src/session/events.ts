@@ -10,13 +10,14 @@ import type { Proxy } from "../inventory/proxy.js";
 /**
  * Every step a command runs on a proxy. `connect` and `engine` open the session (the frame's);
  * `present` … `prune` are pull's and verify's (`prune` is `pull --prune`, once every image is
- * verified, and `prune`'s own step); `transport` … `ca` are doctor's checks.
+ * verified, and `prune`'s own step; `relay` is `pull --relay`'s set-up on the proxy); `transport` … `ca` are doctor's checks.
  */
 export type StepName =
   | "connect"
   | "engine"
   | "present"
   | "login"
+  | "relay"
   | "pull"
   | "verify"
   | "prune"

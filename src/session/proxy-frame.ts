@@ -180,6 +180,27 @@ export class ProxyFrame<Row = unknown> {
     return this.current !== undefined && !this.current.closed;
   }
 
+  /**
+   * A connected session of its own, for a cleanup whose proxy's session is gone (a dropped
+   * connection, the deadline): under `signal`, not the proxy's; its caller closes it.
+   */
+  async spareSession(signal: AbortSignal): Promise<Session> {
+    const session = (this.deps.openSession ?? openProxySession)(this.proxy, {
+      knownHosts: this.deps.knownHosts,
+      connect: this.deps.connect,
+      signal,
+      where: this.where,
+      endpoint: this.found,
+    });
+    try {
+      await session.connect();
+      return session;
+    } catch (error) {
+      session.close();
+      throw error;
+    }
+  }
+
   /** Close the session (and every channel on it); the next `connect` opens a new one. */
   drop(): void {
     this.current?.close();

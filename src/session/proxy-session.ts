@@ -4,6 +4,7 @@
  * tests of the step rules replace it with a fake (`Session`).
  */
 import { randomBytes } from "node:crypto";
+import type { Duplex } from "node:stream";
 import type { SFTPWrapper } from "ssh2";
 import { SideloadError } from "../errors.js";
 import { preloadDockerode } from "../engine/dockerode.js";
@@ -21,6 +22,7 @@ import type { Proxy } from "../inventory/proxy.js";
 import type { ImageReference } from "../reference.js";
 import { channelOpenFailure, connectProxy, type ConnectOptions, type SshConnection } from "../ssh/connect.js";
 import type { KnownHostLine } from "../ssh/known-hosts.js";
+import type { RemoteForward } from "../ssh/remote-forward.js";
 import {
   becomeError,
   establishSudo,
@@ -55,6 +57,13 @@ export interface BecomeMethod {
   withPassword: boolean;
 }
 
+/** What a script run on the proxy gave back. */
+export interface ScriptResult {
+  stdout: string;
+  stderr: string;
+  code: number | null;
+}
+
 /** What became of the registry CA on a proxy. */
 export type CaOutcome = "installed" | "unchanged";
 
@@ -82,8 +91,8 @@ export interface Session extends EngineImages {
   readonly authMethod: string | undefined;
   /** The SSH connection is gone (or was never opened). */
   readonly closed: boolean;
-  /** `GET /info`: where the engine keeps its data, and its clock. */
-  info(): Promise<{ rootDir: string; systemTime: string }>;
+  /** `GET /info`: where the engine keeps its data, and its clock (`raw`: all of it, for the relay). */
+  info(): Promise<{ rootDir: string; systemTime: string; raw: Record<string, unknown> }>;
   /** Free bytes under the engine's data root `rootDir` (`df`); undefined when it cannot tell. */
   freeBytesUnder(rootDir: string): Promise<number | undefined>;
   /** Make `/etc/docker/certs.d/<registry>/ca.crt` hold `pem`, writing only if it differs. */
@@ -100,6 +109,15 @@ export interface Session extends EngineImages {
     onProgress: (p: PullProgress) => void,
     options?: Pick<PullOptions, "stallTimeoutMs">,
   ): Promise<void>;
+  /**
+   * Run the sh `script` with `args` (each one quoted word) as the become user when become is on,
+   * else as the SSH user; `stdin` follows sudo's password line. Nothing secret is on the line.
+   */
+  execScript(script: string, args: string[], stdin?: string): Promise<ScriptResult>;
+  /** `pull --relay`: a remote forward on the proxy (sshd listens there; each connection a channel here). */
+  forwardIn(address: string, port: number, onConnection: (stream: Duplex) => void): Promise<RemoteForward>;
+  /** A channel running `command` as the SSH user (the relay's keeper). */
+  execStream(command: string): Promise<Duplex>;
   /** Whether the transport not in use would work too (doctor); closes what it opened. */
   probeOtherTransport(): Promise<{ transport: EngineTransport; error?: unknown }>;
   /** Close the connection and every channel on it; safe to call twice. */
@@ -156,7 +174,7 @@ class ProxySession implements Session {
     return this.ssh?.closed ?? true;
   }
 
-  info(): Promise<{ rootDir: string; systemTime: string }> {
+  info(): Promise<{ rootDir: string; systemTime: string; raw: Record<string, unknown> }> {
     return this.engine.info();
   }
 
@@ -322,6 +340,26 @@ class ProxySession implements Session {
     options: Pick<PullOptions, "stallTimeoutMs"> = {},
   ): Promise<void> {
     return this.engine.pull(target, auth, onProgress, { ...options, signal: this.options.signal });
+  }
+
+  forwardIn(address: string, port: number, onConnection: (stream: Duplex) => void): Promise<RemoteForward> {
+    return this.connection.forwardIn(address, port, onConnection);
+  }
+
+  execStream(command: string): Promise<Duplex> {
+    return this.connection.execStream(command);
+  }
+
+  async execScript(script: string, args: string[], stdin = ""): Promise<ScriptResult> {
+    const command = `sh -c ${shellQuote(script)} sh ${args.map(shellQuote).join(" ")}`;
+    const sudo = await this.becomeAccess();
+    if (sudo === undefined) return this.connection.exec(command, stdin);
+    const result = await this.connection.exec(sudoCommand(sudo, command), sudoPreamble(sudo) + stdin);
+    const refusal = result.code === 0 ? undefined : sudoRefusal(result.stderr);
+    if (refusal !== undefined) {
+      throw becomeError(this.options.where, this.proxy.user, sudo, refusal, result.stderr.trim());
+    }
+    return result;
   }
 
   async probeOtherTransport(): Promise<{ transport: EngineTransport; error?: unknown }> {

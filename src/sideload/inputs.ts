@@ -94,4 +94,6 @@ export interface SideloadInputs {
   stallTimeoutMs?: number | undefined;
   /** `pull --prune [--keep N]`: old images removed once a proxy's images are verified. */
   prune?: { keep: number } | undefined;
+  /** `pull --relay [auto]`: through the relay, for every proxy or those that cannot reach the registry. */
+  relay?: "all" | "auto" | undefined;
 }

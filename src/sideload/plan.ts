@@ -1,3 +1,5 @@
+import { registryPort } from "../relay/proxy-relay.js";
+import { hostOnly } from "../relay/relay.js";
 import { hostPort, printable } from "../errors.js";
 import { routeOf, type Proxy } from "../inventory/proxy.js";
 import { imagesFor } from "./proxy-images.js";
@@ -76,6 +78,14 @@ export function planOutline(job: SideloadJob, knownHostsFile: string): string[] 
         ? []
         : ["if one is missing: install the registry CA as /etc/docker/certs.d/<registry>/ca.crt"]),
       "if one is missing: check the registry credentials from the proxy (engine POST /auth)",
+      ...(job.relay?.mode === "auto"
+        ? [
+            "if the proxy's engine cannot reach the registry (REGISTRY_UNREACHABLE): the relay instead (--relay auto)",
+          ]
+        : []),
+    ],
+    relay: [
+      "if one is missing: the relay: a marked /etc/hosts line maps the registry's host to 127.0.0.1 and an SSH remote forward there leads to mp-sideload's relay (no credential on the proxy; undone at the end)",
     ],
     pull: ["then pull it by digest (credentials only in the X-Registry-Auth header)"],
     verify: ["then verify that the image's RepoDigests holds exactly its reference"],
@@ -159,6 +169,11 @@ function engineLine(proxy: Proxy): string {
     : `reach the Docker Engine through that connection (${proxy.dockerSocket ?? "/var/run/docker.sock, else the proxy's DOCKER_HOST"})`;
 }
 
+/** The relay's set-up on a proxy for `registry`, in words. */
+function relayLine(registry: string): string {
+  return `relay ${registry}: check the engine (/info) and that 127.0.0.1:${registryPort(registry)} is free on the proxy, forward it through this connection to mp-sideload's relay, and map ${hostOnly(registry)} to 127.0.0.1 with a marked line in /etc/hosts (as root or become; no credential on the proxy); all undone at the end`;
+}
+
 /** One image step in words; `login` (and the CA) once per registry, as the runner does. */
 function imageStepLines(
   step: ReturnType<typeof sideloadSteps>["image"][number],
@@ -176,7 +191,17 @@ function imageStepLines(
       return [
         ...(job.registryCa === undefined ? [] : [ca]),
         `  if not: check the registry credentials for ${image.registry} from the proxy (engine POST /auth, unless this machine's check just accepted them)`,
+        ...(job.relay?.mode === "auto"
+          ? [
+              `  if the proxy's engine cannot reach ${image.registry} (REGISTRY_UNREACHABLE): ${relayLine(image.registry)}`,
+            ]
+          : []),
       ];
+    }
+    case "relay": {
+      if (registries.has(image.registry)) return [];
+      registries.add(image.registry);
+      return [`  if not: ${relayLine(image.registry)}`];
     }
     case "pull":
       return [`  then pull ${image.reference} (credentials only in the X-Registry-Auth header)`];

@@ -92,6 +92,13 @@ export class RegistryGate implements RegistryCredentials {
     return this.accepted.has(registry);
   }
 
+  /** See `RegistryCredentials.reachedFromHere`. */
+  async reachedFromHere(registry: string): Promise<boolean> {
+    const entry = await (this.settled.get(registry) ?? this.check(registry)).catch(() => undefined);
+    const verdicts = entry?.verdicts ?? [];
+    return verdicts.length > 0 && verdicts.every((v) => !unreachable.has(v.error?.code ?? ""));
+  }
+
   /** See `RegistryCredentials.refresh`. */
   refresh(registry: string): Promise<RegistryAuth | undefined> {
     let fresh = this.refreshed.get(registry);

@@ -1,3 +1,4 @@
+import { relayHinted } from "../relay/relay-hint.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import { SideloadError, printable, toErrorInfo } from "../errors.js";
 import { repositoryName, sameImageReference } from "../reference.js";
@@ -8,6 +9,7 @@ import { runProxy, type FrameDeps, type ProxyCommand } from "../session/proxy-fr
 import type { ProxyFrame, ProxySteps } from "../session/proxy-frame.js";
 import type { CaOutcome, Session } from "../session/proxy-session.js";
 import { imagesFor } from "./proxy-images.js";
+import type { ProxyRelay } from "../relay/proxy-relay.js";
 import { pruneOnEngine, type EnginePrune } from "./prune.js";
 import { sideloadSteps, type SideloadSteps } from "./steps.js";
 import {
@@ -112,6 +114,9 @@ class ProxyRun implements ProxySteps<ProxyResult[]> {
   };
   /** The session the early requests belong to (a reopened session after a drop starts none). */
   private earlyFor: Session | undefined;
+  /** `pull --relay`: this proxy's relay (with `auto`, made once a direct pull cannot reach the registry). */
+  private relay: ProxyRelay | undefined;
+  private relayReason: string | undefined;
 
   constructor(
     private readonly frame: ProxyFrame<ProxyResult[]>,
@@ -121,6 +126,24 @@ class ProxyRun implements ProxySteps<ProxyResult[]> {
     this.proxy = frame.proxy;
     this.images = imagesFor(frame.proxy, job.images);
     this.steps = sideloadSteps(job);
+    if (this.steps.image.includes("relay")) this.useRelay();
+  }
+
+  /**
+   * The hook of `pull --relay`: one object (relay/proxy-relay.ts) whose set-up is the `relay`
+   * step, whose pull wraps the engine's, and whose undo is a cleanup of the frame (every path out).
+   */
+  private useRelay(reason?: string): boolean {
+    const registries = [...new Set(this.images.map((i) => i.registry))];
+    const relay = this.job.relay?.forProxy(this.proxy, registries, this.frame.where);
+    if (relay === undefined) return false;
+    this.relay = relay;
+    this.relayReason = reason;
+    this.frame.onCleanup(async (signal) => {
+      const current = this.frame.connected ? this.frame.session() : undefined;
+      await relay.undo(current, () => this.frame.spareSession(signal));
+    });
+    return true;
   }
 
   async run(): Promise<ProxyResult[]> {
@@ -229,8 +252,14 @@ class ProxyRun implements ProxySteps<ProxyResult[]> {
           if (await this.frame.step("present", () => this.present(image), about)) {
             return this.row(image, "present", timings);
           }
-        } else if (step === "login") {
+        } else if (step === "login" && this.relay === undefined) {
           auth = await this.login(image, timings);
+        } else if (step === "relay" || step === "login") {
+          // Through the relay the proxy holds no credential: the relay fetches with this machine's.
+          const relay = this.relay as ProxyRelay;
+          current = "relay";
+          await this.frame.step("relay", () => relay.prepare(this.frame.session()), about);
+          auth = undefined;
         } else if (step === "pull") {
           await this.frame.step("pull", () => this.pullWithRetries(image, auth, attempts), about);
         } else {
@@ -241,8 +270,26 @@ class ProxyRun implements ProxySteps<ProxyResult[]> {
       const status = this.steps.image.includes("pull") ? "pulled" : "missing";
       return this.row(image, status, timings, undefined, attempts.count);
     } catch (error) {
-      return this.row(image, "failed", timings, { error, step: current }, attempts.count);
+      if (this.relayAfter(error)) return this.sideloadImage(image);
+      const shown = await this.withRelayHint(image, error);
+      return this.row(image, "failed", timings, { error: shown, step: current }, attempts.count);
     }
+  }
+
+  /** `--relay auto`: the proxy's engine cannot reach the registry: from now on, the relay. */
+  private relayAfter(error: unknown): boolean {
+    const unreachable = error instanceof SideloadError && error.code === "REGISTRY_UNREACHABLE";
+    if (!unreachable || this.job.relay?.mode !== "auto" || this.relay !== undefined) return false;
+    if (this.frame.signal.aborted) return false;
+    return this.useRelay(`the proxy's engine cannot reach the registry (${error.message})`);
+  }
+
+  /** A direct pull that cannot reach a registry this machine reaches: the hint names --relay. */
+  private async withRelayHint(image: AdapterImage, error: unknown): Promise<unknown> {
+    if (!(error instanceof SideloadError) || error.code !== "REGISTRY_UNREACHABLE") return error;
+    if (this.relay !== undefined || !(await this.job.registries?.reachedFromHere?.(image.registry)))
+      return error;
+    return relayHinted(error, image.registry);
   }
 
   /** The early answer started with the engine check, else the question now. */
@@ -308,9 +355,17 @@ class ProxyRun implements ProxySteps<ProxyResult[]> {
         if (!this.frame.hasSession) await this.frame.open([], (session) => this.startEarly(session));
         else if (engineLost) await this.frame.session().startEngine();
         engineLost = false;
-        await this.frame.session().pull(image, auth, (progress) => this.progress(image, progress), {
-          stallTimeoutMs: this.job.stallTimeoutMs ?? defaultStallTimeoutMs,
-        });
+        const session = this.frame.session();
+        const pull = () =>
+          session.pull(image, auth, (progress) => this.progress(image, progress), {
+            stallTimeoutMs: this.job.stallTimeoutMs ?? defaultStallTimeoutMs,
+          });
+        if (this.relay === undefined) await pull();
+        else {
+          // A reconnected session needs its forward and line anew (the keeper died with the old one).
+          await this.relay.prepare(session);
+          await this.relay.pull(pull, this.frame.signal);
+        }
         return;
       } catch (error) {
         const cause = retryCause(error);
@@ -380,6 +435,8 @@ class ProxyRun implements ProxySteps<ProxyResult[]> {
         ? {}
         : { opsState: this.proxy.opsState }),
       ...(this.registryCa === undefined ? {} : { registryCa: this.registryCa }),
+      ...(this.relay === undefined || status === "present" ? {} : { via: "relay" as const }),
+      ...(this.relayReason === undefined || status === "present" ? {} : { relayReason: this.relayReason }),
     };
   }
 }

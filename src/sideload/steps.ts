@@ -6,22 +6,26 @@
 import type { SideloadJob } from "./types.js";
 
 /** The steps run for each image, in order; `present` ends an image that is there already. */
-export type ImageStep = "present" | "login" | "pull" | "verify";
+export type ImageStep = "present" | "login" | "relay" | "pull" | "verify";
 
 export interface SideloadSteps {
   /** Once per proxy, first: the session (the frame's steps). */
   open: readonly ["connect", "engine"];
-  /** For each image of the proxy. `login` installs the registry CA first when asked (once per registry). */
+  /**
+   * For each image of the proxy. `login` installs the registry CA first when asked (once per
+   * registry); with `--relay`, `relay` (its set-up on the proxy) instead of `login`.
+   */
   image: readonly ImageStep[];
   /** Once per proxy, once every image is there: `pull --prune`. */
   after: readonly "prune"[];
 }
 
 /** The steps of `job` on a proxy. */
-export function sideloadSteps(job: Pick<SideloadJob, "mode" | "prune">): SideloadSteps {
+export function sideloadSteps(job: Pick<SideloadJob, "mode" | "prune" | "relay">): SideloadSteps {
+  const access = job.relay?.mode === "all" ? "relay" : "login";
   return {
     open: ["connect", "engine"],
-    image: job.mode === "verify" ? ["present"] : ["present", "login", "pull", "verify"],
+    image: job.mode === "verify" ? ["present"] : ["present", access, "pull", "verify"],
     after: job.mode === "pull" && job.prune !== undefined ? ["prune"] : [],
   };
 }

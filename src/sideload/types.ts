@@ -1,7 +1,9 @@
 import type { ErrorInfo } from "../errors.js";
 import type { RegistryAuth } from "../credentials/registry-auth.js";
 import type { EngineTransport } from "../engine/ssh-agent.js";
+import type { Proxy } from "../inventory/proxy.js";
 import type { AdapterImage } from "../pak/read-paks.js";
+import type { ProxyRelay } from "../relay/proxy-relay.js";
 import type { ProxyEvent, StepName, StepTiming } from "../session/events.js";
 import type { PrunedImage } from "./prune.js";
 
@@ -34,6 +36,9 @@ export interface ProxyResult {
   error?: ErrorInfo | undefined;
   /** `pull --prune`: the old images of this row's repository removed from the proxy. */
   prune?: RowPrune | undefined;
+  /** `pull --relay`: the image came through the relay (with `--relay auto`, why). */
+  via?: "relay" | undefined;
+  relayReason?: string | undefined;
 }
 
 /** What `pull --prune` removed of one repository on one proxy (on its first row of that repository). */
@@ -78,6 +83,18 @@ export interface RegistryCredentials {
    * the same credentials, meets any refusal before anything changes.
    */
   verified(registry: string): boolean;
+  /** True when this machine's check reached `registry` (its answer, whatever it was). */
+  reachedFromHere?(registry: string): Promise<boolean>;
+}
+
+/**
+ * `pull --relay`: the relay for every proxy (`all`) or only for those whose engine cannot reach
+ * the registry (`auto`: tried directly first; REGISTRY_UNREACHABLE on the proxy sends it through
+ * the relay). `forProxy` makes the proxy's relay object (src/relay/proxy-relay.ts).
+ */
+export interface RelayPlan {
+  mode: "all" | "auto";
+  forProxy(proxy: Proxy, registries: string[], where: string): ProxyRelay;
 }
 
 /** A pull whose engine reports no progress for this long is stalled (job.stallTimeoutMs). */
@@ -112,6 +129,8 @@ export interface SideloadJob {
    * of its repositories there, keeping `keep` besides the current ones (prune-select.ts).
    */
   prune?: { keep: number } | undefined;
+  /** `pull --relay`: the run's relay. */
+  relay?: RelayPlan | undefined;
 }
 
 /** The verdict for one collector group; JSON-friendly. */

@@ -8,6 +8,7 @@ import { authHandlerFor, checkIdentityFiles } from "./auth-attempts.js";
 import { hostKeyVerifier } from "./host-key-check.js";
 import { loadKnownHosts } from "./known-hosts-file.js";
 import { knownKeyTypes, type KnownHostLine } from "./known-hosts.js";
+import { remoteForwarder, type RemoteForward } from "./remote-forward.js";
 import { SshRunState } from "./run-state.js";
 import type { HostKeyPolicy, SshAuthSources, SshHop, SshTarget } from "./types.js";
 
@@ -40,6 +41,8 @@ export interface SshConnection {
   forwardTcp(host: string, port: number): Promise<Duplex>;
   /** An SFTP session on this connection (closed by the caller with `end()`). */
   sftp(): Promise<SFTPWrapper>;
+  /** A remote forward: sshd listens on address:port of the proxy, each connection a channel here. */
+  forwardIn(address: string, port: number, onConnection: (stream: Duplex) => void): Promise<RemoteForward>;
   /** The authentication method that succeeded (agent, publickey, password, keyboard-interactive). */
   readonly authMethod: string | undefined;
   /** Emits once when the connection ends for any reason. */
@@ -298,6 +301,7 @@ function wrapConnection(
           error ? reject(channelError("an SFTP session", error)) : resolve(sftp),
         );
       }),
+    forwardIn: remoteForwarder(client, where),
     get authMethod() {
       return authMethod();
     },

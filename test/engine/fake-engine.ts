@@ -69,6 +69,7 @@ export function fakeConnection(
     },
     execStream: () => Promise.reject(new Error("no dial-stdio here")),
     forwardTcp: () => Promise.reject(new Error("no tcp here")),
+    forwardIn: () => Promise.reject(new Error("no remote forward here")),
     sftp: () => Promise.reject(new Error("no sftp here")),
     onClose: () => undefined,
     close: () => {

@@ -125,6 +125,11 @@ export async function run({ argv, terminal }: CommandContext): Promise<CommandRe
       {
         images,
         auth: (registry) => registries.find((r) => r.registry === registry)?.auth,
+        reachedFromHere: (registry) => {
+          const verdicts = registries.find((r) => r.registry === registry)?.verdicts ?? [];
+          const unreachable = ["REGISTRY_UNREACHABLE", "REGISTRY_UNTRUSTED_CA"];
+          return verdicts.length > 0 && verdicts.every((v) => !unreachable.includes(v.error?.code ?? ""));
+        },
         imageBytes: sizes.length > 0 && sizes.every((s) => s > 0) ? Math.max(...sizes) : undefined,
         registryCa,
         timeoutMs: timeoutS * 1000,

@@ -8,6 +8,7 @@ import { checkWritableOutput } from "../../files.js";
 import { writeOutputs } from "../render/outputs.js";
 import { rateLimitWaitMessage } from "../../registry/registry-client.js";
 import { checkIdentityFiles } from "../../ssh/connect.js";
+import { checkRelayable, startRelayRun, type RelayRun } from "../../relay/relay-run.js";
 import { runDefaults, type SideloadInputs } from "../../sideload/inputs.js";
 import { planOutline, planSideload } from "../../sideload/plan.js";
 import { RegistryGate } from "../../sideload/registry-gate.js";
@@ -52,6 +53,7 @@ export const sideloadOptions = {
   "no-registry-check": { type: "boolean" },
   prune: { type: "boolean" },
   keep: { type: "string" },
+  relay: { type: "string" },
   retries: { type: "string" },
   "stall-timeout": { type: "string" },
   "only-failed": { type: "string" },
@@ -77,6 +79,9 @@ ${
   --prune                     once a proxy's images are verified, remove old images of their
                               repositories there, as mp-sideload prune does (--keep N, default ${runDefaults.keep})
   --keep N                    with --prune: old images kept per repository besides the current ones
+  --relay [auto]              carry the images through each proxy's SSH connection from this
+                              machine (for proxies that cannot reach the registry); auto: only
+                              for the proxies whose engine cannot reach it
 `
     : ""
 }Run:
@@ -104,7 +109,7 @@ export async function runSideloadCommand(
   mode: "pull" | "verify",
   { argv, terminal, state }: CommandContext,
 ): Promise<CommandResult> {
-  const { values, positionals } = parseCommandArgs(mode, argv, sideloadOptions);
+  const { values, positionals } = parseCommandArgs(mode, relayArgv(argv), sideloadOptions);
   if (values.help) {
     terminal.out(help(mode));
     return { kind: "shown" };
@@ -113,6 +118,35 @@ export async function runSideloadCommand(
   const debug = output.debug ? (message: string) => terminal.err(`debug: ${message}\n`) : undefined;
   const inputs = await sideloadInputsOf(mode, values, positionals, terminal, debug);
   return sideload(inputs, output, { terminal, state, credentials: values });
+}
+
+/** `--relay` takes an optional word: `--relay auto` and `--relay=auto`, else `--relay` alone is all. */
+function relayArgv(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? "";
+    if (arg === "--") return [...out, ...argv.slice(i)];
+    if (arg !== "--relay") out.push(arg);
+    else if (argv[i + 1] === "auto") {
+      out.push("--relay=auto");
+      i++;
+    } else out.push("--relay=all");
+  }
+  return out;
+}
+
+/** `--relay` (pull only): `all` or `auto`. */
+function relayOf(mode: "pull" | "verify", value: string | undefined): "all" | "auto" | undefined {
+  if (value === undefined) return undefined;
+  if (mode !== "pull")
+    throw new SideloadError("USAGE", "verify needs no relay: --relay is an option of pull", {
+      hint: "run verify without --relay: it only asks each proxy's engine",
+    });
+  if (value !== "all" && value !== "auto")
+    throw new SideloadError("USAGE", `--relay takes no value but auto, not ${printable(value)}`, {
+      hint: "--relay for every proxy, --relay auto for the proxies whose engine cannot reach the registry",
+    });
+  return value;
 }
 
 /** How a run reports: the flags that decide output, confirmation and the dry run. */
@@ -149,7 +183,9 @@ export async function sideloadInputsOf(
   const stall = intOption("stall-timeout", values["stall-timeout"], d.stallTimeoutSeconds, 1, 86_400);
   const stallTimeoutMs = stall * 1000;
   const prune = pruneOf(mode, values);
+  const relay = relayOf(mode, values.relay);
   return {
+    ...(relay === undefined ? {} : { relay }),
     mode,
     paks,
     defaultRegistry: values["default-registry"],
@@ -262,6 +298,7 @@ export async function sideload(
     return { kind: "shown" };
   }
   if (output.dryRun) {
+    if (inputs.relay !== undefined) job.relay = dryRunRelay(inputs.relay, images);
     const plan = planSideload(proxies, job, knownHostsFile, await sshAuthPlanOf(inputs.ssh, terminal));
     const outline = planOutline(job, knownHostsFile);
     terminal.out(
@@ -317,8 +354,10 @@ async function runResolved(
     around,
   });
   let result;
+  let relay: RelayRun | undefined;
   try {
     await checkIdentityFiles(proxies, ssh.connect.auth, ssh.run);
+    job.relay = relay = await commandRelay(inputs, resolved, gate, terminal);
     board?.start(proxies.length);
     const onEvent =
       board?.onEvent ?? createLiveRenderer(terminal, { debug: output.debug, json: output.json });
@@ -336,6 +375,7 @@ async function runResolved(
   } finally {
     board?.stop();
     ssh.close();
+    await relay?.close();
   }
   await writeResults(result.report, output, terminal);
   return { kind: "sideloaded", result, inputs: ran };
@@ -355,6 +395,32 @@ function markingChanges(gate: RegistryGate, state: RunState): RegistryCredential
     refresh: (registry) => gate.refresh(registry),
     verified: (registry) => gate.verified(registry),
   };
+}
+
+/** The relay as a dry run plans it: checked, never started. */
+function dryRunRelay(mode: "all" | "auto", images: ResolvedInputs["images"]): SideloadJob["relay"] {
+  checkRelayable(images);
+  const forProxy = () => {
+    throw new Error("a dry run relays nothing");
+  };
+  return { mode, forProxy };
+}
+
+/** `pull --relay`: the run's relay, fetching with the gate's credentials and this machine's trust. */
+async function commandRelay(
+  inputs: SideloadInputs,
+  resolved: ResolvedInputs,
+  gate: RegistryGate | undefined,
+  terminal: Terminal,
+): Promise<RelayRun | undefined> {
+  if (inputs.relay === undefined || gate === undefined) return undefined;
+  return startRelayRun({
+    mode: inputs.relay,
+    images: resolved.images,
+    credentials: (registry) => gate.credentials(registry),
+    client: { ca: resolved.registryCa, env: terminal.env, signal: terminal.signal, retries: inputs.retries },
+    note: (message) => terminal.err(`mp-sideload: ${message}\n`),
+  });
 }
 
 /** The registry gate of a `pull`: the workstation's checks, the credentials, the rate limits. */

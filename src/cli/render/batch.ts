@@ -24,6 +24,8 @@ export function reportDocument(report: BatchReport) {
       ...(r.attempts ? { attempts: r.attempts } : {}),
       ...(r.opsState ? { opsState: r.opsState } : {}),
       ...(r.registryCa ? { registryCa: r.registryCa } : {}),
+      ...(r.via ? { via: r.via } : {}),
+      ...(r.relayReason ? { relayReason: r.relayReason } : {}),
       steps: r.steps,
       ...(r.error ? { error: r.error } : {}),
       ...(r.prune ? { prune: r.prune } : {}),

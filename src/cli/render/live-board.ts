@@ -41,6 +41,7 @@ export const stepWords: Record<StepName | "starting", string> = {
   engine: "reaching the engine",
   present: "checking",
   login: "logging in",
+  relay: "setting up the relay",
   pull: "pulling",
   verify: "verifying",
   prune: "removing old images",
