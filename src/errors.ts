@@ -55,6 +55,16 @@ export type ErrorCode =
   | "OPS_INVALID"
   | "OPS_GROUP_UNKNOWN"
   | "OPS_NO_INSTANCES"
+  // VCF Operations (CaSA): install
+  | "CASA_FORBIDDEN"
+  | "CASA_PAK_PENDING"
+  | "CASA_PAK_NOT_NEWER"
+  | "CASA_REFUSED"
+  | "CASA_BUSY"
+  | "CASA_TIMEOUT"
+  | "INSTALL_NOT_READY"
+  | "INSTALL_FAILED"
+  | "INSTALL_KIND_UNKNOWN"
   // SSH
   | "SSH_UNREACHABLE"
   | "SSH_AUTH_FAILED"

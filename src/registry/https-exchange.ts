@@ -4,6 +4,7 @@
  * like fetch does, within https only, and credentials never follow one to another origin.
  */
 import https from "node:https";
+import type { Readable } from "node:stream";
 import { readCapped } from "../streams.js";
 
 /** What the registry client reads of an answer. */
@@ -22,6 +23,8 @@ export interface HttpRequest {
   method: "GET" | "HEAD" | "POST";
   headers: Record<string, string>;
   body?: string | undefined;
+  /** A body streamed from `open()` (a pak upload), of exactly `length` bytes; never re-sent on a redirect. */
+  stream?: { open: () => Readable; length: number } | undefined;
 }
 
 const redirects = new Set([301, 302, 303, 307, 308]);
@@ -45,7 +48,13 @@ export async function httpsExchange(
   for (let hop = 0; ; hop++) {
     const answer = await once(target, request, agent, signal, maxBytes);
     const location = answer.header("location");
-    if (!followRedirects || !redirects.has(answer.status) || location === undefined || hop === maxRedirects)
+    if (
+      !followRedirects ||
+      init.stream !== undefined ||
+      !redirects.has(answer.status) ||
+      location === undefined ||
+      hop === maxRedirects
+    )
       return answer;
     answer.discard();
     const next = new URL(location, target);
@@ -82,6 +91,7 @@ function once(
         headers: {
           ...init.headers,
           ...(init.body === undefined ? {} : { "content-length": String(Buffer.byteLength(init.body)) }),
+          ...(init.stream === undefined ? {} : { "content-length": String(init.stream.length) }),
         },
       },
       (res) => {
@@ -107,6 +117,10 @@ function once(
       },
     );
     req.once("error", reject);
-    req.end(init.body);
+    if (init.stream === undefined) return void req.end(init.body);
+    const body = init.stream.open();
+    // A file that cannot be read ends the request: the server then sees a short body.
+    body.once("error", (error) => req.destroy(error));
+    body.pipe(req);
   });
 }
