@@ -198,7 +198,7 @@ async function installCommand(r: InstallRun, terminal: Terminal): Promise<number
       }
       installing = true;
       if (event.type === "install-state") Object.assign(watching, { pak: event.pak, pakId: event.pakId });
-      showInstallEvent(event, board, terminal, json);
+      showInstallEvent(event, board, terminal);
     };
     const batch = { concurrency: inputs.concurrency, knownHosts: ssh.knownHosts, signal: terminal.signal };
     result = await runInstall(
@@ -233,12 +233,7 @@ function goesOn(
   );
 }
 
-function showInstallEvent(
-  event: InstallEvent,
-  board: LiveBoard | undefined,
-  terminal: Terminal,
-  json: boolean,
-): void {
+function showInstallEvent(event: InstallEvent, board: LiveBoard | undefined, terminal: Terminal): void {
   const key = event.pak;
   const name = `install ${printable(basename(event.pak))}`;
   const s = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
@@ -258,7 +253,7 @@ function showInstallEvent(
     else if (line !== undefined) board.activity(key, line);
     return;
   }
-  if (json && event.type !== "install-finished") return;
+  // Without the board (a pipeline, --json): a line per change on stderr; an install can take long.
   if (line !== undefined && "elapsedMs" in event) terminal.err(`${name}: ${line} (${s(event.elapsedMs)})\n`);
 }
 
