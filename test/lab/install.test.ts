@@ -8,7 +8,7 @@ import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { SimCasaSeen, SimCasaSwitches } from "../../scripts/ops-simulator.js";
 import { runCli, type CliRun } from "./cli.js";
-import { clearImages, loadLab, registryEnv, repoDigests, sshdLog, type Lab } from "./lab.js";
+import { clearImages, engineOf, loadLab, registryEnv, repoDigests, sshdLog, type Lab } from "./lab.js";
 import { loadOpsLab, type OpsLab } from "./ops-lab.js";
 
 let lab: Lab;
@@ -202,5 +202,86 @@ describe("install against the lab", () => {
     );
     expect(casa("install").uploads).toEqual([]);
     for (const proxy of [1, 2]) expect(await repoDigests(lab, proxy)).not.toContain(lab.sampleReference);
+  });
+});
+
+describe("verify --running on the lab's engines", () => {
+  const created: string[] = [];
+  afterAll(async () => {
+    const engine = engineOf(lab, 1);
+    for (const id of created) await engine.getContainer(id).remove({ force: true });
+    for (const proxy of [1, 2]) await clearImages(lab, proxy);
+  });
+
+  /** A container of the lab's test image on proxy 1, running the host's own binaries (the image has none). */
+  async function container(name: string, cmd: string[]): Promise<void> {
+    const c = await engineOf(lab, 1).createContainer({
+      name,
+      Image: lab.sampleReference,
+      Cmd: cmd,
+      HostConfig: { NetworkMode: "none", Binds: ["/usr:/usr:ro", "/lib:/lib:ro", "/lib64:/lib64:ro"] },
+    });
+    created.push(c.id);
+    await c.start();
+  }
+
+  it("sees a running container and an exited one (its code and last log lines), never a password", async () => {
+    const pulled = await runCli(["pull", lab.paks.sample, ...targets("install")], {
+      env: { ...ops.env, ...registryEnv(lab) },
+    });
+    expect(pulled.code, pulled.stderr).toBe(0);
+    await container("lab-east-running", ["/usr/bin/sleep", "600"]);
+    const lines = Array.from({ length: 25 }, (_, i) => `echo line-${i + 1}`).join("; ");
+    await container("lab-east-exited", [
+      "/usr/bin/sh",
+      "-c",
+      `${lines}; echo password=${ops.password}; exit 3`,
+    ]);
+    await engineOf(lab, 1)
+      .getContainer(created[1] ?? "")
+      .wait();
+    const run = await runCli(["verify", lab.paks.sample, ...targets("install"), "--running", "--json"], {
+      env: ops.env,
+    });
+    expect(run.stdout + run.stderr).not.toContain(ops.password);
+    const doc = JSON.parse(run.stdout) as {
+      running: {
+        ok: boolean;
+        rows: {
+          instance: string;
+          collector?: string;
+          verdict: string;
+          note?: string;
+          containers: { name: string; state: string; exitCode?: number; logs?: string[] }[];
+        }[];
+      };
+    };
+    const east = doc.running.rows.find((r) => r.instance === "lab-east");
+    expect(east).toMatchObject({ collector: "cp-east-1", verdict: "running" });
+    const byName = new Map(east?.containers.map((c) => [c.name, c]));
+    expect(byName.get("lab-east-running")).toMatchObject({ state: "running" });
+    expect(byName.get("lab-east-running")?.logs).toBeUndefined();
+    const exited = byName.get("lab-east-exited");
+    expect(exited).toMatchObject({ state: "exited", exitCode: 3 });
+    expect(exited?.logs).toHaveLength(20);
+    expect(exited?.logs?.[0]).toBe("line-7");
+    expect(exited?.logs?.at(-1)).toBe("password=***");
+    // The instance on the analytics node is reported, not checked.
+    expect(doc.running.rows.find((r) => r.instance === "lab-on-node")).toMatchObject({
+      verdict: "not-checked",
+    });
+    expect(run.code, run.stderr).toBe(0);
+    const human = await runCli(["verify", lab.paks.sample, ...targets("install"), "--running"], {
+      env: ops.env,
+    });
+    expect(human.stdout).toMatch(/lab-east \(LabAdapter\) on cp-east-1: running/);
+    expect(human.stdout).toMatch(/lab-east-exited: exited \([^\n]*, exit code 3\)\n\s+\| line-7\n/);
+    expect(human.stdout).not.toContain(ops.password);
+  });
+
+  it("--running without --ops is a usage error", async () => {
+    const run = await runCli(["verify", lab.paks.sample, "--proxy", "127.0.0.1", "--running"], { env: {} });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/USAGE: --running is an option of verify --ops/);
   });
 });

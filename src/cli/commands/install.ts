@@ -14,6 +14,7 @@ import {
   type InstallJob,
   type InstallResult,
 } from "../../install/run-install.js";
+import { checkRunning, noInstanceNote } from "../../install/running.js";
 import { parseOpsUrl } from "../../ops/suite-api.js";
 import { planOutline, planSideload } from "../../sideload/plan.js";
 import { RegistryGate } from "../../sideload/registry-gate.js";
@@ -39,7 +40,13 @@ import { interruptedStatus, type Terminal } from "../terminal.js";
 import { sshAuthPlanOf, sshConnectSetup } from "../targets.js";
 import { sideloadInputsOf, sideloadOptions, stderrBoard, type SideloadValues } from "./sideload-command.js";
 
-const { prune: _prune, keep: _keep, "only-failed": _onlyFailed, ...pullOptions } = sideloadOptions;
+const {
+  prune: _prune,
+  keep: _keep,
+  "only-failed": _onlyFailed,
+  running: _running,
+  ...pullOptions
+} = sideloadOptions;
 
 export const installOptions = {
   ...pullOptions,
@@ -209,6 +216,17 @@ async function installCommand(r: InstallRun, terminal: Terminal): Promise<number
       resolved.groups,
       { ...r.install, onEvent: onInstall },
     );
+    if (result.outcome === "installed" && result.kinds !== undefined) {
+      board?.stop();
+      if (result.kinds.instances.length === 0) r.context.runningNote = noInstanceNote;
+      else
+        r.context.running = await checkRunning(r.install.connection, resolved.images, resolved.proxies, {
+          knownHosts: ssh.knownHosts,
+          connect: ssh.connect,
+          signal: terminal.signal,
+          timeoutMs: inputs.timeoutMs,
+        });
+    }
   } catch (error) {
     if (terminal.signal.aborted && watching.pakId !== undefined) goesOn(watching, r.context, terminal);
     throw error;

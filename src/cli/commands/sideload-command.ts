@@ -24,7 +24,10 @@ import {
   renderPlanJson,
   renderReportHuman,
   renderReportJson,
+  reportDocument,
 } from "../render/batch.js";
+import { renderRunningLines } from "../render/install.js";
+import { checkRunning, type RunningReport } from "../../install/running.js";
 import { renderJunit } from "../render/junit.js";
 import { LiveBoard } from "../render/live-board.js";
 import { interruptedStatus, type Terminal } from "../terminal.js";
@@ -45,6 +48,7 @@ export const sideloadOptions = {
   "no-registry-check": { type: "boolean" },
   prune: { type: "boolean" },
   keep: { type: "string" },
+  running: { type: "boolean" },
   concurrency: { type: "string" },
   timeout: { type: "string" },
   retries: { type: "string" },
@@ -88,7 +92,13 @@ ${
   --json                      one JSON document on stdout
   --report FILE               also write the JSON document to FILE
   --junit FILE                also write a JUnit XML report to FILE (a test case per proxy and image)
-  --only-failed REPORT        only the proxies that failed in an earlier --report
+  --only-failed REPORT        only the proxies that failed in an earlier --report${
+    mode === "verify"
+      ? `
+  --running                   with --ops: per adapter instance of the pak's kinds, the containers of its
+                              image on its collector's proxy (an exited one's exit code and last log lines)`
+      : ""
+  }
   --yes, -y                   do not ask for confirmation
   --dry-run                   print the plan; connect to nothing
   --verbose                   with --dry-run: every step of every proxy, references spelt out
@@ -112,6 +122,7 @@ export async function runSideloadCommand(
   const output = outputOf(values);
   const debug = output.debug ? (message: string) => terminal.err(`debug: ${message}\n`) : undefined;
   const inputs = await sideloadInputsOf(mode, values, positionals, terminal, debug);
+  checkRunningOption(inputs, values.running);
   return sideloadCommand(inputs, output, values, terminal);
 }
 
@@ -260,6 +271,7 @@ async function sideloadCommand(
     around,
   });
   let result;
+  let running: RunningReport | undefined;
   try {
     await checkIdentityFiles(proxies, ssh.connect.auth, ssh.run);
     board?.start(proxies.length);
@@ -273,19 +285,47 @@ async function sideloadCommand(
       { ...batch, onEvent, connect: ssh.connect },
       resolved.groups,
     );
+    board?.stop();
+    if (credentials.running) running = await runningOf(inputs, resolved, ssh, terminal);
   } finally {
     board?.stop();
     ssh.close();
   }
-  await writeResults(result.report, output, terminal);
+  await writeResults(result.report, output, terminal, running);
   const interrupted = interruptedStatus(terminal.signal);
   if (interrupted !== undefined) return interrupted;
   // A collector group where some members lack an image is not ready for its instances to move.
   const ready =
     result.report.summary.failed === 0 &&
     (result.coverage?.ready ?? true) &&
-    !result.report.proxies.some((p) => p.prune?.error !== undefined);
+    !result.report.proxies.some((p) => p.prune?.error !== undefined) &&
+    (running?.ok ?? true);
   return ready ? ExitStatus.ok : ExitStatus.proxyFailed;
+}
+
+/** `--running` goes with `verify --ops` only: read before anything is contacted. */
+function checkRunningOption(inputs: SideloadInputs, running: boolean | undefined): void {
+  if (running && (inputs.mode !== "verify" || inputs.targets.ops === undefined))
+    throw new SideloadError("USAGE", "--running is an option of verify --ops", {
+      hint: "e.g. mp-sideload verify my-adapter.pak --ops https://ops.example.com --running",
+    });
+}
+
+/** `verify --running`: the adapter containers of each instance, on the run's connections' terms. */
+async function runningOf(
+  inputs: SideloadInputs,
+  resolved: ResolvedInputs,
+  ssh: Awaited<ReturnType<typeof sshConnectSetup>>,
+  terminal: Terminal,
+): Promise<RunningReport | undefined> {
+  const ops = inputs.targets.ops;
+  if (ops === undefined) return undefined;
+  return checkRunning(ops.connection, resolved.images, resolved.proxies, {
+    knownHosts: ssh.knownHosts,
+    connect: ssh.connect,
+    signal: terminal.signal,
+    timeoutMs: inputs.timeoutMs,
+  });
 }
 
 /** The registry gate of a `pull`: the workstation's checks, the credentials, the rate limits. */
@@ -349,9 +389,24 @@ async function confirmAtTerminal(
 }
 
 /** The report on stdout, then the files: a late failure to write a file never hides the results. */
-async function writeResults(report: BatchReport, output: SideloadOutput, terminal: Terminal): Promise<void> {
-  const document = renderReportJson(report);
-  terminal.out(output.json ? document : renderReportHuman(report));
+async function writeResults(
+  report: BatchReport,
+  output: SideloadOutput,
+  terminal: Terminal,
+  running?: RunningReport,
+): Promise<void> {
+  const document =
+    running === undefined
+      ? renderReportJson(report)
+      : `${JSON.stringify({ ...reportDocument(report), running }, null, 2)}\n`;
+  const human = renderReportHuman(report);
+  terminal.out(
+    output.json
+      ? document
+      : running === undefined
+        ? human
+        : `${human}${renderRunningLines(running).join("\n")}\n`,
+  );
   if (output.report !== undefined)
     await writeFileAtomic(output.report, document, { mode: 0o644, what: "--report" });
   if (output.junit !== undefined)

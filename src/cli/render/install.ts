@@ -6,6 +6,7 @@
 import { basename } from "node:path";
 import { oneLine, printable } from "../../errors.js";
 import type { InstallResult, PakInstall } from "../../install/run-install.js";
+import type { RunningReport } from "../../install/running.js";
 import type { Pak } from "../../pak/read-pak.js";
 import { batchSuite, renderJunitSuites, type JunitCase, type JunitSuite } from "./junit.js";
 import { renderReportHuman, reportDocument } from "./batch.js";
@@ -17,7 +18,7 @@ export interface InstallContext {
   force: boolean;
   timeoutMs: number;
   /** The running check, when it ran (verify --running's rows). */
-  running?: unknown;
+  running?: RunningReport | undefined;
   /** Why there is no running check (a first install has no instance yet). */
   runningNote?: string | undefined;
 }
@@ -88,6 +89,7 @@ export function renderInstallHuman(result: InstallResult, context: InstallContex
       );
   }
   if (context.runningNote !== undefined) lines.push(context.runningNote);
+  if (context.running !== undefined) lines.push(...renderRunningLines(context.running));
   return `${lines.join("\n")}\n`;
 }
 
@@ -151,4 +153,23 @@ export function renderInstallJunit(result: InstallResult): string {
     timeS: result.installs.reduce((t, i) => t + i.durationMs / 1000, 0),
   };
   return renderJunitSuites([batchSuite(result.sideload.report), suite]);
+}
+
+/** The human lines of the check. */
+export function renderRunningLines(report: RunningReport): string[] {
+  if (report.note !== undefined) return [report.note];
+  const lines = ["adapter containers (verify --running):"];
+  for (const r of report.rows) {
+    const on = r.collector === undefined ? "" : ` on ${printable(r.collector)}`;
+    const head = `  ${printable(r.instance)} (${printable(r.kind)})${on}: ${r.verdict === "none" ? "no container of its image" : r.verdict}`;
+    lines.push(
+      r.note ? `${head}: ${r.note}` : r.error ? `${head}: ${r.error.code}: ${r.error.message}` : head,
+    );
+    for (const c of r.containers) {
+      const exit = c.exitCode === undefined ? "" : `, exit code ${c.exitCode}`;
+      lines.push(`    ${c.id} ${printable(c.name)}: ${printable(c.state)} (${printable(c.status)}${exit})`);
+      for (const line of c.logs ?? []) lines.push(`      | ${line}`);
+    }
+  }
+  return lines;
 }
