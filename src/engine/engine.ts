@@ -405,7 +405,9 @@ export class Engine {
    * One API call of another module of src/engine (containers.ts), bounded by this engine's signal
    * and answer cap like every call here.
    */
-  request(run: (docker: Dockerode, abortSignal: AbortSignal | undefined) => Promise<unknown>): Promise<unknown> {
+  request(
+    run: (docker: Dockerode, abortSignal: AbortSignal | undefined) => Promise<unknown>,
+  ): Promise<unknown> {
     return this.call(run);
   }
 
