@@ -116,6 +116,15 @@ describe("install against the lab", () => {
       },
     ]);
     expect(run.doc?.install.kinds).toEqual({ known: ["LabAdapter"], missing: [] });
+    // lab-east exists already (an upgrade): its proxy is checked, and runs no container of the image yet.
+    expect(run.doc?.install).toMatchObject({
+      running: {
+        ok: false,
+        rows: expect.arrayContaining([
+          expect.objectContaining({ instance: "lab-east", verdict: "none" }),
+        ]) as unknown,
+      },
+    });
     const seen = casa("install");
     expect(seen.uploads).toMatchObject([{ advice: "STANDARD", filename: "sample.pak", refused: null }]);
     expect(seen.installs).toEqual([{ pakId: "LabAdapter-100", forceContentUpdate: false }]);
@@ -189,6 +198,19 @@ describe("install against the lab", () => {
       expect(casa("install").uploads).toEqual([]);
     },
   );
+
+  it("a first install (no instance yet): --collector-group, installed, and the running check says why it waits", async () => {
+    casa("first", { reset: true, candidateMs: 300, progressMs: 800 });
+    const bare = await install("first");
+    expect(bare.code).toBe(2);
+    expect(bare.stderr).toMatch(/OPS_NO_INSTANCES/);
+    const run = await install("first", "--collector-group", "east-group");
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/installed sample\.pak/);
+    expect(run.stdout).toMatch(
+      /no adapter instance of the pak's kinds exists yet[^\n]*once one is created, mp-sideload verify --running checks its containers/,
+    );
+  });
 
   it("--dry-run: the sideloads, the upload and the install, and nothing done", async () => {
     const run = await install("install", "--dry-run");
