@@ -212,6 +212,23 @@ describe("install against the lab", () => {
     );
   });
 
+  it("Ctrl-C during the install: exit 130, and it says the install goes on in VCF Operations and how to watch it", async () => {
+    // In progress far longer than the run: the signal (after 8 s) finds it polling.
+    casa("install", { progressMs: 90_000 });
+    const run = await runCli(["install", lab.paks.sample, ...targets("install")], {
+      env: { ...ops.env, ...registryEnv(lab) },
+      signal: "SIGINT",
+      afterMs: 8000,
+    });
+    expect(run.code).toBe(130);
+    expect(run.stderr).toMatch(/install sample\.pak: INSTALL_IN_PROGRESS/);
+    expect(run.stderr).toMatch(
+      /the install of sample\.pak \(pak id LabAdapter-100\) goes on in VCF Operations [^\n]*Integrations > Repository[^\n]*casa\/upgrade\/cluster\/pak\/LabAdapter-100\/status/,
+    );
+    expect(run.stdout + run.stderr).not.toContain(ops.password);
+    casa("install", { reset: true });
+  });
+
   it("--dry-run: the sideloads, the upload and the install, and nothing done", async () => {
     const run = await install("install", "--dry-run");
     expect(run.code, run.stderr).toBe(0);
