@@ -5,6 +5,9 @@
  * `/_sim/casa/<instance>`, then reads what the simulator saw (uploads, installs, their options).
  */
 import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { SimCasaSeen, SimCasaSwitches } from "../../scripts/ops-simulator.js";
 import { runCli, type CliRun } from "./cli.js";
@@ -102,7 +105,8 @@ describe("install against the lab", () => {
   it("every member covered: upload, install, COMPLETED, the kind known, exit 0", async () => {
     // In progress for longer than a poll (2 s): the state is seen on its way.
     casa("install", { progressMs: 2500 });
-    const run = await install("install", "--json");
+    const junit = join(mkdtempSync(join(tmpdir(), "install-junit-")), "install.xml");
+    const run = await install("install", "--json", "--junit", junit);
     expect(run.code, run.stderr).toBe(0);
     for (const proxy of [1, 2]) expect(await repoDigests(lab, proxy)).toContain(lab.sampleReference);
     expect(run.doc?.command).toBe("install");
@@ -128,6 +132,10 @@ describe("install against the lab", () => {
     const seen = casa("install");
     expect(seen.uploads).toMatchObject([{ advice: "STANDARD", filename: "sample.pak", refused: null }]);
     expect(seen.installs).toEqual([{ pakId: "LabAdapter-100", forceContentUpdate: false }]);
+    const xml = readFileSync(junit, "utf8");
+    expect(xml).toMatch(/<testsuite name="install" tests="1" failures="0"/);
+    expect(xml).toMatch(/<testcase classname="install" name="sample\.pak"/);
+    expect(xml).toMatch(/states: CANDIDATE → INSTALL_IN_PROGRESS → COMPLETED/);
     // The progress went to stderr, stdout is the document alone.
     expect(run.stderr).toMatch(/install sample\.pak: COMPLETED/);
   });
