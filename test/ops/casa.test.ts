@@ -122,6 +122,22 @@ describe("the CaSA client against the simulator", () => {
     }
   });
 
+  it("streams a large file whole: the server receives every byte of it as field contents", async () => {
+    const { mkdtempSync, rmSync, writeFileSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const dir = mkdtempSync(join(tmpdir(), "casa-big-"));
+    const big = join(dir, "big.pak");
+    writeFileSync(big, Buffer.alloc(24 * 1024 * 1024, 7));
+    const client = new CasaClient(connection());
+    try {
+      await failure(client.upload(big, false)); // not a zip: refused, after the whole body
+    } finally {
+      client.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect((await casaSeen()).uploads).toMatchObject([{ filename: "big.pak", bytes: 24 * 1024 * 1024 }]);
+  });
+
   it("a pak that is not a zip: CASA_REFUSED in the server's words", async () => {
     const client = new CasaClient(connection());
     try {
