@@ -17,7 +17,7 @@ const layers = [
   // report reads an earlier run's report: an input, like the inventory and the pak.
   ["inventory", "pak", "report"],
   // The bottom: errors, reference and the shared leaf utilities, importable from every layer.
-  ["errors", "reference", "files", "streams", "abortable", "nearest", "glob", "redact"],
+  ["errors", "reference", "files", "streams", "abortable", "nearest", "glob", "redact", "release-build"],
 ];
 
 /** A folder src/NAME/ or a file src/NAME.ts. */

@@ -3,7 +3,18 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", "coverage/", ".lab/", ".lab-*/", "fixtures/"] },
+  {
+    ignores: [
+      "dist/",
+      "node_modules/",
+      "coverage/",
+      ".lab/",
+      ".lab-*/",
+      "fixtures/",
+      "release/",
+      "release.building-*/",
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -25,5 +36,9 @@ export default tseslint.config(
     files: ["src/cli/**", "scripts/**", "bench/**", "test/**"],
     rules: { "no-console": "off" },
   },
-  { files: ["eslint.config.js", ".dependency-cruiser.mjs"], ...tseslint.configs.disableTypeChecked },
+  {
+    // Plain JavaScript preloaded into the built binary by a test (NODE_OPTIONS=--import), outside the TS project.
+    files: ["eslint.config.js", ".dependency-cruiser.mjs", "test/support/*.mjs"],
+    ...tseslint.configs.disableTypeChecked,
+  },
 );

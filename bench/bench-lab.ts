@@ -33,8 +33,8 @@ export interface BenchLab {
 }
 
 /**
- * Run mp-sideload with the lab registry's credentials (or `creds`); `timed` adds its peak RSS
- * and its CPU time, user + system (GNU time). Asynchronous: a benchmark's relays live in its own
+ * Run mp-sideload (`bin/mp-sideload`, or `command`, e.g. the release's) with the lab registry's
+ * credentials (or `creds`); `timed` adds its peak RSS and its CPU time, user + system (GNU time). Asynchronous: a benchmark's relays live in its own
  * process, and a synchronous spawn would stop them from forwarding anything while the tool waits
  * on them.
  */
@@ -43,9 +43,11 @@ export function runTool(
   args: string[],
   timed = false,
   creds = { user: lab.registryUser, password: lab.registryPassword },
-): Promise<{ ms: number; rssMb: number; cpuMs: number; stdout: string }> {
+  command: string[] = [bin],
+): Promise<{ ms: number; rssMb: number; cpuMs: number; stdout: string; spawnedAt: number }> {
   const start = process.hrtime.bigint();
-  const argv = timed ? ["/usr/bin/time", "-f", "%M %U %S", bin, ...args] : [bin, ...args];
+  const spawnedAt = Date.now();
+  const argv = timed ? ["/usr/bin/time", "-f", "%M %U %S", ...command, ...args] : [...command, ...args];
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0] ?? "", argv.slice(1), {
       env: {
@@ -73,6 +75,7 @@ export function runTool(
         rssMb: (rssKb ?? NaN) / 1024,
         cpuMs: ((user ?? NaN) + (system ?? NaN)) * 1000,
         stdout,
+        spawnedAt,
       });
     });
   });

@@ -27,12 +27,14 @@ const { values } = parseArgs({
     "delay-ms": { type: "string" },
     "big-mb": { type: "string" },
     keep: { type: "boolean" },
+    port: { type: "string" },
   },
 });
 const proxies = Number(values.proxies ?? 8);
 const runs = Number(values.runs ?? 3);
 const delayMs = Number(values["delay-ms"] ?? 40);
-const fleet = startBenchLab("fleet", 42400, proxies, Number(values["image-mb"] ?? 3));
+const labPort = Number(values.port ?? 42400);
+const fleet = startBenchLab("fleet", labPort, proxies, Number(values["image-mb"] ?? 3));
 const bench = fleet.lab;
 const labDir = fleet.dir;
 const numbers = fleet.numbers;
@@ -85,8 +87,32 @@ function files(
   return { inventory, knownHosts: kh };
 }
 
-const tool = (args: string[], timed = false, creds?: { user: string; password: string }) =>
-  runTool(bench, args, timed, creds);
+const tool = (
+  args: string[],
+  timed = false,
+  creds?: { user: string; password: string },
+  command?: string[],
+) => runTool(bench, args, timed, creds, command);
+
+/** The one-file release (`npm run release`), run with node: what issue 27's start-up targets are about. */
+const releaseMjs = [process.execPath, join(import.meta.dirname, "../release/mp-sideload.mjs")];
+
+/**
+ * When the pulls start, from the command's spawn: the registry's log line (nanosecond time) of
+ * the first request an engine (user agent docker/…) made after `since` (epoch ms). The engines'
+ * first request of a pull is a `GET /v2/` answered at once, so its completion is the pull's start.
+ */
+function pullsStartMs(since: number): number {
+  for (const line of readFileSync(join(labDir, "registry/registry.log"), "utf8").split("\n")) {
+    if (!line.includes('http.request.useragent="docker/')) continue;
+    const time = /^time="([^"]+)"/.exec(line)?.[1];
+    if (time === undefined) continue;
+    // Date.parse keeps milliseconds: the registry writes nanoseconds.
+    const at = Date.parse(time.replace(/(\.\d{3})\d*Z$/, "$1Z"));
+    if (at >= since) return at - since;
+  }
+  return NaN;
+}
 
 const median = (name: string, work: () => Promise<unknown>, only?: number[]) =>
   medianRun(fleet, runs, name, work, only);
@@ -103,6 +129,27 @@ try {
     numbers.map((p) => bench.firstSshPort + p - 1),
   );
   let lastSteps: Report | undefined;
+  const starts: { tree: number[]; release: number[] } = { tree: [], release: [] };
+  const directPull = async (way: "tree" | "release") => {
+    const r = await tool(
+      [
+        "pull",
+        pak,
+        "--inventory",
+        direct.inventory,
+        "--known-hosts",
+        direct.knownHosts,
+        "--json",
+        "--concurrency",
+        String(proxies),
+      ],
+      false,
+      undefined,
+      way === "release" ? releaseMjs : undefined,
+    );
+    starts[way].push(pullsStartMs(r.spawnedAt));
+    return JSON.parse(r.stdout) as Report;
+  };
   const direct1 = await interleavedRuns(fleet, runs, [
     ["floor", () => fleet.pullLocally()],
     [
@@ -113,26 +160,15 @@ try {
     [
       "mp-sideload",
       async () => {
-        lastSteps = JSON.parse(
-          (
-            await tool([
-              "pull",
-              pak,
-              "--inventory",
-              direct.inventory,
-              "--known-hosts",
-              direct.knownHosts,
-              "--json",
-              "--concurrency",
-              String(proxies),
-            ])
-          ).stdout,
-        ) as Report;
+        lastSteps = await directPull("tree");
       },
     ],
+    ["mp-sideload (release .mjs)", () => directPull("release")],
   ]);
-  const [floor, loop, mine] = direct1.medians as [number, number, number];
-  const [, loopRatio, mineRatio] = direct1.ratios as [number, number, number];
+  const [floor, loop, mine, released] = direct1.medians as [number, number, number, number];
+  const [, loopRatio, mineRatio, releasedRatio] = direct1.ratios as [number, number, number, number];
+  const medianOf = (values: number[]) =>
+    [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
   const stepMedian = (report: Report | undefined, step: string) => {
     const all = (report?.proxies ?? [])
       .flatMap((p) => p.steps.filter((s) => s.step === step).map((s) => s.durationMs))
@@ -148,6 +184,12 @@ try {
   );
   console.log(
     `   mp-sideload pull --concurrency ${proxies}            ${mine.toFixed(0).padStart(6)} ms  ${mineRatio.toFixed(2)}x  (target ≤ 2.2x)`,
+  );
+  console.log(
+    `   mp-sideload.mjs (release) pull              ${released.toFixed(0).padStart(6)} ms  ${releasedRatio.toFixed(2)}x  (target ≤ 1.6x)`,
+  );
+  console.log(
+    `   pulls start after the spawn (median ms): tree ${medianOf(starts.tree).toFixed(0)}, release ${medianOf(starts.release).toFixed(0)} (target ≤ 350); each: tree ${starts.tree.map((m) => m.toFixed(0)).join(" ")}, release ${starts.release.map((m) => m.toFixed(0)).join(" ")}`,
   );
   console.log(
     `   per-proxy steps (median ms): ${["connect", "engine", "present", "login", "pull", "verify"].map((s) => `${s} ${stepMedian(lastSteps, s)}`).join(", ")}`,
@@ -250,7 +292,7 @@ try {
 // 4. A large image: the same lab rebuilt with a --big-mb image (default 100; 0 skips), floor vs tool.
 const bigMb = Number(values["big-mb"] ?? 100);
 if (bigMb > 0) {
-  const bigFleet = startBenchLab("fleet", 42400, proxies, bigMb);
+  const bigFleet = startBenchLab("fleet", labPort, proxies, bigMb);
   try {
     const big = bigFleet.lab;
     let bigCpuMs = NaN;

@@ -7,7 +7,9 @@
  *
  * Targets (issue 2): 1 GiB within 10% of 100 KiB; under 2x the bare Node start; peak RSS
  * under 100 MB whatever the pak size. Issue 17: a 1 GiB pak of 1,000 files (every record of its
- * central directory parsed by yauzl) within 2.5x the bare Node start.
+ * central directory parsed by yauzl) within 2.5x the bare Node start. Issue 27: `inspect` from the
+ * one-file release (`release/mp-sideload.mjs`, with node) within 1.3x the bare Node start; the
+ * single executable's row for comparison.
  */
 import { spawnSync } from "node:child_process";
 import { mkdtemp, rm, stat } from "node:fs/promises";
@@ -25,6 +27,8 @@ const runs = Number(values.runs ?? 15);
 const gib = Number(values.gib ?? 1);
 const root = join(import.meta.dirname, "..");
 const bin = join(root, "bin/mp-sideload");
+const releaseMjs = join(root, "release/mp-sideload.mjs");
+const releaseExe = join(root, "release/mp-sideload-linux-x64");
 
 interface Measure {
   medianMs: number;
@@ -94,6 +98,9 @@ try {
     ["mp-sideload inspect, 100 KiB pak", [bin, "inspect", small, "--json"]],
     [`mp-sideload inspect, ${gib} GiB pak`, [bin, "inspect", large, "--json"]],
     [`mp-sideload inspect, ${gib} GiB, ${files} files`, [bin, "inspect", many, "--json"]],
+    ["release .mjs inspect, 100 KiB pak", ["node", releaseMjs, "inspect", small, "--json"]],
+    [`release .mjs inspect, ${gib} GiB, ${files} files`, ["node", releaseMjs, "inspect", many, "--json"]],
+    ["release executable inspect, 100 KiB", [releaseExe, "inspect", small, "--json"]],
     ["unzip -p, 100 KiB pak", unzipShell(small)],
     [`unzip -p, ${gib} GiB pak`, unzipShell(large)],
     ["python3 zipfile, 100 KiB pak", python(small)],
@@ -106,11 +113,11 @@ try {
     `inspect benchmark: ${runs} runs each after a warm-up, interleaved; paks of ${sizes.small} and ${sizes.large} bytes`,
   );
   console.log(
-    `${"".padEnd(36)} ${"median ms".padStart(10)} ${"min ms".padStart(8)} ${"peak RSS MB".padStart(12)}`,
+    `${"".padEnd(44)} ${"median ms".padStart(10)} ${"min ms".padStart(8)} ${"peak RSS MB".padStart(12)}`,
   );
   for (const [name, m] of rows) {
     console.log(
-      `${name.padEnd(36)} ${m.medianMs.toFixed(1).padStart(10)} ${m.minMs.toFixed(1).padStart(8)} ${m.peakRssMb.toFixed(1).padStart(12)}`,
+      `${name.padEnd(44)} ${m.medianMs.toFixed(1).padStart(10)} ${m.minMs.toFixed(1).padStart(8)} ${m.peakRssMb.toFixed(1).padStart(12)}`,
     );
   }
   const floor = rows[0]![1];
@@ -121,6 +128,8 @@ try {
   const vsFloor = Math.max(smallM.medianMs, largeM.medianMs) / floor.medianMs;
   const manyVsFloor = manyM.medianMs / floor.medianMs;
   const rss = Math.max(smallM.peakRssMb, largeM.peakRssMb, manyM.peakRssMb);
+  const releaseVsFloor = Math.max(rows[4]![1].medianMs, rows[5]![1].medianMs) / floor.medianMs;
+  const exeVsFloor = rows[6]![1].medianMs / floor.medianMs;
   console.log("");
   console.log(
     `${gib} GiB / 100 KiB:        ${largeVsSmall.toFixed(3)}x  (target ≤ 1.10x) ${largeVsSmall <= 1.1 ? "met" : "MISSED"}`,
@@ -130,6 +139,9 @@ try {
   );
   console.log(
     `${files} files / node -e 0: ${manyVsFloor.toFixed(2)}x  (target ≤ 2.5x)  ${manyVsFloor <= 2.5 ? "met" : "MISSED"}`,
+  );
+  console.log(
+    `release .mjs / node -e 0: ${releaseVsFloor.toFixed(2)}x (target ≤ 1.3x) ${releaseVsFloor <= 1.3 ? "met" : "MISSED"}; the executable ${exeVsFloor.toFixed(2)}x`,
   );
   console.log(
     `peak RSS:               ${rss.toFixed(1)} MB (target < 100 MB) ${rss < 100 ? "met" : "MISSED"}`,

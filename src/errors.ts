@@ -81,6 +81,7 @@ export type ErrorCode =
   | "REGISTRY_UNAUTHORIZED"
   | "REGISTRY_UNTRUSTED_CA"
   | "REGISTRY_UNREACHABLE"
+  | "REGISTRY_BAD_ANSWER"
   | "REGISTRY_RATE_LIMITED"
   | "MANIFEST_UNKNOWN"
   | "PLATFORM_MISSING"
@@ -99,14 +100,15 @@ export type ErrorCode =
 export interface SideloadErrorOptions {
   hint?: string | undefined;
   cause?: unknown;
-  exitStatus?: number;
+  /** INTERRUPTED: the signal that ended the run (its exit status is 128 + its number). */
+  signal?: HandledSignal | undefined;
 }
 
 /** An expected failure: reported as one line (plus hint), never as a stack trace. */
 export class SideloadError extends Error {
   readonly code: ErrorCode;
   readonly hint: string | undefined;
-  readonly exitStatus: number;
+  readonly signal: HandledSignal | undefined;
 
   constructor(code: ErrorCode, message: string, options: SideloadErrorOptions = {}) {
     // Messages often quote untrusted text (a pak's values, an engine's reply): always one line.
@@ -114,7 +116,124 @@ export class SideloadError extends Error {
     this.name = "SideloadError";
     this.code = code;
     this.hint = options.hint === undefined ? undefined : oneLine(options.hint, 1000);
-    this.exitStatus = options.exitStatus ?? ExitStatus.usage;
+    this.signal = options.signal;
+  }
+
+  /** The exit status if this error ended a run that changed no proxy: `exitStatusOf`'s answer. */
+  get exitStatus(): number {
+    return statusOfCode(this);
+  }
+}
+
+/**
+ * What each code says about a run, which decides the exit status of a run it ends (README
+ * "Exit codes"): `input`, a usage or input error found before anything was changed (2);
+ * `proxy`, a failure of a proxy (1); `interrupted`, by a signal (128 + its number); `internal`,
+ * a bug (2, or 1 once a proxy may have been changed). A new code needs its entry here.
+ */
+export const errorKinds: Record<ErrorCode, "input" | "proxy" | "interrupted" | "internal"> = {
+  USAGE: "input",
+  FILE_NOT_FOUND: "input",
+  FILE_UNREADABLE: "input",
+  FILE_NOT_WRITABLE: "input",
+  DIR_NOT_FOUND: "input",
+  PAK_NOT_ZIP: "input",
+  PAK_TOO_MANY_ENTRIES: "input",
+  PAK_MANIFEST_INVALID: "input",
+  PAK_NO_ADAPTER: "input",
+  ADAPTER_NOT_ZIP: "input",
+  ADAPTER_TOO_LARGE: "input",
+  CONF_NOT_FOUND: "input",
+  CONF_INVALID: "input",
+  CONF_NO_DIGEST: "input",
+  CONF_NO_REPOSITORY: "input",
+  REFERENCE_INVALID: "input",
+  NO_DEFAULT_REGISTRY: "input",
+  INVENTORY_INVALID: "input",
+  NO_PROXIES: "input",
+  CREDENTIALS_MISSING: "input",
+  INVENTORY_TOO_LARGE: "input",
+  INVENTORY_VAULT: "input",
+  LIMIT_INVALID: "input",
+  REPORT_INVALID: "input",
+  REPORT_MISMATCH: "input",
+  SSH_CONFIG_INVALID: "input",
+  OPS_UNAUTHORIZED: "input",
+  OPS_FORBIDDEN: "input",
+  OPS_UNREACHABLE: "input",
+  OPS_UNTRUSTED_CA: "input",
+  OPS_API_FAILED: "input",
+  OPS_INVALID: "input",
+  OPS_GROUP_UNKNOWN: "input",
+  OPS_NO_INSTANCES: "input",
+  SSH_UNREACHABLE: "proxy",
+  SSH_AUTH_FAILED: "proxy",
+  HOSTKEY_UNKNOWN: "proxy",
+  HOSTKEY_MISMATCH: "proxy",
+  HOSTKEY_REVOKED: "proxy",
+  SSH_DISCONNECTED: "proxy",
+  BECOME_FAILED: "proxy",
+  ENGINE_UNREACHABLE: "proxy",
+  ENGINE_PERMISSION: "proxy",
+  ENGINE_RESTARTED: "proxy",
+  ENGINE_BAD_STREAM: "proxy",
+  // The registry's verdicts end a run only from the check on this machine, which stops it
+  // before any credential reached a proxy; on a proxy they are a row of the report.
+  REGISTRY_UNAUTHORIZED: "input",
+  REGISTRY_UNTRUSTED_CA: "input",
+  REGISTRY_UNREACHABLE: "input",
+  REGISTRY_BAD_ANSWER: "input",
+  REGISTRY_RATE_LIMITED: "input",
+  MANIFEST_UNKNOWN: "input",
+  PLATFORM_MISSING: "input",
+  REGISTRY_CA_FAILED: "proxy",
+  PULL_FAILED: "proxy",
+  PULL_STALLED: "proxy",
+  PROXY_DISK_FULL: "proxy",
+  VERIFY_FAILED: "proxy",
+  PRUNE_CONFLICT: "proxy",
+  CONFIRMATION_REQUIRED: "input",
+  TIMEOUT: "proxy",
+  // Before the first upload (the account checked before any proxy): nothing changed, exit 2.
+  CASA_FORBIDDEN: "input",
+  // CaSA's refusals and an install's end come after the sideloads: a row of install's report,
+  // whose outcome exits 1; should one end a run, it is a failure too, never "nothing changed".
+  CASA_PAK_PENDING: "proxy",
+  CASA_PAK_NOT_NEWER: "proxy",
+  CASA_REFUSED: "proxy",
+  CASA_BUSY: "proxy",
+  CASA_TIMEOUT: "proxy",
+  INSTALL_NOT_READY: "proxy",
+  INSTALL_FAILED: "proxy",
+  INSTALL_KIND_UNKNOWN: "proxy",
+  INTERRUPTED: "interrupted",
+  INTERNAL: "internal",
+};
+
+/** What a run had done when an error ended it. */
+export interface RunState {
+  /** A proxy may have been changed (a credential or a change reached it): never exit 2 then. */
+  proxiesChanged: boolean;
+}
+
+/**
+ * The exit status of a run that `error` ended: the one table (`errorKinds`) read for the error's
+ * code (anything not a SideloadError is INTERNAL). Exit 2 says "nothing was changed", so once a
+ * proxy may have been changed an error that would exit 2 exits 1 instead.
+ */
+export function exitStatusOf(error: unknown, run: RunState = { proxiesChanged: false }): number {
+  const status = error instanceof SideloadError ? error.exitStatus : statusOfCode({ code: "INTERNAL" });
+  return status === ExitStatus.usage && run.proxiesChanged ? ExitStatus.proxyFailed : status;
+}
+
+function statusOfCode(error: { code: ErrorCode; signal?: HandledSignal | undefined }): number {
+  switch (errorKinds[error.code]) {
+    case "proxy":
+      return ExitStatus.proxyFailed;
+    case "interrupted":
+      return signalExitStatus[error.signal ?? "SIGINT"];
+    default:
+      return ExitStatus.usage;
   }
 }
 

@@ -8,7 +8,8 @@ import { randomBytes } from "node:crypto";
 import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from "node:fs";
 import { chmod, lstat, open, rename, stat, unlink, writeFile } from "node:fs/promises";
 import { homedir, userInfo } from "node:os";
-import { basename, dirname, isAbsolute, join, resolve } from "node:path";
+import { basename, dirname, join, posix, resolve, win32 } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { SideloadError } from "./errors.js";
 
 /** Words for the errno codes a user meets when giving a path. */
@@ -255,7 +256,7 @@ export async function writeFileAtomic(
     // wx: O_CREAT|O_EXCL, so a link planted at the temporary name is not followed either.
     await writeFile(temporary, data, { mode: options.mode, flag: "wx" });
     await chmod(temporary, options.mode); // the umask may have narrowed it
-    await rename(temporary, file);
+    await renameOver(temporary, file);
   } catch (error) {
     await unlink(temporary).catch(() => undefined);
     if (error instanceof SideloadError) throw error;
@@ -270,14 +271,103 @@ export async function writeFileAtomic(
 /**
  * The user's home folder as OpenSSH takes it: `HOME` when it is an absolute path, else the
  * password database's entry (an empty or relative `HOME` would put `~/.ssh/known_hosts` in
- * the working folder, where anyone who can write there could plant trusted keys).
+ * the working folder, where anyone who can write there could plant trusted keys). On Windows,
+ * `USERPROFILE`, where OpenSSH for Windows and Docker Desktop keep `.ssh` and `.docker`.
  */
-export function homeDir(env: NodeJS.ProcessEnv = process.env): string {
-  const home = env.HOME;
-  if (home !== undefined && isAbsolute(home)) return home;
+export function homeDir(
+  env: NodeJS.ProcessEnv = process.env,
+  platform: NodeJS.Platform = process.platform,
+): string {
+  if (platform === "win32") {
+    const profile = env.USERPROFILE;
+    if (profile !== undefined && win32.isAbsolute(profile) && /^([A-Za-z]:|\\\\)/.test(profile))
+      return profile;
+  } else {
+    const home = env.HOME;
+    if (home !== undefined && posix.isAbsolute(home)) return home;
+  }
   try {
     return userInfo().homedir;
   } catch {
     return homedir();
+  }
+}
+
+/**
+ * Where a program is on PATH, as the shell (or, on Windows, the docker CLI and cmd.exe) finds
+ * it: PATH split on `:` (`;` on Windows), an empty entry meaning the working folder on POSIX;
+ * on Windows only `NAME.exe` (Node runs a .bat or .cmd only through a shell, which mp-sideload
+ * never uses for these programs). Undefined when none is found.
+ */
+export function findOnPath(
+  name: string,
+  env: NodeJS.ProcessEnv = process.env,
+  platform: NodeJS.Platform = process.platform,
+  isFile: (path: string) => boolean = isRegularFile,
+): string | undefined {
+  const windows = platform === "win32";
+  // On Windows the variable's name is case-insensitive (Path, PATH); a copied env is not.
+  const value = windows
+    ? (Object.entries(env).find(([key]) => key.toUpperCase() === "PATH")?.[1] ?? "")
+    : (env.PATH ?? "/usr/bin:/bin");
+  for (const dir of value.split(windows ? ";" : ":")) {
+    if (windows && dir === "") continue;
+    const candidate = windows
+      ? win32.join(dir.replace(/^"(.*)"$/, "$1"), `${name}.exe`)
+      : posix.join(dir || ".", name);
+    if (isFile(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+function isRegularFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** The errno codes with which Windows refuses to rename over a file another process has open. */
+const windowsBusy = new Set(["EPERM", "EACCES", "EBUSY"]);
+
+/**
+ * `rename(from, to)`, retried on Windows while another process (an editor, a virus scanner, the
+ * search indexer) holds `to` open: Windows refuses the rename with EPERM, EACCES or EBUSY until
+ * it lets go, usually within a second. After the last try, a SideloadError that says so.
+ */
+export async function renameOver(
+  from: string,
+  to: string,
+  options: {
+    platform?: NodeJS.Platform;
+    rename?: (from: string, to: string) => Promise<void>;
+    delaysMs?: readonly number[];
+  } = {},
+): Promise<void> {
+  const move = options.rename ?? rename;
+  const delays =
+    (options.platform ?? process.platform) === "win32"
+      ? (options.delaysMs ?? [50, 100, 200, 400, 800, 1600])
+      : [];
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await move(from, to);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? "";
+      const delay = delays[attempt];
+      if (!windowsBusy.has(code) || delays.length === 0) throw error;
+      if (delay === undefined) {
+        throw new SideloadError(
+          "FILE_NOT_WRITABLE",
+          `${to}: cannot replace it: another program keeps it open (${code} after ${attempt + 1} tries)`,
+          {
+            hint: `close what has ${basename(to)} open (an editor, a viewer), or write to another file`,
+            cause: error,
+          },
+        );
+      }
+      await sleep(delay);
+    }
   }
 }

@@ -23,7 +23,8 @@ export const credentialOptionsHelp = `Registry credentials (never as arguments),
   then ~/.docker/config.json (credHelpers, credsStore, auths) as docker reads it; then a prompt in a terminal
 `;
 
-interface CredentialValues {
+/** The credential flags as parsed. */
+export interface CredentialValues {
   "registry-user"?: string | undefined;
   "registry-password-stdin"?: boolean | undefined;
   "registry-credentials-helper"?: string | undefined;

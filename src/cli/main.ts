@@ -1,19 +1,17 @@
-import { ExitStatus, SideloadError, oneLine, toErrorInfo } from "../errors.js";
+import { SideloadError, exitStatusOf, oneLine, toErrorInfo, type RunState } from "../errors.js";
 import { nearest } from "../nearest.js";
 import { refuseSecretFromTerminal } from "./args.js";
 import { redact } from "../redact.js";
+import { releaseBuild } from "../release-build.js";
+import { exitStatusOfResult, type Command, type CommandResult } from "./results.js";
 import { createTerminal, interruptedStatus, type Terminal } from "./terminal.js";
 
 export { createTerminal };
 
-/** A command module: parses its own argv and returns the exit status. */
-export interface Command {
-  run(argv: string[], terminal: Terminal): Promise<number>;
-}
-
 /**
  * The command table. Each entry is loaded only when used, so that `inspect` never loads the
- * SSH, Docker or prompt libraries and starts as fast as a bare Node process allows.
+ * SSH, Docker or prompt libraries and starts as fast as a bare Node process allows. A command
+ * returns its result; its exit status is the table in results.ts.
  */
 const commands: Record<string, () => Promise<Command>> = {
   inspect: () => import("./commands/inspect.js"),
@@ -46,7 +44,10 @@ Run 'mp-sideload <command> --help' for a command's options.
 Exit status: 0 ok, 1 a proxy failed or lacks the image, 2 usage or input error,
 130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP.`;
 
-/** Run the command line; returns the exit status. The one place that turns errors into output. */
+/**
+ * Run the command line; returns the exit status. The one place that turns a command's result,
+ * or the error that ended it, into the exit status and the error's output.
+ */
 export async function main(argv: string[], terminal: Terminal = createTerminal()): Promise<number> {
   const given = optionsOf(argv);
   const debug = given.includes("--debug");
@@ -60,27 +61,33 @@ export async function main(argv: string[], terminal: Terminal = createTerminal()
       terminal.out(text);
     },
   };
+  const state: RunState = { proxiesChanged: false };
   try {
-    return await runCommand(name, rest, watched);
+    return exitStatusOfResult(await runCommand(name, rest, watched, state), terminal.signal);
   } catch (error) {
-    const status = reportFatal(error, terminal, debug);
+    reportFatal(error, terminal, debug);
     if (given.includes("--json") && !wroteOut) terminal.out(errorDocument(name, error));
-    return interruptedStatus(terminal.signal) ?? status;
+    return interruptedStatus(terminal.signal) ?? exitStatusOf(error, state);
   }
 }
 
-async function runCommand(name: string | undefined, rest: string[], terminal: Terminal): Promise<number> {
+async function runCommand(
+  name: string | undefined,
+  rest: string[],
+  terminal: Terminal,
+  state: RunState,
+): Promise<CommandResult> {
   if (name === undefined && terminal.interactive) {
     const { runWizard } = await import("./wizard.js");
-    return await runWizard(terminal);
+    return await runWizard({ terminal, state });
   }
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
     terminal.out(`${usage}\n`);
-    return name === undefined ? ExitStatus.usage : ExitStatus.ok;
+    return name === undefined ? { kind: "usage" } : { kind: "shown" };
   }
   if (name === "--version" || name === "-V") {
     terminal.out(`${await version()}\n`);
-    return ExitStatus.ok;
+    return { kind: "shown" };
   }
   // hasOwn: a name such as "constructor" must not find Object.prototype's.
   const load = Object.hasOwn(commands, name) ? commands[name] : undefined;
@@ -92,10 +99,9 @@ async function runCommand(name: string | undefined, rest: string[], terminal: Te
   }
   refuseSecretFromTerminal(rest, terminal);
   const command = await load();
-  const status = await command.run(rest, terminal);
   // A signal that arrived while a command could not stop early (reading a pak, say) still
-  // ends the run as interrupted, with 128 + the signal's number.
-  return interruptedStatus(terminal.signal) ?? status;
+  // ends the run as interrupted, with 128 + the signal's number (exitStatusOfResult).
+  return await command.run({ argv: rest, terminal, state });
 }
 
 /** The arguments before a `--` (after it, everything is a positional). */
@@ -109,13 +115,16 @@ export function errorDocument(command: string | undefined, error: unknown): stri
   return `${JSON.stringify({ command: command ?? null, error: toErrorInfo(error) }, null, 2)}\n`;
 }
 
-/** Print an error that ended the whole run: one line, a hint, a stack only with --debug. */
+/**
+ * Print an error that ended the whole run: one line, a hint, a stack only with --debug. Returns
+ * its exit status for a run that changed no proxy (`main` knows whether one was).
+ */
 export function reportFatal(error: unknown, terminal: Terminal, debug: boolean): number {
   if (error instanceof SideloadError) {
     terminal.err(`mp-sideload: ${error.code}: ${redact(oneLine(error.message, 1000))}\n`);
     if (error.hint) terminal.err(`  hint: ${redact(error.hint)}\n`);
     if (debug && error.stack) terminal.err(`${redact(stackOf(error))}\n`);
-    return error.exitStatus;
+    return exitStatusOf(error);
   }
   const message = error instanceof Error ? error.message : String(error);
   terminal.err(`mp-sideload: INTERNAL: ${redact(oneLine(message, 1000))}\n`);
@@ -124,7 +133,7 @@ export function reportFatal(error: unknown, terminal: Terminal, debug: boolean):
       ? `${redact(stackOf(error))}\n`
       : "  hint: this is a bug in mp-sideload; run again with --debug and report the output\n",
   );
-  return ExitStatus.usage;
+  return exitStatusOf(error);
 }
 
 function stackOf(error: Error): string {
@@ -138,6 +147,8 @@ function stackOf(error: Error): string {
 }
 
 async function version(): Promise<string> {
+  // The release has no package.json beside it: esbuild stamped the version and commit in.
+  if (releaseBuild) return `${releaseBuild.version} (commit ${releaseBuild.commit})`;
   const { readFile } = await import("node:fs/promises");
   const pkg = JSON.parse(await readFile(new URL("../../package.json", import.meta.url), "utf8")) as {
     version: string;

@@ -29,14 +29,17 @@ export const opsOptionSpecs = {
   "ops-all": { type: "boolean" },
 } as const;
 
-export const opsOptionsHelp = `VCF Operations (targets from its cloud proxies, collector groups and adapter instances):
-  --ops URL                   https://OPS-NODE (or MP_SIDELOAD_OPS_URL)
+/** How to reach VCF Operations: the help lines of every command that talks to it. */
+export const opsConnectionHelp = `  --ops URL                   https://OPS-NODE (or MP_SIDELOAD_OPS_URL)
   --ops-user USER             or MP_SIDELOAD_OPS_USER, else asked in a terminal
   --ops-password-stdin        read the password from stdin; or MP_SIDELOAD_OPS_PASSWORD, else asked
   --ops-auth-source NAME      an Ops auth source (LDAP, vIDM…); default the local users
   --ops-ca FILE               also trust this PEM CA (besides the system's and NODE_EXTRA_CA_CERTS)
   --ops-timeout SECONDS       per Suite API request (default 30)
-  --collector-group NAME      the members of this collector group (repeatable), e.g. for a first install
+`;
+
+export const opsOptionsHelp = `VCF Operations (targets from its cloud proxies, collector groups and adapter instances):
+${opsConnectionHelp}  --collector-group NAME      the members of this collector group (repeatable), e.g. for a first install
   --ops-all                   every cloud proxy Ops knows
 `;
 

@@ -53,9 +53,7 @@ function serial<T>(ask: (context: PromptContext) => Promise<T>): Promise<T> {
   queue = next.catch(() => undefined);
   return next.catch((error: unknown) => {
     if (error instanceof Error && (error.name === "ExitPromptError" || error.name === "AbortPromptError")) {
-      throw new SideloadError("INTERRUPTED", "interrupted at a prompt: nothing was changed", {
-        exitStatus: 130,
-      });
+      throw new SideloadError("INTERRUPTED", "interrupted at a prompt: nothing was changed");
     }
     throw error;
   });

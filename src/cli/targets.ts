@@ -2,6 +2,7 @@
  * The target options every proxy command shares (`pull`, `verify`, `doctor`): which proxies,
  * and how to reach them over SSH (known_hosts, keys, agent, password).
  */
+import { defaultAgent } from "../ssh/agent.js";
 import { access } from "node:fs/promises";
 import { SideloadError, quote } from "../errors.js";
 import { homeDir } from "../files.js";
@@ -21,6 +22,17 @@ import {
   type OpsValues,
 } from "./ops-options.js";
 import type { Terminal } from "./terminal.js";
+
+/** The run options every per-proxy command takes (`pull`, `verify`, `doctor`, `prune`). */
+export const runOptionSpecs = {
+  concurrency: { type: "string" },
+  timeout: { type: "string" },
+  json: { type: "boolean" },
+  report: { type: "string" },
+  junit: { type: "string" },
+  debug: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
 
 export const targetOptionSpecs = {
   inventory: { type: "string", multiple: true },
@@ -92,6 +104,7 @@ export async function proxyQueryOf(
             connection: await opsConnectionFrom(opsUrl, values, terminal, onDebug),
             collectorGroups: values["collector-group"],
             all: values["ops-all"],
+            caFile: values["ops-ca"],
           },
         }),
     inventories: values.inventory ?? [],
@@ -194,7 +207,7 @@ export async function sshConnectSetup(
           : undefined,
     },
     auth: {
-      agent: terminal.env.SSH_AUTH_SOCK || undefined,
+      agent: defaultAgent(terminal.env),
       identities: ssh.identities,
       defaultIdentities: defaultIdentities(terminal.env),
       password:
@@ -255,7 +268,7 @@ export async function sshAuthPlanOf(ssh: SshInputs, terminal: Terminal): Promise
     ),
   );
   return {
-    agent: Boolean(terminal.env.SSH_AUTH_SOCK),
+    agent: defaultAgent(terminal.env) !== undefined,
     identities: ssh.identities,
     defaultIdentities: defaults.filter((f): f is string => f !== undefined),
     password: terminal.env.MP_SIDELOAD_SSH_PASSWORD

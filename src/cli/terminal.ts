@@ -18,8 +18,8 @@ export interface Terminal {
   /** Read all of stdin (for --registry-password-stdin). */
   readStdin(): Promise<string>;
   /**
-   * Aborted once the user interrupts (SIGINT, SIGTERM, SIGHUP); the reason is a SideloadError
-   * whose exitStatus is 128 + the signal's number.
+   * Aborted once the user interrupts (SIGINT, SIGTERM, SIGHUP); the reason is an INTERRUPTED
+   * SideloadError naming the signal (its exit status is 128 + the signal's number).
    */
   signal: AbortSignal;
 }
@@ -46,7 +46,7 @@ export function interruptedStatus(signal: AbortSignal): number | undefined {
 
 /** The abort reason for a signal: an INTERRUPTED error with the shell's exit status for it. */
 export function signalReason(name: HandledSignal): SideloadError {
-  return new SideloadError("INTERRUPTED", `interrupted by ${name}`, { exitStatus: signalExitStatus[name] });
+  return new SideloadError("INTERRUPTED", `interrupted by ${name}`, { signal: name });
 }
 
 /**

@@ -31,10 +31,14 @@ const keys = ["registry", "username", "password", "passwordCommand"];
 const hint =
   "see the README: one table per registry with registry, username, and password or passwordCommand";
 
-/** Read the file; `warn` is told when others than its owner may read it. */
+/**
+ * Read the file; `warn` is told when others than its owner may read it. On Windows a file's mode
+ * says nothing about who may read it (its ACL does), so `warn` is told that once instead.
+ */
 export async function readCredentialsFile(
   file: string,
   warn: (message: string) => void,
+  platform: NodeJS.Platform = process.platform,
 ): Promise<CredentialsFileEntry[]> {
   const text = await readTextFile(file, {
     what: "credentials file",
@@ -42,7 +46,11 @@ export async function readCredentialsFile(
     maxBytes: 1024 * 1024,
   });
   const mode = (await stat(file)).mode;
-  if ((mode & 0o077) !== 0) {
+  if (platform === "win32") {
+    warn(
+      `${file}: on Windows its permissions cannot be checked from its mode; make sure only you can read it (Properties → Security)`,
+    );
+  } else if ((mode & 0o077) !== 0) {
     warn(
       `${file} can be read by others than its owner (mode ${(mode & 0o777).toString(8)}): chmod 600 ${file}`,
     );

@@ -6,7 +6,7 @@
  */
 import { join } from "node:path";
 import { SideloadError, quote } from "../errors.js";
-import { homeDir, readTextFile } from "../files.js";
+import { findOnPath, homeDir, readTextFile } from "../files.js";
 import type { RegistryAuth } from "./registry-auth.js";
 import { registerSecret } from "../redact.js";
 import { runProgram, stderrForMessage } from "./run-program.js";
@@ -139,7 +139,9 @@ export async function askCredentialHelper(
     );
   }
   const program = `docker-credential-${name}`;
-  const result = await runProgram([program, "get"], {
+  // Looked up as the docker CLI does (docker-credential-wincred.exe on Windows, where spawn
+  // itself would not add the extension); not found, spawn's ENOENT says so in words.
+  const result = await runProgram([findOnPath(program, env) ?? program, "get"], {
     stdin: server,
     env,
     what: `credential helper ${program}`,

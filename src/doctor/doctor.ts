@@ -4,23 +4,22 @@
  * CA file over SFTP) and asks the registry through the engine's `POST /auth`.
  */
 import { abortable } from "../abortable.js";
-import { SideloadError, hostPort, printable, toErrorInfo, type ErrorCode } from "../errors.js";
+import { SideloadError, printable, toErrorInfo, type ErrorCode } from "../errors.js";
+import { isPlainPath } from "../engine/disk-full.js";
 import type { RegistryAuth } from "../credentials/registry-auth.js";
 import type { Proxy } from "../inventory/proxy.js";
-import type { ConnectOptions } from "../ssh/connect.js";
-import type { KnownHostLine } from "../ssh/known-hosts.js";
+import type { StepName, StepSubject } from "../session/events.js";
+import { runProxies, type ProxyCommand, type ProxySteps } from "../session/proxy-frame.js";
+import type { FrameDeps, ProxyFrame } from "../session/proxy-frame.js";
 import {
   caPath,
   defaultDockerSocket,
   type BecomeMethod,
-  openProxySession,
   type EngineEndpoint,
-  type OpenSession,
   type Session,
 } from "../session/proxy-session.js";
-import { mapConcurrently } from "../session/map-concurrently.js";
-import { ProxyDeadline } from "../session/proxy-deadline.js";
-import { defaultPruneKeep, selectPrunable } from "../sideload/prune-select.js";
+import { pruneOnEngine } from "../sideload/prune.js";
+import { runDefaults } from "../sideload/inputs.js";
 import type { AdapterImage } from "../sideload/types.js";
 
 export type Verdict = "pass" | "warn" | "fail";
@@ -64,17 +63,8 @@ export interface DoctorJob {
   timeoutMs: number;
 }
 
-export interface DoctorDeps {
-  knownHosts: KnownHostLine[];
-  connect: Omit<ConnectOptions, "signal">;
-  signal?: AbortSignal | undefined;
-  openSession?: OpenSession;
-  /** Told as each proxy starts (after waiting for its turn). */
-  onStart?: (proxy: Proxy) => void;
-  /** Told as each check of a proxy starts: `ssh`, `engine`, `image <ref>`… (the live board's line). */
-  onCheck?: (proxy: Proxy, check: string) => void;
-  /** Told as each proxy finishes. */
-  onRow?: (row: DoctorRow) => void;
+/** The frame's deps (each check is a step: its events are the live board's line). */
+export interface DoctorDeps extends FrameDeps<DoctorRow> {
   now?: () => number;
 }
 
@@ -85,32 +75,13 @@ export const clockThresholds = { warnAboveMs: 30_000, failAboveMs: 300_000 };
 
 const order: Record<Verdict, number> = { pass: 0, warn: 1, fail: 2 };
 
-/** Every proxy, at most `concurrency` at once; proxies not started when interrupted are not run. */
+/** Every proxy through the one batch; proxies not started when interrupted are not run. */
 export async function runDoctor(
   proxies: Proxy[],
   job: DoctorJob,
   deps: DoctorDeps & { concurrency: number },
 ): Promise<DoctorReport> {
-  const rows = await mapConcurrently(
-    proxies,
-    deps.concurrency,
-    async (proxy) => {
-      deps.onStart?.(proxy);
-      const done = await doctorProxy(proxy, job, deps);
-      deps.onRow?.(done);
-      return done;
-    },
-    (proxy) =>
-      row(proxy, 0, [
-        {
-          check: "ssh",
-          verdict: "fail",
-          detail: "not started: the run was interrupted",
-          code: "INTERRUPTED",
-        },
-      ]),
-    deps.signal,
-  );
+  const rows = await runProxies(proxies, doctorCommand(job, deps), deps);
   const count = (v: Verdict) => rows.filter((r) => r.verdict === v).length;
   return {
     command: "doctor",
@@ -120,93 +91,137 @@ export async function runDoctor(
   };
 }
 
-/** All checks of one proxy. Never throws. */
-export async function doctorProxy(proxy: Proxy, job: DoctorJob, deps: DoctorDeps): Promise<DoctorRow> {
-  const started = Date.now();
-  const where = `${printable(proxy.name)} (${hostPort(proxy.host, proxy.port)})`;
-  const deadline = new ProxyDeadline(job.timeoutMs, deps.signal, where);
-  const signal = deadline.signal;
-  const checks: DoctorCheck[] = [];
-  const session = (deps.openSession ?? openProxySession)(proxy, {
-    knownHosts: deps.knownHosts,
-    connect: deps.connect,
-    signal,
-    where,
-  });
-  const close = () => session.close();
-  signal.addEventListener("abort", close, { once: true });
-  /** Run one check; an error becomes its `fail` (and, with `stop`, ends the row). */
-  const attempt = async (name: string, run: () => Promise<Omit<DoctorCheck, "check">>): Promise<boolean> => {
-    deps.onCheck?.(proxy, name);
-    try {
-      checks.push({ check: name, ...(await abortable(run(), signal)) });
-      return true;
-    } catch (error) {
-      checks.push(failed(name, deadline.explain(error)));
-      return false;
-    }
+/** `doctor` as a per-proxy command of the frame (session/proxy-frame.ts): its checks are its steps. */
+export function doctorCommand(job: DoctorJob, deps: Pick<DoctorDeps, "now"> = {}): ProxyCommand<DoctorRow> {
+  return {
+    timeoutMs: job.timeoutMs,
+    steps: (frame) => new DoctorRun(frame, job, deps.now ?? Date.now),
+    notStarted: (proxy) =>
+      row(proxy, 0, [
+        {
+          check: "ssh",
+          verdict: "fail",
+          detail: "not started: the run was interrupted",
+          code: "INTERRUPTED",
+        },
+      ]),
   };
-  try {
-    const connected = await attempt("ssh", async () => {
-      await session.connect();
-      return {
-        verdict: "pass",
-        detail: `connected as ${proxy.user}; host key known; authenticated by ${session.connection.authMethod ?? "?"}`,
-      };
+}
+
+/** The checks of one proxy, in the order they run; a check that fails is its row's `fail`. */
+class DoctorRun implements ProxySteps<DoctorRow> {
+  private readonly checks: DoctorCheck[] = [];
+
+  constructor(
+    private readonly frame: ProxyFrame<DoctorRow>,
+    private readonly job: DoctorJob,
+    private readonly now: () => number,
+  ) {}
+
+  async run(): Promise<DoctorRow> {
+    const { frame, job } = this;
+    const proxy = frame.proxy;
+    // connect and engine are the frame's own steps; their checks read what they found.
+    const connected = await this.check("ssh", async () => {
+      const session = await frame.connect();
+      const detail = `connected as ${proxy.user}; host key known; authenticated by ${session.authMethod ?? "?"}`;
+      return { verdict: "pass", detail };
     });
-    if (!connected) return row(proxy, started, checks);
-    const engine = await attempt("engine", async () => {
-      const v = await session.startEngine();
-      const detail = `Docker ${v.version} (API ${v.apiVersion}) over ${session.transport ?? "?"}${engineAt(session.endpoint)}${becomeOf(session.become)}`;
-      const other = await otherDockerHost(session);
-      if (other === undefined) return { verdict: "pass", detail };
-      return {
-        verdict: "warn",
-        detail: `${detail}; the SSH user's DOCKER_HOST names another engine: ${printable(other)}`,
-        hint: "mp-sideload pulls into the engine at /var/run/docker.sock, the one a cloud proxy's runtime installs from; if the proxy's runtime uses the other one, set that proxy's dockerSocket in the inventory",
-      };
-    });
-    if (!engine) return row(proxy, started, checks);
-    await attempt("transport", async () => {
-      if (session.become !== undefined) {
-        return {
-          verdict: "pass",
-          detail: "dial-stdio through sudo (become): a stream-local forward cannot run as another user",
-        };
-      }
-      const other = await session.probeOtherTransport();
-      if (other.error === undefined) return { verdict: "pass", detail: `${other.transport} works too` };
-      if (session.transport === "stream-local") {
-        return {
-          verdict: "pass",
-          detail: `${other.transport} does not (${toErrorInfo(other.error).message}); not needed`,
-        };
-      }
-      return {
-        verdict: "warn",
-        detail: `stream-local forwarding does not work, so each engine call starts a docker CLI (dial-stdio)`,
-        hint: "allow it in the proxy's sshd_config (AllowStreamLocalForwarding yes, AllowTcpForwarding local or yes) for faster runs",
-      };
-    });
-    const info = await session.engine.info().catch((error: unknown) => error);
-    await attempt("disk", () => checkDisk(session, info, job.imageBytes, job.images));
-    await attempt("clock", () => Promise.resolve(checkClock(info, (deps.now ?? Date.now)())));
+    if (!connected) return this.row();
+    const session = frame.session();
+    if (!(await this.check("engine", () => this.engineCheck(session)))) return this.row();
+    await this.check("transport", () => transportCheck(session), { step: "transport" });
+    const info = await session.info().catch((error: unknown) => error);
+    await this.check("disk", () => checkDisk(session, info, job.imageBytes, job.images), { step: "disk" });
+    const clock = () => Promise.resolve(checkClock(info, this.now()));
+    await this.check("clock", clock, { step: "clock" });
     for (const image of job.images) {
-      await attempt(`image ${image.reference}`, async () =>
-        (await session.hasReference(image.reference))
-          ? { verdict: "pass", detail: "present" }
-          : { verdict: "pass", detail: "not present yet: mp-sideload pull puts it there" },
+      const reference = image.reference;
+      await this.check(
+        `image ${reference}`,
+        async () =>
+          (await session.hasReference(reference))
+            ? { verdict: "pass", detail: "present" }
+            : { verdict: "pass", detail: "not present yet: mp-sideload pull puts it there" },
+        { step: "image", reference },
       );
     }
     for (const registry of [...new Set(job.images.map((t) => t.registry))]) {
-      await attempt(`registry ${registry}`, () => checkRegistry(session, registry, job.auth(registry)));
-      await attempt(`ca ${registry}`, () => checkCa(session, registry, job.registryCa));
+      const auth = job.auth(registry);
+      await this.check(`registry ${registry}`, () => checkRegistry(session, registry, auth), {
+        step: "registry",
+        registry,
+      });
+      const ca = () => checkCa(session, registry, job.registryCa);
+      await this.check(`ca ${registry}`, ca, { step: "ca", registry });
     }
-    return row(proxy, started, checks);
-  } finally {
-    signal.removeEventListener("abort", close);
-    session.close();
+    return this.row();
   }
+
+  failed(error: unknown, step: StepName | undefined): DoctorRow {
+    this.checks.push(failed(step === undefined || step === "connect" ? "ssh" : step, error));
+    return this.row();
+  }
+
+  /**
+   * Run one check: as a step of the frame (`step`), or around one the frame runs itself
+   * (connect, engine); an error becomes its `fail`. False: it failed.
+   */
+  private async check(
+    name: string,
+    run: () => Promise<Omit<DoctorCheck, "check">>,
+    as?: { step: StepName } & StepSubject,
+  ): Promise<boolean> {
+    try {
+      const { step, ...subject } = as ?? {};
+      const work =
+        step === undefined ? abortable(run(), this.frame.signal) : this.frame.step(step, run, subject);
+      this.checks.push({ check: name, ...(await work) });
+      return true;
+    } catch (error) {
+      this.checks.push(failed(name, this.frame.deadline.explain(error)));
+      return false;
+    }
+  }
+
+  private async engineCheck(session: Session): Promise<Omit<DoctorCheck, "check">> {
+    const v = await this.frame.startEngine();
+    const detail = `Docker ${v.version} (API ${v.apiVersion}) over ${session.transport ?? "?"}${engineAt(session.endpoint)}${becomeOf(session.become)}`;
+    const other = await otherDockerHost(session);
+    if (other === undefined) return { verdict: "pass", detail };
+    return {
+      verdict: "warn",
+      detail: `${detail}; the SSH user's DOCKER_HOST names another engine: ${printable(other)}`,
+      hint: "mp-sideload pulls into the engine at /var/run/docker.sock, the one a cloud proxy's runtime installs from; if the proxy's runtime uses the other one, set that proxy's dockerSocket in the inventory",
+    };
+  }
+
+  private row(): DoctorRow {
+    return row(this.frame.proxy, this.frame.started, this.checks);
+  }
+}
+
+/** Whether the transport not in use works too: a warning when only dial-stdio does. */
+async function transportCheck(session: Session): Promise<Omit<DoctorCheck, "check">> {
+  if (session.become !== undefined) {
+    return {
+      verdict: "pass",
+      detail: "dial-stdio through sudo (become): a stream-local forward cannot run as another user",
+    };
+  }
+  const other = await session.probeOtherTransport();
+  if (other.error === undefined) return { verdict: "pass", detail: `${other.transport} works too` };
+  if (session.transport === "stream-local") {
+    return {
+      verdict: "pass",
+      detail: `${other.transport} does not (${toErrorInfo(other.error).message}); not needed`,
+    };
+  }
+  return {
+    verdict: "warn",
+    detail: `stream-local forwarding does not work, so each engine call starts a docker CLI (dial-stdio)`,
+    hint: "allow it in the proxy's sshd_config (AllowStreamLocalForwarding yes, AllowTcpForwarding local or yes) for faster runs",
+  };
 }
 
 const gib = (n: number) => `${(n / 1024 ** 3).toFixed(1)} GiB`;
@@ -222,19 +237,16 @@ async function checkDisk(
   if (info instanceof Error) throw info;
   const { rootDir } = info as { rootDir: string };
   // The path reaches a shell on the proxy: plain path characters only.
-  if (!/^\/[A-Za-z0-9_./-]*$/.test(rootDir)) {
+  if (!isPlainPath(rootDir)) {
     return {
       verdict: "warn",
       detail: `cannot measure: the engine's data root ${JSON.stringify(rootDir)} is not a plain path`,
     };
   }
-  const { stdout, code } = await session.connection.exec(`df -Pk -- '${rootDir}'`);
-  const fields = stdout.trim().split("\n").at(-1)?.trim().split(/\s+/) ?? [];
-  const availableKb = Number(fields[3]);
-  if (code !== 0 || !Number.isFinite(availableKb)) {
-    return { verdict: "warn", detail: `cannot measure the free space under ${rootDir} (df exited ${code})` };
+  const free = await session.freeBytesUnder(rootDir);
+  if (free === undefined) {
+    return { verdict: "warn", detail: `cannot measure the free space under ${rootDir} (df did not tell)` };
   }
-  const free = availableKb * 1024;
   // An image unpacks to about twice its compressed size, and the vfs driver copies layers.
   const need = imageBytes === undefined ? diskThresholds.failBelow : imageBytes * 3;
   const comfortable = imageBytes === undefined ? diskThresholds.warnBelow : imageBytes * 6;
@@ -271,14 +283,9 @@ async function oldImages(
 ): Promise<{ count: number; bytes: number } | undefined> {
   if (images.length === 0) return undefined;
   try {
-    const engine = session.engine;
-    const [listed, inUse] = await Promise.all([engine.listImages(), engine.containerImageIds()]);
-    const { remove } = selectPrunable(listed, {
-      current: images.map((i) => i.reference),
-      inUse,
-      keep: defaultPruneKeep,
-    });
-    const whole = remove.filter((c) => !c.untagOnly);
+    // prune's own selection, as a dry run: what it would remove is exactly what is counted here.
+    const { removed } = await pruneOnEngine(session, { images, keep: runDefaults.keep, dryRun: true });
+    const whole = removed.filter((c) => !c.untagOnly);
     if (whole.length === 0) return undefined;
     return { count: whole.length, bytes: whole.reduce((n, c) => n + c.size, 0) };
   } catch {

@@ -1,4 +1,11 @@
+/**
+ * The proxy's disk: where the engine keeps images, how much room is left there (`df` over the
+ * proxy's connection: the one place it runs, for the disk-full error of a pull and doctor's disk
+ * check alike), and the error a pull that ran out of it ends with.
+ */
+import { abortable } from "../abortable.js";
 import { SideloadError, oneLine } from "../errors.js";
+import type { SshConnection } from "../ssh/connect.js";
 
 /** What is known of the proxy's disk when a pull ran out of it. */
 export interface DiskFullFacts {
@@ -33,9 +40,27 @@ export function diskFullError(facts: DiskFullFacts): SideloadError {
     `${facts.where}: the proxy's disk is full: the engine keeps images in ${where}${known.length ? ` (${known.join("; ")})` : ""}: ${oneLine(facts.message, 200)}`,
     {
       hint: `free space in ${where} on the proxy: \`mp-sideload prune PAK…\` removes older adapter images, \`docker image prune\` there removes dangling ones; then run again`,
-      exitStatus: 1,
     },
   );
+}
+
+/** The engine's data root as a path that may reach a shell on the proxy: plain path characters only. */
+export function isPlainPath(path: string): boolean {
+  return /^\/[\w./-]*$/.test(path);
+}
+
+/**
+ * Free bytes in the file system holding `rootDir` (the engine's answer), by `df -Pk` over the
+ * proxy's connection; undefined when the path is not plain or `df` cannot tell.
+ */
+export async function freeBytesUnder(
+  connection: Pick<SshConnection, "exec">,
+  rootDir: string,
+  signal?: AbortSignal,
+): Promise<number | undefined> {
+  if (!isPlainPath(rootDir)) return undefined;
+  const df = await abortable(connection.exec(`df -Pk -- '${rootDir}'`), signal).catch(() => undefined);
+  return df === undefined || df.code !== 0 ? undefined : parseDfAvailable(df.stdout);
 }
 
 /** The "Available" column (1024-byte blocks) of `df -Pk`'s one data line, in bytes. */

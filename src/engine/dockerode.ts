@@ -8,6 +8,7 @@ import { existsSync } from "node:fs";
 import type { Agent } from "node:http";
 import Module, { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import { releaseBuild } from "../release-build.js";
 
 let loading: Promise<typeof Dockerode> | undefined;
 
@@ -29,6 +30,8 @@ export function loadDockerode(): Promise<typeof Dockerode> {
  * is stubbed and it loads as it comes.
  */
 function skipBuildKitSession(): void {
+  // The release bundle has no node_modules to resolve: esbuild left that file out of it instead.
+  if (releaseBuild) return;
   const require = createRequire(import.meta.url);
   const session = join(dirname(require.resolve("dockerode")), "session.js");
   if (!existsSync(session) || require.cache[session] !== undefined) return;

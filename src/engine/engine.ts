@@ -8,13 +8,14 @@ import type { IncomingMessage } from "node:http";
 import { setTimeout as delay } from "node:timers/promises";
 import type Dockerode from "dockerode";
 import { abortable } from "../abortable.js";
-import { SideloadError, oneLine, type ErrorCode } from "../errors.js";
+import { SideloadError, oneLine } from "../errors.js";
 import type { ImageReference } from "../reference.js";
 import { repositoryName, sameImageReference } from "../reference.js";
 import type { SshConnection } from "../ssh/connect.js";
 import { becomeError, sudoRefusal, type SudoAccess } from "../ssh/sudo.js";
 import { LineTooLongError, boundedLines } from "./bounded-lines.js";
-import { diskFullError, isDiskFull, parseDfAvailable } from "./disk-full.js";
+import { diskFullError, freeBytesUnder, isDiskFull } from "./disk-full.js";
+import { classifyRegistryError } from "./registry-errors.js";
 import { dockerodeClient, loadDockerode } from "./dockerode.js";
 import {
   initialPullState,
@@ -41,6 +42,9 @@ export interface EngineImage {
   /** Bytes, layers shared with other images included. */
   size: number;
 }
+
+/** What prune needs of an engine: its images, the images its containers use, and removing a name. */
+export type EngineImages = Pick<Engine, "listImages" | "containerImageIds" | "removeImageName">;
 
 export interface PullOptions {
   /** Ends the pull (else the engine's own signal). */
@@ -83,31 +87,24 @@ export class Engine {
 
   /** `GET /version`: proves the engine answers. */
   async version(): Promise<{ version: string; apiVersion: string }> {
-    try {
-      const v = jsonObject(
-        await this.call((docker, abortSignal) =>
-          (docker.version.bind(docker) as Signalled<unknown>)({ abortSignal }),
-        ),
-      ) as { Version?: unknown; ApiVersion?: unknown };
-      const text = (value: unknown) => (typeof value === "string" ? value : "");
-      return { version: text(v.Version), apiVersion: text(v.ApiVersion) };
-    } catch (error) {
-      throw this.signal?.aborted ? error : this.engineError(error);
-    }
+    const v = (await this.getObject("version")) as { Version?: unknown; ApiVersion?: unknown };
+    return { version: text(v.Version), apiVersion: text(v.ApiVersion) };
   }
 
   /** `GET /info`: where the engine keeps its data, and its clock. */
   async info(): Promise<{ rootDir: string; systemTime: string }> {
+    const info = (await this.getObject("info")) as { DockerRootDir?: unknown; SystemTime?: unknown };
+    return { rootDir: text(info.DockerRootDir), systemTime: text(info.SystemTime) };
+  }
+
+  /** `GET /version` or `GET /info`: a JSON object, or the engine's error classified. */
+  private async getObject(what: "version" | "info"): Promise<object> {
     try {
-      const info = jsonObject(
+      return jsonObject(
         await this.call((docker, abortSignal) =>
-          (docker.info.bind(docker) as Signalled<unknown>)({ abortSignal }),
+          (docker[what].bind(docker) as Signalled<unknown>)({ abortSignal }),
         ),
-      ) as { DockerRootDir?: unknown; SystemTime?: unknown };
-      return {
-        rootDir: typeof info.DockerRootDir === "string" ? info.DockerRootDir : "",
-        systemTime: typeof info.SystemTime === "string" ? info.SystemTime : "",
-      };
+      );
     } catch (error) {
       throw this.signal?.aborted ? error : this.engineError(error);
     }
@@ -181,7 +178,6 @@ export class Engine {
         `${this.where}: ${JSON.stringify(name)} is not a plain image name: left alone`,
         {
           hint: "remove it by hand on the proxy if it should go (docker rmi)",
-          exitStatus: 1,
         },
       );
     }
@@ -207,7 +203,6 @@ export class Engine {
           `${this.where}: the engine refused to remove ${name}: ${oneLine(messageOf(error), 300)}`,
           {
             hint: "a container started meanwhile may use it; run mp-sideload prune again to see the current state",
-            exitStatus: 1,
             cause: error,
           },
         );
@@ -337,14 +332,10 @@ export class Engine {
       (info) => info.rootDir,
       () => "",
     );
-    // The path is the engine's answer: only a plain one goes into the `df` command line.
-    const df = /^\/[\w./-]*$/.test(rootDir)
-      ? await abortable(this.connection.exec(`df -Pk -- '${rootDir}'`), this.signal).catch(() => undefined)
-      : undefined;
     return diskFullError({
       where: this.where,
       rootDir,
-      freeBytes: df === undefined ? undefined : parseDfAvailable(df.stdout),
+      freeBytes: await freeBytesUnder(this.connection, rootDir, this.signal),
       layersBytes: summarizePull(state).bytesTotal,
       message,
     });
@@ -371,7 +362,6 @@ export class Engine {
       `${this.where}: the Docker Engine ended the pull's connection while SSH stayed up, and ${ping} (${oneLine(cause.message)}): it restarted or stopped`,
       {
         hint: "mp-sideload waits for the engine and re-issues the pull within --retries; if it keeps failing, check the engine on the proxy (systemctl status docker, journalctl -u docker)",
-        exitStatus: 1,
         cause,
       },
     );
@@ -383,7 +373,6 @@ export class Engine {
       `${this.where}: the pull from ${ref.registry} made no progress for ${Math.round(ms / 1000)} s`,
       {
         hint: `the engine on the proxy receives nothing from ${ref.registry}: check the path between them (proxies, firewalls, the registry's storage); mp-sideload re-issues the pull within --retries; a slow link may need a longer --stall-timeout`,
-        exitStatus: 1,
         cause,
       },
     );
@@ -395,7 +384,6 @@ export class Engine {
       `${this.where}: the engine at ${this.socketPath} sent a pull progress line of more than ${error.maxBytes / 1024} KiB: not a Docker Engine's answer`,
       {
         hint: "check what listens at that socket on the proxy (docker version there), or set the proxy's dockerSocket in the inventory",
-        exitStatus: 1,
         cause: error,
       },
     );
@@ -445,7 +433,6 @@ export class Engine {
       `${this.where}: the connection dropped during the pull (${oneLine(error.message)})`,
       {
         hint: "mp-sideload reconnects and re-issues the pull; if it keeps failing, check the network to the proxy",
-        exitStatus: 1,
         cause: error,
       },
     );
@@ -465,7 +452,6 @@ export class Engine {
           hint: this.sudo
             ? `the engine refused ${this.sudo.user} too: become a user who may use it (--become-user root)`
             : "pass --become to reach the engine through sudo, or connect as root (--ssh-user root) or as a user in the proxy's docker group",
-          exitStatus: 1,
           cause: error,
         },
       );
@@ -475,7 +461,6 @@ export class Engine {
       `${this.where}: the Docker Engine at ${this.socketPath} does not answer (${oneLine(message, 200)})`,
       {
         hint: "check that docker runs on the proxy (systemctl status docker), or set the proxy's dockerSocket in the inventory",
-        exitStatus: 1,
         cause: error,
       },
     );
@@ -495,6 +480,11 @@ function messageOf(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   // docker-modem's wording around the engine's message: "(HTTP code 500) server error - … ".
   return message.replace(/^\(HTTP code \d+\) [^-]*- /, "").trim() || message;
+}
+
+/** A string field of an engine's answer; anything else is "". */
+function text(value: unknown): string {
+  return typeof value === "string" ? value : "";
 }
 
 /** An answer that must be a JSON object (docker-modem hands back a Buffer when it is not JSON). */
@@ -546,58 +536,4 @@ class Watchdog {
   stop(): void {
     clearTimeout(this.timer);
   }
-}
-
-const registryPatterns: [RegExp, ErrorCode, (registry: string) => string][] = [
-  [
-    /x509|certificate signed by unknown authority|certificate is not (valid|trusted)|tls: failed to verify/i,
-    "REGISTRY_UNTRUSTED_CA",
-    (r) =>
-      `the proxy does not trust ${r}'s TLS certificate: pass --registry-ca FILE to install the registry's CA on the proxy`,
-  ],
-  [
-    /toomanyrequests|too many requests|rate limit|\bHTTP 429\b|status(?: code)?:? 429\b/i,
-    "REGISTRY_RATE_LIMITED",
-    () => "the registry is rate-limiting: try again later, or with a lower --concurrency",
-  ],
-  [
-    /unauthorized|authentication required|no basic auth credentials|incorrect username or password|denied: requested access/i,
-    "REGISTRY_UNAUTHORIZED",
-    (r) =>
-      `check the user and password for ${r} (--registry-user, --registry-password-stdin or MP_SIDELOAD_REGISTRY_*)`,
-  ],
-  [
-    /manifest unknown|manifest for .* not found|not found: manifest|repository .* not found|name unknown|404 not found/i,
-    "MANIFEST_UNKNOWN",
-    (r) =>
-      `the registry ${r} has no image with this digest: was the image pushed, and does the pak match the build?`,
-  ],
-  [
-    /no such host|connection refused|i\/o timeout|network is unreachable|no route to host|dial tcp|server misbehaving|tls handshake timeout|connection reset|EOF/i,
-    "REGISTRY_UNREACHABLE",
-    (r) => `the proxy cannot reach ${r}: check DNS, routes, firewalls and proxies from the proxy's network`,
-  ],
-];
-
-/** Turn an engine's registry error text into a stable code with a hint. */
-export function classifyRegistryError(
-  message: string,
-  registry: string,
-  where: string,
-  during: "login" | "pull",
-): SideloadError {
-  // One logs in *to* a registry and pulls *from* it.
-  const what = `${where}: ${during} ${during === "login" ? "to" : "from"} ${registry} failed: ${oneLine(message, 300)}`;
-  for (const [pattern, code, hint] of registryPatterns) {
-    if (pattern.test(message)) {
-      return new SideloadError(code, what, {
-        hint: hint(registry),
-        exitStatus: 1,
-      });
-    }
-  }
-  return new SideloadError("PULL_FAILED", what, {
-    hint: "run again with --debug for the engine's full answer",
-    exitStatus: 1,
-  });
 }

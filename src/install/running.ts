@@ -7,7 +7,7 @@
  */
 import { abortable } from "../abortable.js";
 import { hostPort, printable, quote, toErrorInfo, type ErrorInfo } from "../errors.js";
-import { adapterContainers, type AdapterContainer } from "../engine/containers.js";
+import type { AdapterContainer } from "../engine/containers.js";
 import type { Proxy } from "../inventory/proxy.js";
 import { readOpsView } from "../ops/ops-source.js";
 import type { OpsConnection } from "../ops/suite-api.js";
@@ -108,7 +108,7 @@ async function checkProxy(proxy: Proxy, rows: RunningRow[], deps: RunningDeps): 
         await session.connect();
         await session.startEngine();
         for (const row of rows) {
-          row.containers = await adapterContainers(session.engine, row.reference);
+          row.containers = await session.adapterContainers(row.reference);
           row.verdict = row.containers.some((c) => c.state === "running")
             ? "running"
             : row.containers.length > 0

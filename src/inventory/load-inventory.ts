@@ -4,7 +4,7 @@
  * group_vars/ and host_vars/ beside each source, Ansible's variable precedence).
  */
 import { readdir, stat } from "node:fs/promises";
-import { basename, dirname, extname, join, resolve } from "node:path";
+import { basename, dirname, extname, join, posix, resolve, win32 } from "node:path";
 import { SideloadError, quote } from "../errors.js";
 import { describeFsError, homeDir, readTextFile } from "../files.js";
 import { registerSecret } from "../redact.js";
@@ -341,13 +341,30 @@ function withDefaults(p: Proxy, base: string, options: LoadOptions): Proxy {
 }
 
 function expandPath(path: string, base: string): string {
-  if (path === "~" || path.startsWith("~/")) return resolve(homeDir(process.env), path.slice(2));
-  return resolve(base, path);
+  return inventoryPath(path, base, process.env, process.platform);
+}
+
+/**
+ * A path an inventory names (an identity file), as the user on that platform writes it: `~/…`
+ * is in the home folder (also `~\…` on Windows), a relative path is from the inventory's folder,
+ * and on Windows a drive letter (`C:\keys\id`, `C:/keys/id`) or a UNC path stands as it is.
+ */
+export function inventoryPath(
+  path: string,
+  base: string,
+  env: NodeJS.ProcessEnv,
+  platform: NodeJS.Platform,
+): string {
+  const paths = platform === "win32" ? win32 : posix;
+  const home = platform === "win32" ? /^~(?:[\\/]|$)/ : /^~(?:\/|$)/;
+  if (home.test(path)) return paths.resolve(homeDir(env, platform), path.slice(2));
+  return paths.resolve(base, path);
 }
 
 /** The folder a variable's file belongs to: the source's, for group_vars/ and host_vars/ files. */
 function baseOf(file: string): string {
-  const m = /^(.*?)\/(?:group_vars|host_vars)\//.exec(file);
+  // Either separator: a Windows path has backslashes (and may have slashes too).
+  const m = /^(.*?)[\\/](?:group_vars|host_vars)[\\/]/.exec(file);
   return m ? (m[1] ?? "/") : dirname(resolve(file));
 }
 

@@ -270,7 +270,6 @@ export class CasaClient {
           `${this.where()}: ${what} did not end within --install-timeout`,
           {
             hint: "a large pak on a slow link needs a longer --install-timeout SECONDS",
-            exitStatus: 1,
           },
         );
       throw opsNetworkError(error, this.base, this.options, `CaSA ${what}`);
@@ -390,7 +389,6 @@ export async function waitForInstall(
         `${client.where()}: the install of ${quote(pakId)} is still ${status.state} after --install-timeout; it goes on in VCF Operations`,
         {
           hint: "watch it in VCF Operations (Integrations > Repository), or give a longer --install-timeout SECONDS",
-          exitStatus: 1,
         },
       );
     await pause(wait);
@@ -402,5 +400,5 @@ async function pause(wait: CasaWait): Promise<void> {
   await delay(wait.intervalMs ?? 2000, undefined, { signal: AbortSignal.any(signals) }).catch(
     () => undefined,
   );
-  if (wait.signal?.aborted) throw new SideloadError("INTERRUPTED", "interrupted", { exitStatus: 130 });
+  if (wait.signal?.aborted) throw new SideloadError("INTERRUPTED", "interrupted");
 }

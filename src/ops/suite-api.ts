@@ -314,8 +314,7 @@ export function opsNetworkError(
 ): SideloadError {
   if (error instanceof SideloadError) return error;
   const where = `VCF Operations ${new URL(base).host}`;
-  if (options.signal?.aborted)
-    return new SideloadError("INTERRUPTED", `${where}: interrupted`, { exitStatus: 130 });
+  if (options.signal?.aborted) return new SideloadError("INTERRUPTED", `${where}: interrupted`);
   const cause = ((error as { cause?: unknown }).cause ?? error) as { code?: string; message?: string };
   const code = cause.code ?? "";
   if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ERR_TLS/i.test(code)) {

@@ -78,9 +78,9 @@ export async function preflightRegistry(
     }
     const resolved = await resolver.find(registry, first.reference, options.prompt);
     if (resolved === undefined) return { registry, credentialSource: "none", verdicts: anonymous };
-    // The workstation cannot reach or trust the registry: asking again with credentials would
-    // only wait again. The proxies' own login remains the authority.
-    const unreachable = ["REGISTRY_UNREACHABLE", "REGISTRY_UNTRUSTED_CA"];
+    // The workstation cannot reach or trust the registry, or something else answers for it:
+    // asking again with credentials would only wait again. The proxies' own login decides.
+    const unreachable = ["REGISTRY_UNREACHABLE", "REGISTRY_UNTRUSTED_CA", "REGISTRY_BAD_ANSWER"];
     if (anonymous.every((v) => unreachable.includes(v.error?.code ?? ""))) {
       return {
         registry,

@@ -7,12 +7,12 @@
 import { createHash } from "node:crypto";
 import { readdirSync } from "node:fs";
 import { createSecureContext, rootCertificates, type SecureContext } from "node:tls";
-import { join } from "node:path";
+import { join, posix, win32 } from "node:path";
 import https from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
-import { SideloadError, oneLine, type ErrorCode, type ErrorInfo, toErrorInfo } from "../errors.js";
+import { SideloadError, oneLine, quote, type ErrorCode, type ErrorInfo, toErrorInfo } from "../errors.js";
 import type { RegistryAuth } from "../credentials/registry-auth.js";
-import { readTextFileSync } from "../files.js";
+import { homeDir, readTextFileSync } from "../files.js";
 import type { ImageReference } from "../reference.js";
 import { httpsExchange, type HttpAnswer, type HttpRequest } from "./https-exchange.js";
 
@@ -112,19 +112,40 @@ function seconds(ms: number): string {
 
 /**
  * The CAs trusted for `registry`: Node's bundle, the system's bundle, NODE_EXTRA_CA_CERTS, the
- * Docker certs.d folder for this registry (what the workstation's own engine trusts), and
+ * Docker certs.d folders for this registry (what the workstation's own engine trusts), and
  * --registry-ca.
  */
-export function trustedCas(registry: string, options: RegistryClientOptions): string[] {
+export function trustedCas(
+  registry: string,
+  options: RegistryClientOptions,
+  platform: NodeJS.Platform = process.platform,
+): string[] {
   const cas = workstationCas(options.env);
-  const certsDir = join(options.certsDir ?? "/etc/docker/certs.d", registry);
-  try {
-    for (const name of readdirSync(certsDir)) if (name.endsWith(".crt")) readIf(cas, join(certsDir, name));
-  } catch {
-    // no certs.d entry for this registry
+  for (const dir of options.certsDir === undefined
+    ? dockerCertsDirs(options.env, platform)
+    : [options.certsDir]) {
+    const certsDir = join(dir, registry);
+    try {
+      for (const name of readdirSync(certsDir)) if (name.endsWith(".crt")) readIf(cas, join(certsDir, name));
+    } catch {
+      // no certs.d entry for this registry
+    }
   }
   if (options.ca) cas.push(options.ca);
   return cas;
+}
+
+/**
+ * Where Docker keeps per-registry CAs on this machine: `~/.docker/certs.d` (Docker Desktop on
+ * macOS and Windows; rootless Docker on Linux), and on Linux also `/etc/docker/certs.d`.
+ */
+export function dockerCertsDirs(
+  env: NodeJS.ProcessEnv,
+  platform: NodeJS.Platform = process.platform,
+): string[] {
+  const path = platform === "win32" ? win32 : posix;
+  const home = path.join(homeDir(env, platform), ".docker", "certs.d");
+  return platform === "linux" ? [home, "/etc/docker/certs.d"] : [home];
 }
 
 /** The CAs this machine trusts for any HTTPS server: Node's bundle, the system's, NODE_EXTRA_CA_CERTS. */
@@ -289,12 +310,7 @@ export class RegistryClient {
     auth: RegistryAuth | undefined,
   ): Promise<string | undefined> {
     const realm = challenge.params.realm;
-    if (!realm)
-      throw new SideloadError(
-        "REGISTRY_UNREACHABLE",
-        `${this.registry}: a Bearer challenge without a realm`,
-        { exitStatus: 1 },
-      );
+    if (!realm) throw this.badAnswer("its Bearer challenge names no realm (token service)");
     const scope = `repository:${ref.repository.slice(1)}:pull`;
     const service = challenge.params.service;
     let response: HttpAnswer;
@@ -329,15 +345,39 @@ export class RegistryClient {
         `${this.registry}: the token service answered HTTP ${response.status}`,
         {
           hint: "the registry's token service is failing: try again later",
-          exitStatus: 1,
         },
       );
     }
-    const body = JSON.parse((await response.bytes()).toString("utf8")) as {
-      token?: string;
-      access_token?: string;
-    };
-    return body.token ?? body.access_token;
+    const body = this.json(await response.bytes(), `the token service ${quote(realm, 100)}`);
+    const token = body.token ?? body.access_token;
+    if (typeof token === "string" && token !== "") return token;
+    throw this.badAnswer(`the token service ${quote(realm, 100)} answered JSON without a token`);
+  }
+
+  /**
+   * A body that must be a JSON object (a manifest, an index, a token): parsed, or
+   * REGISTRY_BAD_ANSWER naming what it was and how it began. Without this a parse error fell
+   * into the network catch and read as "cannot reach it", though the registry had answered.
+   */
+  private json(bytes: Buffer, what: string): Record<string, unknown> {
+    let value: unknown;
+    try {
+      value = JSON.parse(bytes.toString("utf8"));
+    } catch {
+      value = undefined;
+    }
+    if (typeof value === "object" && value !== null && !Array.isArray(value))
+      return value as Record<string, unknown>;
+    const start = bytes.subarray(0, 60).toString("utf8");
+    throw this.badAnswer(
+      `its answer for ${what} is ${bytes.length} bytes that are not a JSON object (${bytes.length === 0 ? "empty" : `starting ${quote(start, 60)}`})`,
+    );
+  }
+
+  private badAnswer(message: string): SideloadError {
+    return new SideloadError("REGISTRY_BAD_ANSWER", `${this.registry}: ${message}`, {
+      hint: `${this.registry} answered, but not as a registry API v2 does: is this host:port the registry itself (not a web server, a login page or a proxy in front of it)? see what it serves with curl -i https://${apiHost(this.registry)}/v2/`,
+    });
   }
 
   /** Media type, digest check, and for an index whether linux/amd64 is in it. */
@@ -347,6 +387,9 @@ export class RegistryClient {
   ): Promise<Partial<RegistryVerdict>> {
     const bytes = response.fromHead ? Buffer.alloc(0) : await response.bytes();
     const mediaType = (response.header("content-type") ?? "").split(";")[0]?.trim();
+    const what = `the manifest ${ref.digest}`;
+    // Before the digest: an HTML page served with 200 is a bad answer, not an unknown manifest.
+    const body = response.fromHead ? {} : this.json(bytes, what);
     const served =
       response.header("docker-content-digest") ??
       `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
@@ -363,19 +406,15 @@ export class RegistryClient {
     }
     if (response.fromHead) return { mediaType }; // a single-platform manifest: nothing more to check
     if (mediaType !== manifestTypes.dockerList && mediaType !== manifestTypes.ociIndex) {
-      const manifest = JSON.parse(bytes.toString("utf8")) as {
-        config?: { size?: number };
-        layers?: { size?: number }[];
-      };
-      const size =
-        (manifest.config?.size ?? 0) + (manifest.layers ?? []).reduce((sum, l) => sum + (l.size ?? 0), 0);
+      const manifest = body as { config?: { size?: unknown }; layers?: unknown };
+      const layers = Array.isArray(manifest.layers) ? (manifest.layers as { size?: unknown }[]) : [];
+      const size = [manifest.config, ...layers].reduce((sum, part) => sum + sizeOf(part), 0);
       return { mediaType, ...(size > 0 ? { size } : {}) };
     }
-    const index = JSON.parse(bytes.toString("utf8")) as {
-      manifests?: { platform?: { os?: string; architecture?: string } }[];
-    };
-    const platforms = (index.manifests ?? []).map(
-      (m) => `${m.platform?.os ?? "?"}/${m.platform?.architecture ?? "?"}`,
+    const manifests = (body as { manifests?: unknown }).manifests;
+    if (!Array.isArray(manifests)) throw this.badAnswer(`${what} is an image index without a manifests list`);
+    const platforms = (manifests as { platform?: { os?: string; architecture?: string } }[]).map(
+      (m) => `${m?.platform?.os ?? "?"}/${m?.platform?.architecture ?? "?"}`,
     );
     if (!platforms.includes("linux/amd64")) {
       return {
@@ -426,7 +465,6 @@ export class RegistryClient {
       `${where}: HTTP ${status}${withAuth ? " with the credentials" : " anonymously"}${waited}`,
       {
         hint: hints[code],
-        exitStatus: 1,
       },
     );
   }
@@ -443,7 +481,6 @@ export class RegistryClient {
         `${this.registry}: its TLS certificate is not trusted here (${code})`,
         {
           hint: "pass --registry-ca FILE with the CA that signed the registry's certificate (it is also installed on the proxies)",
-          exitStatus: 1,
         },
       );
     }
@@ -468,7 +505,6 @@ export class RegistryClient {
       `${this.registry}: cannot reach it from this machine: ${message}`,
       {
         hint: "check the name, port, DNS and proxies of this machine's network; the cloud proxies may still reach it",
-        exitStatus: 1,
       },
     );
   }
@@ -525,6 +561,12 @@ const refused: HttpAnswer = {
   bytes: () => Promise.resolve(Buffer.alloc(0)),
   discard: () => undefined,
 };
+
+/** A descriptor's size when it is a non-negative number, else 0. */
+function sizeOf(part: unknown): number {
+  const size = (part as { size?: unknown } | undefined)?.size;
+  return typeof size === "number" && Number.isFinite(size) && size > 0 ? size : 0;
+}
 
 function basic(auth: RegistryAuth): string {
   return `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString("base64")}`;

@@ -29,7 +29,6 @@ export class ProxyDeadline {
         `${this.where}: did not finish within ${Math.round(this.timeoutMs / 1000)} s`,
         {
           hint: "raise --timeout, or check what the proxy is waiting for with --debug",
-          exitStatus: 1,
         },
       );
     }
@@ -37,7 +36,7 @@ export class ProxyDeadline {
     return new SideloadError(
       "INTERRUPTED",
       `${this.where}: ${reason instanceof SideloadError ? reason.message : "interrupted"}`,
-      { exitStatus: reason instanceof SideloadError ? reason.exitStatus : 130 },
+      { signal: reason instanceof SideloadError ? reason.signal : undefined },
     );
   }
 }

@@ -6,8 +6,16 @@
 import { randomBytes } from "node:crypto";
 import type { SFTPWrapper } from "ssh2";
 import { SideloadError } from "../errors.js";
+import { adapterContainers, type AdapterContainer } from "../engine/containers.js";
 import { preloadDockerode } from "../engine/dockerode.js";
-import { Engine, type PullOptions, type PullProgress } from "../engine/engine.js";
+import { freeBytesUnder } from "../engine/disk-full.js";
+import {
+  Engine,
+  type EngineImage,
+  type EngineImages,
+  type PullOptions,
+  type PullProgress,
+} from "../engine/engine.js";
 import type { RegistryAuth } from "../credentials/registry-auth.js";
 import type { EngineTransport } from "../engine/ssh-agent.js";
 import type { Proxy } from "../inventory/proxy.js";
@@ -51,8 +59,11 @@ export interface BecomeMethod {
 /** What became of the registry CA on a proxy. */
 export type CaOutcome = "installed" | "unchanged";
 
-/** The operations the per-proxy steps need; one owner closes it. */
-export interface Session {
+/**
+ * The operations the per-proxy steps need; one owner (the frame) closes it. The connection and
+ * the engine stay inside: a step asks the session, never reaches around it.
+ */
+export interface Session extends EngineImages {
   /** Open the SSH connection (host key checked, then authentication). */
   connect(): Promise<void>;
   /**
@@ -68,8 +79,14 @@ export interface Session {
   readonly endpoint: EngineEndpoint | undefined;
   /** The SSH user's DOCKER_HOST on the proxy, "" when unset (a session of its own). */
   dockerHost(): Promise<string>;
-  readonly engine: Engine;
-  readonly connection: SshConnection;
+  /** How SSH authenticated (`publickey`, `password`…), once connected. */
+  readonly authMethod: string | undefined;
+  /** The SSH connection is gone (or was never opened). */
+  readonly closed: boolean;
+  /** `GET /info`: where the engine keeps its data, and its clock. */
+  info(): Promise<{ rootDir: string; systemTime: string }>;
+  /** Free bytes under the engine's data root `rootDir` (`df`); undefined when it cannot tell. */
+  freeBytesUnder(rootDir: string): Promise<number | undefined>;
   /** Make `/etc/docker/certs.d/<registry>/ca.crt` hold `pem`, writing only if it differs. */
   installCa(registry: string, pem: string): Promise<CaOutcome>;
   /** The current `/etc/docker/certs.d/<registry>/ca.crt`, or undefined when there is none. */
@@ -84,6 +101,8 @@ export interface Session {
     onProgress: (p: PullProgress) => void,
     options?: Pick<PullOptions, "stallTimeoutMs">,
   ): Promise<void>;
+  /** The containers created from exactly `reference`, with an exited one's code and last log lines. */
+  adapterContainers(reference: string): Promise<AdapterContainer[]>;
   /** Whether the transport not in use would work too (doctor); closes what it opened. */
   probeOtherTransport(): Promise<{ transport: EngineTransport; error?: unknown }>;
   /** Close the connection and every channel on it; safe to call twice. */
@@ -122,14 +141,46 @@ class ProxySession implements Session {
     this.found = options.endpoint;
   }
 
-  get connection(): SshConnection {
+  private get connection(): SshConnection {
     if (!this.ssh) throw this.closedError();
     return this.ssh;
   }
 
-  get engine(): Engine {
+  private get engine(): Engine {
     if (!this.docker) throw this.closedError();
     return this.docker;
+  }
+
+  get authMethod(): string | undefined {
+    return this.ssh?.authMethod;
+  }
+
+  get closed(): boolean {
+    return this.ssh?.closed ?? true;
+  }
+
+  info(): Promise<{ rootDir: string; systemTime: string }> {
+    return this.engine.info();
+  }
+
+  freeBytesUnder(rootDir: string): Promise<number | undefined> {
+    return freeBytesUnder(this.connection, rootDir, this.options.signal);
+  }
+
+  listImages(): Promise<EngineImage[]> {
+    return this.engine.listImages();
+  }
+
+  adapterContainers(reference: string): Promise<AdapterContainer[]> {
+    return adapterContainers(this.engine, reference);
+  }
+
+  containerImageIds(): Promise<Set<string>> {
+    return this.engine.containerImageIds();
+  }
+
+  removeImageName(name: string): Promise<{ untagged: string[]; deleted: string[] }> {
+    return this.engine.removeImageName(name);
   }
 
   get transport(): EngineTransport | undefined {
@@ -343,7 +394,6 @@ class ProxySession implements Session {
         `${this.options.where}: cannot install ${file} (${(error as Error).message})`,
         {
           hint: "installing a registry CA needs root on the proxy (--ssh-user root)",
-          exitStatus: 1,
           cause: error,
         },
       );
@@ -393,7 +443,7 @@ class ProxySession implements Session {
     return new SideloadError(
       "REGISTRY_CA_FAILED",
       `${this.options.where}: cannot ${what} ${file} as ${sudo.user} through sudo (${stderr.trim() || "no message"})`,
-      { hint: `check that ${sudo.user} may write /etc/docker/certs.d on the proxy`, exitStatus: 1 },
+      { hint: `check that ${sudo.user} may write /etc/docker/certs.d on the proxy` },
     );
   }
 
@@ -410,9 +460,7 @@ class ProxySession implements Session {
   }
 
   private closedError(): SideloadError {
-    return new SideloadError("SSH_DISCONNECTED", `${this.options.where}: the connection is closed`, {
-      exitStatus: 1,
-    });
+    return new SideloadError("SSH_DISCONNECTED", `${this.options.where}: the connection is closed`, {});
   }
 }
 

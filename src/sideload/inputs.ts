@@ -4,6 +4,7 @@
  */
 
 import type { OpsConnection } from "../ops/suite-api.js";
+import { defaultPruneKeep } from "./prune-select.js";
 
 /** VCF Operations as a target source: the connection, and which of its cloud proxies. */
 export interface OpsQuery {
@@ -57,13 +58,31 @@ export interface SshInputs {
   identities: string[];
 }
 
-/** The run's defaults, for the flags and the wizard alike. */
+/**
+ * The run's defaults, for the flags of every per-proxy command and the wizard alike: the one
+ * place their numbers are written (the help texts read them too).
+ */
 export const runDefaults = {
   concurrency: 8,
+  /** Per proxy, for `pull`, `verify` and `prune`. */
   timeoutSeconds: 900,
+  /** Per proxy, for `doctor`: it only reads, so a proxy that hangs is found sooner. */
+  doctorTimeoutSeconds: 60,
   retries: 3,
   stallTimeoutSeconds: 60,
+  /** `prune` and `pull --prune`: old images kept per repository besides the current ones. */
+  keep: defaultPruneKeep,
+  /** `install --install-timeout`: the wait for a busy VCF Operations, the upload and the install. */
+  installTimeoutSeconds: 1800,
 } as const;
+
+/** `install`: after the sideloads, the pak installed into VCF Operations (`--ops`). */
+export interface InstallInputs {
+  /** `--force`: CLOBBER an earlier upload, then force_content_update. */
+  force: boolean;
+  /** `--install-timeout`, in ms. */
+  timeoutMs: number;
+}
 
 /** What a `pull` or `verify` run works on and how. */
 export interface SideloadInputs {
@@ -85,4 +104,8 @@ export interface SideloadInputs {
   stallTimeoutMs?: number | undefined;
   /** `pull --prune [--keep N]`: old images removed once a proxy's images are verified. */
   prune?: { keep: number } | undefined;
+  /** `verify --running` (with `--ops`): the adapter containers of each instance checked too. */
+  running?: boolean | undefined;
+  /** `install` (a pull, then the install), from the command or the wizard's "install now?". */
+  install?: InstallInputs | undefined;
 }

@@ -1,7 +1,8 @@
 import { hostPort, printable } from "../errors.js";
 import { routeOf, type Proxy } from "../inventory/proxy.js";
 import { imagesFor } from "./proxy-images.js";
-import type { SideloadJob } from "./types.js";
+import { sideloadSteps } from "./steps.js";
+import type { AdapterImage, SideloadJob } from "./types.js";
 
 export interface PlannedProxy {
   proxy: Proxy;
@@ -56,22 +57,37 @@ export function planSideload(
   });
 }
 
-/** The steps once for every proxy, references and hosts left out: the short plan's body. */
+/**
+ * The steps once for every proxy, references and hosts left out: the short plan's body. One
+ * line (or two) for each step `sideloadSteps` says will run, in its order.
+ */
 export function planOutline(job: SideloadJob, knownHostsFile: string): string[] {
-  const steps = [
-    `connect over SSH (jump hosts first); host keys checked against ${printable(knownHostsFile)} before any credential goes out`,
-    "reach the Docker Engine through that connection (/var/run/docker.sock, else the proxy's DOCKER_HOST)",
-    "check whether the engine already holds each image, by its exact digest",
-  ];
-  if (job.mode === "verify") return steps;
-  if (job.registryCa !== undefined)
-    steps.push("if one is missing: install the registry CA as /etc/docker/certs.d/<registry>/ca.crt");
-  steps.push(
-    "if one is missing: check the registry credentials from the proxy (engine POST /auth)",
-    "then pull it by digest (credentials only in the X-Registry-Auth header)",
-    "then verify that the image's RepoDigests holds exactly its reference",
-  );
-  return steps;
+  const { open, image, after } = sideloadSteps(job);
+  const lines: Record<(typeof open)[number] | (typeof image)[number] | (typeof after)[number], string[]> = {
+    connect: [
+      `connect over SSH (jump hosts first); host keys checked against ${printable(knownHostsFile)} before any credential goes out`,
+    ],
+    engine: [
+      "reach the Docker Engine through that connection (/var/run/docker.sock, else the proxy's DOCKER_HOST)",
+    ],
+    present: ["check whether the engine already holds each image, by its exact digest"],
+    login: [
+      ...(job.registryCa === undefined
+        ? []
+        : ["if one is missing: install the registry CA as /etc/docker/certs.d/<registry>/ca.crt"]),
+      "if one is missing: check the registry credentials from the proxy (engine POST /auth)",
+    ],
+    pull: ["then pull it by digest (credentials only in the X-Registry-Auth header)"],
+    verify: ["then verify that the image's RepoDigests holds exactly its reference"],
+    prune: [pruneLine(job, "their repositories")],
+  };
+  return [...open, ...image, ...after].flatMap((step) => lines[step]);
+}
+
+/** `pull --prune`'s step in words. */
+function pruneLine(job: SideloadJob, whose: string): string {
+  const keep = job.prune?.keep ?? 0;
+  return `once every image is there: remove the old images of ${whose}, keeping ${keep} besides the current ones (never one a container uses)`;
 }
 
 function actionOf(job: SideloadJob, images: number): string {
@@ -113,32 +129,58 @@ function shortPath(file: string, home: string | undefined): string {
   return printable(tilde.length > 32 && parts.length > 3 ? `…/${parts.slice(-2).join("/")}` : tilde);
 }
 
+/** Every step on `proxy`, in the order `sideloadSteps` runs them, references and hosts spelt out. */
 function proxySteps(proxy: Proxy, job: SideloadJob, knownHostsFile: string): string[] {
+  const { image: imageSteps, after } = sideloadSteps(job);
+  const steps = [...connectLines(proxy, knownHostsFile), engineLine(proxy)];
+  const registries = new Set<string>();
+  for (const image of imagesFor(proxy, job.images)) {
+    for (const step of imageSteps) steps.push(...imageStepLines(step, image, job, registries));
+  }
+  if (after.includes("prune")) steps.push(pruneLine(job, "the images' repositories"));
+  return steps;
+}
+
+/** `connect`: the jump hosts first, then the proxy. */
+function connectLines(proxy: Proxy, knownHostsFile: string): string[] {
   const hops = (proxy.jump ?? []).map(
     (hop) =>
       `connect to jump host ${printable(hop.name)} as ${hop.user}@${hostPort(hop.host, hop.port)} (shared by every proxy behind it); its host key checked first`,
   );
-  const steps = [
+  return [
     ...hops,
     `connect ${proxy.user}@${hostPort(proxy.host, proxy.port)} over SSH${hops.length > 0 ? " through a channel of the last jump host" : ""}; host key checked against ${printable(proxy.knownHostsFiles?.[0] ?? knownHostsFile)} before any credential is sent`,
-    proxy.become?.enabled === true
-      ? `reach the Docker Engine through that connection as ${proxy.become.user ?? "root"} through sudo (docker system dial-stdio${proxy.dockerSocket === undefined ? "" : ` -H unix://${proxy.dockerSocket}`}); the sudo password, if sudo wants one, on the channel's stdin`
-      : `reach the Docker Engine through that connection (${proxy.dockerSocket ?? "/var/run/docker.sock, else the proxy's DOCKER_HOST"})`,
   ];
-  const registries = new Set<string>();
-  for (const image of imagesFor(proxy, job.images)) {
-    steps.push(`check whether the engine already holds ${image.reference}`);
-    if (job.mode === "verify") continue;
-    if (!registries.has(image.registry)) {
+}
+
+function engineLine(proxy: Proxy): string {
+  return proxy.become?.enabled === true
+    ? `reach the Docker Engine through that connection as ${proxy.become.user ?? "root"} through sudo (docker system dial-stdio${proxy.dockerSocket === undefined ? "" : ` -H unix://${proxy.dockerSocket}`}); the sudo password, if sudo wants one, on the channel's stdin`
+    : `reach the Docker Engine through that connection (${proxy.dockerSocket ?? "/var/run/docker.sock, else the proxy's DOCKER_HOST"})`;
+}
+
+/** One image step in words; `login` (and the CA) once per registry, as the runner does. */
+function imageStepLines(
+  step: ReturnType<typeof sideloadSteps>["image"][number],
+  image: AdapterImage,
+  job: SideloadJob,
+  registries: Set<string>,
+): string[] {
+  switch (step) {
+    case "present":
+      return [`check whether the engine already holds ${image.reference}`];
+    case "login": {
+      if (registries.has(image.registry)) return [];
       registries.add(image.registry);
-      if (job.registryCa !== undefined)
-        steps.push(`  if not: install the registry CA as /etc/docker/certs.d/${image.registry}/ca.crt`);
-      steps.push(
+      const ca = `  if not: install the registry CA as /etc/docker/certs.d/${image.registry}/ca.crt`;
+      return [
+        ...(job.registryCa === undefined ? [] : [ca]),
         `  if not: check the registry credentials for ${image.registry} from the proxy (engine POST /auth, unless this machine's check just accepted them)`,
-      );
+      ];
     }
-    steps.push(`  then pull ${image.reference} (credentials only in the X-Registry-Auth header)`);
-    steps.push(`  then verify that the image's RepoDigests holds exactly ${image.reference}`);
+    case "pull":
+      return [`  then pull ${image.reference} (credentials only in the X-Registry-Auth header)`];
+    case "verify":
+      return [`  then verify that the image's RepoDigests holds exactly ${image.reference}`];
   }
-  return steps;
 }

@@ -1,19 +1,14 @@
 /**
  * `prune`: on each proxy, the old images of the paks' repositories removed by the rule of
  * prune-select.ts, through the proxy's engine, without force (the engine deletes an image only
- * when its last name goes). The same sessions, deadlines and concurrency pool as `pull`; `pull
- * --prune` runs `pruneOnEngine` on the session it already has.
+ * when its last name goes). A per-proxy command of the frame (session/proxy-frame.ts), like
+ * `pull`; `pull --prune` runs `pruneOnEngine` on the session it already has.
  */
-import { abortable } from "../abortable.js";
-import { hostPort, printable, toErrorInfo, type ErrorInfo } from "../errors.js";
-import type { Engine } from "../engine/engine.js";
+import { printable, toErrorInfo, type ErrorInfo } from "../errors.js";
+import type { EngineImages } from "../engine/engine.js";
 import type { Proxy } from "../inventory/proxy.js";
 import type { AdapterImage } from "../pak/read-paks.js";
-import { mapConcurrently } from "../session/map-concurrently.js";
-import { ProxyDeadline } from "../session/proxy-deadline.js";
-import { openProxySession, type OpenSession } from "../session/proxy-session.js";
-import type { ConnectOptions } from "../ssh/connect.js";
-import type { KnownHostLine } from "../ssh/known-hosts.js";
+import { runProxies, type FrameDeps, type ProxyCommand } from "../session/proxy-frame.js";
 import { selectPrunable, type KeptImage, type PruneCandidate } from "./prune-select.js";
 
 /** What a prune run removes, and how. */
@@ -72,14 +67,8 @@ export interface PruneReport {
   summary: { ok: number; failed: number; total: number; removed: number; bytesFreed: number };
 }
 
-export interface PruneDeps {
-  knownHosts: KnownHostLine[];
-  connect: Omit<ConnectOptions, "signal">;
-  signal?: AbortSignal | undefined;
-  openSession?: OpenSession;
-  /** Told as each proxy finishes. */
-  onRow?: (row: ProxyPruneResult) => void;
-}
+/** The frame's deps; each proxy's row comes as its `proxy-finished` event. */
+export type PruneDeps = FrameDeps<ProxyPruneResult>;
 
 /**
  * List the engine's images and containers, select by the rule, and (unless `dryRun`) delete
@@ -87,7 +76,7 @@ export interface PruneDeps {
  * deleted, and a refusal of one image does not stop the others.
  */
 export async function pruneOnEngine(
-  engine: Engine,
+  engine: EngineImages,
   job: Pick<PruneJob, "images" | "keep" | "dryRun">,
   allowed?: ReadonlySet<string>,
 ): Promise<EnginePrune> {
@@ -123,28 +112,42 @@ export async function pruneOnEngine(
   return { removed, kept: selection.kept, bytesFreed, ...(error ? { error } : {}) };
 }
 
-/** Prune every proxy, at most `concurrency` at once; proxies not started when interrupted are skipped. */
+/** Prune every proxy through the one batch; proxies not started when interrupted are skipped. */
 export async function runPrune(
   proxies: Proxy[],
   job: PruneJob,
   deps: PruneDeps & { concurrency: number },
 ): Promise<PruneReport> {
-  const rows = await mapConcurrently(
-    proxies,
-    deps.concurrency,
-    async (proxy) => {
-      const done = await pruneProxy(proxy, job, deps);
-      deps.onRow?.(done);
-      return done;
-    },
-    (proxy) =>
+  return pruneReport(job, await runProxies(proxies, pruneCommand(job), deps));
+}
+
+/** `prune` as a per-proxy command of the frame: connect → engine → prune. */
+export function pruneCommand(job: PruneJob): ProxyCommand<ProxyPruneResult> {
+  return {
+    timeoutMs: job.timeoutMs,
+    steps: (frame) => ({
+      run: async () => {
+        const session = await frame.open();
+        const allowed = job.confirmed?.get(frame.proxy.name) ?? noneIfConfirmed(job);
+        const outcome = await frame.step("prune", () => pruneOnEngine(session, job, allowed));
+        const status = outcome.error
+          ? "failed"
+          : job.dryRun
+            ? "listed"
+            : outcome.removed.length > 0
+              ? "pruned"
+              : "nothing";
+        return { ...base(frame.proxy, frame.started), status, ...outcome };
+      },
+      failed: (error) =>
+        failedRow(frame.proxy, frame.started, "failed", toErrorInfo(frame.deadline.explain(error))),
+    }),
+    notStarted: (proxy) =>
       failedRow(proxy, 0, "skipped", {
         code: "INTERRUPTED",
         message: `${printable(proxy.name)}: not started: the run was interrupted`,
       }),
-    deps.signal,
-  );
-  return pruneReport(job, rows);
+  };
 }
 
 /** The report of a prune run from its rows. */
@@ -170,46 +173,6 @@ export function pruneReport(
       bytesFreed: rows.reduce((n, r) => n + r.bytesFreed, 0),
     },
   };
-}
-
-/** Connect, find the engine, prune. Never throws: a failure is the row's. */
-export async function pruneProxy(proxy: Proxy, job: PruneJob, deps: PruneDeps): Promise<ProxyPruneResult> {
-  const started = Date.now();
-  const where = `${printable(proxy.name)} (${hostPort(proxy.host, proxy.port)})`;
-  const deadline = new ProxyDeadline(job.timeoutMs, deps.signal, where);
-  const signal = deadline.signal;
-  const session = (deps.openSession ?? openProxySession)(proxy, {
-    knownHosts: deps.knownHosts,
-    connect: deps.connect,
-    signal,
-    where,
-  });
-  // On the deadline or Ctrl-C the connection goes at once, and every request on it with it.
-  const close = () => session.close();
-  signal.addEventListener("abort", close, { once: true });
-  try {
-    const outcome = await abortable(
-      (async () => {
-        await session.connect();
-        await session.startEngine();
-        return pruneOnEngine(session.engine, job, job.confirmed?.get(proxy.name) ?? noneIfConfirmed(job));
-      })(),
-      signal,
-    );
-    const status = outcome.error
-      ? "failed"
-      : job.dryRun
-        ? "listed"
-        : outcome.removed.length > 0
-          ? "pruned"
-          : "nothing";
-    return { ...base(proxy, started), status, ...outcome };
-  } catch (error) {
-    return failedRow(proxy, started, "failed", toErrorInfo(deadline.explain(error)));
-  } finally {
-    signal.removeEventListener("abort", close);
-    session.close();
-  }
 }
 
 /** With a confirmed list, a proxy absent from it had nothing confirmed: nothing may go there. */

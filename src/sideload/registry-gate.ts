@@ -10,7 +10,7 @@
  */
 import { credentialsMissing, type CredentialResolver } from "../credentials/resolve.js";
 import type { RegistryAuth } from "../credentials/registry-auth.js";
-import { ExitStatus, SideloadError } from "../errors.js";
+import { SideloadError } from "../errors.js";
 import type { AdapterImage } from "../pak/read-paks.js";
 import { fatalCodes, preflightRegistry, type RegistryPreflight } from "../registry/preflight.js";
 import type { RegistryClientOptions } from "../registry/registry-client.js";
@@ -230,7 +230,7 @@ export function fatalVerdict(entry: RegistryPreflight): SideloadError | undefine
     return new SideloadError(
       error.code,
       `checked from this machine before any proxy logged in: ${error.message}`,
-      { hint: error.hint, exitStatus: ExitStatus.usage },
+      { hint: error.hint },
     );
   }
   return undefined;

@@ -1,8 +1,6 @@
-import { printable } from "../errors.js";
 import type { Proxy } from "../inventory/proxy.js";
-import { mapConcurrently } from "../session/map-concurrently.js";
-import { imagesFor } from "./proxy-images.js";
-import { sideloadProxy, type ProxyDeps } from "./sideload-proxy.js";
+import { runProxies } from "../session/proxy-frame.js";
+import { sideloadCommand, type ProxyDeps } from "./sideload-proxy.js";
 import type { BatchReport, ProxyResult, SideloadJob } from "./types.js";
 
 export interface BatchOptions extends ProxyDeps {
@@ -10,39 +8,21 @@ export interface BatchOptions extends ProxyDeps {
 }
 
 /**
- * Run the job on every proxy, at most `concurrency` at once. One proxy failing never stops the
- * others; proxies not started when the run is interrupted are reported as skipped.
+ * Run the job on every proxy through the one batch (session/proxy-frame.ts), at most
+ * `concurrency` at once. One proxy failing never stops the others; proxies not started when
+ * the run is interrupted are reported as skipped.
  */
 export async function runBatch(
   proxies: Proxy[],
   job: SideloadJob,
   options: BatchOptions,
 ): Promise<BatchReport> {
-  const results = await mapConcurrently(
-    proxies,
-    options.concurrency,
-    (proxy) => sideloadProxy(proxy, job, options),
-    (proxy) => imagesFor(proxy, job.images).map((t) => skipped(proxy, t.reference)),
-    options.signal,
-  );
+  const results = await runProxies(proxies, sideloadCommand(job, options), options);
   return buildReport(
     job.mode,
     job.images.map((t) => t.reference),
     results.flat(),
   );
-}
-
-function skipped(proxy: Proxy, reference: string): ProxyResult {
-  return {
-    name: proxy.name,
-    host: proxy.host,
-    port: proxy.port,
-    status: "skipped",
-    reference,
-    durationMs: 0,
-    steps: [],
-    error: { code: "INTERRUPTED", message: `${printable(proxy.name)}: not started: the run was interrupted` },
-  };
 }
 
 export function buildReport(

@@ -1,22 +1,15 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { abortable } from "../abortable.js";
-import { SideloadError, hostPort, printable, toErrorInfo } from "../errors.js";
+import { SideloadError, printable, toErrorInfo } from "../errors.js";
 import { repositoryName, sameImageReference } from "../reference.js";
 import type { PullProgress } from "../engine/engine.js";
 import type { RegistryAuth } from "../credentials/registry-auth.js";
 import type { Proxy } from "../inventory/proxy.js";
-import type { ConnectOptions } from "../ssh/connect.js";
-import type { KnownHostLine } from "../ssh/known-hosts.js";
-import { ProxyDeadline } from "../session/proxy-deadline.js";
+import { runProxy, type FrameDeps, type ProxyCommand } from "../session/proxy-frame.js";
+import type { ProxyFrame, ProxySteps } from "../session/proxy-frame.js";
+import type { CaOutcome, Session } from "../session/proxy-session.js";
 import { imagesFor } from "./proxy-images.js";
 import { pruneOnEngine, type EnginePrune } from "./prune.js";
-import {
-  openProxySession,
-  type CaOutcome,
-  type EngineEndpoint,
-  type OpenSession,
-  type Session,
-} from "../session/proxy-session.js";
+import { sideloadSteps, type SideloadSteps } from "./steps.js";
 import {
   defaultStallTimeoutMs,
   type AdapterImage,
@@ -27,15 +20,10 @@ import {
   type StepTiming,
 } from "./types.js";
 
-export interface ProxyDeps {
-  knownHosts: KnownHostLine[];
-  connect: Omit<ConnectOptions, "signal">;
+export interface ProxyDeps extends FrameDeps<ProxyResult[]> {
   onEvent: (event: SideloadEvent) => void;
-  signal?: AbortSignal | undefined;
   /** Backoff before re-issuing a dropped pull; tests shorten it. */
-  backoffMs?: (attempt: number) => number;
-  /** Opens the proxy's session; tests of the step rules pass a fake. */
-  openSession?: OpenSession;
+  backoffMs?: ((attempt: number) => number) | undefined;
 }
 
 const defaultBackoff = (attempt: number) => Math.min(500 * 2 ** (attempt - 1), 8_000);
@@ -67,27 +55,49 @@ function retryCause(error: unknown): "connection" | "engine" | "stall" | "rate-l
 }
 
 /**
- * Prepare one proxy: connect → engine → for each image: present? → login → pull → verify.
- * Never throws: every failure becomes a `failed` result naming the step and the error.
+ * `pull` or `verify` as a per-proxy command of the frame (session/proxy-frame.ts): connect →
+ * engine → for each image: present? → login → pull → verify; then, with --prune, prune. A
+ * failure becomes a `failed` row naming the step and the error; the other images go on.
  */
+export function sideloadCommand(
+  job: SideloadJob,
+  options: Pick<ProxyDeps, "backoffMs"> = {},
+): ProxyCommand<ProxyResult[]> {
+  return {
+    timeoutMs: job.timeoutMs,
+    steps: (frame) => new ProxyRun(frame, job, options.backoffMs),
+    notStarted: (proxy) => imagesFor(proxy, job.images).map((t) => skipped(proxy, t.reference)),
+  };
+}
+
+/** Prepare one proxy (the frame's `runProxy` of `sideloadCommand`). Never throws. */
 export function sideloadProxy(proxy: Proxy, job: SideloadJob, deps: ProxyDeps): Promise<ProxyResult[]> {
-  return new ProxyRun(proxy, job, deps).run();
+  return runProxy(proxy, sideloadCommand(job, deps), deps);
+}
+
+/** A proxy the run never started: reported as skipped rather than left out. */
+function skipped(proxy: Proxy, reference: string): ProxyResult {
+  return {
+    name: proxy.name,
+    host: proxy.host,
+    port: proxy.port,
+    status: "skipped",
+    reference,
+    durationMs: 0,
+    steps: [],
+    error: { code: "INTERRUPTED", message: `${printable(proxy.name)}: not started: the run was interrupted` },
+  };
 }
 
 /** The state of one proxy's run; its steps are the methods below, in the order they run. */
-class ProxyRun {
-  private readonly started = Date.now();
-  private readonly deadline: ProxyDeadline;
-  /** The deadline's signal: the proxy's --timeout or the run's interruption. */
-  private readonly signal: AbortSignal;
-  private readonly where: string;
+class ProxyRun implements ProxySteps<ProxyResult[]> {
+  private readonly proxy: Proxy;
   /** The images this proxy works on (all of the job's, or what --only-failed left to it). */
   private readonly images: AdapterImage[];
+  /** The steps that run (steps.ts): what the dry run's plan describes. */
+  private readonly steps: SideloadSteps;
   /** Timings of connect and engine, shared by every image's row. */
   private readonly common: StepTiming[] = [];
-  private session: Session | undefined;
-  /** The engine the first session found; a reopened session goes straight to it. */
-  private endpoint: EngineEndpoint | undefined;
   /** Registries this session has logged in to, with the credentials that were accepted. */
   private readonly loggedIn = new Map<string, RegistryAuth | undefined>();
   private registryCa: CaOutcome | "failed" | undefined;
@@ -104,53 +114,35 @@ class ProxyRun {
   private earlyFor: Session | undefined;
 
   constructor(
-    private readonly proxy: Proxy,
+    private readonly frame: ProxyFrame<ProxyResult[]>,
     private readonly job: SideloadJob,
-    private readonly deps: ProxyDeps,
+    private readonly backoffMs: ((attempt: number) => number) | undefined,
   ) {
-    this.where = `${printable(proxy.name)} (${hostPort(proxy.host, proxy.port)})`;
-    this.images = imagesFor(proxy, job.images);
-    this.deadline = new ProxyDeadline(job.timeoutMs, deps.signal, this.where);
-    this.signal = this.deadline.signal;
+    this.proxy = frame.proxy;
+    this.images = imagesFor(frame.proxy, job.images);
+    this.steps = sideloadSteps(job);
   }
 
   async run(): Promise<ProxyResult[]> {
-    this.deps.onEvent({ type: "proxy-started", proxy: this.proxy });
-    // On the deadline or Ctrl-C, tear the connection down at once: that ends every channel,
-    // exec and request still waiting on it, so nothing outlives the proxy's time.
-    const close = () => this.close();
-    this.signal.addEventListener("abort", close, { once: true });
-    try {
-      const results = await this.runTargets();
-      this.deps.onEvent({ type: "proxy-finished", proxy: this.proxy, results });
-      return results;
-    } finally {
-      this.signal.removeEventListener("abort", close);
-      this.close();
-    }
-  }
-
-  private async runTargets(): Promise<ProxyResult[]> {
-    try {
-      await this.open(this.common);
-    } catch (error) {
-      return this.images.map((t) =>
-        this.row(t, "failed", [...this.common], { error, step: this.common.at(-1)?.step }),
-      );
-    }
+    await this.frame.open(this.common, (session) => this.startEarly(session));
     const results: ProxyResult[] = [];
     for (const image of this.images) {
       results.push(await this.sideloadImage(image));
-      if (this.signal.aborted) break;
+      if (this.frame.signal.aborted) break;
     }
     // Targets never reached (aborted): reported as skipped rather than left out.
     for (const image of this.images.slice(results.length)) {
       results.push(
-        this.row(image, "skipped", [...this.common], { error: this.signal.reason, step: undefined }),
+        this.row(image, "skipped", [...this.common], { error: this.frame.signal.reason, step: undefined }),
       );
     }
-    await this.prune(results);
+    if (this.steps.after.includes("prune")) await this.prune(results);
     return results;
+  }
+
+  /** The session did not open (connect or engine failed): every image's row says so. */
+  failed(error: unknown, step: StepName | undefined): ProxyResult[] {
+    return this.images.map((t) => this.row(t, "failed", [...this.common], { error, step }));
   }
 
   /**
@@ -161,17 +153,21 @@ class ProxyRun {
   private async prune(results: ProxyResult[]): Promise<void> {
     const prune = this.job.prune;
     const ok = (r: ProxyResult) => r.status === "pulled" || r.status === "present";
-    if (prune === undefined || this.signal.aborted || results.length === 0 || !results.every(ok)) return;
+    if (prune === undefined || this.frame.signal.aborted || results.length === 0 || !results.every(ok))
+      return;
     const repositories = new Set(this.images.map(repositoryName));
     const current = this.job.images.filter((i) => repositories.has(repositoryName(i)));
     const timings: StepTiming[] = [];
     let outcome: EnginePrune;
     try {
-      outcome = await this.step("prune", timings, () =>
-        pruneOnEngine(this.current().engine, { images: current, keep: prune.keep, dryRun: false }),
+      outcome = await this.frame.step(
+        "prune",
+        () => pruneOnEngine(this.frame.session(), { images: current, keep: prune.keep, dryRun: false }),
+        { timings },
       );
     } catch (error) {
-      outcome = { removed: [], kept: [], bytesFreed: 0, error: toErrorInfo(this.deadline.explain(error)) };
+      const info = toErrorInfo(this.frame.deadline.explain(error));
+      outcome = { removed: [], kept: [], bytesFreed: 0, error: info };
     }
     // An error of no image in particular (the listing failed) goes on the first row.
     const listingError = outcome.removed.some((i) => i.error) ? undefined : outcome.error;
@@ -192,26 +188,6 @@ class ProxyRun {
     }
   }
 
-  /** connect, then engine: a session whose engine answers. */
-  private async open(timings: StepTiming[]): Promise<void> {
-    const session = (this.deps.openSession ?? openProxySession)(this.proxy, {
-      knownHosts: this.deps.knownHosts,
-      connect: this.deps.connect,
-      signal: this.signal,
-      where: this.where,
-      endpoint: this.endpoint,
-    });
-    this.session = session;
-    try {
-      await this.step("connect", timings, () => session.connect());
-      await this.step("engine", timings, () => session.startEngine(() => this.startEarly(session)));
-      this.endpoint = session.endpoint;
-    } catch (error) {
-      this.close();
-      throw error;
-    }
-  }
-
   /** Called again by the same session when its first guess of the engine was wrong: starts over. */
   private startEarly(session: Session): void {
     if (this.earlyFor !== undefined && this.earlyFor !== session) return;
@@ -222,7 +198,8 @@ class ProxyRun {
     }
     // The CA, when asked for, must be in place before a login can succeed: no early login then.
     const registries = this.job.registries;
-    if (this.job.mode !== "pull" || registries === undefined || this.job.registryCa !== undefined) return;
+    const logsIn = this.steps.image.includes("login");
+    if (!logsIn || registries === undefined || this.job.registryCa !== undefined) return;
     for (const registry of new Set(this.images.map((t) => t.registry))) {
       // Only once an image of the registry turns out to be missing: a proxy that holds every
       // image never asks for credentials, so a run with nothing to pull needs none.
@@ -238,35 +215,41 @@ class ProxyRun {
     }
   }
 
-  /** present? → (pull only) login → pull → verify, for one image. */
+  /** The image's steps (steps.ts: present? → login → pull → verify; verify: present? only). */
   private async sideloadImage(image: AdapterImage): Promise<ProxyResult> {
     const timings: StepTiming[] = [...this.common];
     const attempts = { count: 0 };
+    const about = { timings, reference: image.reference };
     let current: StepName = "present";
-    const early = this.early.presence.get(image.reference);
-    this.early.presence.delete(image.reference);
+    let auth: RegistryAuth | undefined;
     try {
-      if (
-        await this.step(
-          "present",
-          timings,
-          () => early ?? this.current().hasReference(image.reference),
-          image.reference,
-        )
-      ) {
-        return this.row(image, "present", timings);
+      for (const step of this.steps.image) {
+        current = step;
+        if (step === "present") {
+          if (await this.frame.step("present", () => this.present(image), about)) {
+            return this.row(image, "present", timings);
+          }
+        } else if (step === "login") {
+          auth = await this.login(image, timings);
+        } else if (step === "pull") {
+          await this.frame.step("pull", () => this.pullWithRetries(image, auth, attempts), about);
+        } else {
+          await this.frame.step("verify", () => this.verify(image), about);
+        }
       }
-      if (this.job.mode === "verify") return this.row(image, "missing", timings);
-      current = "login";
-      const auth = await this.login(image, timings);
-      current = "pull";
-      await this.step("pull", timings, () => this.pullWithRetries(image, auth, attempts), image.reference);
-      current = "verify";
-      await this.step("verify", timings, () => this.verify(image), image.reference);
-      return this.row(image, "pulled", timings, undefined, attempts.count);
+      // Not present, and every step ran: pulled, or (verify, which only looks) missing.
+      const status = this.steps.image.includes("pull") ? "pulled" : "missing";
+      return this.row(image, status, timings, undefined, attempts.count);
     } catch (error) {
       return this.row(image, "failed", timings, { error, step: current }, attempts.count);
     }
+  }
+
+  /** The early answer started with the engine check, else the question now. */
+  private present(image: AdapterImage): Promise<boolean> {
+    const early = this.early.presence.get(image.reference);
+    this.early.presence.delete(image.reference);
+    return early ?? this.frame.session().hasReference(image.reference);
   }
 
   /**
@@ -275,13 +258,12 @@ class ProxyRun {
    */
   private async login(image: AdapterImage, timings: StepTiming[]): Promise<RegistryAuth | undefined> {
     if (this.loggedIn.has(image.registry)) return this.loggedIn.get(image.registry);
-    const auth = await this.step(
+    const auth = await this.frame.step(
       "login",
-      timings,
       async () => {
         // The workstation's registry check passes before any credential goes out or anything changes.
         const given = await this.job.registries?.credentials(image.registry);
-        const session = this.current();
+        const session = this.frame.session();
         if (this.job.registryCa !== undefined) {
           this.registryCa = "failed";
           this.registryCa = await session.installCa(image.registry, this.job.registryCa);
@@ -302,7 +284,7 @@ class ProxyRun {
           return fresh;
         }
       },
-      image.reference,
+      { timings, reference: image.reference },
     );
     this.loggedIn.set(image.registry, auth);
     return auth;
@@ -323,19 +305,20 @@ class ProxyRun {
     for (;;) {
       attempts.count++;
       try {
-        if (this.session === undefined) await this.open([]);
-        else if (engineLost) await this.current().startEngine();
+        if (!this.frame.hasSession) await this.frame.open([], (session) => this.startEarly(session));
+        else if (engineLost) await this.frame.session().startEngine();
         engineLost = false;
-        await this.current().pull(image, auth, (progress) => this.progress(image, progress), {
+        await this.frame.session().pull(image, auth, (progress) => this.progress(image, progress), {
           stallTimeoutMs: this.job.stallTimeoutMs ?? defaultStallTimeoutMs,
         });
         return;
       } catch (error) {
         const cause = retryCause(error);
-        if (cause === undefined || attempts.count > this.job.retries || this.signal.aborted) throw error;
-        const backoff = this.deps.backoffMs ?? (cause === "rate-limit" ? rateLimitBackoff : defaultBackoff);
+        if (cause === undefined || attempts.count > this.job.retries || this.frame.signal.aborted)
+          throw error;
+        const backoff = this.backoffMs ?? (cause === "rate-limit" ? rateLimitBackoff : defaultBackoff);
         const delayMs = backoff(attempts.count);
-        this.deps.onEvent({
+        this.frame.emit({
           type: "retry",
           proxy: this.proxy,
           reference: image.reference,
@@ -344,72 +327,30 @@ class ProxyRun {
           delayMs,
         });
         // An engine that seemed lost on a connection that is gone after all: reconnect.
-        if (cause === "connection" || (cause === "engine" && this.connectionGone())) this.close();
+        if (cause === "connection" || (cause === "engine" && !this.frame.connected)) this.frame.drop();
         engineLost = cause === "engine";
         // Ends early on the deadline or Ctrl-C; the loop then sees the aborted signal.
-        await sleep(delayMs, undefined, { signal: this.signal }).catch(() => undefined);
+        await sleep(delayMs, undefined, { signal: this.frame.signal }).catch(() => undefined);
       }
     }
   }
 
-  private connectionGone(): boolean {
-    try {
-      return this.session?.connection.closed ?? true;
-    } catch {
-      return true;
-    }
-  }
-
   private progress(image: AdapterImage, progress: PullProgress): void {
-    this.deps.onEvent({ type: "pull-progress", proxy: this.proxy, reference: image.reference, progress });
+    this.frame.emit({ type: "pull-progress", proxy: this.proxy, reference: image.reference, progress });
   }
 
   /** The engine must list exactly the reference the proxy will look up. */
   private async verify(image: AdapterImage): Promise<void> {
-    const digests = await this.current().repoDigests(image.reference);
+    const digests = await this.frame.session().repoDigests(image.reference);
     if (!digests?.some((d) => sameImageReference(image.reference, d))) {
       throw new SideloadError(
         "VERIFY_FAILED",
-        `${this.where}: after the pull, the engine does not list ${image.reference} (RepoDigests: ${JSON.stringify(digests ?? [])})`,
+        `${this.frame.where}: after the pull, the engine does not list ${image.reference} (RepoDigests: ${JSON.stringify(digests ?? [])})`,
         {
           hint: `the engine reported the pull complete but does not list the reference: compare \`docker image inspect ${image.reference}\` on the proxy (the engine's answer) with the pak's digest (the registry's manifest)`,
-          exitStatus: 1,
         },
       );
     }
-  }
-
-  /** Run a step: timed, announced, and ended by the proxy's deadline or Ctrl-C whatever the far end does. */
-  private async step<T>(
-    name: StepName,
-    timings: StepTiming[],
-    run: () => Promise<T>,
-    reference?: string,
-  ): Promise<T> {
-    const ref = reference ? { reference } : {};
-    this.deps.onEvent({ type: "step-started", proxy: this.proxy, step: name, ...ref });
-    const t0 = Date.now();
-    try {
-      return await abortable(run(), this.signal);
-    } finally {
-      const durationMs = Date.now() - t0;
-      timings.push({ step: name, durationMs });
-      this.deps.onEvent({ type: "step-finished", proxy: this.proxy, step: name, durationMs, ...ref });
-    }
-  }
-
-  private current(): Session {
-    if (!this.session) {
-      throw new SideloadError("SSH_DISCONNECTED", `${this.where}: the connection is closed`, {
-        exitStatus: 1,
-      });
-    }
-    return this.session;
-  }
-
-  private close(): void {
-    this.session?.close();
-    this.session = undefined;
   }
 
   /** One row of the report: this proxy, one image, what became of it. */
@@ -420,18 +361,19 @@ class ProxyRun {
     failure?: { error: unknown; step: StepName | undefined },
     attempts = 0,
   ): ProxyResult {
+    const endpoint = this.frame.endpoint;
     return {
       name: this.proxy.name,
       host: this.proxy.host,
       port: this.proxy.port,
       status,
       reference: image.reference,
-      durationMs: Date.now() - this.started,
-      transport: this.endpoint?.transport,
-      ...(this.endpoint === undefined ? {} : { engine: this.endpoint.socket }),
+      durationMs: Date.now() - this.frame.started,
+      transport: endpoint?.transport,
+      ...(endpoint === undefined ? {} : { engine: endpoint.socket }),
       ...(failure === undefined
         ? {}
-        : { failedStep: failure.step, error: toErrorInfo(this.deadline.explain(failure.error)) }),
+        : { failedStep: failure.step, error: toErrorInfo(this.frame.deadline.explain(failure.error)) }),
       steps,
       ...(attempts > 1 ? { attempts } : {}),
       ...(this.proxy.opsState === undefined || this.proxy.opsState === "UP"

@@ -1,23 +1,16 @@
 import type { ErrorInfo } from "../errors.js";
-import type { PullProgress } from "../engine/engine.js";
 import type { RegistryAuth } from "../credentials/registry-auth.js";
 import type { EngineTransport } from "../engine/ssh-agent.js";
-import type { Proxy } from "../inventory/proxy.js";
 import type { AdapterImage } from "../pak/read-paks.js";
+import type { ProxyEvent, StepName, StepTiming } from "../session/events.js";
 import type { PrunedImage } from "./prune.js";
 
-/** `prune`: `pull --prune`, once every image of the proxy is verified. */
-export type StepName = "connect" | "engine" | "present" | "login" | "pull" | "verify" | "prune";
+export type { StepName, StepTiming } from "../session/events.js";
 
 /** What happened to one reference on one proxy. */
 export type ProxyStatus = "pulled" | "present" | "missing" | "failed" | "skipped";
 
 export type { AdapterImage } from "../pak/read-paks.js";
-
-export interface StepTiming {
-  step: StepName;
-  durationMs: number;
-}
 
 /** The result for one proxy and one reference: one row of the report. */
 export interface ProxyResult {
@@ -63,21 +56,8 @@ export interface BatchReport {
   registries?: { registry: string; credentialSource: string; check?: string | undefined }[];
 }
 
-/** Progress as data: the human renderer draws it, the JSON renderer ignores it, tests read it. */
-export type SideloadEvent =
-  | { type: "proxy-started"; proxy: Proxy }
-  | { type: "step-started"; proxy: Proxy; step: StepName; reference?: string }
-  | {
-      type: "step-finished";
-      proxy: Proxy;
-      step: StepName;
-      reference?: string;
-      durationMs: number;
-      detail?: string;
-    }
-  | { type: "pull-progress"; proxy: Proxy; reference: string; progress: PullProgress }
-  | { type: "retry"; proxy: Proxy; reference: string; attempt: number; error: ErrorInfo; delayMs: number }
-  | { type: "proxy-finished"; proxy: Proxy; results: ProxyResult[] };
+/** A `pull`/`verify` proxy's events (session/events.ts): it ends with one row per image. */
+export type SideloadEvent = ProxyEvent<ProxyResult[]>;
 
 /** What a proxy that must pull asks of the run for a registry's credentials. */
 export interface RegistryCredentials {

@@ -169,7 +169,6 @@ function connectOnce(
     const onAbort = () => {
       fail(
         new SideloadError("INTERRUPTED", `${where}: connection aborted`, {
-          exitStatus: 1,
           cause: options.signal?.reason,
         }),
       );
@@ -200,9 +199,7 @@ function connectOnce(
     client.once("close", () => {
       fail(
         hostKeyError ??
-          new SideloadError("SSH_UNREACHABLE", `${where}: the connection closed during the handshake`, {
-            exitStatus: 1,
-          }),
+          new SideloadError("SSH_UNREACHABLE", `${where}: the connection closed during the handshake`, {}),
       );
     });
     client.connect(config);
@@ -217,13 +214,11 @@ function classifyConnectError(
   if (error.level === "client-authentication") {
     return new SideloadError("SSH_AUTH_FAILED", `${where}: SSH authentication failed (${authTried})`, {
       hint: "check --ssh-user, --identity, ssh-agent, or MP_SIDELOAD_SSH_PASSWORD",
-      exitStatus: 1,
     });
   }
   if (error.level === "client-timeout") {
     return new SideloadError("SSH_UNREACHABLE", `${where}: no SSH handshake within the time limit`, {
       hint: "check the address and port, and that nothing between drops SSH",
-      exitStatus: 1,
     });
   }
   const code = error.code ?? "";
@@ -241,7 +236,6 @@ function classifyConnectError(
     `${where}: ${why[code] ?? `cannot connect (${error.message})`}`,
     {
       hint: "check that the proxy is up, sshd runs, and the host and port are right",
-      exitStatus: 1,
     },
   );
 }
@@ -263,7 +257,6 @@ function wrapConnection(
   });
   const channelError = (what: string, error: Error) =>
     new SideloadError("SSH_DISCONNECTED", `${where}: cannot open ${what} (${error.message})`, {
-      exitStatus: 1,
       cause: error,
     });
   return {

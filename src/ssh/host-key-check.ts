@@ -37,7 +37,6 @@ export function hostKeyVerifier(
       refuse(
         new SideloadError("HOSTKEY_REVOKED", `${where} presented a revoked host key (${type} ${fp})`, {
           hint: `${policy.knownHostsFile} line ${judged.line} marks this key @revoked; do not connect until the proxy's keys are replaced`,
-          exitStatus: 1,
         }),
       );
       return verify(false);
@@ -49,7 +48,6 @@ export function hostKeyVerifier(
           `${where} presented host key ${type} ${fp}, which is NOT the one in known_hosts: possible man-in-the-middle; nothing was sent`,
           {
             hint: `if the proxy was really re-installed, remove its old key (ssh-keygen -R '${proxy.port === 22 ? proxy.host : `[${proxy.host}]:${proxy.port}`}' -f ${policy.knownHostsFile}, line ${judged.line}) after checking the new fingerprint out of band`,
-            exitStatus: 1,
           },
         ),
       );
@@ -69,7 +67,6 @@ export function hostKeyVerifier(
               `${where} is not in ${policy.knownHostsFile} (it presented ${type} ${fp}); nothing was sent`,
               {
                 hint: "check the fingerprint out of band, then add it (ssh-keyscan, or one interactive ssh) or pass --accept-new-host-keys",
-                exitStatus: 1,
               },
             ),
           );
@@ -85,7 +82,6 @@ export function hostKeyVerifier(
             `cannot record the host key of ${where}: ${(error as Error).message}`,
             {
               hint: `check that ${policy.knownHostsFile} is writable`,
-              exitStatus: 1,
             },
           ),
         );

@@ -3,10 +3,10 @@
  * The matching rules themselves are in known-hosts.ts.
  */
 import { randomBytes } from "node:crypto";
-import { chmod, chown, mkdir, readFile, realpath, rename, stat, unlink, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, readFile, realpath, stat, unlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { SideloadError } from "../errors.js";
-import { homeDir, readTextFile } from "../files.js";
+import { homeDir, readTextFile, renameOver } from "../files.js";
 import { parseKnownHosts, type KnownHostLine } from "./known-hosts.js";
 
 const hint = "check --known-hosts";
@@ -83,7 +83,7 @@ export async function appendKnownHost(file: string, line: string): Promise<void>
         await unlink(temporary);
         continue;
       }
-      await rename(temporary, target);
+      await renameOver(temporary, target);
       return;
     } catch (error) {
       await unlink(temporary).catch(() => undefined);

@@ -35,9 +35,7 @@ export function scanHostKey(
     const done = () => {
       client.destroy();
       if (!found) {
-        return reject(
-          new SideloadError("SSH_UNREACHABLE", `${where}: no host key could be read`, { exitStatus: 1 }),
-        );
+        return reject(new SideloadError("SSH_UNREACHABLE", `${where}: no host key could be read`));
       }
       resolve({
         proxy,

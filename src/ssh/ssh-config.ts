@@ -7,13 +7,13 @@
  */
 import { globToRegExp } from "../glob.js";
 import { execFile } from "node:child_process";
-import { readdirSync, statSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { userInfo } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import SSHConfig from "ssh-config";
 import { SideloadError, oneLine, quote } from "../errors.js";
-import { homeDir, readTextFileSync } from "../files.js";
+import { findOnPath, homeDir, readTextFileSync } from "../files.js";
 
 /** What an ssh configuration says about one host; absent keys are not set by it. */
 export interface SshHostConfig {
@@ -102,20 +102,9 @@ export function openSshConfig(
     if (option === undefined && (error as SideloadError).code === "FILE_NOT_FOUND") return undefined;
     throw error;
   }
-  const ssh = findSsh(env);
+  // ssh.exe on Windows (OpenSSH for Windows is in System32\OpenSSH, on PATH by default).
+  const ssh = findOnPath("ssh", env);
   return ssh ? sshDashG(ssh, file, home) : parsedConfig(file, text, home);
-}
-
-function findSsh(env: NodeJS.ProcessEnv): string | undefined {
-  for (const dir of (env.PATH ?? "/usr/bin:/bin").split(":")) {
-    const candidate = join(dir || ".", "ssh");
-    try {
-      if (statSync(candidate).isFile()) return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
 }
 
 /** `ssh -F FILE -G HOST`, compared with the same for an empty configuration to drop defaults. */
@@ -163,6 +152,10 @@ function evaluated(stdout: string): Map<string, string[]> {
   return values;
 }
 
+/** What a run says when it reads the configuration without an ssh client (--debug, the wizard, the docs). */
+export const noSshClient =
+  "ssh-config parser: no ssh client (ssh, or ssh.exe on Windows) on PATH, so Match blocks, tokens other than %d %h %r %u, and defaults from /etc/ssh/ssh_config are not read";
+
 /** The `ssh-config` package, with Include inlined, when no ssh binary is installed. */
 function parsedConfig(file: string, top: string, home: string): SshConfigReader {
   const text = withIncludes(file, home, 0, top);
@@ -175,7 +168,7 @@ function parsedConfig(file: string, top: string, home: string): SshConfigReader 
     });
   }
   return {
-    via: "ssh-config parser (no ssh binary on PATH; Match blocks are not evaluated)",
+    via: noSshClient,
     file,
     lookup(host) {
       const computed = config.compute(host);

@@ -84,7 +84,6 @@ export function becomeError(
         : why === "wants a password"
           ? "give the sudo password: --become-password-stdin, MP_SIDELOAD_BECOME_PASSWORD, ansible_become_password, or run in a terminal to be asked"
           : `let ${sshUser} run commands as ${access.user} with sudo on the proxy (sudoers), or connect as root`,
-      exitStatus: 1,
     },
   );
 }

@@ -1,4 +1,4 @@
-/** The lab's VCF Operations simulator as the tests see it (scripts/lab.sh start_ops). */
+/** The lab's VCF Operations simulator as the tests see it (scripts/lab/ops.sh, started by `scripts/lab.sh up`). */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Lab } from "./lab.js";

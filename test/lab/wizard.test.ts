@@ -2,7 +2,8 @@
  * The wizard end to end: the real binary with no arguments in a real terminal (tmux), against
  * the lab. It picks the pak offered in the folder, the inventory, two of the three proxies,
  * types the registry user and password, confirms; exactly those two proxies then hold the
- * image, and the command it prints, run as it is, finds them `present`.
+ * image, and the command it prints, run as it is, finds them `present` and gives the same
+ * report (from VCF Operations too, with the collector groups' coverage in both).
  */
 import { execFile } from "node:child_process";
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -55,6 +56,44 @@ async function startWizard(extraEnv = ""): Promise<void> {
     { mode: 0o755 },
   );
   await tmux("new-session", "-d", "-s", "w", "-x", "250", "-y", "60", script);
+}
+
+/** The closing command the wizard printed at its end. */
+function closingCommand(end: string): string {
+  const command = /^\s*(mp-sideload pull .*)$/m.exec(end)?.[1];
+  expect(command).toBeDefined();
+  return command ?? "";
+}
+
+/** Run the closing command as printed, as a pipeline would (no terminal), in the folder. */
+async function runClosing(command: string, env: Record<string, string>, extra = "") {
+  return run("bash", ["-c", `${command}${extra}`], {
+    cwd: folder,
+    env: {
+      PATH: `${dirname(bin)}:${process.env.PATH ?? ""}`,
+      HOME: join(folder, "home"),
+      CI: "true",
+      ...env,
+    },
+  });
+}
+
+/**
+ * The human report in `text` (the wizard's screen, or the command's stdout): a line per proxy
+ * (mark, name; `pulled` and `present` both mean it holds the image), the summary, and the
+ * coverage verdict per collector group when there is one.
+ */
+function reportOf(text: string): string[] {
+  const lines = text.split("\n").map((l) => l.trimEnd());
+  const start = lines.findLastIndex((l) => /^pull \S+$/.test(l));
+  const end = lines.findIndex((l, i) => i > start && /^\d+ ok, \d+ failed, \d+ in all$/.test(l));
+  expect(start).toBeGreaterThanOrEqual(0);
+  expect(end).toBeGreaterThan(start);
+  const rows = lines.slice(start + 1, end).map((l) => l.split(/\s+/).slice(0, 2).join(" "));
+  const coverage: string[] = [];
+  for (let i = end + 2; lines[end + 1] === "" && /hold every image/.test(lines[i] ?? ""); i++)
+    coverage.push(lines[i] ?? "");
+  return [lines[start] ?? "", ...rows, lines[end] ?? "", ...coverage];
 }
 
 describe("the wizard", () => {
@@ -112,20 +151,15 @@ describe("the wizard", () => {
     const command = /^\s*(mp-sideload pull .*)$/m.exec(end)?.[1];
     expect(command).toMatch(/--inventory \S+inventory\.yaml --limit proxy-1 --limit proxy-3 --yes$/);
     expect(end).toContain(`export MP_SIDELOAD_REGISTRY_USER=${lab.registryUser}`);
-    const again = await run("bash", ["-c", `${command} --json`], {
-      cwd: folder,
-      env: {
-        PATH: `${dirname(bin)}:${process.env.PATH ?? ""}`,
-        HOME: join(folder, "home"),
-        CI: "true",
-        ...registryEnv(lab),
-      },
-    });
+    const again = await runClosing(closingCommand(end), registryEnv(lab), " --json");
     const report = JSON.parse(again.stdout) as { proxies: { name: string; status: string }[] };
     expect(report.proxies.map((p) => [p.name, p.status])).toEqual([
       ["proxy-1", "present"],
       ["proxy-3", "present"],
     ]);
+    // The same report as the wizard's (the images now present): the same pipeline ran.
+    const human = await runClosing(closingCommand(end), registryEnv(lab));
+    expect(reportOf(human.stdout)).toEqual(reportOf(end));
   });
 
   it("Ctrl-C at the proxy checkbox exits 130 and touches no proxy", async () => {
@@ -187,7 +221,13 @@ describe("the wizard", () => {
     await tmux("paste-buffer", "-d", "-b", "opw", "-t", "w");
     await keys("Enter");
 
-    await waitForScreen(/User for registry/);
+    // Which proxies is settled first (Ops' CA here), then the registry's credentials.
+    const untrusted = await waitForScreen(/CA certificate of VCF Operations/, 60_000);
+    expect(untrusted).toMatch(/its TLS certificate is not trusted here/);
+    await tmux("send-keys", "-t", "w", "-l", lab.caFile);
+    await keys("Enter");
+
+    await waitForScreen(/User for registry/, 60_000);
     await tmux("send-keys", "-t", "w", "-l", lab.registryUser);
     await keys("Enter");
     await waitForScreen(/Password of mpuser at/);
@@ -195,11 +235,6 @@ describe("the wizard", () => {
     await writeFile(pw, lab.registryPassword, { mode: 0o600 });
     await tmux("load-buffer", "-b", "pw", pw);
     await tmux("paste-buffer", "-d", "-b", "pw", "-t", "w");
-    await keys("Enter");
-
-    const untrusted = await waitForScreen(/CA certificate of VCF Operations/, 60_000);
-    expect(untrusted).toMatch(/its TLS certificate is not trusted here/);
-    await tmux("send-keys", "-t", "w", "-l", lab.caFile);
     await keys("Enter");
 
     const plan = await waitForScreen(/Pull onto 2 proxies now\?/, 60_000);
@@ -214,6 +249,14 @@ describe("the wizard", () => {
     expect(await repoDigests(lab, 1)).toContain(lab.sampleReference);
     expect(await repoDigests(lab, 2)).toContain(lab.sampleReference);
     expect(await repoDigests(lab, 3)).toEqual([]);
+    // The wizard's report has the coverage verdict, and equals its closing command's.
+    expect(end).toMatch(/^east-group: 2 of 2 members hold every image — ready$/m);
+    const again = await runClosing(closingCommand(end), {
+      ...registryEnv(lab),
+      MP_SIDELOAD_OPS_PASSWORD: ops.password,
+    });
+    expect(reportOf(again.stdout)).toEqual(reportOf(end));
+    expect(reportOf(end)).toContain("east-group: 2 of 2 members hold every image — ready");
   });
 
   it("from VCF Operations, a first install: asks which collector groups, pulls onto their members", async () => {
@@ -260,13 +303,6 @@ describe("the wizard", () => {
     await tmux("paste-buffer", "-d", "-b", "opw", "-t", "w");
     await keys("Enter");
 
-    await waitForScreen(/Password of mpuser at/);
-    const pw = join(folder, "pw");
-    await writeFile(pw, lab.registryPassword, { mode: 0o600 });
-    await tmux("load-buffer", "-b", "pw", pw);
-    await tmux("paste-buffer", "-d", "-b", "pw", "-t", "w");
-    await keys("Enter");
-
     const groups = await waitForScreen(/Which collector groups will run its instances\?/, 60_000);
     expect(groups).toMatch(/no adapter instance of "?NewAdapter"? yet/);
     expect(groups).toMatch(/east-group {2}2 members[\s\S]*west-group {2}1 member/);
@@ -274,6 +310,13 @@ describe("the wizard", () => {
     await keys("Down");
     await waitForScreen(/❯ *◯ west-group/);
     await keys("Space");
+    await keys("Enter");
+
+    await waitForScreen(/Password of mpuser at/, 60_000);
+    const pw = join(folder, "pw");
+    await writeFile(pw, lab.registryPassword, { mode: 0o600 });
+    await tmux("load-buffer", "-b", "pw", pw);
+    await tmux("paste-buffer", "-d", "-b", "pw", "-t", "w");
     await keys("Enter");
     await waitForScreen(/Pull onto 1 proxy now\?/, 60_000);
     await keys("Enter");

@@ -34,6 +34,19 @@ describe("planSideload", () => {
   });
 });
 
+describe("the plan is the steps that run (steps.ts)", () => {
+  it("pull --prune's step is in the outline and in each proxy's steps, after the verify; never without --prune", () => {
+    const pruning = { ...job, prune: { keep: 2 } };
+    const outline = planOutline(pruning, "/k");
+    expect(outline.at(-1)).toMatch(/remove the old images of their repositories, keeping 2/);
+    const [p] = planSideload([proxy("cp1", 22)], pruning, "/k");
+    expect(p?.steps).toHaveLength(7);
+    expect(p?.steps.at(-1)).toMatch(/remove the old images/);
+    expect(planOutline(job, "/k").join("\n")).not.toMatch(/remove/);
+    expect(planOutline({ ...pruning, mode: "verify" }, "/k").join("\n")).not.toMatch(/remove/);
+  });
+});
+
 describe("the plan at a terminal", () => {
   const images = ["mp/test-adapter", "mp/second-adapter"].map((repository) => {
     const d = `sha256:${"b".repeat(64)}`;

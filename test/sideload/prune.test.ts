@@ -41,7 +41,7 @@ function fakeEngine(images: EngineImage[], inUse: string[] = [], refuse: string[
     removeImageName: (name: string) => {
       deletes.push(name);
       if (refuse.includes(name)) {
-        return Promise.reject(new SideloadError("PRUNE_CONFLICT", `refused ${name}`, { exitStatus: 1 }));
+        return Promise.reject(new SideloadError("PRUNE_CONFLICT", `refused ${name}`));
       }
       for (const [id, list] of names) {
         if (!list.includes(name)) continue;

@@ -40,19 +40,17 @@ function fakeSession(held: string[], images: EngineImage[]) {
     },
     transport: "stream-local",
     endpoint: { socket: "/var/run/docker.sock", source: "default", transport: "stream-local" },
-    connection: { closed: false },
+    closed: false,
     hasReference: (ref: string) => Promise.resolve(held.includes(ref)),
     repoDigests: (ref: string) => Promise.resolve(held.includes(ref) ? [ref] : undefined),
     login: () => Promise.resolve(),
     pull: () => Promise.reject(new Error("no pull in this test")),
-    engine: {
-      listImages: () => Promise.resolve(images),
-      containerImageIds: () => Promise.resolve(new Set<string>()),
-      removeImageName: (name: string) => {
-        deletes.push(name);
-        const owner = images.find((i) => i.repoDigests.includes(name));
-        return Promise.resolve({ untagged: [name], deleted: owner ? [owner.id] : [] });
-      },
+    listImages: () => Promise.resolve(images),
+    containerImageIds: () => Promise.resolve(new Set<string>()),
+    removeImageName: (name: string) => {
+      deletes.push(name);
+      const owner = images.find((i) => i.repoDigests.includes(name));
+      return Promise.resolve({ untagged: [name], deleted: owner ? [owner.id] : [] });
     },
     close: () => undefined,
   } as unknown as Session;

@@ -50,15 +50,12 @@ function fakeSession(script: {
   const open = (_p: Proxy, options: SessionOptions): Session => {
     given.push(options.endpoint);
     let guessing = false;
-    const gone = () =>
-      Promise.reject(new SideloadError("ENGINE_UNREACHABLE", "no socket", { exitStatus: 1 }));
+    const gone = () => Promise.reject(new SideloadError("ENGINE_UNREACHABLE", "no socket"));
     return {
       connect: () => {
         calls.push("connect");
         const failure = connects++ > 0 ? reconnectFailures.shift() : undefined;
-        return failure
-          ? Promise.reject(new SideloadError(failure, failure, { exitStatus: 1 }))
-          : Promise.resolve();
+        return failure ? Promise.reject(new SideloadError(failure, failure)) : Promise.resolve();
       },
       startEngine: (whileWaiting?: () => void) => {
         calls.push("engine");
@@ -73,7 +70,7 @@ function fakeSession(script: {
       },
       transport: "stream-local",
       endpoint: found,
-      connection: { closed: false },
+      closed: false,
       hasReference: (ref: string) => {
         calls.push(`present ${ref}${guessing ? " (guess)" : ""}`);
         return guessing ? gone() : Promise.resolve(held.has(ref));
@@ -84,17 +81,17 @@ function fakeSession(script: {
         calls.push(`login ${auth.serveraddress} ${auth.password}${guessing ? " (guess)" : ""}`);
         if (guessing) return gone();
         if (script.loginRefuses?.(auth))
-          return Promise.reject(new SideloadError("REGISTRY_UNAUTHORIZED", "refused", { exitStatus: 1 }));
+          return Promise.reject(new SideloadError("REGISTRY_UNAUTHORIZED", "refused"));
         return Promise.resolve();
       },
       pull: (t: AdapterImage, _auth: unknown, _progress: unknown, options?: { stallTimeoutMs?: number }) => {
         calls.push(`pull ${t.reference}`);
         stallTimeouts.push(options?.stallTimeoutMs);
         const failure = pullFailures.shift();
-        if (failure) return Promise.reject(new SideloadError(failure, failure, { exitStatus: 1 }));
+        if (failure) return Promise.reject(new SideloadError(failure, failure));
         if (drops > 0) {
           drops--;
-          return Promise.reject(new SideloadError("SSH_DISCONNECTED", "dropped", { exitStatus: 1 }));
+          return Promise.reject(new SideloadError("SSH_DISCONNECTED", "dropped"));
         }
         held.add(t.reference);
         return Promise.resolve();
@@ -236,7 +233,7 @@ describe("sideloadProxy's rules", () => {
     ]);
 
     const refusedSession = fakeSession({});
-    const refused = Promise.reject(new SideloadError("REGISTRY_UNAUTHORIZED", "refused", { exitStatus: 2 }));
+    const refused = Promise.reject(new SideloadError("REGISTRY_UNAUTHORIZED", "refused"));
     refused.catch(() => undefined);
     const rows = await run([a, c], refusedSession, { registries: registries({ ready: refused }) });
     expect(rows.map((r) => [r.status, r.failedStep])).toEqual([

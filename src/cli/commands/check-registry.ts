@@ -2,7 +2,7 @@
  * `check-registry <pak>`: the registry as the proxies will see it, asked from this machine.
  * Changes nothing anywhere.
  */
-import { ExitStatus, SideloadError, oneLine } from "../../errors.js";
+import { SideloadError, oneLine } from "../../errors.js";
 import { preflightRegistries, type RegistryPreflight } from "../../registry/preflight.js";
 import { rateLimitWaitMessage } from "../../registry/registry-client.js";
 import type { RegistryVerdict } from "../../registry/registry-client.js";
@@ -11,7 +11,7 @@ import { credentialOptionSpecs, credentialOptionsHelp, credentialResolver } from
 import type { Pak } from "../../pak/read-pak.js";
 import { readPaks } from "../../pak/read-paks.js";
 import { readCaOption } from "../../registry/ca-file.js";
-import type { Terminal } from "../terminal.js";
+import type { CommandContext, CommandResult } from "../results.js";
 
 const help = `Usage: mp-sideload check-registry <pak>... [--json] [--registry-ca FILE] [credential options]
 
@@ -44,7 +44,7 @@ export function checkRows(references: string[], preflight: RegistryPreflight[]):
   );
 }
 
-export async function run(argv: string[], terminal: Terminal): Promise<number> {
+export async function run({ argv, terminal }: CommandContext): Promise<CommandResult> {
   const { values, positionals } = parseCommandArgs("check-registry", argv, {
     json: { type: "boolean" },
     "registry-ca": { type: "string" },
@@ -55,7 +55,7 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
   });
   if (values.help) {
     terminal.out(help);
-    return ExitStatus.ok;
+    return { kind: "shown" };
   }
   if (positionals.length === 0) {
     throw new SideloadError("USAGE", "check-registry: missing pak file", {
@@ -102,7 +102,7 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
         )}\n`
       : renderCheckHuman(rows, summary),
   );
-  return summary.failed === 0 ? ExitStatus.ok : ExitStatus.proxyFailed;
+  return { kind: "checked", failed: summary.failed };
 }
 
 function renderCheckHuman(rows: CheckRow[], summary: { ok: number; failed: number; total: number }): string {

@@ -2,8 +2,9 @@
  * `doctor`: the readiness of each proxy, changing nothing. Same proxies, concurrency, --limit,
  * --report and Ctrl-C behaviour as `pull`.
  */
-import { ExitStatus, SideloadError, oneLine, printable } from "../../errors.js";
-import { checkWritableOutput, writeFileAtomic } from "../../files.js";
+import { SideloadError, oneLine, printable } from "../../errors.js";
+import { checkWritableOutput } from "../../files.js";
+import { writeOutputs } from "../render/outputs.js";
 import { checkIdentityFiles } from "../../ssh/connect.js";
 import { runDoctor, type DoctorReport, type DoctorRow } from "../../doctor/doctor.js";
 import type { OpsGroup } from "../../ops/resolve.js";
@@ -18,18 +19,22 @@ import { checkKnownHostsFile, knownHostsFileOf, resolveProxies } from "../../sid
 import { readCaOption } from "../../registry/ca-file.js";
 import {
   proxyQueryOf,
+  runOptionSpecs,
   sshConnectSetup,
   sshInputsOf,
   targetOptionSpecs,
   targetOptionsHelp,
 } from "../targets.js";
-import { interruptedStatus, type Terminal } from "../terminal.js";
+import type { CommandContext, CommandResult } from "../results.js";
+import type { Terminal } from "../terminal.js";
 import { confirmHostKeys } from "../host-keys.js";
-import { LiveBoard } from "../render/live-board.js";
+import { LiveBoard, stepText, stepWords, type FinishedLine } from "../render/live-board.js";
+import { debugLine } from "../render/batch.js";
 import { stderrBoard } from "./sideload-command.js";
 import type { Proxy } from "../../inventory/proxy.js";
-import type { SshInputs } from "../../sideload/inputs.js";
+import { runDefaults, type SshInputs } from "../../sideload/inputs.js";
 import type { DoctorDeps } from "../../doctor/doctor.js";
+import type { StepName } from "../../session/events.js";
 
 const options = {
   ...targetOptionSpecs,
@@ -37,13 +42,7 @@ const options = {
   "default-registry": { type: "string" },
   "registry-ca": { type: "string" },
   ...credentialOptionSpecs,
-  concurrency: { type: "string" },
-  timeout: { type: "string" },
-  json: { type: "boolean" },
-  report: { type: "string" },
-  junit: { type: "string" },
-  debug: { type: "boolean" },
-  help: { type: "boolean", short: "h" },
+  ...runOptionSpecs,
 } as const;
 
 const help = `Usage: mp-sideload doctor (--proxy [user@]host[:port] ... | --inventory FILE) [--pak PAK] [options]
@@ -59,8 +58,8 @@ ${targetOptionsHelp}  --pak PAK                   also check the pak's images an
   --registry-ca FILE          compare each proxy's CA for the registry with this PEM file
   --registry-user … (as pull) credentials for the registry check; never asked for
 Run:
-  --concurrency N             proxies at once (default 8)
-  --timeout SECONDS           per proxy (default 60)
+  --concurrency N             proxies at once (default ${runDefaults.concurrency})
+  --timeout SECONDS           per proxy (default ${runDefaults.doctorTimeoutSeconds})
   --json                      one JSON document on stdout (every check of every proxy)
   --report FILE               also write the JSON document to FILE
   --junit FILE                also write a JUnit XML report to FILE (a test case per proxy and check)
@@ -69,11 +68,11 @@ Exit status: 0 no check fails (warnings allowed), 1 a check fails on a proxy, 2 
 130/143/129 interrupted.
 `;
 
-export async function run(argv: string[], terminal: Terminal): Promise<number> {
+export async function run({ argv, terminal }: CommandContext): Promise<CommandResult> {
   const { values, positionals } = parseCommandArgs("doctor", argv, options);
   if (values.help) {
     terminal.out(help);
-    return ExitStatus.ok;
+    return { kind: "shown" };
   }
   if (positionals.length > 0) {
     throw new SideloadError(
@@ -82,8 +81,8 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
       { hint: "run 'mp-sideload doctor --help'" },
     );
   }
-  const concurrency = intOption("concurrency", values.concurrency, 8, 1, 256);
-  const timeoutS = intOption("timeout", values.timeout, 60, 1, 86_400);
+  const concurrency = intOption("concurrency", values.concurrency, runDefaults.concurrency, 1, 256);
+  const timeoutS = intOption("timeout", values.timeout, runDefaults.doctorTimeoutSeconds, 1, 86_400);
   const sshUser = values["ssh-user"] ?? "root";
   // Before any proxy is touched: a report that cannot be written would lose the results.
   if (values.report !== undefined) await checkWritableOutput(values.report, "--report");
@@ -113,6 +112,9 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
   const sshInputs = sshInputsOf(values);
   await checkKnownHostsFile(sshInputs);
   const board = await doctorTerminal(proxies, sshInputs, terminal, values.json || values.debug);
+  const debugEvents: Pick<DoctorDeps, "onEvent"> = values.debug
+    ? { onEvent: (event) => terminal.err(debugLine(event)) }
+    : {};
   const ssh = await sshConnectSetup(sshInputs, sshUser, terminal, {
     askHostKeys: board === undefined,
     around: (question) => board?.board.paused(question) ?? question(),
@@ -135,7 +137,7 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
         knownHosts: ssh.knownHosts,
         connect: ssh.connect,
         signal: terminal.signal,
-        ...board?.events,
+        ...(board?.events ?? debugEvents),
       },
     );
   } finally {
@@ -145,14 +147,9 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
   const coverage = groups.length === 0 || images.length === 0 ? undefined : doctorCoverage(report, groups);
   const document = `${JSON.stringify(coverage ? { ...report, coverage } : report, null, 2)}\n`;
   const lines = coverage ? ["", ...renderCoverageLines(coverage, printable)].map((l) => `${l}\n`) : [];
-  terminal.out(values.json ? document : renderDoctorHuman(report) + lines.join(""));
-  if (values.report !== undefined)
-    await writeFileAtomic(values.report, document, { mode: 0o644, what: "--report" });
-  if (values.junit !== undefined)
-    await writeFileAtomic(values.junit, renderDoctorJunit(report), { mode: 0o644, what: "--junit" });
-  const interrupted = interruptedStatus(terminal.signal);
-  if (interrupted !== undefined) return interrupted;
-  return report.summary.fail === 0 ? ExitStatus.ok : ExitStatus.proxyFailed;
+  const human = renderDoctorHuman(report) + lines.join("");
+  await writeOutputs(terminal, values, { json: document, human, junit: () => renderDoctorJunit(report) });
+  return { kind: "doctored", failedChecks: report.summary.fail };
 }
 
 /**
@@ -164,41 +161,26 @@ async function doctorTerminal(
   ssh: SshInputs,
   terminal: Terminal,
   quiet: boolean | undefined,
-): Promise<{ board: LiveBoard; events: Pick<DoctorDeps, "onStart" | "onCheck" | "onRow"> } | undefined> {
+): Promise<{ board: LiveBoard<DoctorRow>; events: Pick<DoctorDeps, "onEvent"> } | undefined> {
   if (!terminal.interactive || quiet) return undefined;
   const ask = (await import("../prompts.js")).prompts;
   await confirmHostKeys(proxies, knownHostsFileOf(ssh.knownHostsFile, terminal.env), ask, terminal);
-  const board = new LiveBoard(stderrBoard(terminal));
-  return {
-    board,
-    events: {
-      onStart: (proxy) => board.begin(proxy.name, proxy.name),
-      onCheck: (proxy, check) => board.activity(proxy.name, checkWords(check)),
-      onRow: (row) =>
-        board.finish(
-          row.name,
-          row.verdict !== "fail",
-          `${printable(row.name)}  ${(row.durationMs / 1000).toFixed(1)}s  ${summaryOf(row)}`,
-        ),
-    },
-  };
+  const board = new LiveBoard(stderrBoard(terminal), doctorFinished);
+  return { board, events: { onEvent: board.onEvent } };
 }
 
-/** A running check in words (never its result). */
+/** A doctor proxy on the board: its worst verdict, its time, which checks did not pass. */
+const doctorFinished: FinishedLine<DoctorRow> = (_proxy, row) => ({
+  ok: row.verdict !== "fail",
+  line: `${printable(row.name)}  ${(row.durationMs / 1000).toFixed(1)}s  ${summaryOf(row)}`,
+});
+
+/** A running check in words (never its result): the board's words for the check's step. */
 export function checkWords(check: string): string {
   const [what = "", ...rest] = check.split(" ");
-  const about = printable(rest.join(" "));
-  const words: Record<string, string> = {
-    ssh: "connecting",
-    engine: "reaching the engine",
-    transport: "trying the other transport",
-    disk: "measuring the free disk space",
-    clock: "reading the clock",
-    image: "checking for the image",
-    registry: `logging in to ${about}`,
-    ca: `reading the CA file of ${about}`,
-  };
-  return words[what] ?? `checking ${printable(check)}`;
+  const step = what === "ssh" ? "connect" : what;
+  if (!(step in stepWords) || step === "starting") return `checking ${printable(check)}`;
+  return stepText(step as StepName, { registry: rest.join(" ") });
 }
 
 /** Per collector group: the members whose image checks found every image present. */

@@ -1,8 +1,7 @@
 import { readPak, type Pak } from "../../pak/read-pak.js";
-import { ExitStatus } from "../../errors.js";
 import { parseCommandArgs, onePositional } from "../args.js";
 import { renderPakHuman, renderPakJson } from "../render/pak.js";
-import type { Terminal } from "../terminal.js";
+import type { CommandContext, CommandResult } from "../results.js";
 
 const help = `Usage: mp-sideload inspect <pak> [--json] [--default-registry HOST[:PORT]]
 
@@ -17,7 +16,7 @@ export async function inspect(file: string, defaultRegistry?: string): Promise<P
   return readPak(file, { defaultRegistry });
 }
 
-export async function run(argv: string[], terminal: Terminal): Promise<number> {
+export async function run({ argv, terminal }: CommandContext): Promise<CommandResult> {
   const { values, positionals } = parseCommandArgs("inspect", argv, {
     json: { type: "boolean" },
     "default-registry": { type: "string" },
@@ -26,10 +25,10 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
   });
   if (values.help) {
     terminal.out(help);
-    return ExitStatus.ok;
+    return { kind: "shown" };
   }
   const file = onePositional("inspect", positionals, "pak file");
   const pak = await inspect(file, values["default-registry"]);
   terminal.out(values.json ? renderPakJson(pak) : renderPakHuman(pak));
-  return ExitStatus.ok;
+  return { kind: "inspected", pak };
 }

@@ -5,8 +5,8 @@
  * exist. One question in a terminal, before anything is changed; the whole plan with --dry-run.
  */
 import { basename } from "node:path";
-import { ExitStatus, SideloadError, printable, quote } from "../../errors.js";
-import { checkWritableOutput, writeFileAtomic } from "../../files.js";
+import { SideloadError, printable, quote } from "../../errors.js";
+import { checkWritableOutput } from "../../files.js";
 import {
   checkInstallAccess,
   runInstall,
@@ -17,11 +17,9 @@ import {
 import { checkRunning, noInstanceNote } from "../../install/running.js";
 import { parseOpsUrl } from "../../ops/suite-api.js";
 import { planOutline, planSideload } from "../../sideload/plan.js";
-import { RegistryGate } from "../../sideload/registry-gate.js";
 import { resolveInputs, type ResolvedInputs } from "../../sideload/resolve-inputs.js";
 import type { SideloadJob } from "../../sideload/types.js";
-import type { SideloadInputs } from "../../sideload/inputs.js";
-import { rateLimitWaitMessage } from "../../registry/registry-client.js";
+import { runDefaults, type SideloadInputs } from "../../sideload/inputs.js";
 import { checkIdentityFiles } from "../../ssh/connect.js";
 import { intOption, parseCommandArgs } from "../args.js";
 import { credentialResolver } from "../credential-options.js";
@@ -35,10 +33,22 @@ import {
   type InstallContext,
 } from "../render/install.js";
 import { LiveBoard } from "../render/live-board.js";
-import type { prompts } from "../prompts.js";
-import { interruptedStatus, type Terminal } from "../terminal.js";
+import { writeOutputs } from "../render/outputs.js";
+import type { CommandContext, CommandResult } from "../results.js";
+import type { Terminal } from "../terminal.js";
 import { sshAuthPlanOf, sshConnectSetup } from "../targets.js";
-import { sideloadInputsOf, sideloadOptions, stderrBoard, type SideloadValues } from "./sideload-command.js";
+import {
+  commandGate,
+  markingChanges,
+  outputOf,
+  sideloadInputsOf,
+  sideloadOptions,
+  stderrBoard,
+  type SideloadContext,
+  type SideloadFront,
+  type SideloadOutput,
+  type SideloadValues,
+} from "./sideload-command.js";
 
 const {
   prune: _prune,
@@ -54,8 +64,7 @@ export const installOptions = {
   "install-timeout": { type: "string" },
 } as const;
 
-/** The default bound on the install's wait: 30 minutes. */
-export const defaultInstallTimeoutSeconds = 1800;
+const defaultInstallTimeoutSeconds = runDefaults.installTimeoutSeconds;
 
 const help = `Usage: mp-sideload install <pak>... --ops URL [--collector-group NAME | --ops-all] [options]
 
@@ -79,18 +88,34 @@ Exit status: 0 installed, 1 a proxy lacks an image (nothing uploaded) or the ins
 2 usage or input error (nothing changed), 130/143/129 interrupted (the install goes on in VCF Operations).
 `;
 
-export async function run(argv: string[], terminal: Terminal): Promise<number> {
+/** `install` from its argv: the flags read once into typed inputs, then `install`. */
+export async function run({ argv, terminal, state }: CommandContext): Promise<CommandResult> {
   const { values, positionals } = parseCommandArgs("install", argv, installOptions);
   if (values.help) {
     terminal.out(help);
-    return ExitStatus.ok;
+    return { kind: "shown" };
   }
-  const force = values.force ?? false;
   const timeoutMs =
     intOption("install-timeout", values["install-timeout"], defaultInstallTimeoutSeconds, 10, 86_400) * 1000;
   const debug = values.debug ? (message: string) => terminal.err(`debug: ${message}\n`) : undefined;
   const pullValues = values as SideloadValues;
-  const inputs = await sideloadInputsOf("pull", pullValues, positionals, terminal, debug);
+  const inputs: SideloadInputs = {
+    ...(await sideloadInputsOf("pull", pullValues, positionals, terminal, debug)),
+    install: { force: values.force ?? false, timeoutMs },
+  };
+  return install(inputs, outputOf(pullValues), { terminal, state, credentials: values });
+}
+
+/**
+ * `install` from typed inputs, for the flags and the wizard's "install now?" alike: resolve them,
+ * then the dry run's whole plan, or the account checked, the front, the sideloads, the install.
+ */
+export async function install(
+  inputs: SideloadInputs,
+  output: SideloadOutput,
+  context: SideloadContext,
+): Promise<CommandResult> {
+  const { terminal } = context;
   const ops = inputs.targets.ops;
   if (ops === undefined) {
     throw new SideloadError(
@@ -101,11 +126,17 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
       },
     );
   }
-  if (values.junit !== undefined) await checkWritableOutput(values.junit, "--junit");
-  if (values.report !== undefined) await checkWritableOutput(values.report, "--report");
+  const how = inputs.install ?? { force: false, timeoutMs: defaultInstallTimeoutSeconds * 1000 };
+  if (output.junit !== undefined) await checkWritableOutput(output.junit, "--junit");
+  if (output.report !== undefined) await checkWritableOutput(output.report, "--report");
+  const debug = output.debug ? (message: string) => terminal.err(`debug: ${message}\n`) : undefined;
   const warn = (message: string) => terminal.err(`mp-sideload: warning: ${message}\n`);
   const resolved = await resolveInputs(inputs, terminal.env, debug, warn);
-  const context: InstallContext = { ops: parseOpsUrl(ops.connection.url).host, force, timeoutMs };
+  const installContext: InstallContext = {
+    ops: parseOpsUrl(ops.connection.url).host,
+    force: how.force,
+    timeoutMs: how.timeoutMs,
+  };
   const job: SideloadJob = {
     mode: "pull",
     images: resolved.images,
@@ -114,18 +145,20 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
     stallTimeoutMs: inputs.stallTimeoutMs,
     registryCa: resolved.registryCa,
   };
-  if (values["dry-run"]) return dryRun(inputs, resolved, job, context, values.json ?? false, terminal);
+  if (output.dryRun) return dryRun(inputs, resolved, job, installContext, output.json, terminal);
   // Before any proxy is touched: an account CaSA refuses would leave images and no install.
   await checkInstallAccess(ops.connection);
-  const install: InstallJob = {
+  const installJob: InstallJob = {
     paks: resolved.paks,
     connection: ops.connection,
-    force,
-    timeoutMs,
+    force: how.force,
+    timeoutMs: how.timeoutMs,
     signal: terminal.signal,
   };
-  const run = { inputs, resolved, job, install, context, values: pullValues };
-  return installCommand(run, terminal);
+  return installResolved(
+    { inputs, output, resolved, job, install: installJob, context: installContext },
+    context,
+  );
 }
 
 async function dryRun(
@@ -135,7 +168,7 @@ async function dryRun(
   context: InstallContext,
   json: boolean,
   terminal: Terminal,
-): Promise<number> {
+): Promise<CommandResult> {
   const plan = planSideload(
     resolved.proxies,
     job,
@@ -162,71 +195,78 @@ async function dryRun(
     terminal.out(renderPlan("pull", plan, { outline, references, heading }));
     terminal.out(renderInstallPlan(resolved.paks, context, kinds));
   }
-  return ExitStatus.ok;
+  return { kind: "shown" };
 }
 
 interface InstallRun {
   inputs: SideloadInputs;
+  output: SideloadOutput;
   resolved: ResolvedInputs;
   job: SideloadJob;
   install: InstallJob;
   context: InstallContext;
-  values: SideloadValues;
 }
 
-/** The confirmation, the sideloads and the install, the report; returns the exit status. */
-async function installCommand(r: InstallRun, terminal: Terminal): Promise<number> {
-  const { inputs, resolved, values } = r;
-  const json = values.json ?? false;
+/**
+ * The registries' gate (pull's), the front, the sideloads and the install on the live board, the
+ * running check, the report. The run state is marked once a credential goes out and before the
+ * upload: from then on an error that ends the run exits 1, not 2.
+ */
+async function installResolved(r: InstallRun, context: SideloadContext): Promise<CommandResult> {
+  const { inputs, output, resolved } = r;
+  const { terminal, state } = context;
+  const front = context.front ?? installFront;
   const ask = terminal.interactive ? (await import("../prompts.js")).prompts : undefined;
-  let board = ask && !json && !values.debug ? new LiveBoard(stderrBoard(terminal)) : undefined;
-  const around = <T>(question: () => Promise<T>) => board?.paused(question) ?? question();
-  const gate = registryGate(inputs, resolved, terminal, {
-    resolver: await credentialResolver(values, terminal, around),
+  let board = ask && !output.json && !output.debug ? new LiveBoard(stderrBoard(terminal)) : undefined;
+  const frontAround = front.around ?? (<T>(question: () => Promise<T>) => question());
+  const around = <T>(question: () => Promise<T>) =>
+    board?.paused(() => frontAround(question)) ?? frontAround(question);
+  const debug = output.debug ? (message: string) => terminal.err(`debug: ${message}\n`) : undefined;
+  const resolver = await credentialResolver(context.credentials, terminal, around);
+  const gate = commandGate(inputs, resolved, resolver, terminal, {
     prompt: ask !== undefined,
+    promptTries: front.promptTries,
+    debug,
   }).start();
-  if (ask && !(await confirm(r, ask, terminal))) return ExitStatus.ok;
+  let proxies = resolved.proxies;
+  let ran = inputs;
+  if (ask) {
+    const met = await front.beforeBatch({ inputs, output, resolved, job: r.job, gate, ask, terminal });
+    if (met === "declined") return { kind: "declined" };
+    if (!Array.isArray(met)) return { kind: "not-needed", registries: met.notNeeded };
+    if (met.length < proxies.length)
+      ran = { ...inputs, targets: { ...inputs.targets, limit: met.map((p) => p.name) } };
+    proxies = met;
+  }
   const ssh = await sshConnectSetup(inputs.ssh, inputs.targets.sshUser ?? "root", terminal, {
     askHostKeys: false,
     around,
   });
-  const watching: { pak?: string; pakId?: string } = {};
+  const watching: Watching = {};
   let result: InstallResult;
   try {
-    await checkIdentityFiles(resolved.proxies, ssh.connect.auth, ssh.run);
-    board?.start(resolved.proxies.length);
-    const onEvent = board?.onEvent ?? createLiveRenderer(terminal, { debug: values.debug ?? false, json });
-    let installing = false;
+    await checkIdentityFiles(proxies, ssh.connect.auth, ssh.run);
+    board?.start(proxies.length);
+    const onEvent =
+      board?.onEvent ?? createLiveRenderer(terminal, { debug: output.debug, json: output.json });
     const onInstall = (event: InstallEvent) => {
-      // The sideloads' board is done once the first install event comes: a new one for the paks.
-      if (board && !installing) {
-        board.stop();
-        board = new LiveBoard(stderrBoard(terminal)).start(r.install.paks.length);
-      }
-      installing = true;
+      // The upload changes VCF Operations: from then on an error cannot say "nothing changed".
+      if (event.type === "install-uploading") state.proxiesChanged = true;
+      board = installBoard(board, r, terminal, watching);
       if (event.type === "install-state") Object.assign(watching, { pak: event.pak, pakId: event.pakId });
       showInstallEvent(event, board, terminal);
     };
     const batch = { concurrency: inputs.concurrency, knownHosts: ssh.knownHosts, signal: terminal.signal };
     result = await runInstall(
-      resolved.proxies,
-      { ...r.job, registries: gate },
+      proxies,
+      { ...r.job, registries: markingChanges(gate, state) },
       gate,
       { ...batch, onEvent, connect: ssh.connect },
       resolved.groups,
       { ...r.install, onEvent: onInstall },
     );
-    if (result.outcome === "installed" && result.kinds !== undefined) {
-      board?.stop();
-      if (result.kinds.instances.length === 0) r.context.runningNote = noInstanceNote;
-      else
-        r.context.running = await checkRunning(r.install.connection, resolved.images, resolved.proxies, {
-          knownHosts: ssh.knownHosts,
-          connect: ssh.connect,
-          signal: terminal.signal,
-          timeoutMs: inputs.timeoutMs,
-        });
-    }
+    board?.stop();
+    await runningAfter(result, r, proxies, ssh);
   } catch (error) {
     if (terminal.signal.aborted && watching.pakId !== undefined) goesOn(watching, r.context, terminal);
     throw error;
@@ -234,15 +274,52 @@ async function installCommand(r: InstallRun, terminal: Terminal): Promise<number
     board?.stop();
     ssh.close();
   }
-  return report(result, r, terminal);
+  await report(result, r, terminal);
+  return { kind: "installed", result, inputs: ran };
+}
+
+/** The pak being installed (for Ctrl-C's words), and whether the install's board is up. */
+interface Watching {
+  pak?: string;
+  pakId?: string;
+  installing?: boolean;
+}
+
+/** The board of the paks, in place of the sideloads' once the first install event comes. */
+function installBoard(
+  board: LiveBoard | undefined,
+  r: InstallRun,
+  terminal: Terminal,
+  watching: Watching,
+): LiveBoard | undefined {
+  if (board === undefined || watching.installing) return board;
+  watching.installing = true;
+  board.stop();
+  return new LiveBoard(stderrBoard(terminal)).start(r.install.paks.length);
+}
+
+/** After an install that completed: its adapters' containers, when instances exist yet. */
+async function runningAfter(
+  result: InstallResult,
+  r: InstallRun,
+  proxies: ResolvedInputs["proxies"],
+  ssh: Awaited<ReturnType<typeof sshConnectSetup>>,
+): Promise<void> {
+  if (result.outcome !== "installed" || result.kinds === undefined) return;
+  if (result.kinds.instances.length === 0) {
+    r.context.runningNote = noInstanceNote;
+    return;
+  }
+  r.context.running = await checkRunning(r.install.connection, r.resolved.images, proxies, {
+    knownHosts: ssh.knownHosts,
+    connect: ssh.connect,
+    signal: r.install.signal,
+    timeoutMs: r.inputs.timeoutMs,
+  });
 }
 
 /** Ctrl-C during the install: it goes on in VCF Operations; say how to watch it. */
-function goesOn(
-  watching: { pak?: string; pakId?: string },
-  context: InstallContext,
-  terminal: Terminal,
-): void {
+function goesOn(watching: Watching, context: InstallContext, terminal: Terminal): void {
   const id = printable(watching.pakId ?? "");
   terminal.err(
     `mp-sideload: the install of ${printable(basename(watching.pak ?? ""))} (pak id ${id}) goes on in VCF Operations ${printable(context.ops)}: ` +
@@ -275,59 +352,38 @@ function showInstallEvent(event: InstallEvent, board: LiveBoard | undefined, ter
   if (line !== undefined && "elapsedMs" in event) terminal.err(`${name}: ${line} (${s(event.elapsedMs)})\n`);
 }
 
-/** Host keys first, then one question naming the whole run: the sideloads and the install. */
-async function confirm(r: InstallRun, ask: typeof prompts, terminal: Terminal): Promise<boolean> {
-  const { proxies, images, knownHostsFile } = r.resolved;
-  await confirmHostKeys(proxies, knownHostsFile, ask, terminal);
-  if (r.values.yes) return true;
-  const what = images.length === 1 ? images[0]?.reference : `${images.length} images`;
-  const paks = r.install.paks.map((p) => quote(basename(p.file))).join(", ");
-  const count = `${proxies.length} prox${proxies.length === 1 ? "y" : "ies"}`;
-  const force = r.install.force ? " (--force: replacing an earlier upload and its content)" : "";
-  const go = await ask.confirmRun(
-    `Pull ${what} onto ${count}, then, if every collector group holds it, install ${paks} into VCF Operations ${printable(r.context.ops)}${force}?`,
-  );
-  if (!go) terminal.err("nothing done\n");
-  return go;
-}
+/**
+ * The command's front: host keys first, then one question naming the whole run: the sideloads and
+ * the install (unless --yes).
+ */
+export const installFront: SideloadFront = {
+  async beforeBatch({ inputs, output, resolved, ask, terminal }) {
+    const { proxies, images, knownHostsFile } = resolved;
+    await confirmHostKeys(proxies, knownHostsFile, ask, terminal);
+    if (output.yes) return proxies;
+    const what = images.length === 1 ? images[0]?.reference : `${images.length} images`;
+    const paks = resolved.paks.map((p) => quote(basename(p.file))).join(", ");
+    const count = `${proxies.length} prox${proxies.length === 1 ? "y" : "ies"}`;
+    const force = inputs.install?.force ? " (--force: replacing an earlier upload and its content)" : "";
+    const ops = inputs.targets.ops ? parseOpsUrl(inputs.targets.ops.connection.url).host : "";
+    const go = await ask.confirmRun(
+      `Pull ${what} onto ${count}, then, if every collector group holds it, install ${paks} into VCF Operations ${printable(ops)}${force}?`,
+    );
+    if (go) return proxies;
+    terminal.err("nothing done\n");
+    return "declined";
+  },
+};
 
-/** The registry gate of the sideloads, as `pull` builds it. */
-function registryGate(
-  inputs: SideloadInputs,
-  resolved: ResolvedInputs,
-  terminal: Terminal,
-  options: { resolver: Awaited<ReturnType<typeof credentialResolver>>; prompt: boolean },
-): RegistryGate {
-  return new RegistryGate(resolved.images, {
-    resolver: options.resolver,
-    ca: resolved.registryCa,
-    env: terminal.env,
-    signal: terminal.signal,
-    skipCheck: !inputs.registryCheck,
-    prompt: options.prompt,
-    warn: (message) => terminal.err(`mp-sideload: warning: ${message}\n`),
-    rateLimits: {
-      retries: inputs.retries,
-      waitBudgetMs: inputs.timeoutMs,
-      onWait: (wait) => terminal.err(`mp-sideload: ${rateLimitWaitMessage(wait)}\n`),
-    },
+/** The report on stdout and the files (render/outputs.ts), then the outcome on stderr. */
+async function report(result: InstallResult, r: InstallRun, terminal: Terminal): Promise<void> {
+  await writeOutputs(terminal, r.output, {
+    json: renderInstallJson(result, r.context),
+    human: renderInstallHuman(result, r.context),
+    junit: () => renderInstallJunit(result),
   });
-}
-
-/** The report on stdout, the files, the errors on stderr; the exit status. */
-async function report(result: InstallResult, r: InstallRun, terminal: Terminal): Promise<number> {
-  const json = r.values.json ?? false;
-  const context = r.context;
-  const document = renderInstallJson(result, context);
-  terminal.out(json ? document : renderInstallHuman(result, context));
-  if (r.values.report !== undefined)
-    await writeFileAtomic(r.values.report, document, { mode: 0o644, what: "--report" });
-  if (r.values.junit !== undefined)
-    await writeFileAtomic(r.values.junit, renderInstallJunit(result), { mode: 0o644, what: "--junit" });
-  const interrupted = interruptedStatus(terminal.signal);
-  if (interrupted !== undefined) return interrupted;
-  for (const line of outcomeLines(result, context)) terminal.err(line);
-  return result.outcome === "installed" ? ExitStatus.ok : ExitStatus.proxyFailed;
+  if (terminal.signal.aborted) return;
+  for (const line of outcomeLines(result, r.context)) terminal.err(line);
 }
 
 function outcomeLines(result: InstallResult, context: InstallContext): string[] {

@@ -5,27 +5,21 @@
  */
 import { writeFile } from "node:fs/promises";
 import { stringify } from "yaml";
-import { ExitStatus, SideloadError, printable } from "../../errors.js";
+import { SideloadError, printable } from "../../errors.js";
 import { describeFsError } from "../../files.js";
 import { describeOpsView, readOpsView, type OpsCollectorRow } from "../../ops/ops-source.js";
 import { findCollectorGroups } from "../../ops/resolve.js";
 import { readPak } from "../../pak/read-pak.js";
 import { parseCommandArgs } from "../args.js";
-import { opsConnectionFrom, opsOptionSpecs, opsUrlOf } from "../ops-options.js";
-import type { Terminal } from "../terminal.js";
+import { opsConnectionFrom, opsConnectionHelp, opsOptionSpecs, opsUrlOf } from "../ops-options.js";
+import type { CommandContext, CommandResult } from "../results.js";
 
 const help = `Usage: mp-sideload proxies --ops URL [--json] [--kind KIND | --pak PAK] [--write-inventory FILE]
 
 List the collectors VCF Operations knows: name, host, type, state, collector groups, and the
 adapter instances of --kind (repeatable) or of a pak's adapter kinds. Contacts no proxy.
 
-  --ops URL                   https://OPS-NODE (or MP_SIDELOAD_OPS_URL)
-  --ops-user USER             or MP_SIDELOAD_OPS_USER, else asked in a terminal
-  --ops-password-stdin        read the password from stdin; or MP_SIDELOAD_OPS_PASSWORD, else asked
-  --ops-auth-source NAME      an Ops auth source (LDAP, vIDM…); default the local users
-  --ops-ca FILE               also trust this PEM CA (besides the system's and NODE_EXTRA_CA_CERTS)
-  --ops-timeout SECONDS       per Suite API request (default 30)
-  --collector-group NAME      only the members of this collector group (repeatable)
+${opsConnectionHelp}  --collector-group NAME      only the members of this collector group (repeatable)
   --kind KIND                 show the instances of this adapter kind (repeatable)
   --pak PAK                   show the instances of this pak's adapter kinds
   --write-inventory FILE      write the cloud proxies as a native inventory, collector groups as groups
@@ -34,7 +28,7 @@ adapter instances of --kind (repeatable) or of a pak's adapter kinds. Contacts n
 Exit status: 0 listed, 2 usage, credentials or VCF Operations error.
 `;
 
-export async function run(argv: string[], terminal: Terminal): Promise<number> {
+export async function run({ argv, terminal }: CommandContext): Promise<CommandResult> {
   const { values, positionals } = parseCommandArgs("proxies", argv, {
     ...opsOptionSpecs,
     kind: { type: "string", multiple: true },
@@ -46,7 +40,7 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
   });
   if (values.help) {
     terminal.out(help);
-    return ExitStatus.ok;
+    return { kind: "shown" };
   }
   if (positionals.length > 0 || (values.kind !== undefined && values.pak !== undefined)) {
     throw new SideloadError("USAGE", "proxies takes no arguments, and --kind or --pak (not both)", {
@@ -86,7 +80,7 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
       ? `${JSON.stringify({ command: "proxies", ops: url, kinds, ...described }, null, 2)}\n`
       : renderProxiesHuman(described.collectors, kinds),
   );
-  return ExitStatus.ok;
+  return { kind: "listed" };
 }
 
 /** The table: one collector a line, its instances below it. */

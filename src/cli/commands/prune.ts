@@ -3,16 +3,18 @@
  * repositories removed from each proxy. In a terminal it lists first and asks "go?"; with no
  * terminal it needs --yes (or --dry-run), like apt.
  */
-import { ExitStatus, SideloadError } from "../../errors.js";
-import { checkWritableOutput, writeFileAtomic } from "../../files.js";
+import { SideloadError } from "../../errors.js";
+import { checkWritableOutput } from "../../files.js";
+import { writeOutputs } from "../render/outputs.js";
 import { readPaks } from "../../pak/read-paks.js";
 import { checkKnownHostsFile, knownHostsFileOf, resolveProxies } from "../../sideload/resolve-inputs.js";
 import { runPrune, type PruneJob, type PruneReport } from "../../sideload/prune.js";
 import { checkIdentityFiles } from "../../ssh/connect.js";
 import type { Proxy } from "../../inventory/proxy.js";
-import { defaultPruneKeep } from "../../sideload/prune-select.js";
+import { runDefaults } from "../../sideload/inputs.js";
 import { intOption, parseCommandArgs } from "../args.js";
 import { confirmHostKeys } from "../host-keys.js";
+import { debugLine } from "../render/batch.js";
 import {
   formatBytes,
   renderPruneHuman,
@@ -20,9 +22,11 @@ import {
   renderPruneJunit,
   renderPruneRow,
 } from "../render/prune.js";
+import type { CommandContext, CommandResult } from "../results.js";
 import { interruptedStatus, type Terminal } from "../terminal.js";
 import {
   proxyQueryOf,
+  runOptionSpecs,
   sshConnectSetup,
   sshInputsOf,
   targetOptionSpecs,
@@ -33,15 +37,9 @@ const options = {
   ...targetOptionSpecs,
   "default-registry": { type: "string" },
   keep: { type: "string" },
-  concurrency: { type: "string" },
-  timeout: { type: "string" },
-  json: { type: "boolean" },
-  report: { type: "string" },
-  junit: { type: "string" },
+  ...runOptionSpecs,
   yes: { type: "boolean", short: "y" },
   "dry-run": { type: "boolean" },
-  debug: { type: "boolean" },
-  help: { type: "boolean", short: "h" },
 } as const;
 
 const help = `Usage: mp-sideload prune <pak>... (--proxy [user@]host[:port] ... | --inventory FILE) [--keep N] [--dry-run] [--yes] [options]
@@ -52,12 +50,12 @@ an image a container uses (running or stopped), never another repository's image
 
 ${targetOptionsHelp}  --default-registry HOST     the proxies' default registry, for a pak that names none
 Prune:
-  --keep N                    old images kept per repository besides the current ones (default 1)
+  --keep N                    old images kept per repository besides the current ones (default ${runDefaults.keep})
   --dry-run                   connect and list what would go; remove nothing
   --yes, -y                   remove without asking (needed without a terminal)
 Run:
-  --concurrency N             proxies at once (default 8)
-  --timeout SECONDS           per proxy (default 900)
+  --concurrency N             proxies at once (default ${runDefaults.concurrency})
+  --timeout SECONDS           per proxy (default ${runDefaults.timeoutSeconds})
   --json                      one JSON document on stdout
   --report FILE               also write the JSON document to FILE
   --junit FILE                also write a JUnit XML report to FILE (a test case per proxy)
@@ -68,20 +66,21 @@ Exit status: 0 every proxy ok, 1 a proxy failed, 2 usage or input error (or no t
 
 type Values = ReturnType<typeof parseCommandArgs<typeof options>>["values"];
 
-export async function run(argv: string[], terminal: Terminal): Promise<number> {
+export async function run({ argv, terminal, state }: CommandContext): Promise<CommandResult> {
   const { values, positionals } = parseCommandArgs("prune", argv, options);
   if (values.help) {
     terminal.out(help);
-    return ExitStatus.ok;
+    return { kind: "shown" };
   }
   if (positionals.length === 0) {
     throw new SideloadError("USAGE", "prune: missing pak file", {
       hint: "e.g. mp-sideload prune my-adapter.pak --inventory proxies.yaml --dry-run",
     });
   }
-  const keep = intOption("keep", values.keep, defaultPruneKeep, 0, 1000);
-  const concurrency = intOption("concurrency", values.concurrency, 8, 1, 256);
-  const timeoutMs = intOption("timeout", values.timeout, 900, 1, 86_400) * 1000;
+  const d = runDefaults;
+  const keep = intOption("keep", values.keep, d.keep, 0, 1000);
+  const concurrency = intOption("concurrency", values.concurrency, d.concurrency, 1, 256);
+  const timeoutMs = intOption("timeout", values.timeout, d.timeoutSeconds, 1, 86_400) * 1000;
   const dryRun = values["dry-run"] ?? false;
   const ask = terminal.interactive ? (await import("../prompts.js")).prompts : undefined;
   if (!dryRun && !values.yes && ask === undefined) {
@@ -120,17 +119,22 @@ export async function run(argv: string[], terminal: Terminal): Promise<number> {
       const question = `Remove ${count} image${count === 1 ? "" : "s"} (${formatBytes(bytes)}) from ${confirmed.size} prox${confirmed.size === 1 ? "y" : "ies"}?`;
       if (!(await ask.confirmRun(question))) {
         terminal.err("nothing done\n");
-        return ExitStatus.ok;
+        return { kind: "declined" };
       }
+      state.proxiesChanged = true;
       report = await runOn({ ...job, confirmed }, false);
     }
   } else {
+    // Images may go from here on: an error that ends the run then cannot exit 2.
+    if (!dryRun) state.proxiesChanged = true;
     report = await runOn(job, values.debug ?? false);
   }
-  await writeOutputs(report, values, terminal);
-  const interrupted = interruptedStatus(terminal.signal);
-  if (interrupted !== undefined) return interrupted;
-  return report.summary.failed === 0 ? ExitStatus.ok : ExitStatus.proxyFailed;
+  await writeOutputs(terminal, values, {
+    json: renderPruneJson(report),
+    human: renderPruneHuman(report),
+    junit: () => renderPruneJunit(report),
+  });
+  return { kind: "pruned", report };
 }
 
 /** One batch over the proxies: SSH set up for it and closed after it. */
@@ -151,7 +155,15 @@ async function prune(
       knownHosts: ssh.knownHosts,
       connect: ssh.connect,
       signal: terminal.signal,
-      ...(options.live ? { onRow: (row) => terminal.err(renderPruneRow(row, job.dryRun)) } : {}),
+      // --debug: every event, and each proxy's lines as it finishes.
+      ...(options.live
+        ? {
+            onEvent: (event) => {
+              terminal.err(debugLine(event));
+              if (event.type === "proxy-finished") terminal.err(renderPruneRow(event.results, job.dryRun));
+            },
+          }
+        : {}),
     });
   } finally {
     ssh.close();
@@ -165,14 +177,4 @@ function confirmedOf(listing: PruneReport): Map<string, Set<string>> {
     if (row.removed.length > 0) confirmed.set(row.name, new Set(row.removed.map((i) => i.id)));
   }
   return confirmed;
-}
-
-/** The report on stdout, then the files: a late failure to write a file never hides the results. */
-async function writeOutputs(report: PruneReport, values: Values, terminal: Terminal): Promise<void> {
-  const document = renderPruneJson(report);
-  terminal.out(values.json ? document : renderPruneHuman(report));
-  if (values.report !== undefined)
-    await writeFileAtomic(values.report, document, { mode: 0o644, what: "--report" });
-  if (values.junit !== undefined)
-    await writeFileAtomic(values.junit, renderPruneJunit(report), { mode: 0o644, what: "--junit" });
 }

@@ -1,6 +1,7 @@
-import type { Terminal } from "../terminal.js";
+import type { CommandContext, CommandResult } from "../results.js";
 import { runSideloadCommand } from "./sideload-command.js";
 
-export function run(argv: string[], terminal: Terminal): Promise<number> {
-  return runSideloadCommand("pull", argv, terminal);
+/** `mp-sideload pull`: see sideload-command.ts. */
+export function run(context: CommandContext): Promise<CommandResult> {
+  return runSideloadCommand("pull", context);
 }

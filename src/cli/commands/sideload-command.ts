@@ -1,8 +1,11 @@
 /**
  * `pull` and `verify`: the same options, the same pipeline; verify stops after "present?".
  */
-import { ExitStatus, SideloadError, printable } from "../../errors.js";
-import { checkWritableOutput, writeFileAtomic } from "../../files.js";
+import { SideloadError, printable, type RunState } from "../../errors.js";
+import type { Proxy } from "../../inventory/proxy.js";
+import type { RegistryPreflight } from "../../registry/preflight.js";
+import { checkWritableOutput } from "../../files.js";
+import { writeOutputs } from "../render/outputs.js";
 import { rateLimitWaitMessage } from "../../registry/registry-client.js";
 import { checkIdentityFiles } from "../../ssh/connect.js";
 import { runDefaults, type SideloadInputs } from "../../sideload/inputs.js";
@@ -11,12 +14,16 @@ import { RegistryGate } from "../../sideload/registry-gate.js";
 import { resolveInputs, type ResolvedInputs } from "../../sideload/resolve-inputs.js";
 import { buildReport } from "../../sideload/run-batch.js";
 import { runSideload } from "../../sideload/run-sideload.js";
-import type { BatchReport, SideloadJob } from "../../sideload/types.js";
+import type { BatchReport, RegistryCredentials, SideloadJob } from "../../sideload/types.js";
 import type { CredentialResolver } from "../../credentials/resolve.js";
 import type { prompts } from "../prompts.js";
-import { defaultPruneKeep } from "../../sideload/prune-select.js";
 import { intOption, parseCommandArgs } from "../args.js";
-import { credentialOptionSpecs, credentialOptionsHelp, credentialResolver } from "../credential-options.js";
+import {
+  credentialOptionSpecs,
+  credentialOptionsHelp,
+  credentialResolver,
+  type CredentialValues,
+} from "../credential-options.js";
 import { confirmHostKeys } from "../host-keys.js";
 import {
   createLiveRenderer,
@@ -30,9 +37,11 @@ import { renderRunningLines } from "../render/install.js";
 import { checkRunning, type RunningReport } from "../../install/running.js";
 import { renderJunit } from "../render/junit.js";
 import { LiveBoard } from "../render/live-board.js";
-import { interruptedStatus, type Terminal } from "../terminal.js";
+import type { CommandContext, CommandResult } from "../results.js";
+import type { Terminal } from "../terminal.js";
 import {
   proxyQueryOf,
+  runOptionSpecs,
   sshAuthPlanOf,
   sshConnectSetup,
   sshInputsOf,
@@ -49,19 +58,13 @@ export const sideloadOptions = {
   prune: { type: "boolean" },
   keep: { type: "string" },
   running: { type: "boolean" },
-  concurrency: { type: "string" },
-  timeout: { type: "string" },
+  ...runOptionSpecs,
   retries: { type: "string" },
   "stall-timeout": { type: "string" },
-  json: { type: "boolean" },
-  report: { type: "string" },
-  junit: { type: "string" },
   "only-failed": { type: "string" },
   yes: { type: "boolean", short: "y" },
   "dry-run": { type: "boolean" },
   verbose: { type: "boolean" },
-  debug: { type: "boolean" },
-  help: { type: "boolean", short: "h" },
 } as const;
 
 function help(mode: "pull" | "verify"): string {
@@ -79,16 +82,16 @@ ${
     ? `${credentialOptionsHelp}  --registry-ca FILE          install this CA on each proxy as /etc/docker/certs.d/<REGISTRY>/ca.crt
   --no-registry-check         do not check the registry from this machine before the proxies
   --prune                     once a proxy's images are verified, remove old images of their
-                              repositories there, as mp-sideload prune does (--keep N, default 1)
+                              repositories there, as mp-sideload prune does (--keep N, default ${runDefaults.keep})
   --keep N                    with --prune: old images kept per repository besides the current ones
 `
     : ""
 }Run:
-  --concurrency N             proxies at once (default 8)
-  --timeout SECONDS           per proxy (default 900)
+  --concurrency N             proxies at once (default ${runDefaults.concurrency})
+  --timeout SECONDS           per proxy (default ${runDefaults.timeoutSeconds})
   --retries N                 re-issues of a pull whose connection dropped, whose engine restarted
-                              or that stalled; also waits on a registry's rate limit (default 3)
-  --stall-timeout SECONDS     a pull with no progress for this long is stalled and re-issued (default 60)
+                              or that stalled; also waits on a registry's rate limit (default ${runDefaults.retries})
+  --stall-timeout SECONDS     a pull with no progress for this long is stalled and re-issued (default ${runDefaults.stallTimeoutSeconds})
   --json                      one JSON document on stdout
   --report FILE               also write the JSON document to FILE
   --junit FILE                also write a JUnit XML report to FILE (a test case per proxy and image)
@@ -109,21 +112,20 @@ Exit status: 0 every proxy ok, 1 a proxy failed${mode === "verify" ? " or lacks 
 `;
 }
 
+/** `pull` or `verify` from its argv: the flags read once into typed inputs, then `sideload`. */
 export async function runSideloadCommand(
   mode: "pull" | "verify",
-  argv: string[],
-  terminal: Terminal,
-): Promise<number> {
+  { argv, terminal, state }: CommandContext,
+): Promise<CommandResult> {
   const { values, positionals } = parseCommandArgs(mode, argv, sideloadOptions);
   if (values.help) {
     terminal.out(help(mode));
-    return ExitStatus.ok;
+    return { kind: "shown" };
   }
   const output = outputOf(values);
   const debug = output.debug ? (message: string) => terminal.err(`debug: ${message}\n`) : undefined;
   const inputs = await sideloadInputsOf(mode, values, positionals, terminal, debug);
-  checkRunningOption(inputs, values.running);
-  return sideloadCommand(inputs, output, values, terminal);
+  return sideload(inputs, output, { terminal, state, credentials: values });
 }
 
 /** How a run reports: the flags that decide output, confirmation and the dry run. */
@@ -164,6 +166,7 @@ export async function sideloadInputsOf(
   const stall = intOption("stall-timeout", values["stall-timeout"], d.stallTimeoutSeconds, 1, 86_400);
   const stallTimeoutMs = stall * 1000;
   const prune = pruneOf(mode, values);
+  const running = runningOf(mode, values);
   return {
     mode,
     paks,
@@ -177,6 +180,7 @@ export async function sideloadInputsOf(
     retries,
     stallTimeoutMs,
     ...(prune === undefined ? {} : { prune }),
+    ...(running ? { running } : {}),
   };
 }
 
@@ -192,10 +196,11 @@ function pruneOf(mode: "pull" | "verify", values: SideloadValues): { keep: numbe
       hint: "add --prune, or run mp-sideload prune <pak> --keep N",
     });
   }
-  return values.prune ? { keep: intOption("keep", values.keep, defaultPruneKeep, 0, 1000) } : undefined;
+  return values.prune ? { keep: intOption("keep", values.keep, runDefaults.keep, 0, 1000) } : undefined;
 }
 
-function outputOf(values: SideloadValues): SideloadOutput {
+/** How a run reports, from its flags (pull, verify, install). */
+export function outputOf(values: SideloadValues): SideloadOutput {
   return {
     json: values.json ?? false,
     report: values.report,
@@ -207,17 +212,51 @@ function outputOf(values: SideloadValues): SideloadOutput {
   };
 }
 
+/** What `sideload` works with besides its inputs: the outside world, and how it asks. */
+export interface SideloadContext {
+  terminal: Terminal;
+  state: RunState;
+  /** The credential flags (`--registry-user`...); the wizard gives none. */
+  credentials: CredentialValues;
+  /** How a terminal run meets its user before the batch; default: the commands' (`commandFront`). */
+  front?: SideloadFront;
+}
+
 /**
- * `pull` or `verify` from typed inputs: resolve them, then the dry run's plan, or the registry
- * gate, the host keys and the confirmation in a terminal, the batch, the report. Returns the exit
- * status.
+ * A terminal run's meeting with its user once the proxies are resolved and the registries'
+ * checks started: the commands ask about unknown host keys, then "go?"; the wizard shows the
+ * registries' verdicts and the plan first. Nothing is asked after it but passwords.
  */
-async function sideloadCommand(
+export interface SideloadFront {
+  /** Tries for a typed registry password the registry refuses (default 1). */
+  promptTries?: number;
+  /** Wraps every question of the run besides the board's own pause (the wizard's spinner). */
+  around?: <T>(question: () => Promise<T>) => Promise<T>;
+  /** The proxies to run on (the resolved ones, or fewer), or why nothing runs. */
+  beforeBatch(meeting: FrontMeeting): Promise<Proxy[] | "declined" | { notNeeded: RegistryPreflight[] }>;
+}
+
+/** What a front sees. */
+export interface FrontMeeting {
+  inputs: SideloadInputs;
+  output: SideloadOutput;
+  resolved: ResolvedInputs;
+  job: SideloadJob;
+  gate: RegistryGate | undefined;
+  ask: typeof prompts;
+  terminal: Terminal;
+}
+
+/**
+ * `pull` or `verify` from typed inputs, for the flags and the wizard alike: resolve them, then
+ * the dry run's plan, or the registry gate, the front (in a terminal), the batch, the report.
+ */
+export async function sideload(
   inputs: SideloadInputs,
   output: SideloadOutput,
-  credentials: SideloadValues,
-  terminal: Terminal,
-): Promise<number> {
+  context: SideloadContext,
+): Promise<CommandResult> {
+  const { terminal } = context;
   const debug = output.debug ? (message: string) => terminal.err(`debug: ${message}\n`) : undefined;
   // Before anything is contacted: an output that cannot be written would lose the results.
   if (output.report !== undefined) await checkWritableOutput(output.report, "--report");
@@ -240,7 +279,7 @@ async function sideloadCommand(
       `nothing to retry: ${printable(inputs.targets.onlyFailed)} shows every proxy ok for these images\n`,
     );
     if (output.json) terminal.out(renderReportJson(buildReport(inputs.mode, references, [])));
-    return ExitStatus.ok;
+    return { kind: "shown" };
   }
   if (output.dryRun) {
     const plan = planSideload(proxies, job, knownHostsFile, await sshAuthPlanOf(inputs.ssh, terminal));
@@ -250,22 +289,49 @@ async function sideloadCommand(
         ? renderPlanJson(inputs.mode, references, plan, outline)
         : renderPlan(inputs.mode, plan, { outline, references, verbose: output.verbose }),
     );
-    return ExitStatus.ok;
+    return { kind: "shown" };
   }
+  return runResolved(inputs, output, resolved, job, context);
+}
 
+/** The registries' gate, the front, the batch on the live board, the report written. */
+async function runResolved(
+  inputs: SideloadInputs,
+  output: SideloadOutput,
+  resolved: ResolvedInputs,
+  job: SideloadJob,
+  context: SideloadContext,
+): Promise<CommandResult> {
+  const { terminal, state } = context;
+  const front = context.front ?? commandFront;
+  const debug = output.debug ? (message: string) => terminal.err(`debug: ${message}\n`) : undefined;
   const ask = terminal.interactive ? (await import("../prompts.js")).prompts : undefined;
   const board = ask && !output.json && !output.debug ? new LiveBoard(stderrBoard(terminal)) : undefined;
-  const around = <T>(question: () => Promise<T>) => board?.paused(question) ?? question();
+  const frontAround = front.around ?? (<T>(question: () => Promise<T>) => question());
+  const around = <T>(question: () => Promise<T>) =>
+    board?.paused(() => frontAround(question)) ?? frontAround(question);
   // The registries' checks start now and overlap everything below; a proxy that must pull waits
   // for its registry's verdict before any credential goes out.
+  const resolver =
+    inputs.mode === "pull" ? await credentialResolver(context.credentials, terminal, around) : undefined;
   const gate =
-    inputs.mode === "pull"
-      ? commandGate(inputs, resolved, await credentialResolver(credentials, terminal, around), terminal, {
-          prompt: ask !== undefined,
-          debug,
-        }).start()
-      : undefined;
-  if (ask && !(await confirmAtTerminal(inputs, output, resolved, ask, terminal))) return ExitStatus.ok;
+    resolver &&
+    commandGate(inputs, resolved, resolver, terminal, {
+      prompt: ask !== undefined,
+      promptTries: front.promptTries,
+      debug,
+    }).start();
+  let proxies = resolved.proxies;
+  let ran = inputs;
+  if (ask) {
+    const met = await front.beforeBatch({ inputs, output, resolved, job, gate, ask, terminal });
+    if (met === "declined") return { kind: "declined" };
+    if (!Array.isArray(met)) return { kind: "not-needed", registries: met.notNeeded };
+    // Fewer proxies (host keys declined in the wizard): the run, and its repeat, name these.
+    if (met.length < proxies.length)
+      ran = { ...inputs, targets: { ...inputs.targets, limit: met.map((p) => p.name) } };
+    proxies = met;
+  }
   const ssh = await sshConnectSetup(inputs.ssh, inputs.targets.sshUser ?? "root", terminal, {
     askHostKeys: false,
     around,
@@ -278,41 +344,54 @@ async function sideloadCommand(
     const onEvent =
       board?.onEvent ?? createLiveRenderer(terminal, { debug: output.debug, json: output.json });
     const batch = { concurrency: inputs.concurrency, knownHosts: ssh.knownHosts, signal: terminal.signal };
+    // `pull --prune` may remove images from a proxy that needed no credentials.
+    if (inputs.prune) state.proxiesChanged = true;
+    const registries = gate && markingChanges(gate, state);
     result = await runSideload(
       proxies,
-      { ...job, registries: gate },
+      { ...job, registries },
       gate,
       { ...batch, onEvent, connect: ssh.connect },
       resolved.groups,
     );
     board?.stop();
-    if (credentials.running) running = await runningOf(inputs, resolved, ssh, terminal);
+    if (inputs.running) running = await checkRunningOf(inputs, resolved, ssh, terminal);
   } finally {
     board?.stop();
     ssh.close();
   }
   await writeResults(result.report, output, terminal, running);
-  const interrupted = interruptedStatus(terminal.signal);
-  if (interrupted !== undefined) return interrupted;
-  // A collector group where some members lack an image is not ready for its instances to move.
-  const ready =
-    result.report.summary.failed === 0 &&
-    (result.coverage?.ready ?? true) &&
-    !result.report.proxies.some((p) => p.prune?.error !== undefined) &&
-    (running?.ok ?? true);
-  return ready ? ExitStatus.ok : ExitStatus.proxyFailed;
+  return { kind: "sideloaded", result, inputs: ran, ...(running === undefined ? {} : { running }) };
+}
+
+/**
+ * The gate as the proxies see it, telling `state` once it hands out credentials: from then on a
+ * proxy may be changed (a login, a CA, a pull), so an error that ends the run cannot exit 2.
+ */
+export function markingChanges(gate: RegistryGate, state: RunState): RegistryCredentials {
+  return {
+    credentials: async (registry) => {
+      const auth = await gate.credentials(registry);
+      state.proxiesChanged = true;
+      return auth;
+    },
+    refresh: (registry) => gate.refresh(registry),
+    verified: (registry) => gate.verified(registry),
+  };
 }
 
 /** `--running` goes with `verify --ops` only: read before anything is contacted. */
-function checkRunningOption(inputs: SideloadInputs, running: boolean | undefined): void {
-  if (running && (inputs.mode !== "verify" || inputs.targets.ops === undefined))
+function runningOf(mode: "pull" | "verify", values: SideloadValues): boolean {
+  const running = values.running ?? false;
+  if (running && (mode !== "verify" || values.ops === undefined))
     throw new SideloadError("USAGE", "--running is an option of verify --ops", {
       hint: "e.g. mp-sideload verify my-adapter.pak --ops https://ops.example.com --running",
     });
+  return running;
 }
 
 /** `verify --running`: the adapter containers of each instance, on the run's connections' terms. */
-async function runningOf(
+async function checkRunningOf(
   inputs: SideloadInputs,
   resolved: ResolvedInputs,
   ssh: Awaited<ReturnType<typeof sshConnectSetup>>,
@@ -328,13 +407,17 @@ async function runningOf(
   });
 }
 
-/** The registry gate of a `pull`: the workstation's checks, the credentials, the rate limits. */
-function commandGate(
+/** The registry gate of a `pull` (and an install's): the workstation's checks, the credentials, the rate limits. */
+export function commandGate(
   inputs: SideloadInputs,
   resolved: ResolvedInputs,
   resolver: CredentialResolver,
   terminal: Terminal,
-  options: { prompt: boolean; debug: ((message: string) => void) | undefined },
+  options: {
+    prompt: boolean;
+    promptTries?: number | undefined;
+    debug: ((message: string) => void) | undefined;
+  },
 ): RegistryGate {
   return new RegistryGate(resolved.images, {
     resolver,
@@ -343,6 +426,7 @@ function commandGate(
     signal: terminal.signal,
     skipCheck: !inputs.registryCheck,
     prompt: options.prompt,
+    ...(options.promptTries === undefined ? {} : { promptTries: options.promptTries }),
     warn: (message) => terminal.err(`mp-sideload: warning: ${message}\n`),
     debug: options.debug,
     rateLimits: {
@@ -354,63 +438,51 @@ function commandGate(
 }
 
 /**
- * In a terminal: every unknown host key at once, then one "go?" (pull, unless --yes). Nothing is
- * asked mid-batch but a password, with the board paused. False: the user said no.
+ * The commands' front: every unknown host key at once, then one "go?" (pull, unless --yes).
+ * Nothing is asked mid-batch but a password, with the board paused. Declined host keys leave
+ * their proxies in the run, where they fail HOSTKEY_UNKNOWN.
  */
-async function confirmAtTerminal(
-  inputs: SideloadInputs,
-  output: SideloadOutput,
-  resolved: ResolvedInputs,
-  ask: typeof prompts,
-  terminal: Terminal,
-): Promise<boolean> {
-  const { proxies, images, knownHostsFile } = resolved;
-  const { trusted } = await confirmHostKeys(proxies, knownHostsFile, ask, terminal);
-  if (inputs.mode !== "pull" || output.yes) return true;
-  const what = images.length === 1 ? images[0]?.reference : `${images.length} images`;
-  const count = `${proxies.length} prox${proxies.length === 1 ? "y" : "ies"}`;
-  const keys = `${trusted} host key${trusted === 1 ? " was" : "s were"} added to ${printable(knownHostsFile)}`;
-  const then = inputs.prune ? ", then remove old images of their repositories" : "";
-  const go = await ask.confirmRun(`Pull ${what} onto ${count}${then}?`).catch((error: unknown) => {
-    // Interrupted at "go?": the proxies are untouched, but known_hosts is not.
-    if (trusted > 0 && error instanceof SideloadError && error.code === "INTERRUPTED")
-      throw new SideloadError(
-        "INTERRUPTED",
-        `interrupted at a prompt: nothing done on the proxies (${keys})`,
-        {
-          exitStatus: error.exitStatus,
-        },
-      );
-    throw error;
-  });
-  if (go) return true;
-  terminal.err(trusted > 0 ? `nothing done on the proxies (${keys})\n` : "nothing done\n");
-  return false;
-}
+export const commandFront: SideloadFront = {
+  async beforeBatch({ inputs, output, resolved, ask, terminal }) {
+    const { proxies, images, knownHostsFile } = resolved;
+    const { trusted } = await confirmHostKeys(proxies, knownHostsFile, ask, terminal);
+    if (inputs.mode !== "pull" || output.yes) return proxies;
+    const what = images.length === 1 ? images[0]?.reference : `${images.length} images`;
+    const count = `${proxies.length} prox${proxies.length === 1 ? "y" : "ies"}`;
+    const keys = `${trusted} host key${trusted === 1 ? " was" : "s were"} added to ${printable(knownHostsFile)}`;
+    const then = inputs.prune ? ", then remove old images of their repositories" : "";
+    const go = await ask.confirmRun(`Pull ${what} onto ${count}${then}?`).catch((error: unknown) => {
+      // Interrupted at "go?": the proxies are untouched, but known_hosts is not.
+      if (trusted > 0 && error instanceof SideloadError && error.code === "INTERRUPTED")
+        throw new SideloadError(
+          "INTERRUPTED",
+          `interrupted at a prompt: nothing done on the proxies (${keys})`,
+          { signal: error.signal },
+        );
+      throw error;
+    });
+    if (go) return proxies;
+    terminal.err(trusted > 0 ? `nothing done on the proxies (${keys})\n` : "nothing done\n");
+    return "declined";
+  },
+};
 
-/** The report on stdout, then the files: a late failure to write a file never hides the results. */
-async function writeResults(
+/** The report on stdout, then the files (render/outputs.ts); `verify --running`'s rows with it. */
+function writeResults(
   report: BatchReport,
   output: SideloadOutput,
   terminal: Terminal,
   running?: RunningReport,
 ): Promise<void> {
-  const document =
-    running === undefined
-      ? renderReportJson(report)
-      : `${JSON.stringify({ ...reportDocument(report), running }, null, 2)}\n`;
   const human = renderReportHuman(report);
-  terminal.out(
-    output.json
-      ? document
-      : running === undefined
-        ? human
-        : `${human}${renderRunningLines(running).join("\n")}\n`,
-  );
-  if (output.report !== undefined)
-    await writeFileAtomic(output.report, document, { mode: 0o644, what: "--report" });
-  if (output.junit !== undefined)
-    await writeFileAtomic(output.junit, renderJunit(report), { mode: 0o644, what: "--junit" });
+  return writeOutputs(terminal, output, {
+    json:
+      running === undefined
+        ? renderReportJson(report)
+        : `${JSON.stringify({ ...reportDocument(report), running }, null, 2)}\n`,
+    human: running === undefined ? human : `${human}${renderRunningLines(running).join("\n")}\n`,
+    junit: () => renderJunit(report),
+  });
 }
 
 /** The live board on stderr. */

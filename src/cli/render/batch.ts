@@ -1,6 +1,7 @@
 import { hostPort, oneLine, printable } from "../../errors.js";
 import { renderCoverageLines } from "../../sideload/coverage.js";
 import type { PlannedProxy } from "../../sideload/plan.js";
+import type { ProxyEvent } from "../../session/events.js";
 import type { BatchReport, ProxyResult, SideloadEvent } from "../../sideload/types.js";
 import type { Terminal } from "../terminal.js";
 import { progressText } from "./live-board.js";
@@ -159,6 +160,16 @@ function renderPlanVerbose(plan: PlannedProxy[], heading: string): string {
 }
 
 /**
+ * `--debug`'s line for any event of any per-proxy command: the proxy, the type, the rest as
+ * JSON. A finished proxy's rows are left out (the report holds them).
+ */
+export function debugLine(event: ProxyEvent): string {
+  const { proxy, type, ...rest } = event;
+  const json = JSON.stringify(rest, (k, v: unknown) => (k === "results" ? undefined : v));
+  return `debug: ${printable(proxy.name)} ${type} ${json}\n`;
+}
+
+/**
  * Live progress on stderr without the board: a line as each proxy finishes (interactive), pull
  * progress as layers complete and at most once a second between (interactive), the engine's
  * re-issues (always), and every event with --debug. Nothing on stdout: that is for the result.
@@ -166,12 +177,7 @@ function renderPlanVerbose(plan: PlannedProxy[], heading: string): string {
 export function createLiveRenderer(terminal: Terminal, options: { debug: boolean; json: boolean }) {
   const last = new Map<string, { at: number; layersDone: number; layers: number }>();
   return (event: SideloadEvent): void => {
-    if (options.debug) {
-      const { proxy, type, ...rest } = event;
-      terminal.err(
-        `debug: ${printable(proxy.name)} ${type} ${JSON.stringify(rest, (k, v: unknown) => (k === "results" ? undefined : v))}\n`,
-      );
-    }
+    if (options.debug) terminal.err(debugLine(event));
     if (event.type === "retry") {
       terminal.err(
         `${printable(event.proxy.name)}: ${event.error.code}; re-issuing the pull in ${seconds(event.delayMs)} (attempt ${event.attempt + 1})\n`,

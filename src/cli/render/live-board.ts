@@ -5,12 +5,14 @@
  * what does not fit the terminal's height (keeping the counts line), follows resizes, and uses
  * no colour with NO_COLOR. The whole board is erased when it stops, so the report that follows
  * is the one place the results are printed. Only for interactive runs: piped output gets the
- * plain lines of `batch.ts`. `pull`, `verify` (through `onEvent`) and `doctor` (through
- * `begin` / `activity` / `finish`) share it.
+ * plain lines of `batch.ts`. Every per-proxy command feeds it the frame's events
+ * (session/events.ts) through `onEvent`; only how a finished proxy reads is the command's.
  */
 import { oneLine, printable } from "../../errors.js";
 import type { PullProgress } from "../../engine/pull-progress.js";
-import type { SideloadEvent, StepName } from "../../sideload/types.js";
+import type { Proxy } from "../../inventory/proxy.js";
+import type { ProxyEvent, StepName, StepSubject } from "../../session/events.js";
+import type { ProxyResult } from "../../sideload/types.js";
 
 export interface BoardOutput {
   /** Write to the terminal as is: escape sequences included (the board sanitises what it prints). */
@@ -42,6 +44,34 @@ export const stepWords: Record<StepName | "starting", string> = {
   pull: "pulling",
   verify: "verifying",
   prune: "removing old images",
+  transport: "trying the other transport",
+  disk: "measuring the free disk space",
+  clock: "reading the clock",
+  image: "checking for the image",
+  registry: "logging in to",
+  ca: "reading the CA file of",
+};
+
+/** A running step in words, naming the registry for doctor's registry and CA checks. */
+export function stepText(step: StepName, subject: StepSubject = {}): string {
+  const about = step === "registry" || step === "ca" ? subject.registry : undefined;
+  return about === undefined ? stepWords[step] : `${stepWords[step]} ${printable(about)}`;
+}
+
+/** How a finished proxy reads on the board: its mark (`ok`) and the line after it. */
+export type FinishedLine<Row> = (proxy: Proxy, results: Row) => { ok: boolean; line: string };
+
+/** A `pull`/`verify` proxy: its time, then its first failure, else each image's status. */
+export const sideloadFinished: FinishedLine<ProxyResult[]> = (proxy, results) => {
+  const failed = results.filter(
+    (r) => r.status === "failed" || r.status === "missing" || r.status === "skipped",
+  );
+  const first = failed[0];
+  const seconds = `${(Math.max(...results.map((r) => r.durationMs), 0) / 1000).toFixed(1)}s`;
+  const why = first?.error
+    ? `  ${first.error.code}: ${oneLine(first.error.message, 160)}`
+    : `  ${results.map((r) => r.status).join(", ")}`;
+  return { ok: first === undefined, line: `${printable(proxy.name)}  ${seconds}${why}` };
 };
 
 /** `3/5 layers 12.3/40.0 MiB`, `retrying in 4 s`: a pull's progress in words. */
@@ -107,8 +137,11 @@ function fit(line: string, columns: number, extra = 0): string {
   return line.length > width ? `${line.slice(0, width - 1)}…` : line;
 }
 
-/** The live board; feed it the batch's events, and `stop()` it before printing the summary. */
-export class LiveBoard {
+/**
+ * The live board; feed it the batch's events, and `stop()` it before printing the summary.
+ * `finished` says how a proxy's row reads once it is done (default: a pull's or verify's).
+ */
+export class LiveBoard<Row = ProxyResult[]> {
   private readonly running = new Map<string, BoardRow>();
   private readonly finished: string[] = [];
   private readonly counts = { ok: 0, failed: 0, total: 0 };
@@ -116,7 +149,15 @@ export class LiveBoard {
   private frame = 0;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly out: BoardOutput) {}
+  private readonly finishedLine: FinishedLine<Row>;
+
+  constructor(
+    private readonly out: BoardOutput,
+    finished?: FinishedLine<Row>,
+  ) {
+    // Without one, Row is the default's (ProxyResult[]): the pull describer fits.
+    this.finishedLine = finished ?? (sideloadFinished as unknown as FinishedLine<Row>);
+  }
 
   /** Start drawing, for a batch of `total` proxies. */
   start(total: number): this {
@@ -150,28 +191,21 @@ export class LiveBoard {
     this.draw();
   }
 
-  readonly onEvent = (event: SideloadEvent): void => {
+  readonly onEvent = (event: ProxyEvent<Row>): void => {
     const key = event.proxy.name;
     const row = this.running.get(key);
     if (event.type === "proxy-started") {
       this.begin(key, event.proxy.name);
     } else if (event.type === "step-started") {
-      this.activity(key, stepWords[event.step]);
+      this.activity(key, stepText(event.step, event));
     } else if (event.type === "pull-progress" && row) {
       row.progress = event.progress;
       row.retryAt = undefined;
     } else if (event.type === "retry" && row) {
       row.retryAt = Date.now() + event.delayMs;
     } else if (event.type === "proxy-finished") {
-      const failed = event.results.filter(
-        (r) => r.status === "failed" || r.status === "missing" || r.status === "skipped",
-      );
-      const first = failed[0];
-      const seconds = `${(Math.max(...event.results.map((r) => r.durationMs), 0) / 1000).toFixed(1)}s`;
-      const why = first?.error
-        ? `  ${first.error.code}: ${oneLine(first.error.message, 160)}`
-        : `  ${event.results.map((r) => r.status).join(", ")}`;
-      this.finish(key, first === undefined, `${printable(event.proxy.name)}  ${seconds}${why}`);
+      const { ok, line } = this.finishedLine(event.proxy, event.results);
+      this.finish(key, ok, line);
     }
     this.draw();
   };

@@ -1,0 +1,46 @@
+/**
+ * The command line that repeats a wizard run without questions, derived from the very inputs
+ * the run was given (`SideloadInputs`), so that the two cannot differ; never a secret (the
+ * passwords come from the environment or from where they already live).
+ */
+import type { RegistryPreflight } from "../registry/preflight.js";
+import type { SideloadInputs } from "../sideload/inputs.js";
+
+/** The flags that give `inputs`, in the order --help lists them. */
+export function argvOfInputs(inputs: SideloadInputs): string[] {
+  const args = [inputs.mode, ...inputs.paks];
+  if (inputs.defaultRegistry !== undefined) args.push("--default-registry", inputs.defaultRegistry);
+  const ops = inputs.targets.ops;
+  if (ops !== undefined) args.push("--ops", ops.connection.url, "--ops-user", ops.connection.user);
+  for (const g of ops?.collectorGroups ?? []) args.push("--collector-group", g);
+  if (ops?.all) args.push("--ops-all");
+  if (ops?.caFile !== undefined) args.push("--ops-ca", ops.caFile);
+  for (const i of inputs.targets.inventories) args.push("--inventory", i);
+  for (const p of inputs.targets.proxies) args.push("--proxy", p);
+  for (const l of inputs.targets.limit) args.push("--limit", l);
+  if (inputs.ssh.knownHostsFile !== undefined) args.push("--known-hosts", inputs.ssh.knownHostsFile);
+  args.push("--yes");
+  return args;
+}
+
+/** The lines that tell how to repeat the run: the credentials' environment, then the command. */
+export function equivalentCommand(inputs: SideloadInputs, registries: RegistryPreflight[]): string[] {
+  const lines = ["To repeat this without questions (in a script or a pipeline):"];
+  for (const r of registries) {
+    if (r.credentialSource === "prompt" || r.credentialSource === "environment") {
+      lines.push(
+        `  export MP_SIDELOAD_REGISTRY_USER=${shellQuote(r.auth?.username ?? "USER")}   # and MP_SIDELOAD_REGISTRY_PASSWORD, from your secret store`,
+      );
+    } else if (r.credentialSource !== "anonymous") {
+      lines.push(`  # credentials for ${r.registry} come from ${r.credentialSource}, as in this run`);
+    }
+  }
+  if (inputs.targets.ops !== undefined)
+    lines.push("  export MP_SIDELOAD_OPS_PASSWORD=…   # the VCF Operations password, from your secret store");
+  lines.push(`  mp-sideload ${argvOfInputs(inputs).map(shellQuote).join(" ")}`);
+  return [...new Set(lines)];
+}
+
+function shellQuote(word: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}

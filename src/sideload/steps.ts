@@ -1,0 +1,27 @@
+/**
+ * The steps a `pull` or `verify` runs on each proxy, in the order they run, for a job: the
+ * runner (sideload-proxy.ts) runs exactly this list and the dry run (plan.ts) describes exactly
+ * this list, so the plan cannot tell of a step that does not run or leave one out.
+ */
+import type { SideloadJob } from "./types.js";
+
+/** The steps run for each image, in order; `present` ends an image that is there already. */
+export type ImageStep = "present" | "login" | "pull" | "verify";
+
+export interface SideloadSteps {
+  /** Once per proxy, first: the session (the frame's steps). */
+  open: readonly ["connect", "engine"];
+  /** For each image of the proxy. `login` installs the registry CA first when asked (once per registry). */
+  image: readonly ImageStep[];
+  /** Once per proxy, once every image is there: `pull --prune`. */
+  after: readonly "prune"[];
+}
+
+/** The steps of `job` on a proxy. */
+export function sideloadSteps(job: Pick<SideloadJob, "mode" | "prune">): SideloadSteps {
+  return {
+    open: ["connect", "engine"],
+    image: job.mode === "verify" ? ["present"] : ["present", "login", "pull", "verify"],
+    after: job.mode === "pull" && job.prune !== undefined ? ["prune"] : [],
+  };
+}
