@@ -47,7 +47,6 @@ import {
   type SideloadContext,
   type SideloadFront,
   type SideloadOutput,
-  type SideloadValues,
 } from "./sideload-command.js";
 
 const {
@@ -95,16 +94,33 @@ export async function run({ argv, terminal, state }: CommandContext): Promise<Co
     terminal.out(help);
     return { kind: "shown" };
   }
-  const timeoutMs =
-    intOption("install-timeout", values["install-timeout"], defaultInstallTimeoutSeconds, 10, 86_400) * 1000;
   const debug = values.debug ? (message: string) => terminal.err(`debug: ${message}\n`) : undefined;
-  const pullValues = values as SideloadValues;
-  const inputs: SideloadInputs = {
-    ...(await sideloadInputsOf("pull", pullValues, positionals, terminal, debug)),
-    install: { force: values.force ?? false, timeoutMs },
-  };
-  return install(inputs, outputOf(pullValues), { terminal, state, credentials: values });
+  const inputs = await installInputsOf(values, positionals, terminal, debug);
+  return install(inputs, outputOf(values), { terminal, state, credentials: values });
 }
+
+/** The argv of `install` as typed inputs: pull's, and the install's own. */
+export async function installInputsOf(
+  values: InstallValues,
+  paks: string[],
+  terminal: Terminal,
+  onDebug?: (message: string) => void,
+): Promise<SideloadInputs> {
+  const seconds = intOption(
+    "install-timeout",
+    values["install-timeout"],
+    defaultInstallTimeoutSeconds,
+    10,
+    86_400,
+  );
+  return {
+    ...(await sideloadInputsOf("pull", values, paks, terminal, onDebug)),
+    install: { force: values.force ?? false, timeoutMs: seconds * 1000 },
+  };
+}
+
+/** The answers of an `install` run, as its flags give them. */
+export type InstallValues = ReturnType<typeof parseCommandArgs<typeof installOptions>>["values"];
 
 /**
  * `install` from typed inputs, for the flags and the wizard's "install now?" alike: resolve them,
