@@ -8,7 +8,7 @@ import { checkWritableOutput } from "../../files.js";
 import { writeOutputs } from "../render/outputs.js";
 import { rateLimitWaitMessage } from "../../registry/registry-client.js";
 import { checkIdentityFiles } from "../../ssh/connect.js";
-import { runDefaults, type SideloadInputs } from "../../sideload/inputs.js";
+import { runDefaults, type ProxyQuery, type SideloadInputs } from "../../sideload/inputs.js";
 import { planOutline, planSideload } from "../../sideload/plan.js";
 import { RegistryGate } from "../../sideload/registry-gate.js";
 import { resolveInputs, type ResolvedInputs } from "../../sideload/resolve-inputs.js";
@@ -166,12 +166,13 @@ export async function sideloadInputsOf(
   const stall = intOption("stall-timeout", values["stall-timeout"], d.stallTimeoutSeconds, 1, 86_400);
   const stallTimeoutMs = stall * 1000;
   const prune = pruneOf(mode, values);
-  const running = runningOf(mode, values);
+  const targets = await proxyQueryOf(values, terminal, onDebug);
+  const running = runningOf(mode, values, targets);
   return {
     mode,
     paks,
     defaultRegistry: values["default-registry"],
-    targets: await proxyQueryOf(values, terminal, onDebug),
+    targets,
     ssh: sshInputsOf(values),
     registryCaFile: values["registry-ca"],
     registryCheck: !(values["no-registry-check"] ?? false),
@@ -381,9 +382,10 @@ export function markingChanges(gate: RegistryGate, state: RunState): RegistryCre
 }
 
 /** `--running` goes with `verify --ops` only: read before anything is contacted. */
-function runningOf(mode: "pull" | "verify", values: SideloadValues): boolean {
+function runningOf(mode: "pull" | "verify", values: SideloadValues, targets: ProxyQuery): boolean {
   const running = values.running ?? false;
-  if (running && (mode !== "verify" || values.ops === undefined))
+  // --ops or MP_SIDELOAD_OPS_URL: VCF Operations names the adapter instances to look at.
+  if (running && (mode !== "verify" || targets.ops === undefined))
     throw new SideloadError("USAGE", "--running is an option of verify --ops", {
       hint: "e.g. mp-sideload verify my-adapter.pak --ops https://ops.example.com --running",
     });
