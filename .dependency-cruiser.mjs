@@ -4,12 +4,12 @@
  * its own layer and of the layers below it, never above; and no import cycles, within a layer
  * or across. `npm run deps` checks src/ against it.
  *
- *   cli → doctor/sideload → session/relay → engine/registry/credentials/ops → ssh → inventory/pak/report
+ *   cli → doctor/sideload/install → session/relay → engine/registry/credentials/ops → ssh → inventory/pak/report
  *       → errors/reference (+ the leaf utilities files, streams, abortable)
  */
 const layers = [
   ["cli"],
-  ["doctor", "sideload"],
+  ["doctor", "sideload", "install"],
   // One proxy's session (connection, engine, SFTP), its deadline, the concurrency pool: shared;
   // the relay (a registry inside mp-sideload for proxies that cannot reach the real one).
   ["session", "relay"],

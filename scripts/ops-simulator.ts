@@ -17,6 +17,9 @@ import https from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { parseArgs } from "node:util";
+import { CasaSimulator } from "./casa-simulator.js";
+
+export type { SimCasaSeen, SimCasaSwitches } from "./casa-simulator.js";
 
 /** A collector of a scenario, independent of the release that renders it. */
 export interface SimCollector {
@@ -67,6 +70,9 @@ export interface OpsSimulator {
   close(): Promise<void>;
 }
 
+/** The adapter kinds every simulated deployment knows before any pak is installed. */
+const baseKinds = ["VMWARE", "Container", "OPENAPI"];
+
 const schemeOf = { vcf9: "OpsToken", aria8: "vRealizeOpsToken" } as const;
 
 /** Start the simulator on `host:port` (port 0: any free one). */
@@ -89,9 +95,22 @@ export async function startOpsSimulator(options: {
       if (!res.headersSent) send(res, 500, { message: "simulator error" });
     });
   });
+  const casa = new CasaSimulator(
+    { user: options.scenario.user, password: () => options.password },
+    options.log,
+  );
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", "https://sim");
     if (url.pathname === "/_sim/stats") return send(res, 200, stats);
+    const control = /^\/_sim\/casa\/([a-z0-9-]+)$/.exec(url.pathname);
+    if (control?.[1]) return casa.control(control[1], req, res);
+    // CaSA answers beside the Suite API, under the same deployment prefix (its body is a pak).
+    const casaPath = /^(?:\/([a-z0-9-]+))?\/casa\/upgrade\/cluster\/pak(\/.*)$/.exec(url.pathname);
+    if (casaPath) {
+      const casaName = casaPath[1] ?? "vcf9";
+      if (!options.scenario.instances[casaName]) return send(res, 404, { message: "not found" });
+      return casa.handle(casaName, casaPath[2] ?? "", req, res, url.searchParams);
+    }
     const match = /^(?:\/([a-z0-9-]+))?\/suite-api\/api(\/.*)$/.exec(url.pathname);
     const name = match?.[1] ?? "vcf9";
     const instance = options.scenario.instances[name];
@@ -141,6 +160,10 @@ export async function startOpsSimulator(options: {
     if (!deployment || req.method !== "GET") return status(404, { message: "not found" });
     if (path === "/collectors") return status(200, renderCollectors(deployment, instance.release));
     if (path === "/collectorgroups") return status(200, renderGroups(deployment, instance.release));
+    if (path === "/adapterkinds")
+      return status(200, {
+        "adapter-kind": [...baseKinds, ...casa.installedKinds(name)].map((key) => ({ key, name: key })),
+      });
     if (path === "/adapters")
       return status(200, renderAdapters(deployment, url.searchParams.get("adapterKindKey") ?? undefined));
     return status(404, { message: "not found" });

@@ -55,6 +55,16 @@ export type ErrorCode =
   | "OPS_INVALID"
   | "OPS_GROUP_UNKNOWN"
   | "OPS_NO_INSTANCES"
+  // VCF Operations (CaSA): install
+  | "CASA_FORBIDDEN"
+  | "CASA_PAK_PENDING"
+  | "CASA_PAK_NOT_NEWER"
+  | "CASA_REFUSED"
+  | "CASA_BUSY"
+  | "CASA_TIMEOUT"
+  | "INSTALL_NOT_READY"
+  | "INSTALL_FAILED"
+  | "INSTALL_KIND_UNKNOWN"
   // SSH
   | "SSH_UNREACHABLE"
   | "SSH_AUTH_FAILED"
@@ -191,6 +201,18 @@ export const errorKinds: Record<ErrorCode, "input" | "proxy" | "interrupted" | "
   PRUNE_CONFLICT: "proxy",
   CONFIRMATION_REQUIRED: "input",
   TIMEOUT: "proxy",
+  // Before the first upload (the account checked before any proxy): nothing changed, exit 2.
+  CASA_FORBIDDEN: "input",
+  // CaSA's refusals and an install's end come after the sideloads: a row of install's report,
+  // whose outcome exits 1; should one end a run, it is a failure too, never "nothing changed".
+  CASA_PAK_PENDING: "proxy",
+  CASA_PAK_NOT_NEWER: "proxy",
+  CASA_REFUSED: "proxy",
+  CASA_BUSY: "proxy",
+  CASA_TIMEOUT: "proxy",
+  INSTALL_NOT_READY: "proxy",
+  INSTALL_FAILED: "proxy",
+  INSTALL_KIND_UNKNOWN: "proxy",
   INTERRUPTED: "interrupted",
   RELAY_NEEDS_ROOT: "proxy",
   RELAY_PORT_IN_USE: "proxy",

@@ -4,11 +4,11 @@
  * passwords come from the environment or from where they already live).
  */
 import type { RegistryPreflight } from "../registry/preflight.js";
-import type { SideloadInputs } from "../sideload/inputs.js";
+import { runDefaults, type SideloadInputs } from "../sideload/inputs.js";
 
-/** The flags that give `inputs`, in the order --help lists them. */
+/** The flags that give `inputs`, in the order --help lists them: `install`'s when it installs. */
 export function argvOfInputs(inputs: SideloadInputs): string[] {
-  const args = [inputs.mode, ...inputs.paks];
+  const args = [inputs.install ? "install" : inputs.mode, ...inputs.paks];
   if (inputs.defaultRegistry !== undefined) args.push("--default-registry", inputs.defaultRegistry);
   const ops = inputs.targets.ops;
   if (ops !== undefined) args.push("--ops", ops.connection.url, "--ops-user", ops.connection.user);
@@ -19,6 +19,10 @@ export function argvOfInputs(inputs: SideloadInputs): string[] {
   for (const p of inputs.targets.proxies) args.push("--proxy", p);
   for (const l of inputs.targets.limit) args.push("--limit", l);
   if (inputs.ssh.knownHostsFile !== undefined) args.push("--known-hosts", inputs.ssh.knownHostsFile);
+  if (inputs.install?.force) args.push("--force");
+  const installSeconds = inputs.install && inputs.install.timeoutMs / 1000;
+  if (installSeconds !== undefined && installSeconds !== runDefaults.installTimeoutSeconds)
+    args.push("--install-timeout", String(installSeconds));
   args.push("--yes");
   return args;
 }

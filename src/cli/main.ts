@@ -21,6 +21,7 @@ const commands: Record<string, () => Promise<Command>> = {
   doctor: () => import("./commands/doctor.js"),
   proxies: () => import("./commands/proxies.js"),
   prune: () => import("./commands/prune.js"),
+  install: () => import("./commands/install.js"),
 };
 
 /** The commands of the table, in the order `--help` lists them (the docs test walks them). */
@@ -37,6 +38,7 @@ Commands:
   doctor (--proxy HOST | --inventory FILE) [--pak P] check that every proxy is ready; changes nothing
   proxies --ops URL [--json] [--pak P]               list the cloud proxies VCF Operations knows
   prune <pak> (--proxy HOST | --inventory FILE) ...  remove old images of the paks' repositories
+  install <pak> --ops URL [--collector-group NAME]   pull onto the groups' proxies, then install the pak
 
 Run 'mp-sideload <command> --help' for a command's options.
 Exit status: 0 ok, 1 a proxy failed or lacks the image, 2 usage or input error,

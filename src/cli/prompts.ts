@@ -167,4 +167,12 @@ export const prompts = {
     }),
   confirm: (message: string, defaultValue: boolean) =>
     serial(async (ctx) => (await inquirer()).confirm({ message, default: defaultValue }, ctx)),
+  /**
+   * Proxies from VCF Operations: install the pack there too, once they hold its images? "No" by
+   * default: an install changes VCF Operations, not only the proxies.
+   */
+  installNow: () =>
+    serial(async (ctx) =>
+      (await inquirer()).confirm({ message: "Install the pack now?", default: false }, ctx),
+    ),
 };

@@ -9,6 +9,8 @@ import type { RegistryPreflight } from "../registry/preflight.js";
 import type { SideloadInputs } from "../sideload/inputs.js";
 import type { PruneReport } from "../sideload/prune.js";
 import type { SideloadResult } from "../sideload/run-sideload.js";
+import type { InstallResult } from "../install/run-install.js";
+import type { RunningReport } from "../install/running.js";
 import type { Terminal } from "./terminal.js";
 import { interruptedStatus } from "./terminal.js";
 
@@ -39,7 +41,15 @@ export type CommandResult =
   /** `check-registry`: one verdict per reference. */
   | { kind: "checked"; failed: number }
   /** `pull`, `verify` and the wizard: the report, and the inputs it ran (the closing command's). */
-  | { kind: "sideloaded"; result: SideloadResult; inputs: SideloadInputs }
+  | {
+      kind: "sideloaded";
+      result: SideloadResult;
+      inputs: SideloadInputs;
+      /** `verify --running`: an adapter instance without a running container fails the run. */
+      running?: RunningReport | undefined;
+    }
+  /** `install` and the wizard's "install now?": the sideloads, the gate, the install. */
+  | { kind: "installed"; result: InstallResult; inputs: SideloadInputs }
   /** The wizard: every image is public, the proxies pull it themselves; nothing to sideload. */
   | { kind: "not-needed"; registries: RegistryPreflight[] }
   /** `doctor`: failed checks (warnings do not count). */
@@ -56,7 +66,10 @@ const statusOf: StatusTable = {
   inspected: () => ExitStatus.ok,
   listed: () => ExitStatus.ok,
   checked: (r) => (r.failed === 0 ? ExitStatus.ok : ExitStatus.proxyFailed),
-  sideloaded: (r) => (sideloadReady(r.result) ? ExitStatus.ok : ExitStatus.proxyFailed),
+  sideloaded: (r) =>
+    sideloadReady(r.result) && (r.running?.ok ?? true) ? ExitStatus.ok : ExitStatus.proxyFailed,
+  // A group not ready (nothing uploaded) and a failed install alike exit 1.
+  installed: (r) => (r.result.outcome === "installed" ? ExitStatus.ok : ExitStatus.proxyFailed),
   "not-needed": () => ExitStatus.ok,
   doctored: (r) => (r.failedChecks === 0 ? ExitStatus.ok : ExitStatus.proxyFailed),
   pruned: (r) => (r.report.summary.failed === 0 ? ExitStatus.ok : ExitStatus.proxyFailed),

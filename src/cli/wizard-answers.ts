@@ -45,6 +45,8 @@ export interface PakAnswers {
 export interface WizardAnswers extends Omit<PakAnswers, "read"> {
   /** Only which proxies: the route details (ssh user, config, jumps) are the flags' defaults. */
   targets: Pick<ProxyQuery, "inventories" | "proxies" | "limit" | "ops">;
+  /** "Install the pack now?" (proxies from VCF Operations): the run is `install`'s. */
+  install?: boolean | undefined;
 }
 
 /** The answers as the typed inputs of `pull`, with the run's defaults the flags have. */
@@ -59,6 +61,9 @@ export function inputsOfAnswers(answers: WizardAnswers): SideloadInputs {
     concurrency: runDefaults.concurrency,
     timeoutMs: runDefaults.timeoutSeconds * 1000,
     retries: runDefaults.retries,
+    ...(answers.install && answers.targets.ops !== undefined
+      ? { install: { force: false, timeoutMs: runDefaults.installTimeoutSeconds * 1000 } }
+      : {}),
   };
 }
 

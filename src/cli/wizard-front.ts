@@ -60,10 +60,9 @@ export function wizardFront(spinner: Spinner, registries: RegistryPreflight[]): 
           references: job.images.map((i) => i.reference),
         }),
       );
-      const now = await ask.confirm(
-        `Pull onto ${plan.length} prox${plan.length === 1 ? "y" : "ies"} now?`,
-        true,
-      );
+      const onto = `onto ${plan.length} prox${plan.length === 1 ? "y" : "ies"}`;
+      const then = inputs.install ? ", then install the pack into VCF Operations," : "";
+      const now = await ask.confirm(`Pull ${onto}${then} now?`, true);
       if (now) return proxies;
       say("nothing done");
       return "declined";

@@ -1,7 +1,8 @@
 /**
- * `mp-sideload` with no arguments, in a terminal: the answers first (the pak, the proxies), then
- * exactly the pipeline of `pull` (`sideload`, with the wizard's front: the registry checked, the
- * host keys, the plan, "now?"), then the command line that repeats it, derived from the inputs
+ * `mp-sideload` with no arguments, in a terminal: the answers first (the pak, the proxies, and
+ * with proxies from VCF Operations, "install now?"), then exactly the pipeline of `pull`
+ * (`sideload`) or of `install`, with the wizard's front (the registry checked, the host keys, the
+ * plan, "now?"), then the command line that repeats it, derived from the inputs
  * the run was given, so that the wizard and its closing command cannot differ.
  */
 import type { RegistryPreflight } from "../registry/preflight.js";
@@ -31,13 +32,19 @@ export async function runWizard(
   // 2. The proxies.
   const last = (await recall(terminal.env)).inventory;
   const targets = await askTargets(cwd, last, paks.read.images, ask, terminal);
-  const inputs = inputsOfAnswers({ paks: paks.paks, defaultRegistry: paks.defaultRegistry, targets });
+  // From VCF Operations, the pack can be installed there too: asked now, with the other answers.
+  const install = targets.ops !== undefined && (await ask.installNow());
+  const answers = { paks: paks.paks, defaultRegistry: paks.defaultRegistry, targets, install };
+  const inputs = inputsOfAnswers(answers);
 
-  // 3. The pipeline of `pull`, from the same inputs.
+  // 3. The pipeline of `pull` (or `install`'s, which runs it first), from the same inputs.
   const registries: RegistryPreflight[] = [];
   const front = wizardFront(await spinnerFor(terminal), registries);
-  const result = await sideload(inputs, output, { terminal, state, credentials: {}, front });
-  if (result.kind !== "sideloaded") return result;
+  const context = { terminal, state, credentials: {}, front };
+  const result = inputs.install
+    ? await (await import("./commands/install.js")).install(inputs, output, context)
+    : await sideload(inputs, output, context);
+  if (result.kind !== "sideloaded" && result.kind !== "installed") return result;
 
   // 4. The command that repeats it.
   terminal.out("\n");

@@ -389,6 +389,16 @@ export class Engine {
     );
   }
 
+  /**
+   * One API call of another module of src/engine (containers.ts), bounded by this engine's signal
+   * and answer cap like every call here.
+   */
+  request(
+    run: (docker: Dockerode, abortSignal: AbortSignal | undefined) => Promise<unknown>,
+  ): Promise<unknown> {
+    return this.call(run);
+  }
+
   /** dockerode, with this engine's agent; loaded on first use (a session starts the load early). */
   private docker(): Promise<Dockerode> {
     this.client ??= loadDockerode().then((Docker) => dockerodeClient(Docker, this.agent));

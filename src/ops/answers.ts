@@ -184,6 +184,15 @@ export function parseAdapterInstances(root: unknown): OpsAdapterInstance[] {
   });
 }
 
+/** `GET /api/adapterkinds` → `{"adapter-kind":[{"key":"VMWARE",…}]}`: the keys. */
+export function parseAdapterKinds(root: unknown): string[] {
+  const what = "adapter kinds";
+  return list(root, what, ["adapter-kind", "adapterKind"]).map((item, i) => {
+    const at = `adapter-kind[${i}]`;
+    return name(object(item, what, at).key, what, `${at}.key`);
+  });
+}
+
 /** `POST /api/auth/token/acquire` → `{"token","validity",…}`: only the token is kept. */
 export function parseToken(root: unknown): string {
   const body = object(root, "token", "the answer");

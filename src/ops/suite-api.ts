@@ -13,6 +13,7 @@ import {
   parseAdapterInstances,
   parseCollectorGroups,
   parseCollectors,
+  parseAdapterKinds,
   parseToken,
   type OpsAdapterInstance,
   type OpsCollector,
@@ -80,10 +81,7 @@ export class SuiteApiClient {
   /** Log in (token acquire); OPS_UNAUTHORIZED when the credentials are refused. */
   static async open(options: OpsConnection): Promise<SuiteApiClient> {
     const url = parseOpsUrl(options.url);
-    const agent = new https.Agent({
-      keepAlive: true,
-      secureContext: secureContextFor([...workstationCas(options.env), ...(options.ca ? [options.ca] : [])]),
-    });
+    const agent = opsAgent(options);
     const client = new SuiteApiClient(
       `${url.origin}${url.pathname.replace(/\/+$/, "")}/suite-api/api`,
       agent,
@@ -114,6 +112,14 @@ export class SuiteApiClient {
     const instances = parseAdapterInstances(await this.getJson(path, `adapter instances of ${kind}`, true));
     // A server that ignores the filter must not turn other kinds' instances into targets.
     return instances.filter((i) => i.kind === kind);
+  }
+
+  /**
+   * The adapter kinds VCF Operations knows (`GET /api/adapterkinds` → `{"adapter-kind":[{"key"}]}`,
+   * as PowerValidatedSolutions' Get-vROPSAdapterKind reads it): after an install, the pack's.
+   */
+  async adapterKinds(): Promise<string[]> {
+    return parseAdapterKinds(await this.getJson("/adapterkinds", "adapter kinds"));
   }
 
   /** Release the token (best effort: it expires anyway) and close the connections. */
@@ -275,39 +281,7 @@ export class SuiteApiClient {
 
   /** Tell DNS, refused, timeout and TLS trust apart. */
   private networkError(error: unknown, what: string): SideloadError {
-    if (error instanceof SideloadError) return error;
-    if (this.options.signal?.aborted) return new SideloadError("INTERRUPTED", `${this.where()}: interrupted`);
-    const cause = ((error as { cause?: unknown }).cause ?? error) as { code?: string; message?: string };
-    const code = cause.code ?? "";
-    if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ERR_TLS/i.test(code)) {
-      return new SideloadError(
-        "OPS_UNTRUSTED_CA",
-        `${this.where()}: its TLS certificate is not trusted here (${code})`,
-        {
-          hint: "pass --ops-ca FILE with the PEM of the CA that signed VCF Operations' certificate (or set NODE_EXTRA_CA_CERTS)",
-        },
-      );
-    }
-    const host = new URL(this.base).hostname;
-    const why: Record<string, string> = {
-      ENOTFOUND: `the name ${host} is not found (DNS)`,
-      EAI_AGAIN: `the name ${host} could not be looked up (DNS)`,
-      ECONNREFUSED: "connection refused (nothing listens on that port)",
-      ECONNRESET: "connection reset",
-      EHOSTUNREACH: "host unreachable",
-      ENETUNREACH: "network unreachable",
-      ETIMEDOUT: "connection timed out",
-      EPROTO: "not TLS (is it plain HTTP?)",
-    };
-    const name = (error as { name?: string }).name;
-    const message =
-      why[code] ??
-      (name === "TimeoutError" || name === "AbortError"
-        ? `no answer within ${Math.round((this.options.timeoutMs ?? 30_000) / 1000)} s (timeout)`
-        : oneLine(cause.message ?? String(error), 200));
-    return new SideloadError("OPS_UNREACHABLE", `${this.where()}: cannot reach it for ${what}: ${message}`, {
-      hint: "check the URL, DNS and the network path to VCF Operations; a slow node may need --ops-timeout SECONDS",
-    });
+    return opsNetworkError(error, this.base, this.options, what);
   }
 
   private where(): string {
@@ -317,4 +291,59 @@ export class SuiteApiClient {
   private debug(message: string): void {
     this.options.onDebug?.(`ops: ${message}`);
   }
+}
+
+/** The HTTPS agent of one VCF Operations: the system's CAs, NODE_EXTRA_CA_CERTS and --ops-ca. */
+export function opsAgent(options: Pick<OpsConnection, "env" | "ca">): https.Agent {
+  return new https.Agent({
+    keepAlive: true,
+    secureContext: secureContextFor([...workstationCas(options.env), ...(options.ca ? [options.ca] : [])]),
+  });
+}
+
+/**
+ * A request to VCF Operations (`base`, the Suite API's or CaSA's) that did not get an answer:
+ * DNS, refused, timeout and TLS trust told apart (OPS_UNREACHABLE, OPS_UNTRUSTED_CA), or
+ * INTERRUPTED when the run's signal ended it.
+ */
+export function opsNetworkError(
+  error: unknown,
+  base: string,
+  options: Pick<OpsConnection, "signal" | "timeoutMs">,
+  what: string,
+): SideloadError {
+  if (error instanceof SideloadError) return error;
+  const where = `VCF Operations ${new URL(base).host}`;
+  if (options.signal?.aborted) return new SideloadError("INTERRUPTED", `${where}: interrupted`);
+  const cause = ((error as { cause?: unknown }).cause ?? error) as { code?: string; message?: string };
+  const code = cause.code ?? "";
+  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ERR_TLS/i.test(code)) {
+    return new SideloadError(
+      "OPS_UNTRUSTED_CA",
+      `${where}: its TLS certificate is not trusted here (${code})`,
+      {
+        hint: "pass --ops-ca FILE with the PEM of the CA that signed VCF Operations' certificate (or set NODE_EXTRA_CA_CERTS)",
+      },
+    );
+  }
+  const host = new URL(base).hostname;
+  const why: Record<string, string> = {
+    ENOTFOUND: `the name ${host} is not found (DNS)`,
+    EAI_AGAIN: `the name ${host} could not be looked up (DNS)`,
+    ECONNREFUSED: "connection refused (nothing listens on that port)",
+    ECONNRESET: "connection reset",
+    EHOSTUNREACH: "host unreachable",
+    ENETUNREACH: "network unreachable",
+    ETIMEDOUT: "connection timed out",
+    EPROTO: "not TLS (is it plain HTTP?)",
+  };
+  const name = (error as { name?: string }).name;
+  const message =
+    why[code] ??
+    (name === "TimeoutError" || name === "AbortError"
+      ? `no answer within ${Math.round((options.timeoutMs ?? 30_000) / 1000)} s (timeout)`
+      : oneLine(cause.message ?? String(error), 200));
+  return new SideloadError("OPS_UNREACHABLE", `${where}: cannot reach it for ${what}: ${message}`, {
+    hint: "check the URL, DNS and the network path to VCF Operations; a slow node may need --ops-timeout SECONDS",
+  });
 }

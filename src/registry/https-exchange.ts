@@ -25,8 +25,10 @@ export interface HttpRequest {
   method: "GET" | "HEAD" | "POST";
   headers: Record<string, string>;
   body?: string | undefined;
-  /** The body will be read as a stream: only the headers are under the time limit. */
+  /** The answer's body will be read as a stream: only the headers are under the time limit. */
   stream?: boolean | undefined;
+  /** A request body streamed from `open()` (a pak upload), of exactly `length` bytes; never re-sent on a redirect. */
+  upload?: { open: () => Readable; length: number } | undefined;
 }
 
 const redirects = new Set([301, 302, 303, 307, 308]);
@@ -50,7 +52,13 @@ export async function httpsExchange(
   for (let hop = 0; ; hop++) {
     const answer = await once(target, request, agent, signal, maxBytes);
     const location = answer.header("location");
-    if (!followRedirects || !redirects.has(answer.status) || location === undefined || hop === maxRedirects)
+    if (
+      !followRedirects ||
+      init.upload !== undefined ||
+      !redirects.has(answer.status) ||
+      location === undefined ||
+      hop === maxRedirects
+    )
       return answer;
     answer.discard();
     const next = new URL(location, target);
@@ -87,6 +95,7 @@ function once(
         headers: {
           ...init.headers,
           ...(init.body === undefined ? {} : { "content-length": String(Buffer.byteLength(init.body)) }),
+          ...(init.upload === undefined ? {} : { "content-length": String(init.upload.length) }),
         },
       },
       (res) => {
@@ -113,6 +122,10 @@ function once(
       },
     );
     req.once("error", reject);
-    req.end(init.body);
+    if (init.upload === undefined) return void req.end(init.body);
+    const body = init.upload.open();
+    // A file that cannot be read ends the request: the server then sees a short body.
+    body.once("error", (error) => req.destroy(error));
+    body.pipe(req);
   });
 }

@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import type { Duplex } from "node:stream";
 import type { SFTPWrapper } from "ssh2";
 import { SideloadError } from "../errors.js";
+import { adapterContainers, type AdapterContainer } from "../engine/containers.js";
 import { preloadDockerode } from "../engine/dockerode.js";
 import { freeBytesUnder } from "../engine/disk-full.js";
 import {
@@ -118,6 +119,8 @@ export interface Session extends EngineImages {
   forwardIn(address: string, port: number, onConnection: (stream: Duplex) => void): Promise<RemoteForward>;
   /** A channel running `command` as the SSH user (the relay's keeper). */
   execStream(command: string): Promise<Duplex>;
+  /** The containers created from exactly `reference`, with an exited one's code and last log lines. */
+  adapterContainers(reference: string): Promise<AdapterContainer[]>;
   /** Whether the transport not in use would work too (doctor); closes what it opened. */
   probeOtherTransport(): Promise<{ transport: EngineTransport; error?: unknown }>;
   /** Close the connection and every channel on it; safe to call twice. */
@@ -184,6 +187,10 @@ class ProxySession implements Session {
 
   listImages(): Promise<EngineImage[]> {
     return this.engine.listImages();
+  }
+
+  adapterContainers(reference: string): Promise<AdapterContainer[]> {
+    return adapterContainers(this.engine, reference);
   }
 
   containerImageIds(): Promise<Set<string>> {

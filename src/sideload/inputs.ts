@@ -72,7 +72,17 @@ export const runDefaults = {
   stallTimeoutSeconds: 60,
   /** `prune` and `pull --prune`: old images kept per repository besides the current ones. */
   keep: defaultPruneKeep,
+  /** `install --install-timeout`: the wait for a busy VCF Operations, the upload and the install. */
+  installTimeoutSeconds: 1800,
 } as const;
+
+/** `install`: after the sideloads, the pak installed into VCF Operations (`--ops`). */
+export interface InstallInputs {
+  /** `--force`: CLOBBER an earlier upload, then force_content_update. */
+  force: boolean;
+  /** `--install-timeout`, in ms. */
+  timeoutMs: number;
+}
 
 /** What a `pull` or `verify` run works on and how. */
 export interface SideloadInputs {
@@ -96,4 +106,8 @@ export interface SideloadInputs {
   prune?: { keep: number } | undefined;
   /** `pull --relay [auto]`: through the relay, for every proxy or those that cannot reach the registry. */
   relay?: "all" | "auto" | undefined;
+  /** `verify --running` (with `--ops`): the adapter containers of each instance checked too. */
+  running?: boolean | undefined;
+  /** `install` (a pull, then the install), from the command or the wizard's "install now?". */
+  install?: InstallInputs | undefined;
 }

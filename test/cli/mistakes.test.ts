@@ -186,3 +186,16 @@ describe("--json when the run ends with exit 2", () => {
     expect((await run(["inspect", join(fixtures, "not-a-zip.pak"), "--", "--json"])).stdout).toBe("");
   });
 });
+
+describe("--running goes with verify --ops", () => {
+  it.each([
+    ["verify without VCF Operations", ["verify", sample, "--proxy", "PROXY", "--running"]],
+    ["pull", ["pull", sample, "--proxy", "PROXY", "--running"]],
+  ])("%s: USAGE, exit 2, no proxy contacted", async (_what, args) => {
+    const before = connections;
+    const r = await run(args.map((a) => (a === "PROXY" ? proxy : a)));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("mp-sideload: USAGE: --running is an option of verify --ops");
+    expect(connections).toBe(before);
+  });
+});

@@ -123,6 +123,17 @@ describe("the wizard's prompts", () => {
     go.events.keypress("enter");
     await expect(go.answer).resolves.toBe(true);
   });
+
+  it("proxies from VCF Operations: 'Install the pack now?' is no by default, yes when typed", async () => {
+    const plain = await drive(() => prompts.installNow());
+    expect(plain.getScreen()).toContain("Install the pack now?");
+    plain.events.keypress("enter");
+    await expect(plain.answer).resolves.toBe(false);
+    const yes = await drive(() => prompts.installNow());
+    yes.events.type("y");
+    yes.events.keypress("enter");
+    await expect(yes.answer).resolves.toBe(true);
+  });
 });
 
 describe("the sudo password prompt (become)", () => {

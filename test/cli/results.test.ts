@@ -23,6 +23,8 @@ import { signalReason } from "../../src/cli/terminal.js";
 import { inputsOfAnswers, type WizardAnswers } from "../../src/cli/wizard-answers.js";
 import { runDefaults } from "../../src/sideload/inputs.js";
 import type { SideloadResult } from "../../src/sideload/run-sideload.js";
+import type { InstallResult } from "../../src/install/run-install.js";
+import { installInputsOf, installOptions } from "../../src/cli/commands/install.js";
 import { captureTerminal } from "../support/terminal.js";
 
 const unchanged = { proxiesChanged: false };
@@ -54,6 +56,10 @@ describe("the exit status of an error that ends a run", () => {
     ["VERIFY_FAILED", 1, 1],
     ["PRUNE_CONFLICT", 1, 1],
     ["TIMEOUT", 1, 1],
+    // install: the account checked before any proxy; CaSA's ends come after the sideloads.
+    ["CASA_FORBIDDEN", 2, 1],
+    ["CASA_TIMEOUT", 1, 1],
+    ["INSTALL_FAILED", 1, 1],
     ["INTERRUPTED", 130, 130],
   ] as [ErrorCode, number, number][])("%s: %i before any proxy changed, %i after", (code, before, after) => {
     const error = new SideloadError(code, "m");
@@ -92,6 +98,20 @@ describe("the exit status of a command's result", () => {
       ...extra,
     },
   });
+  const installed = (outcome: InstallResult["outcome"]): CommandResult => {
+    const sideload = sideloaded(0);
+    if (sideload.kind !== "sideloaded") throw new Error("unreachable");
+    return {
+      kind: "installed",
+      inputs: sideload.inputs,
+      result: {
+        sideload: sideload.result,
+        gate: { ready: true, notReady: [], failed: [] },
+        installs: [],
+        outcome,
+      },
+    };
+  };
   it.each([
     ["help or a plan", { kind: "shown" }, 0],
     ["the usage without a terminal", { kind: "usage" }, 2],
@@ -106,6 +126,14 @@ describe("the exit status of a command's result", () => {
       sideloaded(0, { coverage: { groups: [], ready: false, partial: ["east"] } }),
       1,
     ],
+    [
+      "verify --running, every proxy ok but an instance without a running container",
+      { ...sideloaded(0), running: { ok: false, rows: [] } },
+      1,
+    ],
+    ["install: the pack installed", installed("installed"), 0],
+    ["install: a collector group not ready, nothing uploaded", installed("not-ready"), 1],
+    ["install: the install failed", installed("failed"), 1],
   ] as [string, CommandResult, number][])("%s: %i", (_what, result, status) => {
     expect(exitStatusOfResult(result, signal)).toBe(status);
   });
@@ -176,5 +204,38 @@ describe("the wizard's closing command gives back the very inputs of the run", (
     const { stallTimeoutMs, ...comparable } = again;
     expect(stallTimeoutMs).toBe(runDefaults.stallTimeoutSeconds * 1000);
     expect(JSON.parse(JSON.stringify(comparable))).toEqual(JSON.parse(JSON.stringify(inputs)));
+  });
+});
+
+describe("the wizard's closing command after 'Install the pack now?'", () => {
+  it("is install, read back through install's own option parsing to the very inputs", async () => {
+    const { terminal } = captureTerminal({
+      env: { MP_SIDELOAD_OPS_PASSWORD: "ops-pw-install", HOME: tmpdir() },
+    });
+    const connection = await opsConnectionFrom("https://ops.example.com", { "ops-user": "admin" }, terminal);
+    const targets = { ...none, ops: { connection, collectorGroups: ["east-group"] } };
+    const answers = { paks: ["/p/a.pak"], defaultRegistry: undefined, targets };
+    expect(inputsOfAnswers(answers).install).toBeUndefined();
+    const inputs = inputsOfAnswers({ ...answers, install: true });
+    expect(inputs.install).toEqual({ force: false, timeoutMs: runDefaults.installTimeoutSeconds * 1000 });
+    const argv = argvOfInputs(inputs);
+    expect(argv.join(" ")).not.toContain("ops-pw-install");
+    const [command, ...rest] = argv;
+    expect(command).toBe("install");
+    const { values, positionals } = parseCommandArgs("install", rest, installOptions);
+    const again = await installInputsOf(values, positionals, terminal);
+    const { stallTimeoutMs: _stall, ...comparable } = again;
+    expect(JSON.parse(JSON.stringify(comparable))).toEqual(JSON.parse(JSON.stringify(inputs)));
+  });
+
+  it("without VCF Operations there is nothing to install: the answer is not taken", () => {
+    const inputs = inputsOfAnswers({
+      paks: ["/p/a.pak"],
+      defaultRegistry: undefined,
+      targets: none,
+      install: true,
+    });
+    expect(inputs.install).toBeUndefined();
+    expect(argvOfInputs(inputs)[0]).toBe("pull");
   });
 });

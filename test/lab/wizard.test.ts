@@ -226,6 +226,9 @@ describe("the wizard", () => {
     expect(untrusted).toMatch(/its TLS certificate is not trusted here/);
     await tmux("send-keys", "-t", "w", "-l", lab.caFile);
     await keys("Enter");
+    // Proxies from VCF Operations: install there too? No (the default): the run is a pull.
+    await waitForScreen(/Install the pack now\? \(y\/N\)/, 60_000);
+    await keys("Enter");
 
     await waitForScreen(/User for registry/, 60_000);
     await tmux("send-keys", "-t", "w", "-l", lab.registryUser);
@@ -259,8 +262,21 @@ describe("the wizard", () => {
     expect(reportOf(end)).toContain("east-group: 2 of 2 members hold every image — ready");
   });
 
-  it("from VCF Operations, a first install: asks which collector groups, pulls onto their members", async () => {
+  it("from VCF Operations, a first install: asks which collector groups, pulls onto their members, installs the pack when asked to", async () => {
     const ops = loadOpsLab(lab);
+    // The simulator's CaSA of the default deployment, as if nothing had been installed there.
+    const casaReset = () =>
+      run("curl", [
+        "-sf",
+        "--cacert",
+        lab.caFile,
+        "-X",
+        "POST",
+        "-d",
+        '{"reset":true}',
+        `${ops.url}/_sim/casa/vcf9`,
+      ]);
+    await casaReset();
     await copyFile(ops.sshConfig, join(folder, "home", ".ssh", "config"));
     // A kind the simulator has no instance of: the sample image under a new adapter kind.
     await rm(join(folder, "sample.pak"));
@@ -312,17 +328,25 @@ describe("the wizard", () => {
     await keys("Space");
     await keys("Enter");
 
+    await waitForScreen(/Install the pack now\?/, 60_000);
+    await keys("y");
+    await keys("Enter");
+
     await waitForScreen(/Password of mpuser at/, 60_000);
     const pw = join(folder, "pw");
     await writeFile(pw, lab.registryPassword, { mode: 0o600 });
     await tmux("load-buffer", "-b", "pw", pw);
     await tmux("paste-buffer", "-d", "-b", "pw", "-t", "w");
     await keys("Enter");
-    await waitForScreen(/Pull onto 1 proxy now\?/, 60_000);
+    await waitForScreen(/Pull onto 1 proxy, then install the pack into VCF Operations, now\?/, 60_000);
     await keys("Enter");
     const end = await waitForScreen(/EXIT=\d+/, 90_000);
+    await casaReset();
     expect(end).toMatch(/EXIT=0/);
-    expect(end).toMatch(/--ops \S+ --ops-user \S+ --collector-group west-group --yes/);
+    expect(end).toMatch(/installed new\.pak/);
+    expect(end).toMatch(
+      /mp-sideload install \S*new\.pak --ops \S+ --ops-user \S+ --collector-group west-group --yes/,
+    );
     expect(end).not.toContain(ops.password);
     expect(await repoDigests(lab, 3)).toContain(lab.sampleReference);
     expect(await repoDigests(lab, 1)).toEqual([]);

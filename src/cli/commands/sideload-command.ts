@@ -9,7 +9,7 @@ import { writeOutputs } from "../render/outputs.js";
 import { rateLimitWaitMessage } from "../../registry/registry-client.js";
 import { checkIdentityFiles } from "../../ssh/connect.js";
 import { checkRelayable, startRelayRun, type RelayRun } from "../../relay/relay-run.js";
-import { runDefaults, type SideloadInputs } from "../../sideload/inputs.js";
+import { runDefaults, type ProxyQuery, type SideloadInputs } from "../../sideload/inputs.js";
 import { planOutline, planSideload } from "../../sideload/plan.js";
 import { RegistryGate } from "../../sideload/registry-gate.js";
 import { resolveInputs, type ResolvedInputs } from "../../sideload/resolve-inputs.js";
@@ -32,7 +32,10 @@ import {
   renderPlanJson,
   renderReportHuman,
   renderReportJson,
+  reportDocument,
 } from "../render/batch.js";
+import { renderRunningLines } from "../render/install.js";
+import { checkRunning, type RunningReport } from "../../install/running.js";
 import { renderJunit } from "../render/junit.js";
 import { LiveBoard } from "../render/live-board.js";
 import type { CommandContext, CommandResult } from "../results.js";
@@ -54,6 +57,7 @@ export const sideloadOptions = {
   prune: { type: "boolean" },
   keep: { type: "string" },
   relay: { type: "string" },
+  running: { type: "boolean" },
   retries: { type: "string" },
   "stall-timeout": { type: "string" },
   "only-failed": { type: "string" },
@@ -93,7 +97,13 @@ ${
   --json                      one JSON document on stdout
   --report FILE               also write the JSON document to FILE
   --junit FILE                also write a JUnit XML report to FILE (a test case per proxy and image)
-  --only-failed REPORT        only the proxies that failed in an earlier --report
+  --only-failed REPORT        only the proxies that failed in an earlier --report${
+    mode === "verify"
+      ? `
+  --running                   with --ops: per adapter instance of the pak's kinds, the containers of its
+                              image on its collector's proxy (an exited one's exit code and last log lines)`
+      : ""
+  }
   --yes, -y                   do not ask for confirmation
   --dry-run                   print the plan; connect to nothing
   --verbose                   with --dry-run: every step of every proxy, references spelt out
@@ -184,12 +194,14 @@ export async function sideloadInputsOf(
   const stallTimeoutMs = stall * 1000;
   const prune = pruneOf(mode, values);
   const relay = relayOf(mode, values.relay);
+  const targets = await proxyQueryOf(values, terminal, onDebug);
+  const running = runningOf(mode, values, targets);
   return {
     ...(relay === undefined ? {} : { relay }),
     mode,
     paks,
     defaultRegistry: values["default-registry"],
-    targets: await proxyQueryOf(values, terminal, onDebug),
+    targets,
     ssh: sshInputsOf(values),
     registryCaFile: values["registry-ca"],
     registryCheck: !(values["no-registry-check"] ?? false),
@@ -198,6 +210,7 @@ export async function sideloadInputsOf(
     retries,
     stallTimeoutMs,
     ...(prune === undefined ? {} : { prune }),
+    ...(running ? { running } : {}),
   };
 }
 
@@ -216,7 +229,8 @@ function pruneOf(mode: "pull" | "verify", values: SideloadValues): { keep: numbe
   return values.prune ? { keep: intOption("keep", values.keep, runDefaults.keep, 0, 1000) } : undefined;
 }
 
-function outputOf(values: SideloadValues): SideloadOutput {
+/** How a run reports, from its flags (pull, verify, install). */
+export function outputOf(values: SideloadValues): SideloadOutput {
   return {
     json: values.json ?? false,
     report: values.report,
@@ -355,6 +369,7 @@ async function runResolved(
   });
   let result;
   let relay: RelayRun | undefined;
+  let running: RunningReport | undefined;
   try {
     await checkIdentityFiles(proxies, ssh.connect.auth, ssh.run);
     job.relay = relay = await commandRelay(inputs, resolved, gate, terminal);
@@ -362,8 +377,9 @@ async function runResolved(
     const onEvent =
       board?.onEvent ?? createLiveRenderer(terminal, { debug: output.debug, json: output.json });
     const batch = { concurrency: inputs.concurrency, knownHosts: ssh.knownHosts, signal: terminal.signal };
-    // `pull --prune` may remove images from a proxy that needed no credentials.
-    if (inputs.prune) state.proxiesChanged = true;
+    // `pull --prune` may remove images from a proxy that needed no credentials; `--relay` writes
+    // its hosts line on proxies that are never handed one.
+    if (inputs.prune || relay !== undefined) state.proxiesChanged = true;
     const registries = gate && markingChanges(gate, state);
     result = await runSideload(
       proxies,
@@ -372,20 +388,22 @@ async function runResolved(
       { ...batch, onEvent, connect: ssh.connect },
       resolved.groups,
     );
+    board?.stop();
+    if (inputs.running) running = await checkRunningOf(inputs, resolved, ssh, terminal);
   } finally {
     board?.stop();
     ssh.close();
     await relay?.close();
   }
-  await writeResults(result.report, output, terminal);
-  return { kind: "sideloaded", result, inputs: ran };
+  await writeResults(result.report, output, terminal, running);
+  return { kind: "sideloaded", result, inputs: ran, ...(running === undefined ? {} : { running }) };
 }
 
 /**
  * The gate as the proxies see it, telling `state` once it hands out credentials: from then on a
  * proxy may be changed (a login, a CA, a pull), so an error that ends the run cannot exit 2.
  */
-function markingChanges(gate: RegistryGate, state: RunState): RegistryCredentials {
+export function markingChanges(gate: RegistryGate, state: RunState): RegistryCredentials {
   return {
     credentials: async (registry) => {
       const auth = await gate.credentials(registry);
@@ -394,6 +412,7 @@ function markingChanges(gate: RegistryGate, state: RunState): RegistryCredential
     },
     refresh: (registry) => gate.refresh(registry),
     verified: (registry) => gate.verified(registry),
+    reachedFromHere: (registry) => gate.reachedFromHere(registry),
   };
 }
 
@@ -423,8 +442,36 @@ async function commandRelay(
   });
 }
 
-/** The registry gate of a `pull`: the workstation's checks, the credentials, the rate limits. */
-function commandGate(
+/** `--running` goes with `verify --ops` only: read before anything is contacted. */
+function runningOf(mode: "pull" | "verify", values: SideloadValues, targets: ProxyQuery): boolean {
+  const running = values.running ?? false;
+  // --ops or MP_SIDELOAD_OPS_URL: VCF Operations names the adapter instances to look at.
+  if (running && (mode !== "verify" || targets.ops === undefined))
+    throw new SideloadError("USAGE", "--running is an option of verify --ops", {
+      hint: "e.g. mp-sideload verify my-adapter.pak --ops https://ops.example.com --running",
+    });
+  return running;
+}
+
+/** `verify --running`: the adapter containers of each instance, on the run's connections' terms. */
+async function checkRunningOf(
+  inputs: SideloadInputs,
+  resolved: ResolvedInputs,
+  ssh: Awaited<ReturnType<typeof sshConnectSetup>>,
+  terminal: Terminal,
+): Promise<RunningReport | undefined> {
+  const ops = inputs.targets.ops;
+  if (ops === undefined) return undefined;
+  return checkRunning(ops.connection, resolved.images, resolved.proxies, {
+    knownHosts: ssh.knownHosts,
+    connect: ssh.connect,
+    signal: terminal.signal,
+    timeoutMs: inputs.timeoutMs,
+  });
+}
+
+/** The registry gate of a `pull` (and an install's): the workstation's checks, the credentials, the rate limits. */
+export function commandGate(
   inputs: SideloadInputs,
   resolved: ResolvedInputs,
   resolver: CredentialResolver,
@@ -483,11 +530,20 @@ export const commandFront: SideloadFront = {
   },
 };
 
-/** The report on stdout, then the files (render/outputs.ts). */
-function writeResults(report: BatchReport, output: SideloadOutput, terminal: Terminal): Promise<void> {
+/** The report on stdout, then the files (render/outputs.ts); `verify --running`'s rows with it. */
+function writeResults(
+  report: BatchReport,
+  output: SideloadOutput,
+  terminal: Terminal,
+  running?: RunningReport,
+): Promise<void> {
+  const human = renderReportHuman(report);
   return writeOutputs(terminal, output, {
-    json: renderReportJson(report),
-    human: renderReportHuman(report),
+    json:
+      running === undefined
+        ? renderReportJson(report)
+        : `${JSON.stringify({ ...reportDocument(report), running }, null, 2)}\n`,
+    human: running === undefined ? human : `${human}${renderRunningLines(running).join("\n")}\n`,
     junit: () => renderJunit(report),
   });
 }
