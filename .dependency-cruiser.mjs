@@ -4,19 +4,21 @@
  * its own layer and of the layers below it, never above; and no import cycles, within a layer
  * or across. `npm run deps` checks src/ against it.
  *
- *   cli → doctor/sideload/install → session/relay → engine/registry/credentials/ops → ssh → inventory/pak/report
+ *   cli → doctor/resolve/plan/gate/sideload/prune/coverage/install → session/relay
+ *       → engine/registry/credentials/ops → ssh → inventory/pak
  *       → errors/reference (+ the leaf utilities files, streams, abortable)
  */
 const layers = [
   ["cli"],
-  ["doctor", "sideload", "install"],
+  // The pipeline, a folder per step (docs/architecture.md): resolve the inputs, plan, the registry
+  // gate, the run (sideload), prune, coverage, install; doctor beside them.
+  ["doctor", "resolve", "plan", "gate", "sideload", "prune", "coverage", "install"],
   // One proxy's session (connection, engine, SFTP), its deadline, the concurrency pool: shared;
   // the relay (a registry inside mp-sideload for proxies that cannot reach the real one).
   ["session", "relay"],
   ["engine", "registry", "credentials", "ops"],
   ["ssh"],
-  // report reads an earlier run's report: an input, like the inventory and the pak.
-  ["inventory", "pak", "report"],
+  ["inventory", "pak"],
   // The bottom: errors, reference and the shared leaf utilities, importable from every layer.
   ["errors", "reference", "files", "streams", "abortable", "nearest", "glob", "redact", "release-build"],
 ];

@@ -77,7 +77,7 @@ function depcruise(...args: string[]) {
 it("fails as npm run deps runs it, naming the wrong import", () => {
   const run = depcruise();
   expect(run.status, run.stderr).not.toBe(0);
-  expect(run.stdout).toContain("layer-inventory-pak-report: src/pak/read-pak.ts → src/cli/args.ts");
+  expect(run.stdout).toContain("layer-inventory-pak: src/pak/read-pak.ts → src/cli/args.ts");
 });
 
 it("reports every import against the layers, and only those", () => {
@@ -86,7 +86,7 @@ it("reports every import against the layers, and only those", () => {
   const found = summary.violations.map((v) => `${v.rule.name}: ${v.from} → ${v.to}`).sort();
   expect(found).toEqual(
     [
-      "layer-inventory-pak-report: src/pak/read-pak.ts → src/cli/args.ts",
+      "layer-inventory-pak: src/pak/read-pak.ts → src/cli/args.ts",
       "layer-ssh: src/ssh/connect.ts → src/sideload/types.ts",
       "no-circular: src/inventory/proxy.ts → src/inventory/routes.ts",
       "in-a-layer: src/cli/main.ts → src/misc/collectors.ts",

@@ -4,7 +4,7 @@
  * passwords come from the environment or from where they already live).
  */
 import type { RegistryPreflight } from "../registry/preflight.js";
-import { runDefaults, type SideloadInputs } from "../sideload/inputs.js";
+import { runDefaults, type SideloadInputs } from "../resolve/inputs.js";
 
 /** The flags that give `inputs`, in the order --help lists them: `install`'s when it installs. */
 export function argvOfInputs(inputs: SideloadInputs): string[] {

@@ -6,8 +6,8 @@
 import { ExitStatus, type RunState } from "../errors.js";
 import type { Pak } from "../pak/read-pak.js";
 import type { RegistryPreflight } from "../registry/preflight.js";
-import type { SideloadInputs } from "../sideload/inputs.js";
-import type { PruneReport } from "../sideload/prune.js";
+import type { SideloadInputs } from "../resolve/inputs.js";
+import type { PruneReport } from "../prune/prune.js";
 import type { SideloadResult } from "../sideload/run-sideload.js";
 import type { InstallResult } from "../install/run-install.js";
 import type { RunningReport } from "../install/running.js";

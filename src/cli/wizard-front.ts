@@ -6,7 +6,7 @@
  */
 import { SideloadError } from "../errors.js";
 import type { RegistryPreflight } from "../registry/preflight.js";
-import { planOutline, planSideload } from "../sideload/plan.js";
+import { planOutline, planSideload } from "../plan/plan.js";
 import type { SideloadFront } from "./commands/sideload-command.js";
 import { confirmHostKeys } from "./host-keys.js";
 import { renderPlan } from "./render/batch.js";

@@ -22,8 +22,8 @@ import {
   type EngineEndpoint,
   type Session,
 } from "../session/proxy-session.js";
-import { pruneOnEngine } from "../sideload/prune.js";
-import { runDefaults } from "../sideload/inputs.js";
+import { pruneOnEngine } from "../prune/prune.js";
+import { runDefaults } from "../resolve/inputs.js";
 import type { AdapterImage } from "../sideload/types.js";
 
 export type Verdict = "pass" | "warn" | "fail";

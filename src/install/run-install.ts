@@ -12,7 +12,7 @@ import type { OpsAdapterInstance } from "../ops/answers.js";
 import type { OpsGroup } from "../ops/resolve.js";
 import { SuiteApiClient, type OpsConnection } from "../ops/suite-api.js";
 import type { Pak } from "../pak/read-pak.js";
-import type { RegistryGate } from "../sideload/registry-gate.js";
+import type { RegistryGate } from "../gate/registry-gate.js";
 import type { BatchOptions } from "../sideload/run-batch.js";
 import { runSideload, type SideloadResult } from "../sideload/run-sideload.js";
 import type { SideloadJob } from "../sideload/types.js";

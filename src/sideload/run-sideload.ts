@@ -4,8 +4,8 @@
  */
 import type { Proxy } from "../inventory/proxy.js";
 import type { OpsGroup } from "../ops/resolve.js";
-import { coverageOf, type Coverage } from "./coverage.js";
-import type { RegistryGate, RegistrySummary } from "./registry-gate.js";
+import { coverageOf, type Coverage } from "../coverage/coverage.js";
+import type { RegistryGate, RegistrySummary } from "../gate/registry-gate.js";
 import { runBatch, type BatchOptions } from "./run-batch.js";
 import type { BatchReport, SideloadJob } from "./types.js";
 

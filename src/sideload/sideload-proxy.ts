@@ -10,8 +10,8 @@ import type { ProxyFrame, ProxySteps } from "../session/proxy-frame.js";
 import type { CaOutcome, Session } from "../session/proxy-session.js";
 import { imagesFor } from "./proxy-images.js";
 import type { ProxyRelay } from "../relay/proxy-relay.js";
-import { pruneOnEngine, type EnginePrune } from "./prune.js";
-import { sideloadSteps, type SideloadSteps } from "./steps.js";
+import { pruneOnEngine, type EnginePrune } from "../prune/prune.js";
+import { sideloadSteps, type SideloadSteps } from "../plan/steps.js";
 import {
   defaultStallTimeoutMs,
   type AdapterImage,

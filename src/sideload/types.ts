@@ -5,7 +5,7 @@ import type { Proxy } from "../inventory/proxy.js";
 import type { AdapterImage } from "../pak/read-paks.js";
 import type { ProxyRelay } from "../relay/proxy-relay.js";
 import type { ProxyEvent, StepName, StepTiming } from "../session/events.js";
-import type { PrunedImage } from "./prune.js";
+import type { PrunedImage } from "../prune/prune.js";
 
 export type { StepName, StepTiming } from "../session/events.js";
 

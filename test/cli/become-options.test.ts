@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { proxyQueryOf } from "../../src/cli/targets.js";
 import type { Proxy } from "../../src/inventory/proxy.js";
 import { clearSecrets, redact } from "../../src/redact.js";
-import { withBecome } from "../../src/sideload/resolve-inputs.js";
+import { withBecome } from "../../src/resolve/resolve-inputs.js";
 import { captureTerminal } from "../support/terminal.js";
 
 afterEach(() => clearSecrets());

@@ -21,7 +21,7 @@ import { main } from "../../src/cli/main.js";
 import { exitStatusOfResult, type CommandResult } from "../../src/cli/results.js";
 import { signalReason } from "../../src/cli/terminal.js";
 import { inputsOfAnswers, type WizardAnswers } from "../../src/cli/wizard-answers.js";
-import { runDefaults } from "../../src/sideload/inputs.js";
+import { runDefaults } from "../../src/resolve/inputs.js";
 import type { SideloadResult } from "../../src/sideload/run-sideload.js";
 import type { InstallResult } from "../../src/install/run-install.js";
 import { installInputsOf, installOptions } from "../../src/cli/commands/install.js";

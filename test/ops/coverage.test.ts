@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { printable } from "../../src/errors.js";
-import { coverageOf, renderCoverageLines } from "../../src/sideload/coverage.js";
+import { coverageOf, renderCoverageLines } from "../../src/coverage/coverage.js";
 import type { OpsGroup } from "../../src/ops/resolve.js";
 import type { ProxyResult, ProxyStatus } from "../../src/sideload/types.js";
 

@@ -3,7 +3,7 @@ import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openSshConfig } from "../../src/ssh/ssh-config.js";
-import { resolveRoutes } from "../../src/sideload/routes.js";
+import { resolveRoutes } from "../../src/resolve/routes.js";
 import { parseProxyArg } from "../../src/inventory/proxy.js";
 
 let home: string;

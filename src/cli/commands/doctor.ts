@@ -8,14 +8,14 @@ import { writeOutputs } from "../render/outputs.js";
 import { checkIdentityFiles } from "../../ssh/connect.js";
 import { runDoctor, type DoctorReport, type DoctorRow } from "../../doctor/doctor.js";
 import type { OpsGroup } from "../../ops/resolve.js";
-import { coverageOf, renderCoverageLines, type Coverage } from "../../sideload/coverage.js";
+import { coverageOf, renderCoverageLines, type Coverage } from "../../coverage/coverage.js";
 import { preflightRegistries } from "../../registry/preflight.js";
 import type { AdapterImage } from "../../sideload/types.js";
 import { intOption, parseCommandArgs } from "../args.js";
 import { renderDoctorJunit } from "../render/junit.js";
 import { credentialOptionSpecs, credentialResolver } from "../credential-options.js";
 import { readPaks } from "../../pak/read-paks.js";
-import { checkKnownHostsFile, knownHostsFileOf, resolveProxies } from "../../sideload/resolve-inputs.js";
+import { checkKnownHostsFile, knownHostsFileOf, resolveProxies } from "../../resolve/resolve-inputs.js";
 import { readCaOption } from "../../registry/ca-file.js";
 import {
   proxyQueryOf,
@@ -31,7 +31,7 @@ import { LiveBoard, stepText, stepWords, type FinishedLine } from "../render/liv
 import { debugLine } from "../render/batch.js";
 import { stderrBoard } from "./sideload-command.js";
 import type { Proxy } from "../../inventory/proxy.js";
-import { runDefaults, type SshInputs } from "../../sideload/inputs.js";
+import { runDefaults, type SshInputs } from "../../resolve/inputs.js";
 import type { DoctorDeps } from "../../doctor/doctor.js";
 import type { StepName } from "../../session/events.js";
 

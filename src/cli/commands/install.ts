@@ -16,10 +16,10 @@ import {
 } from "../../install/run-install.js";
 import { checkRunning, noInstanceNote } from "../../install/running.js";
 import { parseOpsUrl } from "../../ops/suite-api.js";
-import { planOutline, planSideload } from "../../sideload/plan.js";
-import { resolveInputs, type ResolvedInputs } from "../../sideload/resolve-inputs.js";
+import { planOutline, planSideload } from "../../plan/plan.js";
+import { resolveInputs, type ResolvedInputs } from "../../resolve/resolve-inputs.js";
 import type { SideloadJob } from "../../sideload/types.js";
-import { runDefaults, type SideloadInputs } from "../../sideload/inputs.js";
+import { runDefaults, type SideloadInputs } from "../../resolve/inputs.js";
 import { checkIdentityFiles } from "../../ssh/connect.js";
 import { intOption, parseCommandArgs } from "../args.js";
 import { credentialResolver } from "../credential-options.js";

@@ -1,6 +1,6 @@
 import { hostPort, oneLine, printable } from "../../errors.js";
-import { renderCoverageLines } from "../../sideload/coverage.js";
-import type { PlannedProxy } from "../../sideload/plan.js";
+import { renderCoverageLines } from "../../coverage/coverage.js";
+import type { PlannedProxy } from "../../plan/plan.js";
 import type { ProxyEvent } from "../../session/events.js";
 import type { BatchReport, ProxyResult, SideloadEvent } from "../../sideload/types.js";
 import type { Terminal } from "../terminal.js";

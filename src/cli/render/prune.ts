@@ -3,7 +3,7 @@
  * bytes freed; the same report as JSON and as a JUnit test case per proxy.
  */
 import { printable } from "../../errors.js";
-import type { ProxyPruneResult, PruneReport, PrunedImage } from "../../sideload/prune.js";
+import type { ProxyPruneResult, PruneReport, PrunedImage } from "../../prune/prune.js";
 import { renderJunitSuites, type JunitCase } from "./junit.js";
 
 /** Bytes as people read disk sizes: B, KiB, MiB, GiB. */

@@ -3,7 +3,7 @@
  * runner (sideload-proxy.ts) runs exactly this list and the dry run (plan.ts) describes exactly
  * this list, so the plan cannot tell of a step that does not run or leave one out.
  */
-import type { SideloadJob } from "./types.js";
+import type { SideloadJob } from "../sideload/types.js";
 
 /** The steps run for each image, in order; `present` ends an image that is there already. */
 export type ImageStep = "present" | "login" | "relay" | "pull" | "verify";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { EngineImage } from "../../src/engine/engine.js";
-import { repositoryOfName, selectPrunable, type PruneRule } from "../../src/sideload/prune-select.js";
+import { repositoryOfName, selectPrunable, type PruneRule } from "../../src/prune/prune-select.js";
 
 const d = (c: string) => `sha256:${c.repeat(64)}`;
 const repo = "reg.example:5000/mp/adapter";

@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { CredentialResolver } from "../../src/credentials/resolve.js";
 import type { ErrorCode } from "../../src/errors.js";
 import type { RegistryPreflight } from "../../src/registry/preflight.js";
-import { RegistryGate, type RegistryGateOptions } from "../../src/sideload/registry-gate.js";
+import { RegistryGate, type RegistryGateOptions } from "../../src/gate/registry-gate.js";
 
 const image = {
   kind: "K",

@@ -15,7 +15,7 @@ import { readPaks, type AdapterImage } from "../pak/read-paks.js";
 import { readCaOption } from "../registry/ca-file.js";
 import { resolveOpsProxies } from "../ops/ops-source.js";
 import { mergeInventoryDetails, opsProxiesToTargets, type OpsGroup } from "../ops/resolve.js";
-import { readEarlierReport, type UnfinishedProxy } from "../report/earlier-report.js";
+import { readEarlierReport, type UnfinishedProxy } from "./earlier-report.js";
 import { defaultKnownHostsFile } from "../ssh/known-hosts-file.js";
 import { openSshConfig } from "../ssh/ssh-config.js";
 import type { BecomeQuery, OpsQuery, ProxyQuery, SideloadInputs, SshInputs } from "./inputs.js";

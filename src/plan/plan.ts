@@ -2,9 +2,9 @@ import { registryPort } from "../relay/proxy-relay.js";
 import { hostOnly } from "../relay/relay.js";
 import { hostPort, printable } from "../errors.js";
 import { routeOf, type Proxy } from "../inventory/proxy.js";
-import { imagesFor } from "./proxy-images.js";
+import { imagesFor } from "../sideload/proxy-images.js";
 import { sideloadSteps } from "./steps.js";
-import type { AdapterImage, SideloadJob } from "./types.js";
+import type { AdapterImage, SideloadJob } from "../sideload/types.js";
 
 export interface PlannedProxy {
   proxy: Proxy;

@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { SideloadError } from "../../src/errors.js";
 import type { Engine, EngineImage } from "../../src/engine/engine.js";
-import { pruneOnEngine } from "../../src/sideload/prune.js";
+import { pruneOnEngine } from "../../src/prune/prune.js";
 
 const d = (c: string) => `sha256:${c.repeat(64)}`;
 const repo = "reg.example:5000/mp/adapter";

@@ -4,9 +4,9 @@
  * each Test Connection or collector move starts a new container there), so a group where some
  * but not all members hold the images is not ready: an instance moved to the others would fail.
  */
-import type { Coverage, GroupCoverage, ProxyResult } from "./types.js";
+import type { Coverage, GroupCoverage, ProxyResult } from "../sideload/types.js";
 
-export type { Coverage, GroupCoverage } from "./types.js";
+export type { Coverage, GroupCoverage } from "../sideload/types.js";
 import type { OpsGroup } from "../ops/resolve.js";
 
 const holds = new Set(["present", "pulled"]);

@@ -14,7 +14,7 @@ import { SideloadError } from "../errors.js";
 import type { AdapterImage } from "../pak/read-paks.js";
 import { fatalCodes, preflightRegistry, type RegistryPreflight } from "../registry/preflight.js";
 import type { RegistryClientOptions } from "../registry/registry-client.js";
-import type { RegistryCredentials } from "./types.js";
+import type { RegistryCredentials } from "../sideload/types.js";
 
 export interface RegistryGateOptions {
   resolver: CredentialResolver;

@@ -4,7 +4,7 @@
  */
 
 import type { OpsConnection } from "../ops/suite-api.js";
-import { defaultPruneKeep } from "./prune-select.js";
+import { defaultPruneKeep } from "../prune/prune-select.js";
 
 /** VCF Operations as a target source: the connection, and which of its cloud proxies. */
 export interface OpsQuery {

@@ -1,6 +1,6 @@
 import net from "node:net";
 import { describe, expect, it } from "vitest";
-import { planOutline, planSideload } from "../../src/sideload/plan.js";
+import { planOutline, planSideload } from "../../src/plan/plan.js";
 import { renderPlan, renderPlanJson } from "../../src/cli/render/batch.js";
 import { runBatch } from "../../src/sideload/run-batch.js";
 import type { SideloadEvent, SideloadJob } from "../../src/sideload/types.js";
