@@ -382,7 +382,12 @@ export async function waitForInstall(
     last = status.state;
     if (status.state === "COMPLETED") return status;
     const pending = pendingStates.has(status.state) || (await client.currentActivity()).pakId === pakId;
-    if (!pending) return status;
+    if (!pending) {
+      // The activity may have ended between the two reads: the end state is the one read after it.
+      const settled = await client.status(pakId);
+      if (settled.state !== last) onState(settled);
+      return settled;
+    }
     if (wait.deadline.aborted)
       throw new SideloadError(
         "CASA_TIMEOUT",
