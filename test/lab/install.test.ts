@@ -250,6 +250,14 @@ describe("install against the lab", () => {
     expect(casa("install").uploads).toEqual([]);
     for (const proxy of [1, 2]) expect(await repoDigests(lab, proxy)).not.toContain(lab.sampleReference);
   });
+
+  it("--relay --dry-run: the sideloads go through the relay, and nothing done", async () => {
+    const run = await install("install", "--relay", "--dry-run");
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/relay [^\n]*map [^\n]* to 127\.0\.0\.1 with a marked line in \/etc\/hosts/);
+    expect(run.stdout).toMatch(/upload sample\.pak/);
+    expect(casa("install").uploads).toEqual([]);
+  });
 });
 
 describe("verify --running on the lab's engines", () => {

@@ -22,6 +22,7 @@ import type { SideloadJob } from "../../sideload/types.js";
 import { runDefaults, type SideloadInputs } from "../../resolve/inputs.js";
 import { checkIdentityFiles } from "../../ssh/connect.js";
 import { intOption, parseCommandArgs } from "../args.js";
+import type { RelayRun } from "../../relay/relay-run.js";
 import { credentialResolver } from "../credential-options.js";
 import { confirmHostKeys } from "../host-keys.js";
 import { createLiveRenderer, renderPlan, renderPlanJson } from "../render/batch.js";
@@ -39,6 +40,9 @@ import type { Terminal } from "../terminal.js";
 import { sshAuthPlanOf, sshConnectSetup } from "../targets.js";
 import {
   commandGate,
+  commandRelay,
+  dryRunRelay,
+  relayArgv,
   markingChanges,
   outputOf,
   sideloadInputsOf,
@@ -73,6 +77,7 @@ CaSA, install it and wait for its end; then confirm its adapter kinds, and check
 containers on the proxies when instances exist (as verify --running does).
 
 Targets, credentials and run options: those of mp-sideload pull (see pull --help); --ops is needed.
+  --relay [auto]              as pull --relay: the images through each proxy's SSH connection
 Install:
   --force                     replace an earlier upload (pak_handling_advice=CLOBBER) and reinstall the
                               same version (force_content_update): for a developer's rebuild
@@ -89,7 +94,7 @@ Exit status: 0 installed, 1 a proxy lacks an image (nothing uploaded) or the ins
 
 /** `install` from its argv: the flags read once into typed inputs, then `install`. */
 export async function run({ argv, terminal, state }: CommandContext): Promise<CommandResult> {
-  const { values, positionals } = parseCommandArgs("install", argv, installOptions);
+  const { values, positionals } = parseCommandArgs("install", relayArgv(argv), installOptions);
   if (values.help) {
     terminal.out(help);
     return { kind: "shown" };
@@ -161,7 +166,10 @@ export async function install(
     stallTimeoutMs: inputs.stallTimeoutMs,
     registryCa: resolved.registryCa,
   };
-  if (output.dryRun) return dryRun(inputs, resolved, job, installContext, output.json, terminal);
+  if (output.dryRun) {
+    if (inputs.relay !== undefined) job.relay = dryRunRelay(inputs.relay, resolved.images);
+    return dryRun(inputs, resolved, job, installContext, output.json, terminal);
+  }
   // Before any proxy is touched: an account CaSA refuses would leave images and no install.
   await checkInstallAccess(ops.connection);
   const installJob: InstallJob = {
@@ -260,8 +268,12 @@ async function installResolved(r: InstallRun, context: SideloadContext): Promise
   });
   const watching: Watching = {};
   let result: InstallResult;
+  let relay: RelayRun | undefined;
   try {
     await checkIdentityFiles(proxies, ssh.connect.auth, ssh.run);
+    relay = await commandRelay(inputs, resolved, gate, terminal);
+    // `--relay` writes its hosts line on proxies that are never handed a credential.
+    if (relay !== undefined) state.proxiesChanged = true;
     board?.start(proxies.length);
     const onEvent =
       board?.onEvent ?? createLiveRenderer(terminal, { debug: output.debug, json: output.json });
@@ -275,7 +287,7 @@ async function installResolved(r: InstallRun, context: SideloadContext): Promise
     const batch = { concurrency: inputs.concurrency, knownHosts: ssh.knownHosts, signal: terminal.signal };
     result = await runInstall(
       proxies,
-      { ...r.job, registries: markingChanges(gate, state) },
+      { ...r.job, registries: markingChanges(gate, state), relay },
       gate,
       { ...batch, onEvent, connect: ssh.connect },
       resolved.groups,
@@ -289,6 +301,7 @@ async function installResolved(r: InstallRun, context: SideloadContext): Promise
   } finally {
     board?.stop();
     ssh.close();
+    await relay?.close();
   }
   await report(result, r, terminal);
   return { kind: "installed", result, inputs: ran };

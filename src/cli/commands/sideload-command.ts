@@ -131,7 +131,7 @@ export async function runSideloadCommand(
 }
 
 /** `--relay` takes an optional word: `--relay auto` and `--relay=auto`, else `--relay` alone is all. */
-function relayArgv(argv: string[]): string[] {
+export function relayArgv(argv: string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? "";
@@ -417,7 +417,7 @@ export function markingChanges(gate: RegistryGate, state: RunState): RegistryCre
 }
 
 /** The relay as a dry run plans it: checked, never started. */
-function dryRunRelay(mode: "all" | "auto", images: ResolvedInputs["images"]): SideloadJob["relay"] {
+export function dryRunRelay(mode: "all" | "auto", images: ResolvedInputs["images"]): SideloadJob["relay"] {
   checkRelayable(images);
   const forProxy = () => {
     throw new Error("a dry run relays nothing");
@@ -426,7 +426,7 @@ function dryRunRelay(mode: "all" | "auto", images: ResolvedInputs["images"]): Si
 }
 
 /** `pull --relay`: the run's relay, fetching with the gate's credentials and this machine's trust. */
-async function commandRelay(
+export async function commandRelay(
   inputs: SideloadInputs,
   resolved: ResolvedInputs,
   gate: RegistryGate | undefined,
