@@ -100,7 +100,8 @@ function word(value: unknown, what: string, field: string): string | undefined {
   return value;
 }
 
-function describe(value: unknown): string {
+/** A value of an answer as a message quotes it: a string quoted, anything else as JSON. */
+export function describe(value: unknown): string {
   return typeof value === "string"
     ? quote(value)
     : value === undefined

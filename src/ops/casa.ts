@@ -17,6 +17,7 @@ import { SideloadError, oneLine, quote } from "../errors.js";
 import { registerSecret } from "../redact.js";
 import { httpsExchange, type HttpAnswer, type HttpRequest } from "../registry/https-exchange.js";
 import { opsAgent, opsNetworkError, parseOpsUrl, type OpsConnection } from "./suite-api.js";
+import { describe } from "./answers.js";
 
 /** The install's state as CaSA reports it (`cluster_pak_install_status`), and its own words. */
 export interface CasaStatus {
@@ -315,14 +316,6 @@ function invalid(what: string, detail: string): SideloadError {
   return new SideloadError("OPS_INVALID", `VCF Operations CaSA ${what}: ${detail}`, {
     hint: "the answer is not what CaSA gives PowerValidatedSolutions and vropscli: is the URL a VCF Operations node? run again with --debug",
   });
-}
-
-function describe(value: unknown): string {
-  return typeof value === "string"
-    ? quote(value)
-    : value === undefined
-      ? "(absent)"
-      : quote(JSON.stringify(value) ?? "?");
 }
 
 /** The states the install passes through before it ends: CaSA's own, as the callers wait on them. */
