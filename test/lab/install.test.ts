@@ -254,7 +254,11 @@ describe("install against the lab", () => {
   it("--relay --dry-run: the sideloads go through the relay, and nothing done", async () => {
     const run = await install("install", "--relay", "--dry-run");
     expect(run.code, run.stderr).toBe(0);
-    expect(run.stdout).toMatch(/relay [^\n]*map [^\n]* to 127\.0\.0\.1 with a marked line in \/etc\/hosts/);
+    expect(run.stdout).toMatch(
+      /the relay: a marked \/etc\/hosts line maps the registry's host to 127\.0\.0\.1/,
+    );
+    // The relay instead of the proxy's login: no credential goes to the proxy.
+    expect(run.stdout).not.toMatch(/check the registry credentials from the proxy/);
     expect(run.stdout).toMatch(/upload sample\.pak/);
     expect(casa("install").uploads).toEqual([]);
   });
