@@ -42,6 +42,7 @@ import {
   commandGate,
   commandRelay,
   dryRunRelay,
+  meetFront,
   relayArgv,
   markingChanges,
   outputOf,
@@ -252,16 +253,9 @@ async function installResolved(r: InstallRun, context: SideloadContext): Promise
     promptTries: front.promptTries,
     debug,
   }).start();
-  let proxies = resolved.proxies;
-  let ran = inputs;
-  if (ask) {
-    const met = await front.beforeBatch({ inputs, output, resolved, job: r.job, gate, ask, terminal });
-    if (met === "declined") return { kind: "declined" };
-    if (!Array.isArray(met)) return { kind: "not-needed", registries: met.notNeeded };
-    if (met.length < proxies.length)
-      ran = { ...inputs, targets: { ...inputs.targets, limit: met.map((p) => p.name) } };
-    proxies = met;
-  }
+  const met = await meetFront(front, { inputs, output, resolved, job: r.job, gate, terminal }, ask);
+  if ("kind" in met) return met;
+  const { proxies, ran } = met;
   const ssh = await sshConnectSetup(inputs.ssh, inputs.targets.sshUser ?? "root", terminal, {
     askHostKeys: false,
     around,

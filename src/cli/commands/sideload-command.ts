@@ -266,6 +266,26 @@ export interface SideloadFront {
   beforeBatch(meeting: FrontMeeting): Promise<Proxy[] | "declined" | { notNeeded: RegistryPreflight[] }>;
 }
 
+/**
+ * In a terminal, the front's questions (host keys, "go?"): the proxies to run on and the inputs
+ * that ran (narrowed when host keys were declined, so that the repeat names the same proxies), or
+ * the result that ends the run here. With no terminal, every resolved proxy and the inputs as given.
+ */
+export async function meetFront(
+  front: SideloadFront,
+  meeting: Omit<FrontMeeting, "ask">,
+  ask: typeof prompts | undefined,
+): Promise<{ proxies: Proxy[]; ran: SideloadInputs } | CommandResult> {
+  const { inputs, resolved } = meeting;
+  if (ask === undefined) return { proxies: resolved.proxies, ran: inputs };
+  const met = await front.beforeBatch({ ...meeting, ask });
+  if (met === "declined") return { kind: "declined" };
+  if (!Array.isArray(met)) return { kind: "not-needed", registries: met.notNeeded };
+  if (met.length >= resolved.proxies.length) return { proxies: met, ran: inputs };
+  const limit = met.map((p) => p.name);
+  return { proxies: met, ran: { ...inputs, targets: { ...inputs.targets, limit } } };
+}
+
 /** What a front sees. */
 export interface FrontMeeting {
   inputs: SideloadInputs;
@@ -352,17 +372,9 @@ async function runResolved(
       promptTries: front.promptTries,
       debug,
     }).start();
-  let proxies = resolved.proxies;
-  let ran = inputs;
-  if (ask) {
-    const met = await front.beforeBatch({ inputs, output, resolved, job, gate, ask, terminal });
-    if (met === "declined") return { kind: "declined" };
-    if (!Array.isArray(met)) return { kind: "not-needed", registries: met.notNeeded };
-    // Fewer proxies (host keys declined in the wizard): the run, and its repeat, name these.
-    if (met.length < proxies.length)
-      ran = { ...inputs, targets: { ...inputs.targets, limit: met.map((p) => p.name) } };
-    proxies = met;
-  }
+  const met = await meetFront(front, { inputs, output, resolved, job, gate, terminal }, ask);
+  if ("kind" in met) return met;
+  const { proxies, ran } = met;
   const ssh = await sshConnectSetup(inputs.ssh, inputs.targets.sshUser ?? "root", terminal, {
     askHostKeys: false,
     around,
