@@ -58,6 +58,7 @@ export function runCli(
         ...(signalledAt === undefined ? {} : { signalledAt: end - signalledAt }),
       });
     });
+    child.stdin.on("error", () => undefined); // a run that exits before it reads its input
     child.stdin.end(options.stdin ?? "");
   });
 }

@@ -41,6 +41,9 @@ function access(hostsFile: string): HostsAccess {
         child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
         child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
         child.on("close", (code) => resolve({ stdout, stderr, code }));
+        // A script that refuses may exit before it reads its input: the write then meets EPIPE,
+        // which the exit status already tells.
+        child.stdin.on("error", () => undefined);
         child.stdin.end(stdin);
       }),
   };

@@ -91,6 +91,7 @@ export function run(
       clearTimeout(guard);
       resolve({ code, stdout, stderr });
     });
+    child.stdin.on("error", () => undefined); // a run that exits before it reads its input
     child.stdin.end(options.stdin ?? "");
   });
 }
