@@ -20,7 +20,18 @@ const layers = [
   ["ssh"],
   ["inventory", "pak"],
   // The bottom: errors, reference and the shared leaf utilities, importable from every layer.
-  ["errors", "reference", "files", "streams", "abortable", "nearest", "glob", "redact", "release-build"],
+  [
+    "errors",
+    "host-reach",
+    "reference",
+    "files",
+    "streams",
+    "abortable",
+    "nearest",
+    "glob",
+    "redact",
+    "release-build",
+  ],
 ];
 
 /** A folder src/NAME/ or a file src/NAME.ts. */

@@ -10,7 +10,13 @@ import { checkUser } from "../inventory/proxy.js";
 import { registerSecret } from "../redact.js";
 import type { BecomeQuery, ProxyQuery, SshInputs } from "../resolve/inputs.js";
 import type { SshAuthPlan } from "../plan/plan.js";
-import { knownHostsFileOf } from "../resolve/resolve-inputs.js";
+import {
+  checkKnownHostsFile,
+  knownHostsFileOf,
+  resolveProxies,
+  type ResolvedProxies,
+} from "../resolve/resolve-inputs.js";
+import type { AdapterImage } from "../sideload/types.js";
 import { JumpPool, defaultIdentities, loadKnownHosts, type ConnectOptions } from "../ssh/connect.js";
 import type { KnownHostLine } from "../ssh/known-hosts.js";
 import { SshRunState } from "../ssh/run-state.js";
@@ -162,6 +168,30 @@ async function becomeQueryOf(values: TargetValues, terminal: Terminal): Promise<
   }
   if (!values.become && user === undefined && password === undefined) return undefined;
   return { enabled: values.become ?? false, user, password };
+}
+
+/**
+ * The proxies a command's target flags name, resolved (inventory, `--limit`, VCF Operations),
+ * with the SSH inputs of the run, their known_hosts file checked before any proxy is contacted.
+ * `doctor` and `prune` start here; `pull` builds its typed inputs first (the wizard builds them
+ * too).
+ */
+export async function commandProxies(
+  values: TargetValues,
+  images: AdapterImage[],
+  terminal: Terminal,
+  onDebug?: (message: string) => void,
+): Promise<ResolvedProxies & { ssh: SshInputs }> {
+  const resolved = await resolveProxies(
+    await proxyQueryOf(values, terminal, onDebug),
+    images,
+    terminal.env,
+    onDebug,
+    (message) => terminal.err(`mp-sideload: warning: ${message}\n`),
+  );
+  const ssh = sshInputsOf(values);
+  await checkKnownHostsFile(ssh);
+  return { ...resolved, ssh };
 }
 
 /** The host key and identity flags as typed inputs. */

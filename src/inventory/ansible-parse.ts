@@ -11,6 +11,18 @@ function invalid(message: string, hint: string): SideloadError {
   return new SideloadError("INVENTORY_INVALID", message, { hint });
 }
 
+/**
+ * The inventory file being read and where its hosts go: its label for messages, its path, the
+ * inventory it adds to, and the host budget (hosts left before `onTooMany`).
+ */
+export interface InventorySource {
+  label: string;
+  file: string;
+  inv: AnsibleInventory;
+  budget: () => number;
+  onTooMany: () => never;
+}
+
 interface Pending {
   line: number;
   kind: "vars" | "children";
@@ -18,14 +30,8 @@ interface Pending {
 }
 
 /** Ansible INI: `[group]` host lines, `[group:vars]`, `[group:children]`. */
-export function parseAnsibleIni(
-  text: string,
-  label: string,
-  file: string,
-  inv: AnsibleInventory,
-  budget: () => number,
-  onTooMany: () => never,
-): void {
+export function parseAnsibleIni(text: string, source: InventorySource): void {
+  const { label, file, inv } = source;
   const pending = new Map<string, Pending>();
   let group = "ungrouped";
   let state = "hosts";
@@ -60,7 +66,7 @@ export function parseAnsibleIni(
       );
     }
     if (state === "hosts") {
-      hostLine(line, where, group, file, inv, budget, onTooMany);
+      hostLine(line, where, group, source);
     } else if (state === "vars") {
       const eq = line.indexOf("=");
       if (eq < 0) throw invalid(`${where}: ${quote(line)} is not key=value`, "e.g. ansible_user=root");
@@ -105,15 +111,7 @@ function resolvePending(
   pending.delete(group);
 }
 
-function hostLine(
-  line: string,
-  where: string,
-  group: string,
-  file: string,
-  inv: AnsibleInventory,
-  budget: () => number,
-  onTooMany: () => never,
-): void {
+function hostLine(line: string, where: string, group: string, source: InventorySource): void {
   let words: string[];
   try {
     words = shlexSplit(line);
@@ -125,7 +123,7 @@ function hostLine(
   }
   const [word, ...assignments] = words;
   if (word === undefined) return;
-  const { names, port } = expandHostPattern(word, where, budget(), onTooMany);
+  const { names, port } = expandHostPattern(word, where, source.budget(), source.onTooMany);
   if (word.trim().endsWith(":") && port === undefined) {
     throw invalid(
       `${where}: host ${quote(word)} ends in ":"`,
@@ -145,9 +143,20 @@ function hostLine(
       throw invalid(`${where}: ${quote(assignment)} is not key=value`, "e.g. ansible_host=10.0.0.5");
     vars[assignment.slice(0, eq)] = iniValue(assignment.slice(eq + 1));
   }
+  addHosts(source, names, group, port, vars);
+}
+
+/** Hosts of one line or pattern added to `group`, each with the same variables. */
+function addHosts(
+  source: InventorySource,
+  names: string[],
+  group: string,
+  port: number | undefined,
+  vars: Vars,
+): void {
   for (const name of names) {
-    const host = inv.addHost(name, group, port, file);
-    for (const [k, v] of Object.entries(vars)) inv.setHostVar(host, k, v, file);
+    const host = source.inv.addHost(name, group, port, source.file);
+    for (const [k, v] of Object.entries(vars)) source.inv.setHostVar(host, k, v, source.file);
   }
 }
 
@@ -156,32 +165,19 @@ function isMapping(value: unknown): value is Vars {
 }
 
 /** Ansible YAML: top-level keys are groups, each with optional `vars`, `children`, `hosts`. */
-export function parseAnsibleYaml(
-  doc: Vars,
-  label: string,
-  file: string,
-  inv: AnsibleInventory,
-  budget: () => number,
-  onTooMany: () => never,
-): void {
+export function parseAnsibleYaml(doc: Vars, source: InventorySource): void {
+  const { label } = source;
   if (doc.plugin !== undefined && doc.plugin !== null && doc.plugin !== "") {
     throw invalid(
       `${label}: an inventory plugin configuration (plugin: ${JSON.stringify(doc.plugin)}), not an inventory`,
       "mp-sideload reads INI and YAML inventories; export one with ansible-inventory -i FILE --list -y",
     );
   }
-  for (const [name, data] of Object.entries(doc)) yamlGroup(name, data, label, file, inv, budget, onTooMany);
+  for (const [name, data] of Object.entries(doc)) yamlGroup(name, data, source);
 }
 
-function yamlGroup(
-  name: string,
-  data: unknown,
-  label: string,
-  file: string,
-  inv: AnsibleInventory,
-  budget: () => number,
-  onTooMany: () => never,
-): string {
+function yamlGroup(name: string, data: unknown, source: InventorySource): string {
+  const { label, file, inv } = source;
   const where = `${label}: group ${quote(name)}`;
   if (!(data === null || data === undefined || isMapping(data))) {
     throw invalid(
@@ -202,11 +198,11 @@ function yamlGroup(
       for (const [k, v] of Object.entries(value)) inv.setGroupVar(inv.addGroup(name), k, v, file, where);
     } else if (section === "children") {
       for (const [child, childData] of Object.entries(value)) {
-        inv.addChild(name, yamlGroup(child, childData, label, file, inv, budget, onTooMany), where);
+        inv.addChild(name, yamlGroup(child, childData, source), where);
       }
     } else if (section === "hosts") {
       for (const [pattern, hostVars] of Object.entries(value)) {
-        const { names, port } = expandHostPattern(pattern, `${where}`, budget(), onTooMany);
+        const { names, port } = expandHostPattern(pattern, where, source.budget(), source.onTooMany);
         const vars = hostVars ?? {};
         if (!isMapping(vars)) {
           throw invalid(
@@ -214,10 +210,7 @@ function yamlGroup(
             `e.g. ${pattern}: {ansible_host: 10.0.0.5}`,
           );
         }
-        for (const host of names) {
-          const h = inv.addHost(host, name, port, file);
-          for (const [k, v] of Object.entries(vars)) inv.setHostVar(h, k, v, file);
-        }
+        addHosts(source, names, name, port, vars);
       }
     } else {
       throw invalid(

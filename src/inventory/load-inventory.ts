@@ -202,7 +202,7 @@ class SourceReader {
     const tooMany = () => tooManyProxies(label);
     const yamlish = ["", ".yml", ".yaml", ".json"].includes(ext);
     if (trimmed.startsWith("[") || !yamlish) {
-      parseAnsibleIni(text, label, file, this.inv, budget, tooMany);
+      parseAnsibleIni(text, { label, file, inv: this.inv, budget, onTooMany: tooMany });
       return;
     }
     let doc: unknown;
@@ -213,7 +213,8 @@ class SourceReader {
       if (ext !== "" || (error as SideloadError).code === "INVENTORY_TOO_LARGE") throw error;
     }
     if (!isObject(doc)) {
-      if (ext === "") return parseAnsibleIni(text, label, file, this.inv, budget, tooMany);
+      if (ext === "")
+        return parseAnsibleIni(text, { label, file, inv: this.inv, budget, onTooMany: tooMany });
       throw new SideloadError(
         "INVENTORY_INVALID",
         `${label}: expected a mapping with "proxies" (or an Ansible inventory)`,
@@ -230,7 +231,7 @@ class SourceReader {
         hint: "proxies:\n  - {name: cp-01, host: 10.0.0.5}",
       });
     }
-    parseAnsibleYaml(doc, label, file, this.inv, budget, tooMany);
+    parseAnsibleYaml(doc, { label, file, inv: this.inv, budget, onTooMany: tooMany });
   }
 
   private readNative(text: string, file: string, label: string): void {

@@ -1,14 +1,8 @@
 import { SideloadError, hostPort, quote } from "../errors.js";
+import type { SshReach } from "../host-reach.js";
 
 /** One cloud proxy to prepare, with everything needed to reach it. */
-export interface Proxy {
-  /** Inventory name (or `host:port` for --proxy). */
-  name: string;
-  host: string;
-  port: number;
-  user: string;
-  /** Private key file for this proxy (inventory `identity` / `ansible_ssh_private_key_file`). */
-  identity?: string | undefined;
+export interface Proxy extends SshReach {
   /** The engine's unix socket on the proxy, when it is not the proxy's DOCKER_HOST or the default. */
   dockerSocket?: string | undefined;
   groups: string[];
@@ -18,17 +12,6 @@ export interface Proxy {
   jump?: Hop[] | undefined;
   /** Fields that hold mp-sideload's defaults, which the ssh configuration may replace. */
   defaulted?: ("user" | "port")[] | undefined;
-  /** From the ssh configuration: keys to try (IdentityFile), and whether only those. */
-  identityFiles?: string[] | undefined;
-  identitiesOnly?: boolean | undefined;
-  /** From the ssh configuration: the agent socket, or null for `IdentityAgent none`. */
-  agent?: string | null | undefined;
-  /** From the ssh configuration: UserKnownHostsFile (read all, record in the first). */
-  knownHostsFiles?: string[] | undefined;
-  /** From the ssh configuration: StrictHostKeyChecking accept-new. */
-  acceptNewHostKey?: boolean | undefined;
-  connectTimeoutMs?: number | undefined;
-  keepaliveIntervalMs?: number | undefined;
   /** Only these of the run's image references (`--only-failed`: what an earlier run left unfinished). */
   references?: string[] | undefined;
   /** The SSH password from an Ansible inventory (`ansible_password`). A secret: never printed. */

@@ -4,6 +4,7 @@
  * them without importing each other.
  */
 import type { SideloadError } from "../errors.js";
+import type { SshReach } from "../host-reach.js";
 
 /** A jump host on the way to a target, as the SSH layer needs it. */
 export interface SshHop {
@@ -16,28 +17,10 @@ export interface SshHop {
 }
 
 /**
- * What the SSH layer needs of a host to reach it: its own type, so that ssh/ depends on no
- * inventory format (a SshTarget of any source has these fields).
+ * What the SSH layer needs of a host to reach it (`SshReach`, shared with the inventory), with
+ * jump hosts of its own type: a target of any source has these fields.
  */
-export interface SshTarget {
-  /** For messages: the inventory name, or `host:port`. */
-  name: string;
-  host: string;
-  port: number;
-  user: string;
-  /** A private key file for this host (inventory `identity`), tried before --identity. */
-  identity?: string | undefined;
-  /** From the ssh configuration: keys to try (IdentityFile), and whether only those. */
-  identityFiles?: string[] | undefined;
-  identitiesOnly?: boolean | undefined;
-  /** From the ssh configuration: the agent socket, or null for `IdentityAgent none`. */
-  agent?: string | null | undefined;
-  /** From the ssh configuration: UserKnownHostsFile (read all, record in the first). */
-  knownHostsFiles?: string[] | undefined;
-  /** From the ssh configuration: StrictHostKeyChecking accept-new. */
-  acceptNewHostKey?: boolean | undefined;
-  connectTimeoutMs?: number | undefined;
-  keepaliveIntervalMs?: number | undefined;
+export interface SshTarget extends SshReach {
   /** The jump hosts, in order. */
   jump?: SshHop[] | undefined;
 }

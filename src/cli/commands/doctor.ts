@@ -15,15 +15,9 @@ import { intOption, parseCommandArgs } from "../args.js";
 import { renderDoctorJunit } from "../render/junit.js";
 import { credentialOptionSpecs, credentialResolver } from "../credential-options.js";
 import { readPaks } from "../../pak/read-paks.js";
-import { checkKnownHostsFile, knownHostsFileOf, resolveProxies } from "../../resolve/resolve-inputs.js";
+import { knownHostsFileOf } from "../../resolve/resolve-inputs.js";
 import { readCaOption } from "../../registry/ca-file.js";
-import {
-  proxyQueryOf,
-  sshConnectSetup,
-  sshInputsOf,
-  proxyCommandOptionSpecs,
-  targetOptionsHelp,
-} from "../targets.js";
+import { commandProxies, proxyCommandOptionSpecs, sshConnectSetup, targetOptionsHelp } from "../targets.js";
 import type { CommandContext, CommandResult } from "../results.js";
 import type { Terminal } from "../terminal.js";
 import { confirmHostKeys } from "../host-keys.js";
@@ -89,13 +83,7 @@ export async function run({ argv, terminal }: CommandContext): Promise<CommandRe
   const registryCa =
     values["registry-ca"] === undefined ? undefined : await readCaOption(values["registry-ca"]);
   const debug = values.debug ? (message: string) => terminal.err(`debug: ${message}\n`) : undefined;
-  const { proxies, groups } = await resolveProxies(
-    await proxyQueryOf(values, terminal, debug),
-    images,
-    terminal.env,
-    debug,
-    (message) => terminal.err(`mp-sideload: warning: ${message}\n`),
-  );
+  const { proxies, groups, ssh: sshInputs } = await commandProxies(values, images, terminal, debug);
 
   // Credentials and the image's size, from this machine, never asked for: doctor is for pipelines too.
   const resolver = await credentialResolver(values, { ...terminal, interactive: false });
@@ -106,8 +94,6 @@ export async function run({ argv, terminal }: CommandContext): Promise<CommandRe
     prompt: false,
   });
   const sizes = registries.flatMap((r) => r.verdicts.map((v) => v.size ?? 0));
-  const sshInputs = sshInputsOf(values);
-  await checkKnownHostsFile(sshInputs);
   const board = await doctorTerminal(proxies, sshInputs, terminal, values.json || values.debug);
   const debugEvents: Pick<DoctorDeps, "onEvent"> = values.debug
     ? { onEvent: (event) => terminal.err(debugLine(event)) }

@@ -7,7 +7,7 @@ import { SideloadError } from "../../errors.js";
 import { checkWritableOutput } from "../../files.js";
 import { writeOutputs } from "../render/outputs.js";
 import { readPaks } from "../../pak/read-paks.js";
-import { checkKnownHostsFile, knownHostsFileOf, resolveProxies } from "../../resolve/resolve-inputs.js";
+import { knownHostsFileOf } from "../../resolve/resolve-inputs.js";
 import { runPrune, type PruneJob, type PruneReport } from "../../prune/prune.js";
 import { checkIdentityFiles } from "../../ssh/connect.js";
 import type { Proxy } from "../../inventory/proxy.js";
@@ -25,10 +25,10 @@ import {
 import type { CommandContext, CommandResult } from "../results.js";
 import { interruptedStatus, type Terminal } from "../terminal.js";
 import {
-  proxyQueryOf,
+  commandProxies,
+  proxyCommandOptionSpecs,
   sshConnectSetup,
   sshInputsOf,
-  proxyCommandOptionSpecs,
   targetOptionsHelp,
 } from "../targets.js";
 
@@ -88,12 +88,8 @@ export async function run({ argv, terminal, state }: CommandContext): Promise<Co
   if (values.report !== undefined) await checkWritableOutput(values.report, "--report");
   if (values.junit !== undefined) await checkWritableOutput(values.junit, "--junit");
   const debug = values.debug ? (message: string) => terminal.err(`debug: ${message}\n`) : undefined;
-  const warn = (message: string) => terminal.err(`mp-sideload: warning: ${message}\n`);
   const { images } = await readPaks(positionals, values["default-registry"]);
-  const query = await proxyQueryOf(values, terminal, debug);
-  const { proxies } = await resolveProxies(query, images, terminal.env, debug, warn);
-  const ssh = sshInputsOf(values);
-  await checkKnownHostsFile(ssh);
+  const { proxies, ssh } = await commandProxies(values, images, terminal, debug);
   if (ask) await confirmHostKeys(proxies, knownHostsFileOf(ssh.knownHostsFile, terminal.env), ask, terminal);
 
   const job: PruneJob = { images, keep, dryRun, timeoutMs };
