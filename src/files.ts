@@ -4,7 +4,6 @@
  * stated up front, and an error that names the file and the cause in words. Writing (reports):
  * through a temporary file and a rename, never through a link. And the home folder they live in.
  */
-import { randomBytes } from "node:crypto";
 import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from "node:fs";
 import { chmod, lstat, open, rename, stat, unlink, writeFile } from "node:fs/promises";
 import { homedir, userInfo } from "node:os";
@@ -251,6 +250,8 @@ export async function writeFileAtomic(
   options: { mode: number; what: string },
 ): Promise<void> {
   await checkWritableOutput(file, options.what);
+  // node:crypto loaded here, not at start: a command that writes no file (inspect) never pays for it.
+  const { randomBytes } = await import("node:crypto");
   const temporary = join(dirname(file), `.${basename(file)}.mp-sideload-${randomBytes(6).toString("hex")}`);
   try {
     // wx: O_CREAT|O_EXCL, so a link planted at the temporary name is not followed either.

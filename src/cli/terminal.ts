@@ -1,4 +1,5 @@
 import { text } from "node:stream/consumers";
+import { isatty } from "node:tty";
 import { redact } from "../redact.js";
 import { SideloadError, escapeMatches, signalExitStatus, type HandledSignal } from "../errors.js";
 
@@ -73,13 +74,15 @@ export function watchSignals(controller = new AbortController()): AbortSignal {
 /** The real terminal of this process; `signal` comes from `watchSignals` (the bin shim's). */
 export function createTerminal(signal: AbortSignal = watchSignals()): Terminal {
   const env = process.env;
-  const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY) && !env.CI;
+  // isatty(0), not process.stdin.isTTY: stdin's stream is made only when a command reads it.
+  const stdinIsTerminal = isatty(0);
+  const interactive = stdinIsTerminal && Boolean(process.stdout.isTTY) && !env.CI;
   return {
     out: (text) => void process.stdout.write(scrubControls(redact(text))),
     err: (text) => void process.stderr.write(scrubControls(redact(text))),
     interactive,
     color: Boolean(process.stderr.isTTY) && env.NO_COLOR === undefined && env.TERM !== "dumb",
-    stdinIsTerminal: Boolean(process.stdin.isTTY),
+    stdinIsTerminal,
     env,
     readStdin: () => text(process.stdin),
     signal,
