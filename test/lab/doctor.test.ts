@@ -52,7 +52,13 @@ async function snapshot(): Promise<string> {
     }
     return out;
   };
-  parts.push(...(await walk("/etc/docker/certs.d")));
+  // Only this lab's registries: another lab on this machine (its own ports) may write its own.
+  const base = Number(/:(\d+)$/.exec(lab.registry)?.[1]);
+  const otherLab = (line: string) => {
+    const port = Number(/^\/etc\/docker\/certs\.d\/[^/ ]*:(\d+)[/ ]/.exec(line)?.[1] ?? base);
+    return port < base || port > base + 99;
+  };
+  parts.push(...(await walk("/etc/docker/certs.d")).filter((line) => !otherLab(line)));
   parts.push(await readFile(lab.knownHosts, "utf8"));
   parts.push(...(await walk("/root/.docker")));
   return parts.join("\n");
