@@ -116,15 +116,29 @@ describe("pull --relay auto: relays only for the proxy that cannot reach the reg
 
   it("--dry-run says what it will do, and changes nothing", async () => {
     const hostsBefore = await hostsOf(1);
-    const run = await runCli(["pull", lab.paks.sample, ...mixed, "--relay", "auto", "--dry-run"], {
-      env: registryEnv(lab),
-    });
-    expect(run.code, run.stderr).toBe(0);
-    const out = run.stdout + run.stderr;
-    expect(out).toContain("proxy-1");
-    expect(out).toContain("iso-1");
-    expect(out).toContain(`if the proxy's engine cannot reach ${lab.registry} (REGISTRY_UNREACHABLE)`);
-    expect(out).toMatch(/marked line in \/etc\/hosts|marked \/etc\/hosts line/);
+    const dry = (...more: string[]) =>
+      runCli(["pull", lab.paks.sample, ...mixed, "--relay", "auto", "--dry-run", ...more], {
+        env: registryEnv(lab),
+      });
+    const outline = await dry();
+    expect(outline.code, outline.stderr).toBe(0);
+    expect(outline.stdout).toMatch(/proxy-1 .*pull 1 image if missing/);
+    expect(outline.stdout).toMatch(/iso-1 .*pull 1 image if missing/);
+    expect(outline.stdout).toContain(
+      "if the proxy's engine cannot reach the registry (REGISTRY_UNREACHABLE): the relay instead (--relay auto)",
+    );
+    // --verbose: each proxy's steps, the relay's words for the registry it would carry.
+    const verbose = await dry("--verbose");
+    expect(verbose.code, verbose.stderr).toBe(0);
+    const relayLines = verbose.stdout
+      .split("\n")
+      .filter((line) =>
+        line.includes(
+          `if the proxy's engine cannot reach ${lab.registry} (REGISTRY_UNREACHABLE): relay ${lab.registry}:`,
+        ),
+      );
+    expect(relayLines).toHaveLength(2);
+    for (const line of relayLines) expect(line).toContain("with a marked line in /etc/hosts");
     expect(await hostsOf(1)).toBe(hostsBefore);
     expect(await digestsOn(engineOf(lab, 1))).toEqual([]);
     expect(await digestsOn(isoEngine(1))).toEqual([]);
