@@ -164,6 +164,32 @@ describe("pull --relay auto: relays only for the proxy that cannot reach the reg
     expect(await hostsOf(1)).toBe(await originalHostsOf(1));
     expect(run.stdout + run.stderr).not.toContain(lab.registryPassword);
   });
+
+  it("--only-failed with --relay: retries just the proxy an earlier direct run failed on, through the relay", async () => {
+    await clearImages(lab, 1);
+    await clearIsolated(1);
+    const report = join(scratch, "direct.json");
+    const direct = await runCli(
+      ["pull", lab.paks.sample, ...mixed, "--report", report, "--json", "--timeout", "60"],
+      { env: registryEnv(lab) },
+    );
+    expect(direct.code).toBe(1);
+    const first = parseReport(direct).proxies as unknown as (RelayRow & { error?: { code: string } })[];
+    expect(first.map((r) => [r.name, r.status, r.error?.code])).toEqual([
+      ["proxy-1", "pulled", undefined],
+      ["iso-1", "failed", "REGISTRY_UNREACHABLE"],
+    ]);
+    const retry = await runCli(
+      ["pull", lab.paks.sample, ...mixed, "--relay", "--only-failed", report, "--json"],
+      { env: registryEnv(lab) },
+    );
+    expect(retry.code, retry.stderr).toBe(0);
+    const rows = parseReport(retry).proxies as unknown as RelayRow[];
+    expect(rows.map((r) => [r.name, r.status, r.via])).toEqual([["iso-1", "pulled", "relay"]]);
+    const inspect = await isoEngine(1).getImage(lab.sampleReference).inspect();
+    expect(inspect.RepoDigests).toEqual([lab.sampleReference]);
+    expect(await hostsOf(1)).toBe(await originalHostsOf(1));
+  });
 });
 
 describe("Ctrl-C once a relayed pull is under way", () => {
