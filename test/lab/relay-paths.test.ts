@@ -233,6 +233,9 @@ describe("Ctrl-C once a relayed pull is under way", () => {
     // The report still comes, one JSON document, the interrupted proxy not counted as done.
     const report = parseReport({ code, stdout, stderr, ms: 0 });
     expect(report.summary.ok).toBe(0);
+    expect(report.proxies.map((r) => [r.name, r.status, r.error?.code])).toEqual([
+      ["iso-1", "failed", "INTERRUPTED"],
+    ]);
     // And the image was not left under its name half pulled.
     expect(await digestsOn(isoEngine(1))).not.toContain(expect.stringContaining("big-adapter-40"));
   });
