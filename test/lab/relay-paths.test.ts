@@ -12,7 +12,7 @@ import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { parseReport, runCli } from "./cli.js";
-import { bin, clearImages, engineOf, labCtl, loadLab, registryEnv, type Lab } from "./lab.js";
+import { bin, clearImages, engineOf, labCtl, loadLab, pullDirect, registryEnv, type Lab } from "./lab.js";
 
 let lab: Lab;
 let scratch: string;
@@ -267,5 +267,60 @@ describe("several paks in one relayed run", () => {
     const fetched = await fetchedSince(before);
     expect(fetched.length).toBeGreaterThan(0);
     for (const [digest, n] of fetched) expect([digest, n]).toEqual([digest, 1]);
+  });
+});
+
+describe("--prune with --relay", () => {
+  it("removes the old image of the repository on the isolated proxy, the relayed image stays", async () => {
+    // An older build of mp/test-adapter on iso-1, under a tag of that repository: pulled on
+    // proxy-1 (which reaches the registry) and loaded into iso-1's engine (which cannot).
+    const old = (await labCtl("old-digests", "1")).trim().split("\n");
+    const oldRef = `${lab.registry}/mp/test-adapter@${old[0]}`;
+    const oldTag = `${lab.registry}/mp/test-adapter:relay-paths-old`;
+    await clearImages(lab, 1);
+    await clearIsolated(1);
+    await pullDirect(engineOf(lab, 1), oldRef, {
+      username: lab.registryUser,
+      password: lab.registryPassword,
+      serveraddress: lab.registry,
+    });
+    await engineOf(lab, 1)
+      .getImage(oldRef)
+      .tag({ repo: `${lab.registry}/mp/test-adapter`, tag: "relay-paths-old" });
+    const oldId = (await engineOf(lab, 1).getImage(oldTag).inspect()).Id;
+    const loaded = await isoEngine(1).loadImage(await engineOf(lab, 1).getImage(oldTag).get());
+    await new Promise((resolve, reject) => {
+      loaded.on("end", resolve).on("error", reject).resume();
+    });
+    expect((await isoEngine(1).getImage(oldTag).inspect()).Id).toBe(oldId);
+
+    const run = await runCli(
+      [
+        "pull",
+        lab.paks.sample,
+        ...isolatedTargets,
+        "--limit",
+        "iso-1",
+        "--relay",
+        "--prune",
+        "--keep",
+        "0",
+        "--json",
+      ],
+      { env: registryEnv(lab) },
+    );
+    expect(run.code, run.stderr).toBe(0);
+    const rows = parseReport(run).proxies as unknown as (RelayRow & {
+      prune?: { removed: { id: string; deleted: boolean }[]; error?: unknown };
+    })[];
+    expect(rows.map((r) => [r.name, r.status, r.via])).toEqual([["iso-1", "pulled", "relay"]]);
+    expect(rows[0]?.prune?.error).toBeUndefined();
+    expect(rows[0]?.prune?.removed.map((r) => [r.id, r.deleted])).toEqual([[oldId, true]]);
+    const left = await isoEngine(1).listImages();
+    expect(left.map((i) => i.Id)).not.toContain(oldId);
+    expect((await isoEngine(1).getImage(lab.sampleReference).inspect()).RepoDigests).toEqual([
+      lab.sampleReference,
+    ]);
+    expect(await hostsOf(1)).toBe(await originalHostsOf(1));
   });
 });
