@@ -19,6 +19,9 @@ export function argvOfInputs(inputs: SideloadInputs): string[] {
   for (const p of inputs.targets.proxies) args.push("--proxy", p);
   for (const l of inputs.targets.limit) args.push("--limit", l);
   if (inputs.ssh.knownHostsFile !== undefined) args.push("--known-hosts", inputs.ssh.knownHostsFile);
+  // `--relay` alone means every proxy: the paks come first and `--yes` follows, so no word after
+  // it can be taken for its value.
+  if (inputs.relay !== undefined) args.push(...(inputs.relay === "auto" ? ["--relay", "auto"] : ["--relay"]));
   if (inputs.install?.force) args.push("--force");
   const installSeconds = inputs.install && inputs.install.timeoutMs / 1000;
   if (installSeconds !== undefined && installSeconds !== runDefaults.installTimeoutSeconds)

@@ -3,7 +3,8 @@
  * the pak or paks (and the proxies' default registry when a pak names none), then which proxies
  * (an inventory and which of its hosts, proxies typed, or VCF Operations, its CA when this
  * machine does not trust it, and the collector groups for a first install). `inputsOfAnswers`
- * then turns them into the `SideloadInputs` the flags give.
+ * then turns them into the `SideloadInputs` the flags give. `askRelay` asks whether a proxy that
+ * cannot reach the registry gets the image through this machine (`--relay auto`).
  */
 import { basename, resolve } from "node:path";
 import { SideloadError, hostPort, printable } from "../errors.js";
@@ -13,6 +14,7 @@ import { parseOpsUrl } from "../ops/suite-api.js";
 import type { Pak } from "../pak/read-pak.js";
 import { readPaks, type AdapterImage } from "../pak/read-paks.js";
 import { readCaOption } from "../registry/ca-file.js";
+import { checkRelayable } from "../relay/relay-run.js";
 import { runDefaults, type OpsQuery, type ProxyQuery, type SideloadInputs } from "../resolve/inputs.js";
 import { resolveProxies } from "../resolve/resolve-inputs.js";
 import { opsCaOption, opsConnectionFrom } from "./ops-options.js";
@@ -47,6 +49,8 @@ export interface WizardAnswers extends Omit<PakAnswers, "read"> {
   targets: Pick<ProxyQuery, "inventories" | "proxies" | "limit" | "ops">;
   /** "Install the pack now?" (proxies from VCF Operations): the run is `install`'s. */
   install?: boolean | undefined;
+  /** "If a proxy cannot reach the registry, carry the image through SSH?": yes is `--relay auto`. */
+  relay?: "auto" | undefined;
 }
 
 /** The answers as the typed inputs of `pull`, with the run's defaults the flags have. */
@@ -61,6 +65,7 @@ export function inputsOfAnswers(answers: WizardAnswers): SideloadInputs {
     concurrency: runDefaults.concurrency,
     timeoutMs: runDefaults.timeoutSeconds * 1000,
     retries: runDefaults.retries,
+    ...(answers.relay === undefined ? {} : { relay: answers.relay }),
     ...(answers.install && answers.targets.ops !== undefined
       ? { install: { force: false, timeoutMs: runDefaults.installTimeoutSeconds * 1000 } }
       : {}),
@@ -235,4 +240,27 @@ async function askCollectorGroups(query: OpsQuery, ask: Prompts): Promise<OpsQue
   ]);
   if (picked.includes(everyProxy)) return { ...query, all: true };
   return { ...query, collectorGroups: picked.filter((p): p is string => p !== everyProxy) };
+}
+
+/**
+ * Whether a proxy that cannot reach the registry gets the image through this machine's SSH
+ * connection (`--relay auto`: the others still pull directly). Asked before any proxy is
+ * contacted, since no proxy's reach is known earlier than its own pull; not asked for a Docker Hub
+ * reference, which the relay cannot carry (then undefined). The default is the last run's answer, else no: the
+ * relay writes a line in the proxy's /etc/hosts for its time.
+ */
+export async function askRelay(
+  images: AdapterImage[],
+  last: boolean | undefined,
+  ask: Prompts,
+): Promise<boolean | undefined> {
+  try {
+    checkRelayable(images);
+  } catch {
+    return undefined;
+  }
+  return ask.confirm(
+    "If a proxy cannot reach the registry, carry the image through this machine's SSH connection (--relay auto)?",
+    last ?? false,
+  );
 }

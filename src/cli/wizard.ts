@@ -1,6 +1,7 @@
 /**
- * `mp-sideload` with no arguments, in a terminal: the answers first (the pak, the proxies, and
- * with proxies from VCF Operations, "install now?"), then exactly the pipeline of `pull`
+ * `mp-sideload` with no arguments, in a terminal: the answers first (the pak, the proxies, with
+ * proxies from VCF Operations "install now?", and whether a proxy that cannot reach the registry
+ * gets the image through this machine: `--relay auto`), then exactly the pipeline of `pull`
  * (`sideload`) or of `install`, with the wizard's front (the registry checked, the host keys, the
  * plan, "now?"), then the command line that repeats it, derived from the inputs
  * the run was given, so that the wizard and its closing command cannot differ.
@@ -10,7 +11,7 @@ import { sideload, type SideloadOutput } from "./commands/sideload-command.js";
 import { equivalentCommand } from "./closing-command.js";
 import { renderPakHuman } from "./render/pak.js";
 import type { CommandContext, CommandResult } from "./results.js";
-import { askPaks, askTargets, inputsOfAnswers } from "./wizard-answers.js";
+import { askPaks, askRelay, askTargets, inputsOfAnswers } from "./wizard-answers.js";
 import { spinnerFor, wizardFront } from "./wizard-front.js";
 import { recall, remember } from "./wizard-state.js";
 
@@ -30,11 +31,13 @@ export async function runWizard(
   terminal.out("\n");
   for (const pak of paks.read.paks) terminal.out(renderPakHuman(pak));
   // 2. The proxies.
-  const last = (await recall(terminal.env)).inventory;
-  const targets = await askTargets(cwd, last, paks.read.images, ask, terminal);
+  const last = await recall(terminal.env);
+  const targets = await askTargets(cwd, last.inventory, paks.read.images, ask, terminal);
   // From VCF Operations, the pack can be installed there too: asked now, with the other answers.
   const install = targets.ops !== undefined && (await ask.installNow());
-  const answers = { paks: paks.paks, defaultRegistry: paks.defaultRegistry, targets, install };
+  const relayed = await askRelay(paks.read.images, last.relay, ask);
+  const relay = relayed ? ("auto" as const) : undefined;
+  const answers = { paks: paks.paks, defaultRegistry: paks.defaultRegistry, targets, install, relay };
   const inputs = inputsOfAnswers(answers);
 
   // 3. The pipeline of `pull` (or `install`'s, which runs it first), from the same inputs.
@@ -49,6 +52,6 @@ export async function runWizard(
   // 4. The command that repeats it.
   terminal.out("\n");
   for (const line of equivalentCommand(result.inputs, registries)) terminal.out(`${line}\n`);
-  await remember(terminal.env, { inventory: result.inputs.targets.inventories[0] });
+  await remember(terminal.env, { inventory: result.inputs.targets.inventories[0], relay: relayed });
   return result;
 }

@@ -58,6 +58,15 @@ async function startWizard(extraEnv = ""): Promise<void> {
   await tmux("new-session", "-d", "-s", "w", "-x", "250", "-y", "60", script);
 }
 
+/** The relay question (no, its first default): these proxies reach the registry themselves. */
+async function noRelay(): Promise<void> {
+  await waitForScreen(
+    /carry the image through this machine's SSH connection \(--relay auto\)\? \(y\/N\)/,
+    60_000,
+  );
+  await keys("Enter");
+}
+
 /** The closing command the wizard printed at its end. */
 function closingCommand(end: string): string {
   const command = /^\s*(mp-sideload pull .*)$/m.exec(end)?.[1];
@@ -115,6 +124,7 @@ describe("the wizard", () => {
     await keys("Space");
     await waitForScreen(/◯ proxy-2/);
     await keys("Enter");
+    await noRelay();
 
     await waitForScreen(/User for registry/);
     await tmux("send-keys", "-t", "w", "-l", lab.registryUser);
@@ -184,6 +194,7 @@ describe("the wizard", () => {
     await keys("Enter");
     await waitForScreen(/Which proxies\?/);
     await keys("Enter");
+    await noRelay();
     await waitForScreen(/User for registry/);
     await tmux("send-keys", "-t", "w", "-l", lab.registryUser);
     await keys("Enter");
@@ -229,6 +240,7 @@ describe("the wizard", () => {
     // Proxies from VCF Operations: install there too? No (the default): the run is a pull.
     await waitForScreen(/Install the pack now\? \(y\/N\)/, 60_000);
     await keys("Enter");
+    await noRelay();
 
     await waitForScreen(/User for registry/, 60_000);
     await tmux("send-keys", "-t", "w", "-l", lab.registryUser);
@@ -331,6 +343,7 @@ describe("the wizard", () => {
     await waitForScreen(/Install the pack now\?/, 60_000);
     await keys("y");
     await keys("Enter");
+    await noRelay();
 
     await waitForScreen(/Password of mpuser at/, 60_000);
     const pw = join(folder, "pw");
