@@ -8,20 +8,23 @@ import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import Docker from "dockerode";
+import type Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { parseReport, runCli } from "./cli.js";
 import { bin, clearImages, engineOf, labCtl, loadLab, pullDirect, registryEnv, type Lab } from "./lab.js";
+import { blobGets as blobGetsOf, isolatedProxies, startIsolated } from "./isolated.js";
 
 let lab: Lab;
 let scratch: string;
 let isolatedTargets: string[];
 let bigPak: string;
-const isoDir = (j: number) => join(lab.dir, "isolated", `iso-${j}`);
-const hostsOf = (j: number) => readFile(join(isoDir(j), "hosts"), "utf8");
-const originalHostsOf = (j: number) => readFile(join(isoDir(j), "hosts.orig"), "utf8");
-const isoEngine = (j: number) => new Docker({ socketPath: join(lab.run, `i${j}`, "docker.sock") });
+let iso: ReturnType<typeof isolatedProxies>;
+const hostsOf = (j: number) => iso.hostsOf(j);
+const originalHostsOf = (j: number) => iso.originalHostsOf(j);
+const isoEngine = (j: number) => iso.engine(j);
+const clearIsolated = (j: number) => iso.clear(j);
+const blobGets = () => blobGetsOf(lab);
 
 /** The image row of the JSON report, with the relay's fields. */
 interface RelayRow {
@@ -32,27 +35,12 @@ interface RelayRow {
   relayReason?: string;
 }
 
-/** GETs of each blob the registry answered with 200, from its access log. */
-async function blobGets(): Promise<Map<string, number>> {
-  const log = await readFile(join(lab.dir, "registry", "registry.log"), "utf8");
-  const counts = new Map<string, number>();
-  for (const m of log.matchAll(/"GET \/v2\/[^ ]+\/blobs\/(sha256:[0-9a-f]{64}) HTTP\/1\.1" 200 /g)) {
-    counts.set(m[1] ?? "", (counts.get(m[1] ?? "") ?? 0) + 1);
-  }
-  return counts;
-}
-
 /** The blobs fetched from the registry since `before`, each with how many times. */
 async function fetchedSince(before: Map<string, number>): Promise<[string, number][]> {
   const after = await blobGets();
   return [...after]
     .map(([digest, n]): [string, number] => [digest, n - (before.get(digest) ?? 0)])
     .filter(([, n]) => n > 0);
-}
-
-async function clearIsolated(j: number): Promise<void> {
-  for (const image of await isoEngine(j).listImages())
-    await isoEngine(j).getImage(image.Id).remove({ force: true });
 }
 
 /** Every RepoDigest an engine holds. */
@@ -63,14 +51,9 @@ async function digestsOn(engine: Docker): Promise<string[]> {
 beforeAll(async () => {
   lab = loadLab();
   scratch = await mkdtemp(join(tmpdir(), "mp-relay-paths-"));
-  await labCtl("isolated", "up", "2");
-  await labCtl("big-image", "40");
-  bigPak = join(lab.dir, "paks", "big-40.pak");
-  isolatedTargets = [
-    ...["--inventory", join(lab.dir, "client", "inventory-isolated.yaml")],
-    ...["--known-hosts", join(lab.dir, "client", "known_hosts-isolated")],
-  ];
-  for (const j of [1, 2]) await clearIsolated(j);
+  iso = isolatedProxies(lab);
+  bigPak = await startIsolated(lab, 2);
+  isolatedTargets = iso.targets;
 }, 180_000);
 
 afterAll(async () => {

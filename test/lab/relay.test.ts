@@ -5,46 +5,26 @@
  * the proxies' /etc/hosts byte for byte, and the registry's own log.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
-import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseReport, runCli } from "./cli.js";
 import { bin, labCtl, loadLab, registryEnv, type Lab } from "./lab.js";
+import { blobGets as blobGetsOf, isolatedProxies, startIsolated } from "./isolated.js";
 
 let lab: Lab;
 let targets: string[];
 let bigPak: string;
-const isoDir = (j: number) => join(lab.dir, "isolated", `iso-${j}`);
-const hostsOf = (j: number) => readFile(join(isoDir(j), "hosts"), "utf8");
-const originalHostsOf = (j: number) => readFile(join(isoDir(j), "hosts.orig"), "utf8");
-const engine = (j: number) => new Docker({ socketPath: join(lab.run, `i${j}`, "docker.sock") });
-
-/** GETs of each blob the registry answered with 200, from its access log. */
-async function blobGets(): Promise<Map<string, number>> {
-  const log = await readFile(join(lab.dir, "registry", "registry.log"), "utf8");
-  const counts = new Map<string, number>();
-  for (const m of log.matchAll(/"GET \/v2\/[^ ]+\/blobs\/(sha256:[0-9a-f]{64}) HTTP\/1\.1" 200 /g)) {
-    counts.set(m[1] ?? "", (counts.get(m[1] ?? "") ?? 0) + 1);
-  }
-  return counts;
-}
-
-async function clearIsolated(j: number): Promise<void> {
-  for (const image of await engine(j).listImages())
-    await engine(j).getImage(image.Id).remove({ force: true });
-}
+let iso: ReturnType<typeof isolatedProxies>;
+const hostsOf = (j: number) => iso.hostsOf(j);
+const originalHostsOf = (j: number) => iso.originalHostsOf(j);
+const engine = (j: number) => iso.engine(j);
+const clearIsolated = (j: number) => iso.clear(j);
+const blobGets = () => blobGetsOf(lab);
 
 beforeAll(async () => {
   lab = loadLab();
-  await labCtl("isolated", "up", "2");
-  await labCtl("big-image", "40");
-  bigPak = join(lab.dir, "paks", "big-40.pak");
-  targets = [
-    ...["--inventory", join(lab.dir, "client", "inventory-isolated.yaml")],
-    ...["--known-hosts", join(lab.dir, "client", "known_hosts-isolated")],
-  ];
-  for (const j of [1, 2]) await clearIsolated(j);
+  iso = isolatedProxies(lab);
+  bigPak = await startIsolated(lab, 2);
+  targets = iso.targets;
 }, 180_000);
 
 afterAll(async () => {
