@@ -4,7 +4,8 @@
  * 1`: sshd and dockerd in a network namespace with no route to the registry). Nothing is relayed
  * (its /etc/hosts never changes, sshd sees no remote forward, the registry serves no blob), the
  * proxy's row fails REGISTRY_UNREACHABLE with a hint naming --relay, the closing command carries
- * no --relay, and the no is remembered: the next run asks with no as its default.
+ * no --relay (and a line after it says what would carry the image), and the no is remembered:
+ * the next run asks with no as its default.
  */
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -138,6 +139,10 @@ describe("the wizard onto a proxy that cannot reach the registry, answered no", 
     const command = /^\s*(mp-sideload pull .*)$/m.exec(end)?.[1] ?? "";
     expect(command).toMatch(/ --inventory \S+inventory-isolated\.yaml --yes$/);
     expect(command).not.toContain("--relay");
+    // Then the wizard says what would have carried it: the question's yes, or the flag.
+    expect(end).toMatch(
+      /^iso-1 could not reach \S+, which this machine reaches: answer yes to the relay question next time, or add --relay auto to the command above/m,
+    );
 
     // Nothing was relayed: the proxy's /etc/hosts never held another line, its sshd was asked
     // for no remote forward, the registry served no blob, and the engine holds no image.
