@@ -70,7 +70,8 @@ async function startWizard(): Promise<void> {
 async function answerUpToTheRelayQuestion(): Promise<void> {
   await waitForScreen(/Which management pack\?/);
   await keys("Enter");
-  await waitForScreen(/Which cloud proxies\?[\s\S]*inventory-isolated\.yaml {2}1 proxy/);
+  // The second run offers the inventory the first one used, first and marked "(last used)".
+  await waitForScreen(/Which cloud proxies\?[\s\S]*inventory-isolated\.yaml( \(last used\))? {2}1 proxy/);
   await keys("Enter");
   await waitForScreen(/Which proxies\?[\s\S]*◉ iso-1/);
   await keys("Enter");
