@@ -3,8 +3,10 @@
  * the run was given (`SideloadInputs`), so that the two cannot differ; never a secret (the
  * passwords come from the environment or from where they already live).
  */
+import { printable } from "../errors.js";
 import type { RegistryPreflight } from "../registry/preflight.js";
 import { runDefaults, type SideloadInputs } from "../resolve/inputs.js";
+import type { ProxyResult } from "../sideload/types.js";
 
 /** The flags that give `inputs`, in the order --help lists them: `install`'s when it installs. */
 export function argvOfInputs(inputs: SideloadInputs): string[] {
@@ -46,6 +48,34 @@ export function equivalentCommand(inputs: SideloadInputs, registries: RegistryPr
     lines.push("  export MP_SIDELOAD_OPS_PASSWORD=…   # the VCF Operations password, from your secret store");
   lines.push(`  mp-sideload ${argvOfInputs(inputs).map(shellQuote).join(" ")}`);
   return [...new Set(lines)];
+}
+
+/**
+ * After the relay question was answered no: the proxies whose engine could not reach a registry
+ * that this machine reached (REGISTRY_UNREACHABLE on a reference the registry check passed), and
+ * the two ways to carry the image to them. The report's hint says `pull --relay`; a wizard user
+ * was asked instead, so this says what to answer, and what to add to the command just printed
+ * (which repeats the run as it was, without the relay). Nothing when no such proxy failed.
+ */
+export function relayAdvice(rows: ProxyResult[], registries: RegistryPreflight[]): string[] {
+  const reached = new Map<string, string>();
+  for (const r of registries)
+    for (const v of r.verdicts) if (v.status !== "failed") reached.set(v.reference, r.registry);
+  const stranded = new Map<string, Set<string>>();
+  for (const row of rows) {
+    const registry = reached.get(row.reference);
+    if (row.status !== "failed" || row.error?.code !== "REGISTRY_UNREACHABLE" || registry === undefined)
+      continue;
+    stranded.set(registry, (stranded.get(registry) ?? new Set()).add(printable(row.name)));
+  }
+  return [...stranded].map(([registry, names]) => {
+    const listed = [...names];
+    const shown =
+      listed.length > 3
+        ? `${listed.slice(0, 3).join(", ")} and ${listed.length - 3} more`
+        : listed.join(", ");
+    return `${shown} could not reach ${printable(registry)}, which this machine reaches: answer yes to the relay question next time, or add --relay auto to the command above, to carry the image through this machine's SSH connection.`;
+  });
 }
 
 function shellQuote(word: string): string {

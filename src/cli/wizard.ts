@@ -4,11 +4,12 @@
  * gets the image through this machine: `--relay auto`), then exactly the pipeline of `pull`
  * (`sideload`) or of `install`, with the wizard's front (the registry checked, the host keys, the
  * plan, "now?"), then the command line that repeats it, derived from the inputs
- * the run was given, so that the wizard and its closing command cannot differ.
+ * the run was given, so that the wizard and its closing command cannot differ (after a no to the
+ * relay question, also the proxies that could not reach the registry, and how the relay would).
  */
 import type { RegistryPreflight } from "../registry/preflight.js";
 import { sideload, type SideloadOutput } from "./commands/sideload-command.js";
-import { equivalentCommand } from "./closing-command.js";
+import { equivalentCommand, relayAdvice } from "./closing-command.js";
 import { renderPakHuman } from "./render/pak.js";
 import type { CommandContext, CommandResult } from "./results.js";
 import { askPaks, askRelay, askTargets, inputsOfAnswers } from "./wizard-answers.js";
@@ -52,6 +53,10 @@ export async function runWizard(
   // 4. The command that repeats it.
   terminal.out("\n");
   for (const line of equivalentCommand(result.inputs, registries)) terminal.out(`${line}\n`);
+  if (relayed === false) {
+    const { report } = result.kind === "installed" ? result.result.sideload : result.result;
+    for (const line of relayAdvice(report.proxies, registries)) terminal.out(`\n${line}\n`);
+  }
   await remember(terminal.env, { inventory: result.inputs.targets.inventories[0], relay: relayed });
   return result;
 }

@@ -9,14 +9,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseCommandArgs } from "../../src/cli/args.js";
-import { argvOfInputs, equivalentCommand } from "../../src/cli/closing-command.js";
+import { argvOfInputs, equivalentCommand, relayAdvice } from "../../src/cli/closing-command.js";
 import { installInputsOf, installOptions } from "../../src/cli/commands/install.js";
 import { relayArgv, sideloadInputsOf, sideloadOptions } from "../../src/cli/commands/sideload-command.js";
 import { opsConnectionFrom } from "../../src/cli/ops-options.js";
 import type { prompts } from "../../src/cli/prompts.js";
 import { askRelay, inputsOfAnswers } from "../../src/cli/wizard-answers.js";
 import { recall, remember } from "../../src/cli/wizard-state.js";
+import type { ErrorCode } from "../../src/errors.js";
 import type { AdapterImage } from "../../src/pak/read-paks.js";
+import type { RegistryPreflight } from "../../src/registry/preflight.js";
+import type { ProxyResult } from "../../src/sideload/types.js";
 import type { SideloadInputs } from "../../src/resolve/inputs.js";
 import { captureTerminal } from "../support/terminal.js";
 
@@ -160,5 +163,57 @@ describe("the wizard's memory of the relay answer", () => {
   it("an older state file (inventory only) and a field of the wrong type are read as far as they hold", async () => {
     await writeFile(file(), JSON.stringify({ inventory: "/p/old.yaml", relay: "yes" }));
     expect(await recall(env())).toEqual({ inventory: "/p/old.yaml" });
+  });
+});
+
+describe("the wizard's advice after the relay question was answered no", () => {
+  const registry = "registry.example.com:5000";
+  const reference = `${registry}/mp/lab-adapter@${digest}`;
+  const checked = (status: "ok" | "failed", code?: ErrorCode): RegistryPreflight[] => [
+    {
+      registry,
+      credentialSource: "prompt",
+      verdicts: [{ reference, registry, status, ...(code ? { error: { code, message: "no route" } } : {}) }],
+    },
+  ];
+  const row = (name: string, status: ProxyResult["status"], code?: ErrorCode): ProxyResult => ({
+    name,
+    host: name,
+    port: 22,
+    status,
+    reference,
+    durationMs: 1,
+    steps: [],
+    ...(code ? { error: { code, message: `${name}: cannot reach ${registry}` } } : {}),
+  });
+
+  it("names the proxies that could not reach a registry this machine reaches, and both ways to carry it", () => {
+    const rows = [
+      row("iso-1", "failed", "REGISTRY_UNREACHABLE"),
+      row("cp-1", "pulled"),
+      row("iso-2", "failed", "REGISTRY_UNREACHABLE"),
+    ];
+    expect(relayAdvice(rows, checked("ok"))).toEqual([
+      `iso-1, iso-2 could not reach ${registry}, which this machine reaches: answer yes to the relay question next time, or add --relay auto to the command above, to carry the image through this machine's SSH connection.`,
+    ]);
+  });
+
+  it("says nothing when every proxy is fine, when another error failed them, or when this machine did not reach the registry either", () => {
+    expect(relayAdvice([row("cp-1", "pulled")], checked("ok"))).toEqual([]);
+    expect(relayAdvice([row("cp-1", "failed", "REGISTRY_UNAUTHORIZED")], checked("ok"))).toEqual([]);
+    expect(
+      relayAdvice(
+        [row("iso-1", "failed", "REGISTRY_UNREACHABLE")],
+        checked("failed", "REGISTRY_UNREACHABLE"),
+      ),
+    ).toEqual([]);
+    expect(relayAdvice([row("iso-1", "failed", "REGISTRY_UNREACHABLE")], [])).toEqual([]);
+  });
+
+  it("shortens a long list of proxies, and prints hostile names escaped", () => {
+    const rows = ["a", "b", "c", "d", "e\u001b[31m"].map((n) => row(n, "failed", "REGISTRY_UNREACHABLE"));
+    const [line] = relayAdvice(rows, checked("ok"));
+    expect(line).toMatch(/^a, b, c and 2 more could not reach /);
+    expect(relayAdvice(rows.slice(4), checked("ok"))[0]).not.toContain("\u001b");
   });
 });
