@@ -35,10 +35,14 @@ redirect_up() {
   mkdir -p "$dir"
   if ! pid_alive "$dir/blobs.pid"; then
     # The registry's certificate names ::1: the same CA, a host other than the registry's name.
-    (cd "$ROOT" && setsid node --import tsx scripts/blob-server.ts --root "$LAB/registry/data" \
-      --host ::1 --port "$BLOB_PORT" --cert "$LAB/registry/server.crt" --key "$LAB/registry/server.key" \
-      --log "$dir/blobs.log" >>"$dir/blob-server.out" 2>&1 </dev/null &
-      echo $! >"$dir/blobs.pid")
+    # From ROOT, where tsx is; `cd` apart from the `&`, or $! would be a subshell's pid.
+    (
+      cd "$ROOT" || exit 1
+      setsid node --import tsx scripts/blob-server.ts --root "$LAB/registry/data" \
+        --host ::1 --port "$BLOB_PORT" --cert "$LAB/registry/server.crt" --key "$LAB/registry/server.key" \
+        --log "$dir/blobs.log" >>"$dir/blob-server.out" 2>&1 </dev/null &
+      echo $! >"$dir/blobs.pid"
+    )
     wait_for 20 registry_answers "[::1]:$BLOB_PORT" 404 ||
       { tail -20 "$dir/blob-server.out" >&2; die "the blob server did not start on $BLOB_SERVER"; }
   fi

@@ -83,7 +83,7 @@ function digestOf(path: string): string {
 async function registryBlobGets(): Promise<string[]> {
   const log = await readFile(redirectLogFile, "utf8");
   return [
-    ...log.matchAll(/"GET \/v2\/mp\/test-adapter\/blobs\/(sha256:[0-9a-f]{64}) HTTP\/1\.1" (\d{3}) /g),
+    ...log.matchAll(/"GET \/v2\/mp\/test-adapter\/blobs\/(sha256:[0-9a-f]{64}) HTTP\/[0-9.]+" (\d{3}) /g),
   ].map((m) => `${m[1]} ${m[2]}`);
 }
 
