@@ -130,6 +130,27 @@ describe("pull --relay through a registry that redirects its blobs to a second s
     expect(await readFile(blobLogFile, "utf8")).not.toContain(lab.registryPassword);
   });
 
+  it("a redirect the relay cannot follow fails the proxy with the reason from this machine, /etc/hosts as it was", async () => {
+    await iso.clear(1);
+    // The blob server gone (by its pid file): the registry still redirects to it.
+    process.kill(Number(readFileSync(join(lab.dir, "redirect/blobs.pid"), "utf8")));
+    try {
+      const run = await runCli(["pull", pak, ...iso.targets, "--limit", "iso-1", "--relay", "--json"], {
+        env: registryEnv(lab),
+      });
+      expect(run.code, run.stderr).toBe(1);
+      const [row] = parseReport(run).proxies;
+      // The engine saw only "502 Bad Gateway"; the row says what the relay met.
+      expect(row?.error?.message).toContain(
+        `the relay could not fetch it from this machine: ${redirectRegistry}: its blob redirect to ${blobServer} cannot be followed from this machine: connection refused`,
+      );
+      expect(row?.error?.hint).toContain("this machine must reach that server too");
+      expect(await iso.hostsOf(1)).toBe(await iso.originalHostsOf(1));
+    } finally {
+      await labCtl("redirect", "up");
+    }
+  });
+
   it("a direct pull from an ordinary proxy through that registry works too: the engine follows the redirect", async () => {
     await clearImages(lab, 1);
     const logFrom = (await blobLog()).length;
