@@ -25,6 +25,7 @@
 #   scripts/lab.sh small-disk I MB|off  proxy I's engine on a tmpfs of MB MiB (a full disk), or not
 #   scripts/lab.sh isolated up K | down  K proxies in network namespaces of their own (no route to
 #                                    the registry, a private /etc/hosts): for pull --relay
+#   scripts/lab.sh redirect up | down  a registry whose blobs redirect to a second server of the lab
 #
 # Environment: MP_LAB_DIR (default <repo>/.lab), MP_LAB_PORT (first port, default 42200:
 # the registry; proxy I's sshd listens on MP_LAB_PORT+I).
@@ -39,7 +40,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # in scripts/lab/ that opens with a comment saying what it holds, its name in this list, its
 # commands in the table below and in the usage above, and its start in cmd_up (lifecycle.sh),
 # its stop in cmd_down.
-PIECES=(common deps secrets registry proxies images hub ops become faults client-files isolated lifecycle)
+PIECES=(common deps secrets registry proxies images hub ops become faults client-files isolated redirect lifecycle)
 for piece in "${PIECES[@]}"; do
   # shellcheck source=/dev/null
   . "$ROOT/scripts/lab/$piece.sh"
@@ -73,6 +74,7 @@ case ${1:-} in
   small-disk) cmd_small_disk "${2:-}" "${3:-}" ;;
   isolated) cmd_isolated "${2:-}" "${3:-}" ;;
   isolated-ns) cmd_isolated_ns "${2:-}" ;;
+  redirect) cmd_redirect "${2:-}" ;;
   *)
     # The usage: the comment block at the top of this file.
     awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//'

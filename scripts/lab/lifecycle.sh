@@ -36,6 +36,7 @@ cmd_up() {
 cmd_down() {
   local dir i
   iso_down
+  redirect_down
   for dir in "$LAB"/proxies/proxy-*; do
     [ -d "$dir" ] || continue
     i=${dir##*-}

@@ -50,7 +50,15 @@ export async function httpsExchange(
   let target = new URL(url);
   let request = init;
   for (let hop = 0; ; hop++) {
-    const answer = await once(target, request, agent, signal, maxBytes);
+    let answer: HttpAnswer;
+    try {
+      answer = await once(target, request, agent, signal, maxBytes);
+    } catch (error) {
+      // Past a redirect the failure is the target's (a storage service, a CDN), not the registry's.
+      if (hop > 0 && typeof error === "object" && error !== null)
+        Object.assign(error, { redirectedTo: target.origin });
+      throw error;
+    }
     const location = answer.header("location");
     if (
       !followRedirects ||

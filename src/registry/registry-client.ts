@@ -582,11 +582,16 @@ export class RegistryClient {
     if (error instanceof SideloadError) return error;
     const cause = ((error as { cause?: unknown }).cause ?? error) as { code?: string; message?: string };
     const code = cause.code ?? "";
-    const host = apiHost(this.registry);
+    // Set by httpsExchange when the hop that failed was a redirect's: only its origin (a
+    // presigned URL's query carries a signature).
+    const redirectedTo = (error as { redirectedTo?: string }).redirectedTo;
+    const host = redirectedTo === undefined ? apiHost(this.registry) : new URL(redirectedTo).host;
     if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ERR_TLS/i.test(code)) {
       return new SideloadError(
         "REGISTRY_UNTRUSTED_CA",
-        `${this.registry}: its TLS certificate is not trusted here (${code})`,
+        redirectedTo === undefined
+          ? `${this.registry}: its TLS certificate is not trusted here (${code})`
+          : `${this.registry}: its blob redirect to ${redirectedTo}: that server's TLS certificate is not trusted here (${code})`,
         {
           hint: "pass --registry-ca FILE with the CA that signed the registry's certificate (it is also installed on the proxies)",
         },
@@ -608,6 +613,15 @@ export class RegistryClient {
       (name === "TimeoutError" || name === "AbortError"
         ? "no answer in time"
         : oneLine(cause.message ?? String(error), 200));
+    if (redirectedTo !== undefined) {
+      return new SideloadError(
+        "REGISTRY_UNREACHABLE",
+        `${this.registry}: its blob redirect to ${redirectedTo} cannot be followed from this machine: ${message}`,
+        {
+          hint: "the registry hands its blobs to another server (a storage service or CDN): this machine must reach that server too (its firewall, proxies, DNS)",
+        },
+      );
+    }
     return new SideloadError(
       "REGISTRY_UNREACHABLE",
       `${this.registry}: cannot reach it from this machine: ${message}`,

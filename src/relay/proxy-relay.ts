@@ -98,6 +98,15 @@ export class ProxyRelay {
    * after them.
    */
   async pull<T>(attempt: () => Promise<T>, signal: AbortSignal): Promise<T> {
+    const started = Date.now();
+    try {
+      return await this.pullOnceLineSeen(attempt, signal);
+    } catch (error) {
+      throw this.withRelayCause(error, started);
+    }
+  }
+
+  private async pullOnceLineSeen<T>(attempt: () => Promise<T>, signal: AbortSignal): Promise<T> {
     const left = () => this.writtenAt + hostsCacheMs - Date.now();
     if (this.entrySetAside && left() > 0) await sleep(left(), undefined, { signal });
     try {
@@ -135,6 +144,24 @@ export class ProxyRelay {
     }
     this.keeper?.stop();
     this.keeper = undefined;
+  }
+
+  /**
+   * A failed pull's error, with why the relay could not serve it when the relay failed during
+   * it: the engine saw only "502 Bad Gateway", the cause (say a blob redirect this machine
+   * cannot follow) is on this side.
+   */
+  private withRelayCause(error: unknown, since: number): unknown {
+    const cause = this.relay.refusalSince(since, this.registries);
+    if (cause === undefined || !(error instanceof SideloadError)) return error;
+    return new SideloadError(
+      error.code,
+      `${error.message}; the relay could not fetch it from this machine: ${cause.message}`,
+      {
+        hint: (cause instanceof SideloadError ? cause.hint : undefined) ?? error.hint,
+        cause: error,
+      },
+    );
   }
 
   private portInUse(ports: number[]): SideloadError {

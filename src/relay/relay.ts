@@ -66,6 +66,8 @@ export class Relay {
   private readonly answers = new Map<number, number>();
   /** Per digest, the image of the run whose repository the blob is fetched through. */
   private readonly sources = new Map<string, BlobEntry>();
+  /** Per registry, why the relay last could not serve from it: the engine sees only a status. */
+  private readonly refusals = new Map<string, { at: number; error: Error }>();
 
   private constructor(
     private readonly options: RelayOptions,
@@ -110,6 +112,18 @@ export class Relay {
     }
   }
 
+  /**
+   * Why the relay last failed to fetch from one of `registries` at or after `since` (epoch ms),
+   * or undefined: a proxy's failed pull says it, since its engine saw only a 502 or a 429.
+   */
+  refusalSince(since: number, registries: string[]): Error | undefined {
+    const refusals = registries.flatMap((r) => {
+      const refusal = this.refusals.get(r);
+      return refusal !== undefined && refusal.at >= since ? [refusal] : [];
+    });
+    return refusals.sort((a, b) => b.at - a.at)[0]?.error;
+  }
+
   get stats(): RelayStats {
     return { ...this.spool.counts, answers: new Map(this.answers) };
   }
@@ -152,7 +166,7 @@ export class Relay {
       if (blob === undefined) return notFound(response);
       await this.serveBlob(request, response, digest, blob);
     } catch (error) {
-      refuse(response, error);
+      this.refuse(response, error, this.hosts.get(hostKey(request.headers.host ?? "")));
     }
   }
 
@@ -184,7 +198,7 @@ export class Relay {
     const read = this.spool.read(digest, blob.size, start);
     await read.ready.catch((error: unknown) => {
       // Nothing was sent yet: the engine gets the registry's refusal as a status.
-      refuse(response, error);
+      this.refuse(response, error, blob.image.registry);
     });
     if (response.headersSent) return;
     response.writeHead(range === null ? 200 : 206, headers);
@@ -240,6 +254,15 @@ export class Relay {
       this.clients.set(registry, client);
     }
     return client;
+  }
+
+  /** Answer a refusal, and keep it as the registry's last for the proxies' errors. */
+  private refuse(response: ServerResponse, error: unknown, registry: string | undefined): void {
+    if (registry !== undefined) {
+      const kept = error instanceof Error ? error : new Error(String(error));
+      this.refusals.set(registry, { at: Date.now(), error: kept });
+    }
+    refuse(response, error);
   }
 
   private count(status: number): void {

@@ -11,6 +11,7 @@ import https from "node:https";
 import net, { type AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AdapterImage } from "../../src/pak/read-paks.js";
+import type { SideloadError } from "../../src/errors.js";
 import { Relay } from "../../src/relay/relay.js";
 import { makeThrowawayCert } from "../../src/relay/throwaway-cert.js";
 
@@ -23,6 +24,8 @@ const layer = randomBytes(3 * 1024 * 1024 + 17);
 const redirected = randomBytes(700_000);
 const limited = randomBytes(1000);
 const corrupt = randomBytes(2000);
+/** A blob redirected to a server that is gone (a storage service this machine cannot reach). */
+const stranded = randomBytes(500);
 const image = Buffer.from(
   JSON.stringify({
     schemaVersion: 2,
@@ -32,7 +35,7 @@ const image = Buffer.from(
       digest: sha(config),
       size: config.length,
     },
-    layers: [layer, redirected, limited, corrupt].map((l) => ({
+    layers: [layer, redirected, limited, corrupt, stranded].map((l) => ({
       mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
       digest: sha(l),
       size: l.length,
@@ -60,6 +63,8 @@ let relayServer: net.Server;
 let relay: Relay;
 let registry: string;
 let relayPort: number;
+/** A port where nothing listens. */
+let closedPort: number;
 
 function listen(server: net.Server): Promise<number> {
   return new Promise((resolve) =>
@@ -111,6 +116,10 @@ function serveRegistry(req: IncomingMessage, res: ServerResponse) {
     res.setHeader("location", `https://localhost:${(other.address() as AddressInfo).port}/store/blob`);
     return reply(307);
   }
+  if (digest === sha(stranded)) {
+    res.setHeader("location", `https://127.0.0.1:${closedPort}/store/stranded?X-Amz-Signature=s1gn3d`);
+    return reply(307);
+  }
   if (digest === sha(limited)) {
     res.setHeader("retry-after", "120");
     return reply(429);
@@ -128,6 +137,9 @@ beforeAll(async () => {
   });
   registry = `localhost:${await listen(upstream)}`;
   await listen(other);
+  const closed = net.createServer();
+  closedPort = await listen(closed);
+  await new Promise((resolve) => closed.close(resolve));
   relay = await Relay.start({
     images: [
       {
@@ -249,6 +261,19 @@ describe("the relay", () => {
     const all = await Promise.all([get(blobPath(redirected)), get(blobPath(redirected))]);
     for (const got of all) expect(got.body.equals(redirected)).toBe(true);
     expect(elsewhere).toEqual([{ path: "/store/blob", authorization: undefined }]);
+  });
+
+  it("keeps why it could not follow a redirect, for the proxy's error: the target's origin, not its query", async () => {
+    const since = Date.now();
+    expect((await get(blobPath(stranded))).status).toBe(502);
+    const why = relay.refusalSince(since, [registry]);
+    expect(why).toMatchObject({ code: "REGISTRY_UNREACHABLE" });
+    expect(why?.message).toBe(
+      `${registry}: its blob redirect to https://127.0.0.1:${closedPort} cannot be followed from this machine: connection refused`,
+    );
+    expect((why as SideloadError).hint).toContain("this machine must reach that server too");
+    expect(relay.refusalSince(Date.now() + 1000, [registry])).toBeUndefined();
+    expect(relay.refusalSince(since, ["registry.elsewhere.test"])).toBeUndefined();
   });
 
   it("answers a rate limit with the registry's Retry-After", async () => {
