@@ -10,7 +10,9 @@
 iso_tag() { printf '%s' "$LAB" | md5sum | cut -c1-6; }
 iso_ns() { echo "mpsl-$(iso_tag)-i$1"; }
 iso_veth() { echo "mpi$(iso_tag)$1"; }
-iso_net() { echo "10.234.$((BASE_PORT % 250))"; }
+# One /24 per lab, from its port range's hundreds: labs side by side (each has BASE..BASE+99) get
+# different networks (BASE % 250 gave 42200 and 43200 the same one).
+iso_net() { echo "10.234.$((BASE_PORT / 100 % 250))"; }
 iso_ip() { echo "$(iso_net).$((4 * $1 + 2))"; }
 iso_dir() { echo "$LAB/isolated/iso-$1"; }
 
@@ -53,6 +55,9 @@ iso_start() {
   cp "$dir/hosts" "$dir/hosts.orig"
   ip netns list | grep -qw "$ns" || ip netns add "$ns"
   if ! ip link show "$veth" >/dev/null 2>&1; then
+    # Another lab's veth with this address would take this proxy's traffic.
+    ! ip -o -4 addr show | grep -qF " $(iso_net).$((4 * j + 1))/30 " ||
+      die "another lab's isolated proxy holds $(iso_net).$((4 * j + 1)); give this lab another MP_LAB_PORT"
     ip link add "$veth" type veth peer name "${veth}p"
     ip link set "${veth}p" netns "$ns"
     ip addr add "$(iso_net).$((4 * j + 1))/30" dev "$veth"
