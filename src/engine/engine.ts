@@ -252,17 +252,24 @@ export class Engine {
     // headers while it waits on a download another pull started.
     const stall = new AbortController();
     const watchdog = new Watchdog(options.stallTimeoutMs, () => stall.abort(new Error("no progress")));
-    const signal = outer ? AbortSignal.any([outer, stall.signal]) : stall.signal;
+    // The SSH connection's end ends the pull at once: ssh2 ends a channel only once its reader
+    // has drained it, which a pull whose connection also carried the relay's bytes may never do.
+    const dropped = new AbortController();
+    const unlisten = this.connection.onClose((error) =>
+      dropped.abort(error ?? new Error("the SSH connection closed")),
+    );
+    const signal = AbortSignal.any([...(outer ? [outer] : []), stall.signal, dropped.signal]);
     let response: IncomingMessage | undefined;
     try {
       response = await this.startPull(ref, auth, signal);
       await abortable(this.follow(response, ref, onProgress, watchdog, signal), signal);
     } catch (error) {
-      if (stall.signal.aborted && !outer?.aborted) {
-        throw this.stalledError(ref, options.stallTimeoutMs ?? 0, error);
-      }
+      if (outer?.aborted) throw error;
+      if (dropped.signal.aborted) throw this.dropError(dropped.signal.reason as Error);
+      if (stall.signal.aborted) throw this.stalledError(ref, options.stallTimeoutMs ?? 0, error);
       throw error;
     } finally {
+      unlisten();
       watchdog.stop();
       // An engine that still streams (after an error, a stall, the deadline) must not keep the
       // channel, and the run, open.

@@ -160,6 +160,44 @@ export async function removeStaleHostsLines(access: HostsAccess, where: string):
 }
 
 /**
+ * $@ keepers of this run's earlier connections. For each that still lives (a `cat` whose parent
+ * is sshd's process for that connection), end that process, and with it the connection sshd
+ * still holds after a silent drop: its remote forward (which would leave the relay's port in use)
+ * and its keeper. Waits up to 5 s for each to go.
+ */
+const endConnectionsScript = String.raw`[ "$(id -u)" = 0 ] || exit 77
+for k in "$@"; do
+  [ -r "/proc/$k/cmdline" ] && [ "$(tr '\000' ' ' < "/proc/$k/cmdline")" = "cat " ] || continue
+  p=$(sed 's/^.*) [A-Za-z] \([0-9]*\) .*$/\1/' "/proc/$k/stat")
+  case "$(tr '\000' ' ' < "/proc/$p/cmdline" 2>/dev/null)" in sshd*) ;; *) continue ;; esac
+  kill "$p" 2>/dev/null || continue
+  i=0; while [ -e "/proc/$p" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+  echo "ended $k"
+done`;
+
+/**
+ * End the connections of this run that sshd still holds after a silent drop, by their keepers'
+ * pids (the run's own, never a file's); the keepers whose connection was ended.
+ */
+export async function endEarlierConnections(
+  access: HostsAccess,
+  keepers: number[],
+  where: string,
+): Promise<number[]> {
+  if (keepers.length === 0) return [];
+  const ended = await access.execScript(endConnectionsScript, keepers.map(String));
+  if (ended.code === notRoot) throw needsRoot(where);
+  if (ended.code !== 0) {
+    throw new SideloadError(
+      "RELAY_HOSTS_FAILED",
+      `${where}: cannot end this run's earlier connection, which sshd still holds (exit ${ended.code ?? "?"}: ${oneLine(ended.stderr, 200) || "no message"})`,
+      { hint: "its forward and keeper go when sshd notices the connection is gone; run again then" },
+    );
+  }
+  return [...ended.stdout.matchAll(/^ended (\d+)$/gm)].map((m) => Number(m[1]));
+}
+
+/**
  * The run's keeper on the proxy: a `cat` waiting on its channel's input, whose pid the marked
  * line carries. It ends with the channel, so with the run's connection: a line whose keeper is
  * gone belongs to a run that was killed or lost its connection.

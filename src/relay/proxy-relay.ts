@@ -5,12 +5,20 @@
  * dropped). The per-proxy code calls these three from one place, `undo` in its `finally`.
  */
 import { setTimeout as sleep } from "node:timers/promises";
+import { abortable } from "../abortable.js";
 import { SideloadError } from "../errors.js";
 import type { Session } from "../session/proxy-session.js";
 import type { RemoteForward } from "../ssh/remote-forward.js";
 import { relayEngineProblem } from "./engine-checks.js";
 import type { RelayMark } from "./hosts-file.js";
-import { addHostsLine, readHosts, removeHostsLine, startKeeper, type HostsAccess } from "./proxy-hosts.js";
+import {
+  addHostsLine,
+  endEarlierConnections,
+  readHosts,
+  removeHostsLine,
+  startKeeper,
+  type HostsAccess,
+} from "./proxy-hosts.js";
 import { hostOnly, type Relay } from "./relay.js";
 
 /**
@@ -20,11 +28,18 @@ import { hostOnly, type Relay } from "./relay.js";
  */
 export const hostsCacheMs = 5_200;
 
+/**
+ * How long undo waits on the run's own connection before it takes a fresh one: a connection that
+ * went silent (a frozen link) is not closed yet, and would hold the frame's whole cleanup time.
+ */
+export const undoOnSessionMs = 4_000;
+
 /** What the relay did on a proxy, told to the operator. */
 export type RelayNote =
   | { type: "stale-removed"; marks: RelayMark[] }
   | { type: "set-aside"; lines: string[] }
-  | { type: "undo-failed"; error: unknown };
+  | { type: "undo-failed"; error: unknown }
+  | { type: "ended-earlier"; keepers: number[] };
 
 /** The port a registry name leads to: its own, else 443. */
 export function registryPort(registry: string): number {
@@ -37,6 +52,11 @@ export class ProxyRelay {
   private preparedFor: Session | undefined;
   private readonly forwards: RemoteForward[] = [];
   private keeper: { pid: number; stop: () => void } | undefined;
+  /**
+   * The keepers of this run's earlier connections on the proxy: after a silent drop sshd may
+   * still hold such a connection, with its forward on the relay's port, until it notices.
+   */
+  private readonly earlierKeepers: number[] = [];
   /** Hosts whose line this run wrote (the line is removed by run id: one removal does all). */
   private lineWritten = false;
   private writtenAt = 0;
@@ -60,7 +80,9 @@ export class ProxyRelay {
     if (this.preparedFor !== session || this.prepared === undefined) {
       this.preparedFor = session;
       this.forwards.splice(0); // gone with the old connection
+      if (this.keeper !== undefined) this.earlierKeepers.push(this.keeper.pid);
       this.keeper?.stop();
+      this.keeper = undefined;
       this.prepared = this.setUp(session);
     }
     return this.prepared;
@@ -69,6 +91,8 @@ export class ProxyRelay {
   private async setUp(session: Session): Promise<void> {
     this.relay.warm();
     const ports = [...new Set(this.registries.map(registryPort))];
+    // A connection of this run that sshd still holds would keep the port: end it first.
+    await this.endEarlier(session);
     const [info, hosts] = await Promise.all([session.info(), readHosts(session, ports, this.where)]);
     const problem = relayEngineProblem(info.raw, this.registries, this.where);
     if (problem) throw problem;
@@ -128,13 +152,26 @@ export class ProxyRelay {
     reopen: () => Promise<HostsAccess & { close(): void }>,
   ): Promise<void> {
     await this.prepared?.catch(() => undefined);
-    for (const forward of this.forwards.splice(0)) await forward.close().catch(() => undefined);
+    const forwards = this.forwards.splice(0).map((forward) => forward.close().catch(() => undefined));
+    if (session !== undefined && !connectionGone(session)) {
+      // On the run's connection if it still answers soon; one gone silent (a frozen link) is not
+      // closed yet, and would hold the whole cleanup: then a fresh connection does it.
+      const removed = this.lineWritten
+        ? removeHostsLine(session, this.runId, this.where).then(() => (this.lineWritten = false))
+        : Promise.resolve();
+      await abortable(Promise.all([removed, ...forwards]), AbortSignal.timeout(undoOnSessionMs)).catch(
+        () => undefined,
+      );
+    }
     if (this.lineWritten) {
       let fresh: (HostsAccess & { close(): void }) | undefined;
       try {
-        const usable = session !== undefined && !connectionGone(session);
-        const access = usable ? session : (fresh = await reopen());
-        await removeHostsLine(access, this.runId, this.where);
+        fresh = await reopen();
+        // Whatever sshd still holds of this run's connections goes too (the forward, the keeper).
+        if (this.keeper !== undefined) this.earlierKeepers.push(this.keeper.pid);
+        this.keeper = undefined;
+        await this.endEarlier(fresh);
+        await removeHostsLine(fresh, this.runId, this.where);
         this.lineWritten = false;
       } catch (error) {
         this.onNote({ type: "undo-failed", error });
@@ -144,6 +181,13 @@ export class ProxyRelay {
     }
     this.keeper?.stop();
     this.keeper = undefined;
+  }
+
+  /** End the connections of this run that sshd still holds (their keepers named). */
+  private async endEarlier(access: HostsAccess): Promise<void> {
+    if (this.earlierKeepers.length === 0) return;
+    const ended = await endEarlierConnections(access, this.earlierKeepers.splice(0), this.where);
+    if (ended.length > 0) this.onNote({ type: "ended-earlier", keepers: ended });
   }
 
   /**

@@ -63,6 +63,8 @@ function noteText(name: string, note: RelayNote): string {
       return `${name}: removed /etc/hosts lines left by killed runs (${note.marks.map((m) => `${m.host}, run ${m.runId}`).join("; ")})`;
     case "set-aside":
       return `${name}: set aside for the relay's time, restored afterwards: ${note.lines.map((l) => printable(l)).join("; ")}`;
+    case "ended-earlier":
+      return `${name}: ended ${note.keepers.length === 1 ? "a connection" : `${note.keepers.length} connections`} of this run that sshd still held after the network dropped it (with its relay forward)`;
     case "undo-failed":
       return `${name}: the relay's /etc/hosts line could not be removed (${(note.error as Error).message ?? String(note.error)}); the next run or doctor removes it`;
   }

@@ -45,8 +45,8 @@ export interface SshConnection {
   forwardIn(address: string, port: number, onConnection: (stream: Duplex) => void): Promise<RemoteForward>;
   /** The authentication method that succeeded (agent, publickey, password, keyboard-interactive). */
   readonly authMethod: string | undefined;
-  /** Emits once when the connection ends for any reason. */
-  onClose(listener: (error?: Error) => void): void;
+  /** Calls `listener` once when the connection ends for any reason; returns its removal. */
+  onClose(listener: (error?: Error) => void): () => void;
   readonly closed: boolean;
   close(): void;
 }
@@ -243,13 +243,26 @@ function classifyConnectError(
   );
 }
 
+/**
+ * Ends the connection; a peer that is gone never answers the disconnect, so its socket must not
+ * hold the process. ssh2's destroy() does nothing once end() has ended the socket's writing, and a
+ * peer that never closes its side (a frozen link) would keep the socket for good: destroy it too.
+ */
+function endClient(client: InstanceType<typeof Client>): void {
+  client.end();
+  setTimeout(() => {
+    client.destroy();
+    (client as unknown as { _sock?: { destroy(): void } })._sock?.destroy();
+  }, 1000).unref();
+}
+
 function wrapConnection(
   client: InstanceType<typeof Client>,
   where: string,
   authMethod: () => string | undefined,
 ): SshConnection {
   let closed = false;
-  const listeners: ((error?: Error) => void)[] = [];
+  const listeners = new Set<(error?: Error) => void>();
   let lastError: Error | undefined;
   client.on("error", (error: Error) => {
     lastError = error;
@@ -312,17 +325,17 @@ function wrapConnection(
         );
       }),
     onClose: (listener) => {
-      if (closed) listener(lastError);
-      else listeners.push(listener);
+      if (closed) {
+        listener(lastError);
+        return () => undefined;
+      }
+      listeners.add(listener);
+      return () => listeners.delete(listener);
     },
     get closed() {
       return closed;
     },
-    close: () => {
-      client.end();
-      // A peer that is gone never answers the disconnect: do not let its socket hold the process.
-      setTimeout(() => client.destroy(), 1000).unref();
-    },
+    close: () => endClient(client),
   };
 }
 

@@ -221,6 +221,19 @@ describe("pull", () => {
     }
   });
 
+  it("the SSH connection's end fails the pull SSH_DISCONNECTED at once, though its channel never ends", async () => {
+    const connection = fakeConnection();
+    const { client } = await engineWith((_request, response) => {
+      response.write(line({ status: "Downloading", id: "l1", progressDetail: { current: 5, total: 10 } }));
+      // The engine's side stays open: only the connection's own close says it is gone.
+      setTimeout(() => connection.drop(new Error("read ECONNRESET")), 50);
+    }, connection);
+    // Without the close listener this is PULL_STALLED, once the (long) stall timeout passes.
+    const failure = client.pull(ref, auth, () => undefined, { stallTimeoutMs: 15_000 });
+    await expect(failure).rejects.toMatchObject({ code: "SSH_DISCONNECTED", message: /ECONNRESET/ });
+    await expect.poll(() => engine?.open.size).toBe(0);
+  });
+
   it("an error event is classified like the engine's message", async () => {
     const { client } = await engineWith((_request, response) =>
       response.end(line({ error: "manifest unknown: manifest unknown" })),

@@ -48,11 +48,16 @@ export async function startFakeEngine(handler: http.RequestListener): Promise<Fa
   };
 }
 
-/** An SshConnection whose channels are connections to local unix sockets; `closed` is settable. */
+/**
+ * An SshConnection whose channels are connections to local unix sockets; `closed` is settable.
+ * `drop` ends the connection as ssh2 reports it (its close listeners called) while its channels
+ * stay open: what a drop looks like when ssh2 waits for a reader to drain a channel first.
+ */
 export function fakeConnection(
   options: { df?: string } = {},
-): SshConnection & { closed: boolean; commands: string[] } {
+): SshConnection & { closed: boolean; commands: string[]; drop(error: Error): void } {
   const commands: string[] = [];
+  const listeners = new Set<(error?: Error) => void>();
   const connection = {
     closed: false,
     commands,
@@ -71,9 +76,16 @@ export function fakeConnection(
     forwardTcp: () => Promise.reject(new Error("no tcp here")),
     forwardIn: () => Promise.reject(new Error("no remote forward here")),
     sftp: () => Promise.reject(new Error("no sftp here")),
-    onClose: () => undefined,
+    onClose: (listener: (error?: Error) => void) => {
+      listeners.add(listener);
+      return () => void listeners.delete(listener);
+    },
     close: () => {
       connection.closed = true;
+    },
+    drop: (error: Error) => {
+      connection.closed = true;
+      for (const listener of listeners) listener(error);
     },
   };
   return connection;

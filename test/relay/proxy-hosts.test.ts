@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SshConnection } from "../../src/ssh/connect.js";
 import {
   addHostsLine,
+  endEarlierConnections,
   readHosts,
   removeHostsLine,
   removeStaleHostsLines,
@@ -168,6 +169,43 @@ describe.skipIf(!isRoot)("the hosts line on a proxy", () => {
     const state = await readHosts(access(file), [port, 1], "cp");
     server.close();
     expect(state.portsInUse).toEqual([port]);
+  });
+});
+
+describe.skipIf(!isRoot)("this run's earlier connections, still held by sshd", () => {
+  /** A child that prints a pid on its first line; that pid. */
+  const pidOf = (child: ReturnType<typeof spawn>) =>
+    new Promise<number>((resolve) =>
+      child.stdout?.once("data", (d: Buffer) => resolve(Number(String(d).trim()))),
+    );
+  const keeperBelow = (argv0: string) =>
+    spawn("bash", ["-c", `exec -a '${argv0}' bash -c 'exec 3<&0; cat <&3 & echo $!; wait'`], {
+      stdio: ["pipe", "pipe", "ignore"],
+    });
+
+  it("ends the process sshd runs for such a connection (a keeper's parent), and nothing else", async () => {
+    // Stand-ins: a shell named as sshd names a connection's process, with a keeper below it; and
+    // a keeper below a shell that is not sshd's.
+    const held = keeperBelow("sshd: root@notty");
+    const other = keeperBelow("bash");
+    const [keeper, unrelated] = await Promise.all([pidOf(held), pidOf(other)]);
+    const heldExit = new Promise((resolve) => held.once("exit", (_code, signal) => resolve(signal)));
+    try {
+      const ended = await endEarlierConnections(access(file), [keeper, unrelated, process.pid], "cp-1");
+      expect(ended).toEqual([keeper]);
+      expect(await heldExit).toBe("SIGTERM");
+      expect(other.exitCode).toBeNull();
+      expect(other.signalCode).toBeNull();
+    } finally {
+      for (const pid of [keeper, unrelated]) {
+        try {
+          process.kill(pid);
+        } catch {
+          // gone already
+        }
+      }
+      other.kill();
+    }
   });
 });
 
