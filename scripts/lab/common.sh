@@ -76,3 +76,21 @@ proxy_count() { find "$LAB/proxies" -mindepth 1 -maxdepth 1 -name 'proxy-*' 2>/d
 proxy_arg() {
   { [[ ${1:-} =~ ^[0-9]+$ ]] && [ -d "$(proxy_dir "$1")" ]; } || die "no proxy ${1:-?} in the lab"
 }
+
+# The lab's hundred ports are inside Linux's ephemeral range (32768-60999): an outgoing
+# connection of anything on this machine could take one just before the lab listens on it
+# (EADDRINUSE). Reserving them keeps the kernel from handing them out; binding them stays allowed.
+RESERVED_PORTS=/proc/sys/net/ipv4/ip_local_reserved_ports
+ports_reserve() {
+  [ -w "$RESERVED_PORTS" ] || return 0
+  local current range="$BASE_PORT-$((BASE_PORT + 99))"
+  current=$(cat "$RESERVED_PORTS")
+  case ",$current," in *",$range,"*) return 0 ;; esac
+  echo "${current:+$current,}$range" >"$RESERVED_PORTS"
+}
+ports_release() {
+  [ -w "$RESERVED_PORTS" ] || return 0
+  local kept range="$BASE_PORT-$((BASE_PORT + 99))"
+  kept=$(tr ',' '\n' <"$RESERVED_PORTS" | grep -vxF "$range" | paste -sd, -)
+  echo "$kept" >"$RESERVED_PORTS"
+}

@@ -10,6 +10,7 @@ cmd_up() {
   [ -d "$ROOT/node_modules/tsx" ] || die "run 'npm ci' first: the lab writes its paks with the project's fixture script"
   start=$(date +%s%N)
   mkdir -p "$RUN"
+  ports_reserve
   make_ca
   make_secrets
   hosts_add
@@ -52,6 +53,7 @@ cmd_down() {
   # Also the CA that `pull --registry-ca` tests install for the registry's other name.
   rm -rf "$CERTS_D" "$PUBLIC_CERTS_D" "/etc/docker/certs.d/$UNTRUSTED_HOST:$REG_PORT" "$RUN"
   hosts_remove
+  ports_release
   ! id "$LAB_USER" >/dev/null 2>&1 || userdel -r "$LAB_USER" 2>/dev/null || true
   remove_become_users
   rm -rf "$LAB"
