@@ -91,6 +91,7 @@ ports_reserve() {
 ports_release() {
   [ -w "$RESERVED_PORTS" ] || return 0
   local kept range="$BASE_PORT-$((BASE_PORT + 99))"
-  kept=$(tr ',' '\n' <"$RESERVED_PORTS" | grep -vxF "$range" | paste -sd, -)
+  # grep finds nothing to keep when ours was the only range: not a failure (set -e, pipefail).
+  kept=$(tr ',' '\n' <"$RESERVED_PORTS" | { grep -vxF "$range" || true; } | paste -sd, -)
   echo "$kept" >"$RESERVED_PORTS"
 }

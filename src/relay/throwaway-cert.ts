@@ -68,14 +68,28 @@ function altNames(hosts: string[]): Buffer {
 }
 
 /**
+ * A positive DER INTEGER of the random bytes' length: the top bit cleared (else negative) and
+ * the next set (a leading 0x00 before a byte under 0x80 is padding DER forbids, which OpenSSL
+ * refuses as "illegal padding": one run in 256 before this).
+ */
+export function serialNumber(bytes: Buffer): Buffer {
+  const serial = Buffer.from(bytes);
+  serial[0] = ((serial[0] ?? 0) & 0x7f) | 0x40;
+  return serial;
+}
+
+/**
  * A new key and a certificate for `hosts`, valid from an hour ago (clock skew) for a day: it
  * lives only as long as one run, in memory.
  */
-export function makeThrowawayCert(hosts: string[], now = new Date()): ThrowawayCert {
+export function makeThrowawayCert(
+  hosts: string[],
+  now = new Date(),
+  random: (size: number) => Buffer = randomBytes,
+): ThrowawayCert {
   const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
   const ecdsaWithSha256 = sequence(oid("1.2.840.10045.4.3.2"));
-  const serial = randomBytes(16);
-  serial[0] = (serial[0] ?? 0) & 0x7f; // a positive INTEGER
+  const serial = serialNumber(random(16));
   const issuer = name("mp-sideload relay");
   const tbs = sequence(
     der(0xa0, der(0x02, Buffer.from([2]))), // v3

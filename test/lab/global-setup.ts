@@ -1,7 +1,8 @@
 /**
  * Brings the lab up before the end-to-end suites and down after them. A lab that cannot start
  * fails the run (with the logs of the part that failed): the suites are never skipped.
- * MP_LAB_KEEP=1 leaves it running afterwards, for quicker runs while developing.
+ * A down that fails fails the run too. MP_LAB_KEEP=1 leaves it running afterwards, for quicker
+ * runs while developing.
  */
 import { spawnSync } from "node:child_process";
 import { labScript } from "./lab.js";
@@ -18,6 +19,9 @@ export default function setup(): () => void {
   console.error(`lab: ready in ${Date.now() - started} ms`);
   return () => {
     if (process.env.MP_LAB_KEEP === "1") return;
-    spawnSync("bash", [labScript, "down"], { stdio: ["ignore", "inherit", "inherit"] });
+    // A down that stops half-way leaves this machine changed (hosts line, reserved ports): a failure.
+    const down = spawnSync("bash", [labScript, "down"], { stdio: ["ignore", "inherit", "inherit"] });
+    if (down.status !== 0)
+      throw new Error(`the lab did not come down (scripts/lab.sh down exited ${down.status})`);
   };
 }
